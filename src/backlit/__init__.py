@@ -1,0 +1,58 @@
+"""backlit: backpropagation, lit up.
+
+A reverse-mode autodiff engine over numpy arrays, a small neural-net library on top of it, and a
+browser playground that draws every gradient.
+"""
+
+from .engine import (
+    Tensor,
+    tensor,
+    zeros,
+    ones,
+    randn,
+    no_grad,
+    is_grad_enabled,
+    gradcheck,
+    exp,
+    log,
+    sqrt,
+    sin,
+    cos,
+    tanh,
+    sigmoid,
+    relu,
+    leaky_relu,
+    softplus,
+    clip,
+    concatenate,
+    stack,
+    matmul,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor",
+    "tensor",
+    "zeros",
+    "ones",
+    "randn",
+    "no_grad",
+    "is_grad_enabled",
+    "gradcheck",
+    "exp",
+    "log",
+    "sqrt",
+    "sin",
+    "cos",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "leaky_relu",
+    "softplus",
+    "clip",
+    "concatenate",
+    "stack",
+    "matmul",
+    "__version__",
+]
