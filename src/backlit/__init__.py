@@ -31,6 +31,8 @@ from .engine import (
 
 __version__ = "0.1.0"
 
+from . import functional, nn, optim  # noqa: E402  (they build on the engine above)
+
 __all__ = [
     "Tensor",
     "tensor",
@@ -54,5 +56,8 @@ __all__ = [
     "concatenate",
     "stack",
     "matmul",
+    "functional",
+    "nn",
+    "optim",
     "__version__",
 ]

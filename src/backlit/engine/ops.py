@@ -1,0 +1,765 @@
+"""Every differentiable primitive, one small class each: a forward and its vector-Jacobian product.
+
+How to read this table
+----------------------
+Each op is a class used as a singleton (it is never instantiated). It has
+
+* ``name``: used in error messages and graph views;
+* ``forward(*arrays, **params) -> (out, saved)``: plain numpy in, plain numpy out. ``saved`` is whatever
+  the backward rule needs beyond the inputs and the output (often ``None``);
+* ``backward(node, g) -> tuple``: ``g`` is dL/d(out), the gradient flowing in from above. It returns one
+  gradient per parent (``dL/d(parent)``, same shape as that parent), or ``None`` for a parent that does
+  not require a gradient. ``node.data`` is the output, ``node._parents`` the input Tensors and
+  ``node._ctx`` the ``saved`` value.
+
+The comment above each rule states the maths with z the output. A rule never adds into ``.grad`` itself:
+the backward loop in ``tensor.py`` does the accumulation, so a tensor used twice gets both contributions.
+
+Broadcasting is handled once, by :func:`unbroadcast`, which every binary rule calls.
+
+A backward rule must not return the same freshly made array for two different parents (returning ``g``
+itself, or a view of it, is fine: the backward loop copies those before storing them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def unbroadcast(g, shape):
+    """Sum ``g`` down to ``shape``, undoing numpy broadcasting.
+
+    Forward broadcasting copies a value along new leading axes and along axes of length 1, so its
+    vector-Jacobian product sums the incoming gradient along those same axes.
+    """
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    if lead:
+        g = g.sum(axis=tuple(range(lead)))
+    ones = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    if ones:
+        g = g.sum(axis=ones, keepdims=True)
+    return g
+
+
+def _expand(g, shape, axis, keepdims):
+    """Put back the axes a reduction removed, so ``g`` broadcasts against the reduction's input."""
+    if axis is None:
+        return np.broadcast_to(g, shape) if keepdims else np.broadcast_to(np.reshape(g, (1,) * len(shape)), shape)
+    if not keepdims:
+        g = np.expand_dims(g, axis)
+    return np.broadcast_to(g, shape)
+
+
+def _keep(z, shape, axis, keepdims):
+    """The reduction output ``z`` with its reduced axes kept as length 1."""
+    if keepdims:
+        return z
+    if axis is None:
+        return np.reshape(z, (1,) * len(shape))
+    return np.expand_dims(z, axis)
+
+
+def _count(shape, axis):
+    """How many elements a reduction over ``axis`` averages."""
+    if axis is None:
+        return int(np.prod(shape))
+    axes = (axis,) if isinstance(axis, int) else axis
+    return int(np.prod([shape[a] for a in axes]))
+
+
+def stable_sigmoid(x):
+    """1 / (1 + e^-x) without overflow.
+
+    NOTE: e^-x overflows for x = -1000. With e = e^-|x| (always in (0, 1]) the two branches
+    1/(1+e) for x >= 0 and e/(1+e) for x < 0 are the same function and never overflow.
+    """
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+
+
+def _logsumexp(x, axis, keepdims=True):
+    """log Σ e^x along ``axis``, stable: subtract the max m first, so the largest term is e^0 = 1."""
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    if not keepdims:
+        out = np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
+    return out
+
+
+class Op:
+    """Base class: see the module docstring for the contract."""
+
+    name = "op"
+
+    @staticmethod
+    def forward(*arrays, **params):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(node, g):
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------------------------
+# Binary arithmetic (numpy broadcasting; every rule ends in unbroadcast)
+# --------------------------------------------------------------------------------------------------
+
+
+class Add(Op):
+    # z = a + b            dz/da = 1            dz/db = 1
+    name = "add"
+
+    @staticmethod
+    def forward(a, b):
+        return a + b, None
+
+    @staticmethod
+    def backward(node, g):
+        a, b = node._parents
+        return (unbroadcast(g, a.data.shape) if a.requires_grad else None,
+                unbroadcast(g, b.data.shape) if b.requires_grad else None)
+
+
+class Sub(Op):
+    # z = a - b            dz/da = 1            dz/db = -1
+    name = "sub"
+
+    @staticmethod
+    def forward(a, b):
+        return a - b, None
+
+    @staticmethod
+    def backward(node, g):
+        a, b = node._parents
+        return (unbroadcast(g, a.data.shape) if a.requires_grad else None,
+                unbroadcast(-g, b.data.shape) if b.requires_grad else None)
+
+
+class Mul(Op):
+    # z = a * b            dz/da = b            dz/db = a
+    name = "mul"
+
+    @staticmethod
+    def forward(a, b):
+        return a * b, None
+
+    @staticmethod
+    def backward(node, g):
+        a, b = node._parents
+        return (unbroadcast(g * b.data, a.data.shape) if a.requires_grad else None,
+                unbroadcast(g * a.data, b.data.shape) if b.requires_grad else None)
+
+
+class Div(Op):
+    # z = a / b            dz/da = 1/b          dz/db = -a/b² = -z/b
+    name = "div"
+
+    @staticmethod
+    def forward(a, b):
+        return a / b, None
+
+    @staticmethod
+    def backward(node, g):
+        a, b = node._parents
+        return (unbroadcast(g / b.data, a.data.shape) if a.requires_grad else None,
+                unbroadcast(-g * node.data / b.data, b.data.shape) if b.requires_grad else None)
+
+
+class Pow(Op):
+    # z = a ** b           dz/da = b·a^(b-1)    dz/db = z·ln(a)
+    # NOTE: ln(a) is undefined for a <= 0. Like PyTorch we use 0 where a == 0 and b >= 0
+    # (the limit of a^b·ln a as a -> 0+), and let a < 0 give nan, which is the honest answer.
+    name = "pow"
+
+    @staticmethod
+    def forward(a, b):
+        return np.power(a, b), None
+
+    @staticmethod
+    def backward(node, g):
+        a, b = node._parents
+        A, B = a.data, b.data
+        ga = gb = None
+        if a.requires_grad:
+            ga = unbroadcast(g * B * np.power(A, B - 1), A.shape)
+        if b.requires_grad:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lna = np.log(A)
+            lna = np.where((A == 0) & (B >= 0), 0.0, lna)
+            gb = unbroadcast(g * node.data * lna, B.shape)
+        return ga, gb
+
+
+class PowScalar(Op):
+    # z = a ** c  (c a Python number)      dz/da = c·a^(c-1)
+    name = "pow"
+
+    @staticmethod
+    def forward(a, c):
+        return np.power(a, c), c
+
+    @staticmethod
+    def backward(node, g):
+        (a,) = node._parents
+        c = node._ctx
+        return (g * (c * np.power(a.data, c - 1)),)
+
+
+class MatMul(Op):
+    # z = A @ B            dL/dA = g @ Bᵀ       dL/dB = Aᵀ @ g
+    # A 1-D operand is treated as a row (left) or column (right) vector, as numpy does, and batch
+    # dimensions broadcast, so the batch axes are summed back by unbroadcast.
+    name = "matmul"
+
+    @staticmethod
+    def forward(a, b):
+        return np.matmul(a, b), None
+
+    @staticmethod
+    def backward(node, g):
+        a, b = node._parents
+        A, B = a.data, b.data
+        if A.ndim == 1 and B.ndim == 1:  # dot product: z = Σ a_i b_i
+            return (g * B if a.requires_grad else None, g * A if b.requires_grad else None)
+        A2 = A[None, :] if A.ndim == 1 else A
+        B2 = B[:, None] if B.ndim == 1 else B
+        g2 = g
+        if A.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if B.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        ga = gb = None
+        if a.requires_grad:
+            ga = unbroadcast(np.matmul(g2, np.swapaxes(B2, -1, -2)), A2.shape)
+            if A.ndim == 1:
+                ga = ga.reshape(A.shape)
+        if b.requires_grad:
+            gb = unbroadcast(np.matmul(np.swapaxes(A2, -1, -2), g2), B2.shape)
+            if B.ndim == 1:
+                gb = gb.reshape(B.shape)
+        return ga, gb
+
+
+# --------------------------------------------------------------------------------------------------
+# Elementwise functions of one tensor
+# --------------------------------------------------------------------------------------------------
+
+
+class Neg(Op):
+    # z = -a               dz/da = -1
+    name = "neg"
+
+    @staticmethod
+    def forward(a):
+        return -a, None
+
+    @staticmethod
+    def backward(node, g):
+        return (-g,)
+
+
+class Exp(Op):
+    # z = e^a              dz/da = e^a = z      (we reuse the saved output)
+    name = "exp"
+
+    @staticmethod
+    def forward(a):
+        return np.exp(a), None
+
+    @staticmethod
+    def backward(node, g):
+        return (g * node.data,)
+
+
+class Log(Op):
+    # z = ln a             dz/da = 1/a
+    name = "log"
+
+    @staticmethod
+    def forward(a):
+        return np.log(a), None
+
+    @staticmethod
+    def backward(node, g):
+        return (g / node._parents[0].data,)
+
+
+class Sqrt(Op):
+    # z = √a               dz/da = 1/(2√a) = 1/(2z)
+    name = "sqrt"
+
+    @staticmethod
+    def forward(a):
+        return np.sqrt(a), None
+
+    @staticmethod
+    def backward(node, g):
+        return (g / (2.0 * node.data),)
+
+
+class Abs(Op):
+    # z = |a|              dz/da = sign(a)      NOTE: sign(0) = 0, as in PyTorch
+    name = "abs"
+
+    @staticmethod
+    def forward(a):
+        return np.abs(a), None
+
+    @staticmethod
+    def backward(node, g):
+        return (g * np.sign(node._parents[0].data),)
+
+
+class Sin(Op):
+    # z = sin a            dz/da = cos a
+    name = "sin"
+
+    @staticmethod
+    def forward(a):
+        return np.sin(a), None
+
+    @staticmethod
+    def backward(node, g):
+        return (g * np.cos(node._parents[0].data),)
+
+
+class Cos(Op):
+    # z = cos a            dz/da = -sin a
+    name = "cos"
+
+    @staticmethod
+    def forward(a):
+        return np.cos(a), None
+
+    @staticmethod
+    def backward(node, g):
+        return (-g * np.sin(node._parents[0].data),)
+
+
+class Tanh(Op):
+    # z = tanh a           dz/da = 1 - tanh² a = 1 - z²
+    name = "tanh"
+
+    @staticmethod
+    def forward(a):
+        return np.tanh(a), None
+
+    @staticmethod
+    def backward(node, g):
+        z = node.data
+        return (g * (1.0 - z * z),)
+
+
+class Sigmoid(Op):
+    # z = σ(a) = 1/(1+e^-a)      dz/da = σ(a)(1 - σ(a)) = z(1 - z)
+    # NOTE: computed by stable_sigmoid, which never overflows (σ(±1000) is exactly 1 or 0).
+    name = "sigmoid"
+
+    @staticmethod
+    def forward(a):
+        return stable_sigmoid(a), None
+
+    @staticmethod
+    def backward(node, g):
+        z = node.data
+        return (g * (z * (1.0 - z)),)
+
+
+class Relu(Op):
+    # z = max(a, 0)        dz/da = 1 if a > 0 else 0
+    # NOTE: at exactly a = 0 the derivative does not exist; we use 0 (the same choice as PyTorch),
+    # so a neuron sitting exactly at 0 is treated as off.
+    name = "relu"
+
+    @staticmethod
+    def forward(a):
+        return np.maximum(a, 0), None
+
+    @staticmethod
+    def backward(node, g):
+        return (g * (node._parents[0].data > 0),)
+
+
+class LeakyRelu(Op):
+    # z = a if a > 0 else s·a      dz/da = 1 if a > 0 else s      (NOTE: s at exactly 0, as PyTorch)
+    name = "leaky_relu"
+
+    @staticmethod
+    def forward(a, slope):
+        return np.where(a > 0, a, a * slope), slope
+
+    @staticmethod
+    def backward(node, g):
+        return (g * np.where(node._parents[0].data > 0, 1.0, node._ctx),)
+
+
+class Softplus(Op):
+    # z = ln(1 + e^a)      dz/da = e^a/(1+e^a) = σ(a)
+    # NOTE: computed as logaddexp(0, a), which is stable for large |a|.
+    name = "softplus"
+
+    @staticmethod
+    def forward(a):
+        return np.logaddexp(0, a), None
+
+    @staticmethod
+    def backward(node, g):
+        return (g * stable_sigmoid(node._parents[0].data),)
+
+
+class Clip(Op):
+    # z = min(max(a, lo), hi)      dz/da = 1 if lo <= a <= hi else 0
+    # NOTE: the bounds themselves count as inside (gradient 1), as torch.clamp does.
+    name = "clip"
+
+    @staticmethod
+    def forward(a, lo, hi):
+        return np.clip(a, lo, hi), (lo, hi)
+
+    @staticmethod
+    def backward(node, g):
+        a = node._parents[0].data
+        lo, hi = node._ctx
+        inside = np.ones(a.shape, dtype=bool)
+        if lo is not None:
+            inside &= a >= lo
+        if hi is not None:
+            inside &= a <= hi
+        return (g * inside,)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reductions (axis: None, int or tuple; keepdims as numpy)
+# --------------------------------------------------------------------------------------------------
+
+
+class Sum(Op):
+    # z = Σ_axis a         dz/da_i = 1: the gradient is copied back along the summed axes
+    name = "sum"
+
+    @staticmethod
+    def forward(a, axis, keepdims):
+        return np.sum(a, axis=axis, keepdims=keepdims), (axis, keepdims)
+
+    @staticmethod
+    def backward(node, g):
+        axis, keepdims = node._ctx
+        return (_expand(g, node._parents[0].data.shape, axis, keepdims),)
+
+
+class Mean(Op):
+    # z = (1/n) Σ_axis a   dz/da_i = 1/n
+    name = "mean"
+
+    @staticmethod
+    def forward(a, axis, keepdims):
+        return np.mean(a, axis=axis, keepdims=keepdims), (axis, keepdims)
+
+    @staticmethod
+    def backward(node, g):
+        axis, keepdims = node._ctx
+        shape = node._parents[0].data.shape
+        return (_expand(g / _count(shape, axis), shape, axis, keepdims),)
+
+
+class Max(Op):
+    # z = max_axis a       dz/da_i = 1/k if a_i is one of the k elements equal to the max, else 0
+    # NOTE: ties split the gradient evenly between the tied elements. This is what PyTorch does for
+    # the full reduction t.max() and for torch.amax (torch.max(dim=...) instead sends it all to one
+    # index). It keeps the rule symmetric, and it is the average of the one-sided subgradients.
+    name = "max"
+
+    @staticmethod
+    def forward(a, axis, keepdims):
+        return np.max(a, axis=axis, keepdims=keepdims), (axis, keepdims)
+
+    @staticmethod
+    def backward(node, g):
+        axis, keepdims = node._ctx
+        a = node._parents[0].data
+        mask = a == _keep(node.data, a.shape, axis, keepdims)
+        share = mask / np.sum(mask, axis=axis, keepdims=True)
+        return (_expand(g, a.shape, axis, keepdims) * share,)
+
+
+class LogSumExp(Op):
+    # z = ln Σ_axis e^a    dz/da_i = e^(a_i - z) = softmax(a)_i
+    name = "logsumexp"
+
+    @staticmethod
+    def forward(a, axis, keepdims):
+        return _logsumexp(a, axis, keepdims), (axis, keepdims)
+
+    @staticmethod
+    def backward(node, g):
+        axis, keepdims = node._ctx
+        a = node._parents[0].data
+        p = np.exp(a - _keep(node.data, a.shape, axis, keepdims))
+        return (_expand(g, a.shape, axis, keepdims) * p,)
+
+
+# --------------------------------------------------------------------------------------------------
+# Shape: the gradient is the inverse rearrangement
+# --------------------------------------------------------------------------------------------------
+
+
+class Reshape(Op):
+    # z = reshape(a)       dL/da = reshape(g, a.shape)
+    name = "reshape"
+
+    @staticmethod
+    def forward(a, shape):
+        return np.reshape(a, shape), None
+
+    @staticmethod
+    def backward(node, g):
+        return (np.reshape(g, node._parents[0].data.shape),)
+
+
+class Transpose(Op):
+    # z = transpose(a, axes)       dL/da = transpose(g, inverse permutation of axes)
+    name = "transpose"
+
+    @staticmethod
+    def forward(a, axes):
+        return np.transpose(a, axes), axes
+
+    @staticmethod
+    def backward(node, g):
+        axes = node._ctx
+        return (np.transpose(g) if axes is None else np.transpose(g, np.argsort(axes)),)
+
+
+def _is_advanced(idx):
+    """True when an index may repeat elements (integer arrays), so scattering must use np.add.at."""
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    for p in parts:
+        if isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype != bool:
+            return True
+    return False
+
+
+class GetItem(Op):
+    # z = a[idx]           dL/da = zeros with g scattered into the selected places, *accumulating*:
+    #                      a[[0, 0]] uses a[0] twice, so a[0] receives both gradients (np.add.at).
+    name = "getitem"
+
+    @staticmethod
+    def forward(a, idx):
+        return a[idx], idx
+
+    @staticmethod
+    def backward(node, g):
+        a = node._parents[0].data
+        idx = node._ctx
+        out = np.zeros(a.shape, dtype=g.dtype)
+        if _is_advanced(idx):
+            np.add.at(out, idx, g)
+        else:
+            out[idx] = g
+        return (out,)
+
+
+class Concatenate(Op):
+    # z = [a | b | ...] along axis     dL/da = the slice of g that a filled
+    name = "concatenate"
+
+    @staticmethod
+    def forward(*arrays, axis):
+        return np.concatenate(arrays, axis=axis), axis
+
+    @staticmethod
+    def backward(node, g):
+        axis = node._ctx
+        sizes = [p.data.shape[axis] for p in node._parents]
+        return tuple(np.split(g, np.cumsum(sizes)[:-1], axis=axis))
+
+
+class Stack(Op):
+    # z = stack(a, b, ...) on a new axis     dL/da_k = g taken at index k of that axis
+    name = "stack"
+
+    @staticmethod
+    def forward(*arrays, axis):
+        return np.stack(arrays, axis=axis), axis
+
+    @staticmethod
+    def backward(node, g):
+        axis = node._ctx
+        return tuple(np.take(g, k, axis=axis) for k in range(len(node._parents)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Fused nodes used by backlit.functional. Each is one node in the graph: fewer Python steps, and the
+# numerically stable form is computed once.
+# --------------------------------------------------------------------------------------------------
+
+
+class Linear(Op):
+    # z = x @ Wᵀ + b   with W of shape (out, in), PyTorch's layout; x is (..., in)
+    #   dL/dx = g @ W          dL/dW = gᵀ @ x (summed over the batch)      dL/db = Σ_batch g
+    name = "linear"
+
+    @staticmethod
+    def forward(x, W, b=None):
+        out = x @ W.T
+        if b is not None:
+            out = out + b
+        return out, None
+
+    @staticmethod
+    def backward(node, g):
+        parents = node._parents
+        x, W = parents[0], parents[1]
+        X = x.data
+        gx = g @ W.data if x.requires_grad else None
+        gW = gb = None
+        if W.requires_grad:
+            if X.ndim == 2:
+                gW = g.T @ X
+            elif X.ndim == 1:
+                gW = np.outer(g, X)
+            else:
+                gW = g.reshape(-1, g.shape[-1]).T @ X.reshape(-1, X.shape[-1])
+        if len(parents) == 2:
+            return gx, gW
+        if parents[2].requires_grad:
+            gb = g.sum(axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
+        return gx, gW, gb
+
+
+class Softmax(Op):
+    # z = e^(a - lse(a))   dL/da = z ⊙ (g - Σ_axis g⊙z)
+    name = "softmax"
+
+    @staticmethod
+    def forward(a, axis):
+        return np.exp(a - _logsumexp(a, axis)), axis
+
+    @staticmethod
+    def backward(node, g):
+        z = node.data
+        return (z * (g - np.sum(g * z, axis=node._ctx, keepdims=True)),)
+
+
+class LogSoftmax(Op):
+    # z = a - lse(a)       dL/da = g - softmax(a) ⊙ Σ_axis g       (softmax(a) = e^z)
+    name = "log_softmax"
+
+    @staticmethod
+    def forward(a, axis):
+        return a - _logsumexp(a, axis), axis
+
+    @staticmethod
+    def backward(node, g):
+        return (g - np.exp(node.data) * np.sum(g, axis=node._ctx, keepdims=True),)
+
+
+class CrossEntropy(Op):
+    # L = (1/N) Σ_n [lse(a_n) - a_n[t_n]]       (softmax then negative log-likelihood, via log-sum-exp)
+    #   dL/da = (softmax(a) - onehot(t)) / N
+    name = "cross_entropy"
+
+    @staticmethod
+    def forward(a, targets):
+        lse = _logsumexp(a, -1)
+        rows = np.arange(a.shape[0])
+        loss = np.mean(lse[:, 0] - a[rows, targets])
+        return loss, (targets, lse)
+
+    @staticmethod
+    def backward(node, g):
+        targets, lse = node._ctx
+        a = node._parents[0].data
+        n = a.shape[0]
+        d = np.exp(a - lse)
+        d[np.arange(n), targets] -= 1.0
+        d *= g / n
+        return (d,)
+
+
+class BCEWithLogits(Op):
+    # L = mean(max(x,0) - x·y + ln(1 + e^-|x|))      (= -y ln σ(x) - (1-y) ln(1-σ(x)), but stable)
+    #   dL/dx = (σ(x) - y) / n          dL/dy = -x / n
+    name = "binary_cross_entropy_with_logits"
+
+    @staticmethod
+    def forward(x, y):
+        return np.mean(np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))), None
+
+    @staticmethod
+    def backward(node, g):
+        x, y = node._parents
+        X, Y = x.data, y.data
+        gn = g / X.size
+        return ((stable_sigmoid(X) - Y) * gn if x.requires_grad else None,
+                -X * gn if y.requires_grad else None)
+
+
+class MSELoss(Op):
+    # L = mean((p - t)²)   dL/dp = 2(p - t)/n      dL/dt = -2(p - t)/n
+    name = "mse_loss"
+
+    @staticmethod
+    def forward(p, t):
+        d = p - t
+        return np.mean(d * d), d
+
+    @staticmethod
+    def backward(node, g):
+        p, t = node._parents
+        d = node._ctx
+        gp = d * (2.0 * g / d.size)
+        return (gp if p.requires_grad else None, -gp if t.requires_grad else None)
+
+
+class HingeLoss(Op):
+    # L = mean(max(0, 1 - y·s)) with y in {-1, +1}
+    #   dL/ds = -y/n where the margin 1 - y·s > 0, else 0
+    # NOTE: exactly on the hinge (y·s = 1) we use 0, the same choice as relu'(0).
+    name = "hinge_loss"
+
+    @staticmethod
+    def forward(s, y):
+        margin = 1.0 - y * s
+        return np.mean(np.maximum(margin, 0)), (y, margin)
+
+    @staticmethod
+    def backward(node, g):
+        y, margin = node._ctx
+        return (-(y * (margin > 0)) * (g / margin.size),)
+
+
+class L2Penalty(Op):
+    # L = ½ Σ_params Σ w²    dL/dw = w        (the ½ makes the gradient exactly w)
+    name = "l2_penalty"
+
+    @staticmethod
+    def forward(*ws):
+        total = 0.0
+        for w in ws:
+            total = total + np.sum(w * w)
+        return 0.5 * np.asarray(total), None
+
+    @staticmethod
+    def backward(node, g):
+        return tuple(g * p.data if p.requires_grad else None for p in node._parents)
+
+
+class L1Penalty(Op):
+    # L = Σ_params Σ |w|     dL/dw = sign(w)    (NOTE: 0 at w = 0, as |a|)
+    name = "l1_penalty"
+
+    @staticmethod
+    def forward(*ws):
+        total = 0.0
+        for w in ws:
+            total = total + np.sum(np.abs(w))
+        return np.asarray(total), None
+
+    @staticmethod
+    def backward(node, g):
+        return tuple(g * np.sign(p.data) if p.requires_grad else None for p in node._parents)

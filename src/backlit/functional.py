@@ -1,0 +1,170 @@
+"""Neural-net functions on Tensors, PyTorch's ``torch.nn.functional`` in miniature.
+
+``linear``, ``softmax``, ``log_softmax`` and every loss are single fused nodes (see ``engine/ops.py``):
+one forward, one hand-derived backward rule, computed in the numerically stable form.
+
+Weight layout is PyTorch's everywhere: W has shape (out_features, in_features), and W[i, j] connects
+input neuron j to output neuron i, so ``linear(x, W, b) = x @ W.T + b``.
+
+Every loss returns the MEAN over its elements as a 0-d Tensor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .engine import Tensor, ops
+from .engine.tensor import _apply, _leaf
+
+
+def _t(x, like=None):
+    if isinstance(x, Tensor):
+        return x
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"expected numbers, got dtype {arr.dtype}")
+    if like is not None:  # plain arrays and numbers (inputs, targets) take the tensor's dtype
+        arr = arr.astype(like.data.dtype, copy=False)
+    elif arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    return _leaf(arr)
+
+
+def _same_shape(name, a, b, what=("input", "target")):
+    if a.data.shape != b.data.shape:
+        raise ValueError(
+            f"{name}: {what[0]} shape {a.data.shape} and {what[1]} shape {b.data.shape} differ; reshape one "
+            f"to match (e.g. target.reshape({a.data.shape})) — broadcasting them silently would be a bug")
+
+
+# ---- layers -----------------------------------------------------------------------------------------
+
+
+def linear(x, W, b=None):
+    """x @ W.T + b as ONE node. x is (..., in), W is (out, in), b is (out,) or None."""
+    x = _t(x, W)
+    if b is None:
+        return _apply(ops.Linear, x, W)
+    return _apply(ops.Linear, x, W, b)
+
+
+_ACTIVATIONS = {
+    "tanh": lambda x: x.tanh(),
+    "relu": lambda x: x.relu(),
+    "sigmoid": lambda x: x.sigmoid(),
+    "linear": lambda x: x,
+    "identity": lambda x: x,
+    "leaky_relu": lambda x: x.leaky_relu(),
+}
+
+
+def activation(x, name):
+    """Apply an activation by name: "tanh", "relu", "sigmoid", "linear" (identity) or "leaky_relu"."""
+    try:
+        fn = _ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"activation: unknown name {name!r}; choose from {sorted(_ACTIVATIONS)}") from None
+    return fn(_t(x))
+
+
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "leaky_relu")
+
+
+# ---- softmax family ---------------------------------------------------------------------------------
+
+
+def softmax(x, axis=-1):
+    """e^x / Σ e^x along ``axis``, computed as e^(x - logsumexp(x)) so it never overflows."""
+    return _apply(ops.Softmax, _t(x), axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along ``axis``: finite even for logits like 3000."""
+    return _apply(ops.LogSoftmax, _t(x), axis=axis)
+
+
+# ---- losses (all return the mean) -----------------------------------------------------------------
+
+
+def _targets_int(targets):
+    t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+    if t.dtype.kind == "f":
+        if not np.all(t == np.round(t)):
+            raise TypeError("cross_entropy: targets must be integer class indices")
+        t = t.astype(np.int64)
+    elif t.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype {t.dtype}")
+    return t
+
+
+def cross_entropy(logits, targets):
+    """Mean of -log softmax(logits)[target]: logits (N, C), targets (N,) integers in 0..C-1.
+
+    A single sample may be given as logits (C,) with a scalar target.
+    """
+    logits = _t(logits)
+    t = _targets_int(targets)
+    if logits.data.ndim == 1:
+        logits = logits.reshape(1, -1)
+        t = t.reshape(1)
+    if logits.data.ndim != 2 or t.shape != (logits.data.shape[0],):
+        raise ValueError(
+            f"cross_entropy: logits shape {logits.data.shape} and targets shape {t.shape} do not fit; expected "
+            f"(N, C) and (N,)")
+    c = logits.data.shape[1]
+    if t.size and (t.min() < 0 or t.max() >= c):
+        raise IndexError(f"cross_entropy: targets must be in 0..{c - 1}, got values {t.min()}..{t.max()}")
+    return _apply(ops.CrossEntropy, logits, targets=t)
+
+
+def binary_cross_entropy_with_logits(logits, target):
+    """Mean binary cross-entropy on raw scores, in the stable form max(x,0) - x·y + log(1 + e^-|x|)."""
+    logits = _t(logits)
+    target = _t(target, logits)
+    _same_shape("binary_cross_entropy_with_logits", logits, target, ("logits", "target"))
+    return _apply(ops.BCEWithLogits, logits, target)
+
+
+def mse_loss(pred, target):
+    """Mean of (pred - target)²."""
+    pred = _t(pred)
+    target = _t(target, pred)
+    _same_shape("mse_loss", pred, target, ("pred", "target"))
+    return _apply(ops.MSELoss, pred, target)
+
+
+def hinge_loss(scores, target):
+    """Mean of max(0, 1 - y·s); target in {-1, +1} or {0, 1} (0 is read as -1)."""
+    scores = _t(scores)
+    y = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if y.shape != scores.data.shape:
+        raise ValueError(
+            f"hinge_loss: scores shape {scores.data.shape} and target shape {y.shape} differ; reshape one "
+            f"to match")
+    y = np.where(y == 0, -1, y).astype(scores.data.dtype)
+    if not np.all(np.abs(y) == 1):
+        raise ValueError("hinge_loss: target must be in {-1, +1} or {0, 1}")
+    return _apply(ops.HingeLoss, scores, y=y)
+
+
+def l2_penalty(params):
+    """½ Σ w² over all params. The ½ makes the gradient exactly w, so `loss + λ·l2_penalty` is
+    weight decay with coefficient λ."""
+    params = tuple(params)
+    if not params:
+        return _leaf(np.asarray(0.0))
+    return _apply(ops.L2Penalty, *params)
+
+
+def l1_penalty(params):
+    """Σ |w| over all params."""
+    params = tuple(params)
+    if not params:
+        return _leaf(np.asarray(0.0))
+    return _apply(ops.L1Penalty, *params)
+
+
+__all__ = [
+    "linear", "activation", "ACTIVATIONS", "softmax", "log_softmax", "cross_entropy",
+    "binary_cross_entropy_with_logits", "mse_loss", "hinge_loss", "l1_penalty", "l2_penalty",
+]

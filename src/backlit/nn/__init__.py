@@ -1,0 +1,60 @@
+"""backlit.nn: modules, layers, losses and model files, shaped like torch.nn.
+
+    model = nn.MLP([2, 8, 8, 1], activation="tanh", seed=1)
+    loss = nn.BCEWithLogitsLoss()(model(X), y)
+    loss.backward()
+"""
+
+from .layers import (
+    ACTIVATIONS,
+    INITS,
+    MLP,
+    Identity,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Tanh,
+    activation_module,
+    init_weights,
+)
+from .losses import (
+    LOSSES,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HingeLoss,
+    MSELoss,
+    get_loss,
+    penalty,
+)
+from .module import Module
+from .serialize import ModelFileError, load, model_from_dict, model_to_dict, save
+
+__all__ = [
+    "Module",
+    "Linear",
+    "Tanh",
+    "ReLU",
+    "Sigmoid",
+    "Identity",
+    "LeakyReLU",
+    "Sequential",
+    "MLP",
+    "ACTIVATIONS",
+    "INITS",
+    "activation_module",
+    "init_weights",
+    "MSELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "HingeLoss",
+    "LOSSES",
+    "get_loss",
+    "penalty",
+    "ModelFileError",
+    "save",
+    "load",
+    "model_to_dict",
+    "model_from_dict",
+]

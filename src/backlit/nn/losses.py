@@ -1,0 +1,76 @@
+"""Loss modules: thin wrappers over `backlit.functional`, so ``loss_fn = nn.MSELoss()`` reads as in PyTorch.
+
+Every loss returns the MEAN over the batch as a 0-d Tensor. The maths (and its stable forms) lives in
+`backlit.functional`; nothing is re-derived here.
+"""
+
+from __future__ import annotations
+
+from .. import functional as F
+from .module import Module
+
+
+class MSELoss(Module):
+    """mean((pred - target)^2)."""
+
+    name = "mse"
+
+    def forward(self, pred, target):
+        return F.mse_loss(pred, target)
+
+
+class BCEWithLogitsLoss(Module):
+    """Binary cross-entropy on logits (targets 0/1), in the stable form max(x,0) - x*y + log(1+e^-|x|)."""
+
+    name = "bce"
+
+    def forward(self, logits, target):
+        return F.binary_cross_entropy_with_logits(logits, target)
+
+
+class CrossEntropyLoss(Module):
+    """Softmax cross-entropy: logits (n, K), integer targets in 0..K-1."""
+
+    name = "cross_entropy"
+
+    def forward(self, logits, target):
+        return F.cross_entropy(logits, target)
+
+
+class HingeLoss(Module):
+    """mean(max(0, 1 - y*s)) with y in {-1, +1} (0/1 targets are accepted: 0 means -1)."""
+
+    name = "hinge"
+
+    def forward(self, scores, target):
+        return F.hinge_loss(scores, target)
+
+
+LOSSES = {"mse": MSELoss, "bce": BCEWithLogitsLoss, "cross_entropy": CrossEntropyLoss,
+          "hinge": HingeLoss}
+
+
+def get_loss(name: str) -> Module:
+    """The loss module for a short name: "mse", "bce", "cross_entropy" or "hinge"."""
+    try:
+        return LOSSES[name]()
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}") from None
+
+
+def penalty(model, kind: str):
+    """The regularisation term over a model's *weights* (biases are left out, as in TF Playground).
+
+    kind "l1": sum |w|;  kind "l2": 0.5 * sum w^2 (the 0.5 makes its gradient exactly w).
+    `model` is a Module (its parameters named "...weight") or a list of Tensors (used as given).
+    Multiply by the regularisation rate and add it to the loss.
+    """
+    if isinstance(model, Module):
+        params = [t for name, t in model.named_parameters() if name.rsplit(".", 1)[-1] == "weight"]
+    else:
+        params = list(model)
+    if kind == "l1":
+        return F.l1_penalty(params)
+    if kind == "l2":
+        return F.l2_penalty(params)
+    raise ValueError(f"unknown penalty {kind!r}; choose 'l1' or 'l2'")

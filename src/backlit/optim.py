@@ -1,0 +1,237 @@
+"""Optimizers: SGD (with momentum), Adam and RMSprop, following torch.optim's formulas exactly.
+
+Each `step()` updates every parameter's `.data` in place with plain numpy, from its `.grad`; no graph
+nodes are built. Parameters whose `.grad` is None are skipped, as in PyTorch. `weight_decay` adds
+wd * w to the gradient before anything else (classic L2 decay, not AdamW's decoupled form).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .engine import Tensor
+
+__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "OPTIMIZERS", "make"]
+
+
+class Optimizer:
+    """Base class: holds the parameter list, the mutable learning rate `lr` and per-parameter state."""
+
+    hyper: tuple[str, ...] = ()  # names of the hyper-parameters besides lr, for state_dict()
+
+    def __init__(self, params, lr: float, weight_decay: float = 0.0):
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__} takes Tensors, got {type(p).__name__}")
+        _check_nonneg("lr", lr)
+        _check_nonneg("weight_decay", weight_decay)
+        self.params = params
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.state: list[dict] = [{} for _ in params]
+        self.steps = 0
+
+    def zero_grad(self) -> None:
+        """Set every parameter's `.grad` to None (call before each backward)."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        """Apply one update to every parameter that has a gradient."""
+        self.steps += 1
+        for p, state in zip(self.params, self.state):
+            if p.grad is None:
+                continue
+            g = np.asarray(p.grad, dtype=p.data.dtype)
+            if self.weight_decay:
+                g = g + self.weight_decay * p.data
+            self._update(p.data, g, state)
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """Hyper-parameters, step count and a copy of each parameter's buffers (by position)."""
+        return {
+            "type": type(self).__name__,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            **{k: getattr(self, k) for k in self.hyper},
+            "steps": self.steps,
+            "state": [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+                      for s in self.state],
+        }
+
+    def load_state_dict(self, d: dict) -> None:
+        """Restore what `state_dict` returned (same optimizer type, same parameter list)."""
+        if d.get("type") != type(self).__name__:
+            raise ValueError(f"state is for {d.get('type')}, not {type(self).__name__}")
+        if len(d["state"]) != len(self.params):
+            raise ValueError(f"state has {len(d['state'])} parameters, optimizer has "
+                             f"{len(self.params)}")
+        for k in ("lr", "weight_decay", *self.hyper):
+            setattr(self, k, d[k])
+        self.steps = d["steps"]
+        self.state = [{k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+                      for s in d["state"]]
+
+    def __repr__(self) -> str:
+        hp = ", ".join(f"{k}={getattr(self, k)!r}" for k in ("lr", *self.hyper, "weight_decay"))
+        return f"{type(self).__name__}({hp})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with PyTorch's momentum formulation.
+
+        b <- momentum * b + (1 - dampening) * g      (b = g on the first step)
+        w <- w - lr * b                              (nesterov: w <- w - lr * (g + momentum * b))
+
+    Note the learning rate multiplies the velocity, not the gradient inside it (unlike Sutskever's
+    form); with a constant lr the two are the same.
+    """
+
+    hyper = ("momentum", "dampening", "nesterov")
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
+                 dampening: float = 0.0, nesterov: bool = False):
+        super().__init__(params, lr, weight_decay)
+        _check_nonneg("momentum", momentum)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("nesterov momentum needs momentum > 0 and dampening = 0")
+        self.momentum = float(momentum)
+        self.dampening = float(dampening)
+        self.nesterov = bool(nesterov)
+
+    def _update(self, w, g, state):
+        if self.momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = g.copy()
+            else:
+                buf *= self.momentum
+                buf += (1 - self.dampening) * g
+            g = g + self.momentum * buf if self.nesterov else buf
+        w -= self.lr * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), in PyTorch's arrangement of the bias corrections.
+
+        m <- b1 m + (1 - b1) g            v <- b2 v + (1 - b2) g^2         (t = step count)
+        w <- w - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    With amsgrad, v in the denominator is the running maximum of v.
+    """
+
+    hyper = ("betas", "eps", "amsgrad")
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False):
+        super().__init__(params, lr, weight_decay)
+        b1, b2 = betas
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"Adam betas must be in [0, 1), got {betas}")
+        _check_nonneg("eps", eps)
+        self.betas = (float(b1), float(b2))
+        self.eps = float(eps)
+        self.amsgrad = bool(amsgrad)
+
+    def _update(self, w, g, state):
+        b1, b2 = self.betas
+        if "step" not in state:
+            state.update(step=0, exp_avg=np.zeros_like(w), exp_avg_sq=np.zeros_like(w))
+            if self.amsgrad:
+                state["max_exp_avg_sq"] = np.zeros_like(w)
+        state["step"] += 1
+        t = state["step"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * g * g
+        if self.amsgrad:
+            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+            v = state["max_exp_avg_sq"]
+        step_size = self.lr / (1 - b1 ** t)
+        denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + self.eps
+        w -= step_size * (m / denom)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton), as torch.optim.RMSprop.
+
+        s <- alpha s + (1 - alpha) g^2          avg = sqrt(s) + eps
+        (centered: a <- alpha a + (1 - alpha) g,  avg = sqrt(s - a^2) + eps)
+        w <- w - lr * g / avg                   (momentum: b <- momentum b + g / avg; w <- w - lr b)
+    """
+
+    hyper = ("alpha", "eps", "momentum", "centered")
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 momentum: float = 0.0, weight_decay: float = 0.0, centered: bool = False):
+        super().__init__(params, lr, weight_decay)
+        if not 0 <= alpha <= 1:
+            raise ValueError(f"RMSprop alpha must be in [0, 1], got {alpha}")
+        _check_nonneg("eps", eps)
+        _check_nonneg("momentum", momentum)
+        self.alpha = float(alpha)
+        self.eps = float(eps)
+        self.momentum = float(momentum)
+        self.centered = bool(centered)
+
+    def _update(self, w, g, state):
+        a = self.alpha
+        if "square_avg" not in state:
+            state["square_avg"] = np.zeros_like(w)
+            if self.centered:
+                state["grad_avg"] = np.zeros_like(w)
+            if self.momentum:
+                state["momentum_buffer"] = np.zeros_like(w)
+        s = state["square_avg"]
+        s *= a
+        s += (1 - a) * g * g
+        if self.centered:
+            ga = state["grad_avg"]
+            ga *= a
+            ga += (1 - a) * g
+            avg = np.sqrt(s - ga * ga) + self.eps
+        else:
+            avg = np.sqrt(s) + self.eps
+        if self.momentum:
+            buf = state["momentum_buffer"]
+            buf *= self.momentum
+            buf += g / avg
+            w -= self.lr * buf
+        else:
+            w -= self.lr * (g / avg)
+
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+
+
+def make(name: str, params, lr: float, weight_decay: float = 0.0) -> Optimizer:
+    """An optimizer by short name, as the playground and CLI offer them.
+
+    "sgd" plain SGD; "momentum" SGD with momentum 0.9; "adam" Adam with default betas;
+    "rmsprop" RMSprop with default alpha.
+    """
+    if name == "sgd":
+        return SGD(params, lr, weight_decay=weight_decay)
+    if name == "momentum":
+        return SGD(params, lr, momentum=0.9, weight_decay=weight_decay)
+    if name == "adam":
+        return Adam(params, lr, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return RMSprop(params, lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def _check_nonneg(name: str, value) -> None:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (ok and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")

@@ -1,0 +1,626 @@
+"""One playground session: configuration, data, model, optimizer, history and the selected sample.
+
+Pure Python with no I/O and no asyncio. There is one method per user action, named after the protocol's
+message type (see docs/protocol.md); each returns a list of plain dict messages. A binary frame is the
+message ``{"type": "frame", "header": {...}, "arrays": {name: float32 array}}``, which the server packs
+with :func:`backlit.server.protocol.pack_frame`.
+
+    pg = Playground({"dataset": "xor", "hidden": [8]})
+    pg.step()                          # one batch -> [frame]
+    pg.train_for(0.01, 10_000)         # bounded work for one server tick
+    header, arrays = pg.frame()
+
+The config table, its validation and the URL-hash form live in ``backlit.server.protocol`` (a pure
+module: the session and the adapter share the one table). Invalid input raises
+:class:`~backlit.server.protocol.ProtocolError` naming the field.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import data, explain, nn, optim
+from . import functional as F
+from .engine import Tensor, no_grad
+from .server import protocol as P
+from .server.protocol import Limits, ProtocolError
+
+SESSION_FORMAT = "backlit.session"
+SESSION_VERSION = 1
+STATUS_DIVERGED = "diverged: lower the learning rate or reset"
+GRID_RES = 100
+NEURON_RES = 25
+NUDGE_STEP = 0.1  # plane units per adversarial-nudge step
+NUDGE_MAX_STEPS = 120
+FD_MEASURE_MAX_PARAMS = 400  # above this the cost meter estimates finite differences instead of timing them
+
+DATASETS_INFO = [{"name": s.name, "kind": s.kind, "label": s.label, "description": s.description,
+                  "problem": s.problem} for s in data.DATASETS.values()]
+FEATURES_INFO = [{"name": name, "label": label} for name, label in data.FEATURES.items()]
+
+
+def _float(v) -> float | None:
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+class Playground:
+    """One session. ``config`` is a partial config dict (validated), ``limits`` a :class:`Limits`."""
+
+    def __init__(self, config: dict | None = None, limits: Limits | dict | None = None):
+        if isinstance(limits, dict):
+            limits = Limits(**limits)
+        self.limits = limits or Limits()
+        self.config = P.resolve_config(P.default_config(), {})
+        if config:
+            self.config = P.resolve_config(self.config, P.check_config(config, self.limits))
+        self.playing = False
+        self.diverged = False
+        self._build_data()
+        self._build_model()
+
+    # ---- building -------------------------------------------------------------------------------
+    def _build_data(self) -> None:
+        c = self.config
+        spec = data.DATASETS[c["dataset"]]
+        classes = c["classes"] if spec.kind == "multiclass" else None
+        ds = data.make(c["dataset"], n=c["n_points"], noise=c["noise"], seed=c["seed"], classes=classes)
+        self.kind = ds.kind
+        self.classes = ds.classes  # 2 for binary, K for multiclass, None for regression
+        self.X_train, self.y_train, self.X_test, self.y_test = data.split(ds, train_ratio=c["train_ratio"],
+                                                                          seed=c["seed"])
+        self.n_train = len(self.X_train)
+        self.selected = 0
+        self._sample_order = np.random.default_rng((c["seed"], 2)).permutation(self.n_train)
+        self._sample_pos = 0
+
+    def _build_model(self) -> None:
+        """(Re)build the network from the config, initialised from the seed; epoch 0, history cleared."""
+        c = self.config
+        n_out = self.classes if self.kind == "multiclass" else 1
+        self.sizes = [len(c["features"])] + list(c["hidden"]) + [n_out]
+        self.model = nn.MLP(self.sizes, activation=c["activation"], seed=c["seed"], init="xavier")
+        self.loss_name = c["loss"]
+        self.Xf_train = data.featurize(self.X_train, c["features"])
+        self.Xf_test = data.featurize(self.X_test, c["features"])
+        self.T_train = self._targets(self.y_train)
+        self.T_test = self._targets(self.y_test)
+        self._make_optimizer()
+        self.step_count = 0
+        self.samples_seen = 0
+        self._batch_rng = np.random.default_rng((c["seed"], 1))
+        self._new_epoch_order()
+        self.history: list[list] = []
+        self._history_sent = 0
+        self._history_reset = True
+        self._version = 0  # bumped on every weight change; caches key on it
+        self._history_version = -1
+        self._metrics_cache = None
+        self._grads_valid = False
+        self.diverged = False
+
+    def _make_optimizer(self) -> None:
+        self.optimizer = optim.make(self.config["optimizer"], self.model.parameters(), self.config["lr"])
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        """Targets in the layout the loss takes: class indices for cross-entropy, else (n, 1) floats."""
+        if self.loss_name == "cross_entropy":
+            return y.astype(np.int64)
+        return y.astype(np.float64).reshape(-1, 1)
+
+    def _new_epoch_order(self) -> None:
+        perm = self._batch_rng.permutation(self.n_train)
+        self._Xp, self._Tp, self._pos = self.Xf_train[perm], self.T_train[perm], 0
+
+    def _params(self) -> list[Tensor]:
+        return self.model.parameters()
+
+    # ---- training -------------------------------------------------------------------------------
+    def _loss(self, out: Tensor, target) -> Tensor:
+        name = self.loss_name
+        if name == "cross_entropy":
+            return F.cross_entropy(out, target)
+        if name == "bce":
+            return F.binary_cross_entropy_with_logits(out, target)
+        if name == "hinge":
+            return F.hinge_loss(out, target)
+        return F.mse_loss(out, target)
+
+    def _train_step(self) -> float:
+        """One optimizer step on the next batch; returns the batch's training loss (with penalty)."""
+        c = self.config
+        b = min(c["batch_size"], self.n_train)
+        xb, tb = self._Xp[self._pos:self._pos + b], self._Tp[self._pos:self._pos + b]
+        self._pos += len(xb)
+        if self._pos >= self.n_train:
+            self._new_epoch_order()
+        loss = self._loss(self.model(Tensor(xb)), tb if self.loss_name == "cross_entropy" else Tensor(tb))
+        if c["regularization"] != "none" and c["reg_rate"] > 0:
+            loss = loss + c["reg_rate"] * nn.penalty(self.model, c["regularization"])
+        value = float(loss.data)
+        if not np.isfinite(value):
+            return value
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self.step_count += 1
+        self.samples_seen += len(xb)
+        self._version += 1
+        self._grads_valid = True
+        return value
+
+    def _snapshot(self) -> list[np.ndarray]:
+        return [p.data.copy() for p in self._params()]
+
+    def _restore(self, snap: list[np.ndarray]) -> None:
+        for p, v in zip(self._params(), snap):
+            np.copyto(p.data, v)
+            p.grad = None
+        self._version += 1
+
+    def _weights_finite(self) -> bool:
+        return all(np.isfinite(p.data).all() for p in self._params())
+
+    def _diverge(self, snap: list[np.ndarray]) -> None:
+        """Loss or weights went non-finite: back to the last finite weights, fresh optimizer, paused."""
+        self._restore(snap)
+        self._make_optimizer()
+        self._grads_valid = False
+        self.playing = False
+        self.diverged = True
+
+    def train_for(self, max_seconds: float, max_samples: int = 10**9) -> list[dict]:
+        """Train for at most ``max_seconds`` of wall time or ``max_samples`` samples (at least one step).
+
+        Returns [] normally, or [state] when training diverged (the session is then paused).
+        """
+        if self.diverged:
+            return []
+        snap = self._snapshot()
+        deadline = time.perf_counter() + max_seconds
+        start = self.samples_seen
+        with np.errstate(all="ignore"):
+            while True:
+                loss = self._train_step()
+                if not np.isfinite(loss):
+                    break
+                if self.samples_seen - start >= max_samples or time.perf_counter() >= deadline:
+                    break
+            ok = np.isfinite(loss) and self._weights_finite()
+        if not ok:
+            self._diverge(snap)
+            return [self.state()]
+        return []
+
+    # ---- evaluation -----------------------------------------------------------------------------
+    def _predict_class(self, out: np.ndarray) -> np.ndarray:
+        if self.kind == "multiclass":
+            return out.argmax(axis=1)
+        threshold = 0.5 if self.loss_name == "mse" else 0.0
+        return (out[:, 0] > threshold).astype(np.int64)
+
+    def _evaluate(self, Xf: np.ndarray, T: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
+        with no_grad(), np.errstate(all="ignore"):
+            out = self.model(Tensor(Xf))
+            loss = _float(self._loss(out, T if self.loss_name == "cross_entropy" else Tensor(T)).data)
+            acc = None
+            if self.kind != "regression":
+                acc = float(np.mean(self._predict_class(out.data) == y))
+        return loss, acc
+
+    def metrics(self) -> dict:
+        """Train/test loss (data loss only, no penalty) and accuracy (None for regression)."""
+        if self._metrics_cache is None or self._metrics_cache[0] != self._version:
+            tl, ta = self._evaluate(self.Xf_train, self.T_train, self.y_train)
+            sl, sa = self._evaluate(self.Xf_test, self.T_test, self.y_test)
+            m = {"train_loss": tl, "test_loss": sl, "train_acc": ta, "test_acc": sa}
+            self._metrics_cache = (self._version, m)
+        return dict(self._metrics_cache[1])
+
+    @property
+    def epoch(self) -> float:
+        return self.samples_seen / self.n_train
+
+    def _record_history(self, m: dict) -> None:
+        if self._history_version == self._version:
+            return
+        self._history_version = self._version
+        self.history.append([self.epoch, m["train_loss"], m["test_loss"]])
+        if len(self.history) > self.limits.max_history:
+            # Thin the older points 2:1 (keep the newest); the page gets the full history again.
+            self.history = self.history[-1::-2][::-1]
+            self._history_reset = True
+
+    def _output_maps(self, out: np.ndarray) -> np.ndarray:
+        """Raw outputs (..., K) -> what the boundary shows: P(class 1), class probabilities or values."""
+        if self.kind == "multiclass":
+            z = out - out.max(axis=-1, keepdims=True)
+            e = np.exp(z)
+            return e / e.sum(axis=-1, keepdims=True)
+        if self.kind == "binary":
+            if self.loss_name == "mse":
+                return np.clip(out, 0.0, 1.0)
+            return 0.5 * (1.0 + np.tanh(0.5 * out))  # sigmoid, without overflow
+        return out
+
+    def frame(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The header and float32 arrays of one binary frame (layout in docs/protocol.md)."""
+        with np.errstate(all="ignore"):
+            g = explain.grid(self.model, extent=data.EXTENT, resolution=GRID_RES,
+                             neuron_resolution=NEURON_RES, features=self.config["features"])
+            fine = self._output_maps(g.output)  # (res, res, K)
+            coarse = self._output_maps(np.moveaxis(g.output_neurons, 0, -1))  # (nr, nr, K)
+            arrays: dict[str, np.ndarray] = {}
+            if self.kind == "multiclass":
+                arrays["boundary"] = fine.argmax(axis=-1).astype(np.float32)
+                arrays["confidence"] = fine.max(axis=-1).astype(np.float32)
+            else:
+                arrays["boundary"] = fine[..., 0].astype(np.float32)
+            arrays["neurons"] = np.concatenate(
+                [g.inputs, *g.neurons, np.moveaxis(coarse, -1, 0)], axis=0).astype(np.float32)
+        m = self.metrics()
+        self._record_history(m)
+        reset = self._history_reset
+        new = self.history if reset else self.history[self._history_sent:]
+        self._history_sent, self._history_reset = len(self.history), False
+        header = {"type": "frame", "epoch": self.epoch, "samples_seen": self.samples_seen,
+                  "step": self.step_count, **m, "history": new, "history_reset": reset,
+                  "weights": [lin.weight.data.tolist() for lin in self.model.linears],
+                  "biases": [lin.bias.data.tolist() for lin in self.model.linears],
+                  "batch_grad": self._batch_grad(), "playing": self.playing, "diverged": self.diverged,
+                  "status": self.status}
+        return header, arrays
+
+    def _batch_grad(self) -> dict | None:
+        lins = self.model.linears
+        if not self._grads_valid or any(l.weight.grad is None or l.bias.grad is None for l in lins):
+            return None
+        grad_b = [np.asarray(l.bias.grad).tolist() for l in lins]
+        return {"grad_W": [np.asarray(l.weight.grad).tolist() for l in lins], "grad_b": grad_b,
+                "delta": grad_b}
+
+    def _frame_msg(self) -> dict:
+        header, arrays = self.frame()
+        return {"type": "frame", "header": header, "arrays": arrays}
+
+    # ---- state messages -------------------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        if self.diverged:
+            return STATUS_DIVERGED
+        if self.playing:
+            return "training"
+        return "paused" if self.step_count else "ready"
+
+    def state(self, schema: bool = False) -> dict:
+        msg = {"type": "state", "config": dict(self.config), "url_state": P.to_url_state(self.config),
+               "limits": self.limits.to_dict(), "datasets": DATASETS_INFO, "features": FEATURES_INFO,
+               "playing": self.playing, "diverged": self.diverged, "status": self.status,
+               "epoch": int(self.epoch), "samples_seen": self.samples_seen, "step": self.step_count,
+               "param_count": sum(p.data.size for p in self._params()), "sizes": list(self.sizes),
+               "activations": list(self.model.activations), "problem": self.config["problem"],
+               "kind": self.kind, "classes": self.classes, "selected": self.selected,
+               "n_train": self.n_train, "n_test": len(self.X_test)}
+        if schema:
+            msg["schema"] = P.schema(self.limits)
+        return msg
+
+    def points(self) -> dict:
+        def rows(X, y):
+            lab = y.tolist()
+            return [[float(a), float(b), v] for (a, b), v in zip(X.tolist(), lab)]
+
+        return {"type": "points", "train": rows(self.X_train, self.y_train),
+                "test": rows(self.X_test, self.y_test), "kind": self.kind, "classes": self.classes}
+
+    def url_state(self) -> str:
+        return P.to_url_state(self.config)
+
+    # ---- dispatch -------------------------------------------------------------------------------
+    def handle(self, msg: dict) -> list[dict]:
+        """Run one validated message (``protocol.validate``'s output) and return the replies."""
+        args = {k: v for k, v in msg.items() if k not in ("type", "id")}
+        return getattr(self, msg["type"])(**args)
+
+    # ---- actions: session -----------------------------------------------------------------------
+    def hello(self, config=None, url_state=None, weights=None, biases=None, samples_seen=None,
+              step=None) -> list[dict]:
+        """First message of a tab (or a reconnect). Bad parts are reported and skipped, never fatal."""
+        errors: list[dict] = []
+        partial: dict = {}
+        if url_state:
+            partial.update(_lenient(lambda: P.from_url_state(url_state, self.limits), errors,
+                                    lambda: _url_pairs(url_state), "url_state", self.limits))
+        if config:
+            partial.update(_lenient(lambda: P.check_config(config, self.limits), errors,
+                                    lambda: config if isinstance(config, dict) else {}, "config", self.limits))
+        for _ in range(len(partial) + 1):
+            try:
+                self.config = P.resolve_config(P.resolve_config(P.default_config(), {}), partial)
+                break
+            except ProtocolError as e:
+                errors.append(e.reply())
+                partial.pop(e.field.split(".")[-1], None)
+        self.playing = False
+        self._build_data()
+        self._build_model()
+        if weights is not None:
+            try:
+                self._set_weights(*P.check_weights(weights, biases, self.sizes))
+                if samples_seen is not None:
+                    self.samples_seen = samples_seen
+                if step is not None:
+                    self.step_count = step
+            except ProtocolError as e:
+                errors.append(e.reply())
+        return errors + [self.state(schema=True), self.points(), self._frame_msg()]
+
+    def _set_weights(self, Ws, bs) -> None:
+        for lin, W, b in zip(self.model.linears, Ws, bs):
+            np.copyto(lin.weight.data, W)
+            np.copyto(lin.bias.data, b)
+        self._make_optimizer()
+        self._grads_valid = False
+        self._version += 1
+
+    def set(self, config) -> list[dict]:
+        """Change settings. Data keys regenerate the data, network keys rebuild the net (both
+        re-initialise it and pause, as TF Playground does); training keys keep the weights."""
+        partial = P.check_config(config, self.limits)
+        new = P.resolve_config(self.config, partial)
+        changed = {k for k in new if new[k] != self.config[k]}
+        self.config = new
+        out: list[dict] = []
+        if changed & set(P.GROUPS["data"]):
+            self.playing = False
+            self._build_data()
+            self._build_model()
+            return [self.state(), self.points(), self._frame_msg()]
+        if changed & set(P.GROUPS["network"]):
+            self.playing = False
+            self._build_model()
+            return [self.state(), self._frame_msg()]
+        if changed & set(P.GROUPS["training"]):
+            self.diverged = False
+            if "optimizer" in changed:
+                self._make_optimizer()
+            else:
+                self.optimizer.lr = new["lr"]
+            return [self.state(), self._frame_msg()]
+        out.append(self.state())
+        return out
+
+    def regenerate(self) -> list[dict]:
+        """New data from seed + 1 (the seed also initialises the net, so it is re-initialised too)."""
+        self.config["seed"] = (self.config["seed"] + 1) % (P.MAX_SEED + 1)
+        self.playing = False
+        self._build_data()
+        self._build_model()
+        return [self.state(), self.points(), self._frame_msg()]
+
+    def reset(self) -> list[dict]:
+        """Re-initialise the weights from the seed: epoch 0, history cleared, paused."""
+        self.playing = False
+        self._build_model()
+        return [self.state(), self._frame_msg()]
+
+    def play(self) -> list[dict]:
+        self.playing = True
+        self.diverged = False
+        return [self.state()]
+
+    def pause(self) -> list[dict]:
+        self.playing = False
+        return [self.state(), self._frame_msg()]
+
+    def step(self) -> list[dict]:
+        """One batch. A divergence restores the weights and also sends the state."""
+        self.diverged = False
+        was_playing, self.playing = self.playing, False
+        out = self.train_for(0.0, 1)
+        self.playing = was_playing and not self.diverged
+        return out + [self._frame_msg()]
+
+    def set_weight(self, layer, i, j, value) -> list[dict]:
+        """W_layer[i, j] = value, or b_layer[i] = value when j == "bias"."""
+        self._check_index(layer, i, j)
+        lin = self.model.linears[layer]
+        if j == "bias":
+            lin.bias.data[i] = value
+        else:
+            lin.weight.data[i, j] = value
+        self._grads_valid = False
+        self._version += 1
+        return [self._frame_msg()]
+
+    def _check_index(self, layer, i, j=None) -> None:
+        L = len(self.model.linears)
+        if not 0 <= layer < L:
+            raise ProtocolError("layer", f"layer must be in 0..{L - 1} (this network has {L} weight layers)")
+        out, inp = self.model.linears[layer].weight.shape
+        if not 0 <= i < out:
+            raise ProtocolError("i", f"i must be in 0..{out - 1} (layer {layer} has {out} neurons)")
+        if j is not None and j != "bias" and not 0 <= j < inp:
+            raise ProtocolError("j", f"j must be in 0..{inp - 1} or \"bias\" (layer {layer} has {inp} inputs)")
+
+    # ---- actions: one sample --------------------------------------------------------------------
+    def _selection(self) -> dict:
+        x = self.X_train[self.selected]
+        return {"type": "selection", "index": int(self.selected), "point": [float(x[0]), float(x[1])],
+                "label": self.y_train[self.selected].item()}
+
+    def select(self, index) -> list[dict]:
+        if not 0 <= index < self.n_train:
+            raise ProtocolError("index", f"index must be in 0..{self.n_train - 1} (the training samples)")
+        self.selected = int(index)
+        return [self._selection(), self.trace()[0]]
+
+    def select_point(self, x, y) -> list[dict]:
+        d = (self.X_train[:, 0] - x) ** 2 + (self.X_train[:, 1] - y) ** 2
+        return self.select(int(np.argmin(d)))
+
+    def next_sample(self) -> list[dict]:
+        """The next training sample in a seeded order (a permutation of the training set)."""
+        self.selected = int(self._sample_order[self._sample_pos % self.n_train])
+        self._sample_pos += 1
+        return [self._selection(), self.trace()[0]]
+
+    def _target_of(self, index: int):
+        y = self.y_train[index]
+        return int(y) if self.kind != "regression" else float(y)
+
+    def _trace(self, x=None, y=None) -> explain.Trace:
+        if x is None:
+            x, y = self.X_train[self.selected], self._target_of(self.selected)
+        with np.errstate(all="ignore"):
+            return explain.trace(self.model, x, y, loss=self.loss_name, features=self.config["features"],
+                                 train_X=self.X_train, train_y=self.y_train)
+
+    def trace(self) -> list[dict]:
+        """Forward + backward of the selected sample (with the preview of one SGD step at the current lr)."""
+        tr = self._trace()
+        with np.errstate(all="ignore"):
+            d = tr.to_dict(lr=self.config["lr"], cost=False)
+            d["cost"] = tr.cost(measure=tr.parameter_count() <= FD_MEASURE_MAX_PARAMS)
+        d["index"] = int(self.selected)
+        return [{"type": "trace", "trace": d}]
+
+    def blame(self, layer, i, j) -> list[dict]:
+        self._check_index(layer, i, j)
+        return [{"type": "blame", **self._trace().blame(layer, i, j).to_dict()}]
+
+    def neuron(self, layer, i) -> list[dict]:
+        if layer == -1:
+            n = self.sizes[0]
+            if not 0 <= i < n:
+                raise ProtocolError("i", f"i must be in 0..{n - 1} (there are {n} inputs)")
+        else:
+            self._check_index(layer, i)
+        return [{"type": "neuron", **self._trace().neuron(layer, i)}]
+
+    def check(self, layer, i, j) -> list[dict]:
+        self._check_index(layer, i, j)
+        with np.errstate(all="ignore"):
+            result = self._trace().check(layer, i, j)
+        return [{"type": "check", **P._finite(result)}]
+
+    def nudge(self) -> list[dict]:
+        """Walk a copy of the selected point along +dL/dx (the loss against its *predicted* class) in
+        steps of NUDGE_STEP until the prediction flips, the walk leaves the plane, or NUDGE_MAX_STEPS."""
+        x = self.X_train[self.selected].astype(np.float64).copy()
+        cls = self._class_at(x)
+        target = cls if self.kind != "regression" else self._target_of(self.selected)
+        path, flipped, to_class = [x.tolist()], False, cls
+        lo, hi = data.EXTENT
+        for _ in range(NUDGE_MAX_STEPS):
+            g = np.asarray(self._trace(x, target).input_grad, dtype=np.float64)
+            norm = float(np.hypot(*g))
+            if not np.isfinite(norm) or norm == 0.0:
+                break
+            x = np.clip(x + NUDGE_STEP * g / norm, lo, hi)
+            path.append(x.tolist())
+            if self.kind != "regression":
+                to_class = self._class_at(x)
+                if to_class != cls:
+                    flipped = True
+                    break
+            if x[0] in (lo, hi) or x[1] in (lo, hi):
+                break
+        return [{"type": "nudge", "index": int(self.selected), "path": path, "flipped": flipped,
+                 "from_class": cls, "to_class": to_class if self.kind != "regression" else None,
+                 "steps": len(path) - 1}]
+
+    def _class_at(self, x: np.ndarray):
+        if self.kind == "regression":
+            return None
+        with no_grad(), np.errstate(all="ignore"):
+            out = self.model(Tensor(data.featurize(x[None], self.config["features"]))).data
+        return int(self._predict_class(out)[0])
+
+    def apply_update(self) -> list[dict]:
+        """One plain SGD step (current lr) on the selected sample only: W <- W - lr * dL/dW."""
+        lr = self.config["lr"]
+        tr = self._trace()
+        with np.errstate(all="ignore"):
+            preview = tr.preview(lr)
+            snap = self._snapshot()
+            for lin, lt in zip(self.model.linears, tr.layers):
+                lin.weight.data -= lr * lt.grad_W
+                lin.bias.data -= lr * lt.grad_b
+        self._version += 1
+        out = []
+        if not self._weights_finite():
+            self._diverge(snap)
+            out.append(self.state())
+        keys = ("sample_loss_before", "sample_loss_after", "train_loss_before", "train_loss_after")
+        update = {"type": "update", "lr": lr, "index": int(self.selected),
+                  **{k: P._finite(preview.get(k)) for k in keys}}
+        return out + [update, self._frame_msg()]
+
+    # ---- actions: save / load -------------------------------------------------------------------
+    def save(self) -> list[dict]:
+        return [{"type": "session", "session": self.session()}]
+
+    def session(self) -> dict:
+        """The session as JSON-ready data: config, weights and counters (versioned)."""
+        return {"format": SESSION_FORMAT, "version": SESSION_VERSION, "config": dict(self.config),
+                "sizes": list(self.sizes),
+                "weights": [lin.weight.data.tolist() for lin in self.model.linears],
+                "biases": [lin.bias.data.tolist() for lin in self.model.linears],
+                "step": self.step_count, "samples_seen": self.samples_seen, "epoch": self.epoch}
+
+    def load(self, session) -> list[dict]:
+        """Restore a saved session. Everything is validated before anything changes."""
+        if not isinstance(session, dict):
+            raise ProtocolError("session", "session must be an object saved by the Save button")
+        if session.get("format") != SESSION_FORMAT:
+            raise ProtocolError("session.format", f"not a backlit session file (format must be {SESSION_FORMAT!r})")
+        version = session.get("version")
+        if version != SESSION_VERSION or isinstance(version, bool):
+            raise ProtocolError("session.version", f"session version {P._describe(version)} is not supported "
+                                f"(this backlit reads version {SESSION_VERSION})")
+        config = session.get("config")
+        partial = P.check_config(config, self.limits, prefix="session.config.")
+        new = P.resolve_config(P.resolve_config(P.default_config(), {}), partial, prefix="session.config.")
+        step = P.check_int("session.step", session.get("step", 0), 0, 2**53 - 1)
+        seen = P.check_int("session.samples_seen", session.get("samples_seen", 0), 0, 2**53 - 1)
+        n_out = new["classes"] if data.DATASETS[new["dataset"]].kind == "multiclass" else 1
+        sizes = [len(new["features"])] + list(new["hidden"]) + [n_out]
+        Ws, bs = P.check_weights(session.get("weights"), session.get("biases"), sizes, name="session.weights")
+        self.config = new
+        self.playing = False
+        self._build_data()
+        self._build_model()
+        self._set_weights(Ws, bs)
+        self.step_count, self.samples_seen = step, seen
+        return [self.state(schema=True), self.points(), self._frame_msg()]
+
+
+def _url_pairs(text: str) -> dict:
+    """url_state split into {setting name: raw text}, for retrying one key at a time."""
+    out = {}
+    for part in filter(None, str(text).lstrip("#").split("&")):
+        key, _, raw = part.partition("=")
+        s = P.BY_URL_KEY.get(key)
+        out[s.name if s else key] = f"{key}={raw}"
+    return out
+
+
+def _lenient(parse, errors: list, pieces, source: str, limits: Limits) -> dict:
+    """Parse a whole url_state/config; on errors, keep every key that is valid on its own."""
+    try:
+        return parse()
+    except ProtocolError as e:
+        errors.append(e.reply())
+    good: dict = {}
+    for name, piece in pieces().items():
+        try:
+            if source == "url_state":
+                good.update(P.from_url_state(piece, limits))
+            else:
+                good.update(P.check_config({name: piece}, limits))
+        except ProtocolError:
+            pass
+    return good

@@ -1,0 +1,129 @@
+"""PNG plots for `backlit train`: the decision boundary and the loss curves.
+
+Uses matplotlib's object API with the Agg canvas (no pyplot, so no global backend is touched).
+Orange and green are reserved for gradients (what the loss wants a weight to do), so classes are drawn
+in blue, magenta, purple, crimson and charcoal, never orange or green.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.colors import LinearSegmentedColormap, to_rgb
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from . import data
+
+CLASS_COLORS = ["#c51b7d", "#2166ac", "#6a3d9a", "#b2182b", "#404040"]
+"""Class k is drawn in CLASS_COLORS[k]: magenta, blue, purple, crimson, charcoal."""
+
+TRAIN_COLOR, TEST_COLOR = "#2166ac", "#c51b7d"
+
+
+def _lighten(color, amount: float) -> np.ndarray:
+    """Blend ``color`` towards white: amount 0 keeps it, 1 gives white."""
+    rgb = np.asarray(to_rgb(color))
+    return rgb + (1.0 - rgb) * amount
+
+
+# Binary and regression heatmaps: -1 (class 0) magenta, 0 white, +1 (class 1) blue, kept light so
+# that the points stay visible on top.
+SCORE_CMAP = LinearSegmentedColormap.from_list(
+    "backlit_score", [_lighten(CLASS_COLORS[0], 0.35), (1, 1, 1), _lighten(CLASS_COLORS[1], 0.35)]
+)
+
+
+def output_grid(model, features=None, resolution: int = 200, extent=data.EXTENT):
+    """Raw model outputs on a grid over the plane: (xs, ys, out) with out[row, col] for the point
+    (xs[col], ys[row]); ys goes upwards."""
+    from .engine import no_grad
+
+    xs = np.linspace(extent[0], extent[1], resolution)
+    ys = np.linspace(extent[0], extent[1], resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    pts = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    with no_grad(), np.errstate(all="ignore"):
+        out = model(data.featurize(pts, features)).data
+    return xs, ys, out.reshape(resolution, resolution, -1)
+
+
+def _heatmap(ax, out, kind, classes, extent):
+    ext = [extent[0], extent[1], extent[0], extent[1]]
+    if kind == "multiclass":
+        z = out - out.max(axis=2, keepdims=True)
+        p = np.exp(z) / np.exp(z).sum(axis=2, keepdims=True)
+        k = p.argmax(axis=2)
+        conf = (p.max(axis=2) - 1 / classes) / (1 - 1 / classes)  # 0 at a tie, 1 when certain
+        base = np.array([to_rgb(c) for c in CLASS_COLORS[:classes]])[k]
+        img = base + (1 - base) * (1 - 0.6 * conf)[..., None]
+        ax.imshow(img, origin="lower", extent=ext, interpolation="bilinear")
+        return
+    score = out[..., 0]
+    value = np.tanh(score) if kind == "binary" else np.clip(score, -1, 1)
+    ax.imshow(value, origin="lower", extent=ext, cmap=SCORE_CMAP, vmin=-1, vmax=1,
+              interpolation="bilinear")
+    if kind == "binary" and score.min() < 0 < score.max():
+        xs = np.linspace(extent[0], extent[1], score.shape[1])
+        ax.contour(xs, xs, score, levels=[0.0], colors="#222222", linewidths=0.8)
+
+
+def plot_boundary(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", classes=2,
+                  features=None, path="boundary.png", title=None, resolution=200,
+                  extent=data.EXTENT):
+    """Write a decision-boundary heatmap with the train points (white edge) and test points (black
+    edge). Binary: tanh of the score, so the boundary (score 0) is white and outlined. Multiclass:
+    the winning class's colour, paler where the model is unsure. Regression: the output in [-1, 1]."""
+    _, _, out = output_grid(model, features, resolution, extent)
+    fig = Figure(figsize=(5.2, 5.2), dpi=100)
+    ax = fig.add_subplot()
+    _heatmap(ax, out, kind, classes, extent)
+
+    def scatter(X, y, edge, marker):
+        if X is None or len(X) == 0:
+            return
+        if kind == "regression":
+            ax.scatter(X[:, 0], X[:, 1], c=np.clip(y, -1, 1), cmap=SCORE_CMAP,
+                       vmin=-1, vmax=1, s=20, marker=marker, edgecolors=edge, linewidths=0.7)
+            return
+        colors = np.array(CLASS_COLORS)[np.asarray(y, dtype=int)]
+        ax.scatter(X[:, 0], X[:, 1], c=colors, s=20, marker=marker, edgecolors=edge, linewidths=0.7)
+
+    scatter(X_train, y_train, "white", "o")
+    scatter(X_test, y_test, "black", "o")
+    ax.set_xlim(*extent)
+    ax.set_ylim(*extent)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    if title:
+        ax.set_title(title, fontsize=10)
+    handles = [Line2D([], [], ls="", marker="o", mfc="#9e9e9e", mec="white", label="train"),
+               Line2D([], [], ls="", marker="o", mfc="#9e9e9e", mec="black", label="test")]
+    if kind != "regression":
+        handles += [Line2D([], [], ls="", marker="o", mfc=CLASS_COLORS[k], mec=CLASS_COLORS[k],
+                           label=f"class {k}") for k in range(classes)]
+    ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.85)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def plot_loss(history: dict, path="loss.png", title=None):
+    """Write the train and test loss curves (one point per epoch; epoch 0 is the untrained model)."""
+    fig = Figure(figsize=(6, 3.6), dpi=100)
+    ax = fig.add_subplot()
+    epochs = history["epoch"]
+    ax.plot(epochs, history["train_loss"], color=TRAIN_COLOR, lw=1.6, label="train loss")
+    test = [np.nan if v is None else v for v in history.get("test_loss", [])]
+    if test and not np.all(np.isnan(test)):
+        ax.plot(epochs, test, color=TEST_COLOR, lw=1.6, ls="--", label="test loss")
+    values = np.array([v for v in history["train_loss"] + test if v is not None and np.isfinite(v)])
+    if len(values) and values.min() > 0 and values.max() / values.min() > 30:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)

@@ -1,0 +1,432 @@
+"""`backlit train`: train a network on a 2-D dataset in the terminal and write plots.
+
+The loop itself is :func:`fit`, shared by the CLI and the tests. Conventions for the output layer:
+
+- binary: one output, a raw score; class 1 where the score is > 0. ``bce`` reads it as a logit
+  (targets 0/1), ``hinge`` and ``mse`` compare it with targets -1/+1 (as TF Playground does);
+- multiclass: one output per class (logits), ``cross_entropy``; the class is the argmax;
+- regression: one output, ``mse`` against the float target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import data
+
+ACTIVATIONS = ["tanh", "relu", "sigmoid", "linear", "leaky_relu"]
+OPTIMIZERS = ["sgd", "momentum", "adam", "rmsprop"]
+REGULARIZATIONS = ["none", "l1", "l2"]
+LOSSES_BY_KIND = {
+    "binary": ["bce", "hinge", "mse"],
+    "multiclass": ["cross_entropy"],
+    "regression": ["mse"],
+}
+MOMENTUM = 0.9  # the "momentum" optimizer is SGD with this momentum
+
+
+def default_loss(kind: str) -> str:
+    return LOSSES_BY_KIND[kind][0]
+
+
+def n_outputs(kind: str, classes: int | None) -> int:
+    return classes if kind == "multiclass" else 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Model, loss and metrics
+# --------------------------------------------------------------------------------------------------
+
+def build_model(features, hidden, kind: str, classes=None, activation="tanh", seed=0, init="xavier"):
+    """An ``nn.MLP`` from ``len(features)`` inputs through ``hidden`` to the right number of outputs.
+
+    ``model.meta`` records the features and the problem so that a saved model can be used again.
+    """
+    from . import nn
+
+    features = data.check_features(features)
+    model = nn.MLP([len(features), *hidden, n_outputs(kind, classes)], activation=activation,
+                   seed=seed, init=init)
+    model.meta = {"features": list(features), "kind": kind, "classes": classes}
+    return model
+
+
+def data_loss(out, y: np.ndarray, kind: str, loss: str):
+    """The mean loss of model outputs ``out`` (n, k) against targets ``y`` (n,), as a 0-d Tensor."""
+    from . import functional as F
+    from .engine import Tensor
+
+    if loss == "cross_entropy":
+        return F.cross_entropy(out, np.asarray(y, dtype=np.int64))
+    score = out.reshape(-1)
+    y = np.asarray(y, dtype=np.float64)
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits(score, Tensor(y))
+    if loss == "hinge":
+        return F.hinge_loss(score, Tensor(2 * y - 1))
+    if loss == "mse":
+        target = y if kind == "regression" else 2 * y - 1
+        return F.mse_loss(score, Tensor(target))
+    raise ValueError(f"unknown loss {loss!r}")
+
+
+def predict(out: np.ndarray, kind: str) -> np.ndarray:
+    """Class predictions (int) from raw outputs (n, k); for regression the outputs themselves."""
+    out = np.asarray(out)
+    if kind == "multiclass":
+        return out.argmax(axis=1)
+    if kind == "binary":
+        return (out[:, 0] > 0).astype(np.int64)
+    return out[:, 0]
+
+
+def evaluate(model, F_in: np.ndarray, y: np.ndarray, kind: str, loss: str):
+    """(mean loss, accuracy or None) of ``model`` on already-featurized inputs, without a graph."""
+    from .engine import no_grad
+
+    with no_grad(), np.errstate(all="ignore"):
+        out = model(F_in)
+        value = float(data_loss(out, y, kind, loss).item())
+    acc = None if kind == "regression" else float(np.mean(predict(out.data, kind) == y))
+    return value, acc
+
+
+def make_optimizer(name: str, params, lr: float):
+    from . import optim
+
+    if name == "sgd":
+        return optim.SGD(params, lr=lr)
+    if name == "momentum":
+        return optim.SGD(params, lr=lr, momentum=MOMENTUM)
+    if name == "adam":
+        return optim.Adam(params, lr=lr)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+
+
+# --------------------------------------------------------------------------------------------------
+# The training loop
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class FitResult:
+    """What :func:`fit` did. ``history`` holds one entry per finished epoch (epoch 0 = before
+    training); accuracies are None for regression. ``diverged`` is True when a step produced a
+    NaN/inf loss or weight: training stopped and the model was put back to the last finite state."""
+
+    history: dict = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
+    diverged: bool = False
+    diverged_epoch: int | None = None
+
+    @property
+    def epochs_run(self) -> int:
+        return self.history["epoch"][-1] if self.history["epoch"] else 0
+
+    def final(self) -> dict:
+        return {k: self.history[k][-1] for k in HISTORY_KEYS if self.history[k]}
+
+
+HISTORY_KEYS = ["epoch", "train_loss", "test_loss", "train_accuracy", "test_accuracy"]
+
+
+def _finite(model) -> bool:
+    return all(np.all(np.isfinite(p.data)) for p in model.parameters())
+
+
+def fit(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", loss=None,
+        features=None, optimizer="adam", lr=0.03, batch_size=10, epochs=100, regularization=None,
+        reg_rate=0.0, seed=0, callback: Callable[[dict], None] | None = None) -> FitResult:
+    """Train ``model`` with mini-batches on raw 2-D points; return a :class:`FitResult`.
+
+    Each epoch visits the training points once in a fresh seeded order. The objective is the data
+    loss plus ``reg_rate`` times the L1 or L2 penalty on the weights (not the biases). The reported
+    losses are data losses over the whole train / test set, measured after each epoch. ``callback``
+    gets each history entry as a dict. If a step gives a NaN/inf loss or weight, the model is put
+    back to its state after the last finite epoch and training stops (``diverged``).
+    """
+    from .nn.losses import penalty
+
+    features = data.check_features(data.DEFAULT_FEATURES if features is None else features)
+    loss = loss or default_loss(kind)
+    if loss not in LOSSES_BY_KIND[kind]:
+        raise ValueError(f"loss {loss!r} does not fit a {kind} problem; "
+                         f"choose one of: {', '.join(LOSSES_BY_KIND[kind])}")
+    regularization = None if regularization in (None, "none") else regularization
+    if batch_size < 1 or epochs < 0:
+        raise ValueError("batch_size must be >= 1 and epochs >= 0")
+    Ftr, ytr = data.featurize(np.asarray(X_train, dtype=np.float64), features), np.asarray(y_train)
+    has_test = X_test is not None and len(X_test) > 0
+    if has_test:
+        Fte, yte = data.featurize(np.asarray(X_test, dtype=np.float64), features), np.asarray(y_test)
+    opt = make_optimizer(optimizer, model.parameters(), lr)
+    rng = np.random.default_rng(seed)
+    result = FitResult()
+
+    def record(epoch: int) -> bool:
+        tr_loss, tr_acc = evaluate(model, Ftr, ytr, kind, loss)
+        te_loss, te_acc = evaluate(model, Fte, yte, kind, loss) if has_test else (None, None)
+        if not math.isfinite(tr_loss) or (te_loss is not None and not math.isfinite(te_loss)):
+            return False
+        entry = dict(epoch=epoch, train_loss=tr_loss, test_loss=te_loss, train_accuracy=tr_acc,
+                     test_accuracy=te_acc)
+        for k in HISTORY_KEYS:
+            result.history[k].append(entry[k])
+        if callback is not None:
+            callback(entry)
+        return True
+
+    if not record(0):
+        result.diverged, result.diverged_epoch = True, 0
+        return result
+    good = model.state_dict()
+    n = len(Ftr)
+    with np.errstate(all="ignore"):  # overflow is detected below, not printed
+        for epoch in range(1, epochs + 1):
+            order = rng.permutation(n)
+            ok = True
+            for start in range(0, n, batch_size):
+                idx = order[start:start + batch_size]
+                opt.zero_grad()
+                objective = data_loss(model(Ftr[idx]), ytr[idx], kind, loss)
+                if regularization and reg_rate:
+                    objective = objective + reg_rate * penalty(model, regularization)
+                if not math.isfinite(float(objective.item())):
+                    ok = False
+                    break
+                objective.backward()
+                opt.step()
+                if not _finite(model):
+                    ok = False
+                    break
+            if not (ok and record(epoch)):
+                model.load_state_dict(good)
+                result.diverged, result.diverged_epoch = True, epoch
+                break
+            good = model.state_dict()
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------------------------------
+
+class UsageError(ValueError):
+    """A bad command-line value: reported as one line on stderr, exit code 2."""
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `backlit train` options to ``parser`` (argparse errors become one line, exit 2)."""
+    names = ", ".join(data.DATASETS)
+    a = parser.add_argument
+    a("--dataset", default="spiral", help=f"one of: {names} (default: spiral)")
+    a("--hidden", default="8,8", help="hidden layer sizes, comma separated; '' for none (default: 8,8)")
+    a("--activation", default="tanh", help=f"{', '.join(ACTIVATIONS)} (default: tanh)")
+    a("--lr", type=float, default=0.03, help="learning rate (default: 0.03)")
+    a("--batch", type=int, default=10, help="mini-batch size (default: 10)")
+    a("--epochs", type=int, default=300, help="passes over the training set (default: 300)")
+    a("--seed", type=int, default=1, help="seed for the data, the split and the weights (default: 1)")
+    a("--loss", default=None,
+      help="bce, hinge or mse (binary); cross_entropy (multiclass); mse (regression)")
+    a("--optimizer", default="adam", help=f"{', '.join(OPTIMIZERS)} (default: adam)")
+    a("--regularization", default="none", help="none, l1 or l2 (default: none)")
+    a("--reg-rate", type=float, default=0.0, help="regularization rate (default: 0)")
+    a("--features", default="x1,x2",
+      help=f"comma-separated input features from: {', '.join(data.FEATURES)} (default: x1,x2)")
+    a("--noise", type=float, default=0.0, help="noise, 0 to 0.5 (TF Playground's slider / 100)")
+    a("--train-ratio", type=float, default=0.5, help="share of points used for training (default: 0.5)")
+    a("--classes", type=int, default=None, help="classes of a multiclass dataset, 3 to 5 (default: 3)")
+    a("--n-points", type=int, default=500, help="number of points (default: 500)")
+    a("--init", default="xavier", help="weight initialisation: xavier, he or uniform (default: xavier)")
+    a("--out", default="runs/train", help="output folder (default: runs/train)")
+    a("--quiet", action="store_true", help="no progress bar")
+
+    prog = parser.prog
+
+    def one_line_error(message: str):
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+    parser.error = one_line_error  # argparse's default prints the usage too: keep it to one line
+
+
+def _hidden(text: str) -> list[int]:
+    text = text.strip()
+    if text.lower() in ("", "none"):
+        return []
+    sizes = []
+    for part in text.split(","):
+        try:
+            size = int(part)
+        except ValueError:
+            raise UsageError(f"--hidden must be comma-separated integers like 8,8 (got {text!r})") from None
+        if not 1 <= size <= 256:
+            raise UsageError(f"--hidden sizes must be between 1 and 256 (got {size})")
+        sizes.append(size)
+    return sizes
+
+
+def parse_config(args) -> dict:
+    """Validate the parsed arguments; return a plain config dict or raise UsageError."""
+    if args.dataset not in data.DATASETS:
+        raise UsageError(f"unknown dataset {args.dataset!r}; choose one of: {', '.join(data.DATASETS)}")
+    spec = data.DATASETS[args.dataset]
+
+    def check(ok: bool, message: str):
+        if not ok:
+            raise UsageError(message)
+
+    check(args.activation in ACTIVATIONS,
+          f"unknown activation {args.activation!r}; choose one of: {', '.join(ACTIVATIONS)}")
+    check(math.isfinite(args.lr) and args.lr > 0, f"--lr must be a positive number (got {args.lr})")
+    check(args.batch >= 1, f"--batch must be at least 1 (got {args.batch})")
+    check(args.epochs >= 1, f"--epochs must be at least 1 (got {args.epochs})")
+    check(args.seed >= 0, f"--seed must be 0 or more (got {args.seed})")
+    check(args.optimizer in OPTIMIZERS,
+          f"unknown optimizer {args.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    check(args.regularization in REGULARIZATIONS,
+          f"unknown regularization {args.regularization!r}; choose one of: none, l1, l2")
+    check(math.isfinite(args.reg_rate) and args.reg_rate >= 0,
+          f"--reg-rate must be 0 or more (got {args.reg_rate})")
+    check(math.isfinite(args.noise) and 0 <= args.noise <= data.MAX_NOISE,
+          f"--noise must be between 0 and {data.MAX_NOISE} (got {args.noise})")
+    check(math.isfinite(args.train_ratio) and 0 < args.train_ratio < 1,
+          f"--train-ratio must be between 0 and 1, exclusive (got {args.train_ratio})")
+    check(args.init in ("xavier", "he", "uniform"),
+          f"unknown init {args.init!r}; choose one of: xavier, he, uniform")
+    if args.classes is not None:
+        check(spec.kind == "multiclass",
+              f"--classes applies to multiclass datasets only ({', '.join(n for n, s in data.DATASETS.items() if s.kind == 'multiclass')})")
+        check(spec.min_classes <= args.classes <= spec.max_classes,
+              f"--classes must be between {spec.min_classes} and {spec.max_classes} (got {args.classes})")
+    classes = spec.classes if args.classes is None else args.classes
+    check(max(classes or 0, 4) <= args.n_points <= 100_000,
+          f"--n-points must be between {max(classes or 0, 4)} and 100000 (got {args.n_points})")
+    loss = args.loss or default_loss(spec.kind)
+    check(loss in LOSSES_BY_KIND[spec.kind],
+          f"loss {loss!r} does not fit dataset {args.dataset!r} ({spec.kind}); choose one of: "
+          f"{', '.join(LOSSES_BY_KIND[spec.kind])}")
+    try:
+        features = data.check_features(args.features)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return dict(
+        dataset=args.dataset, kind=spec.kind, classes=classes, hidden=_hidden(args.hidden),
+        activation=args.activation, lr=args.lr, batch=args.batch, epochs=args.epochs, seed=args.seed,
+        loss=loss, optimizer=args.optimizer, regularization=args.regularization,
+        reg_rate=args.reg_rate, features=features, noise=args.noise, train_ratio=args.train_ratio,
+        n_points=args.n_points, init=args.init,
+    )
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def run_train(args, parser=None) -> int:
+    """Run `backlit train`; return the exit code (0 ok, 1 diverged or write error, 2 bad arguments)."""
+    prog = parser.prog + " train" if parser is not None else "backlit train"
+    try:
+        cfg = parse_config(args)
+        os.makedirs(args.out, exist_ok=True)
+    except UsageError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"{prog}: error: cannot create output folder {args.out!r}: {e.strerror or e}",
+              file=sys.stderr)
+        return 2
+
+    from . import nn
+    from . import plots
+
+    ds = data.make(cfg["dataset"], n=cfg["n_points"], noise=cfg["noise"], seed=cfg["seed"],
+                   classes=cfg["classes"])
+    Xtr, ytr, Xte, yte = data.split(ds, train_ratio=cfg["train_ratio"], seed=cfg["seed"])
+    model = build_model(cfg["features"], cfg["hidden"], cfg["kind"], cfg["classes"],
+                        cfg["activation"], seed=cfg["seed"], init=cfg["init"])
+    model.meta["dataset"] = cfg["dataset"]
+
+    result = _fit_with_progress(model, Xtr, ytr, Xte, yte, cfg, quiet=args.quiet)
+    final = result.final()
+    out = args.out
+    nn.save(model, os.path.join(out, "model.json"))
+    metrics = {
+        "config": cfg,
+        "epochs_run": result.epochs_run,
+        "diverged": result.diverged,
+        "diverged_epoch": result.diverged_epoch,
+        "final": final,
+        "history": result.history,
+    }
+    with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
+        json.dump(metrics, f, indent=2, allow_nan=False)
+        f.write("\n")
+    title = f"{cfg['dataset']}  ·  hidden {cfg['hidden'] or 'none'}  ·  epoch {result.epochs_run}"
+    plots.plot_boundary(model, Xtr, ytr, Xte, yte, kind=cfg["kind"], classes=cfg["classes"],
+                        features=cfg["features"], path=os.path.join(out, "boundary.png"),
+                        title=title)
+    plots.plot_loss(result.history, path=os.path.join(out, "loss.png"), title=cfg["dataset"])
+
+    summary = (f"epoch {result.epochs_run}: train loss {_fmt(final['train_loss'])}, "
+               f"test loss {_fmt(final['test_loss'])}")
+    if cfg["kind"] != "regression":
+        summary += (f", train accuracy {_pct(final['train_accuracy'])}, "
+                    f"test accuracy {_pct(final['test_accuracy'])}")
+    print(summary)
+    print(f"wrote {', '.join(os.path.join(out, f) for f in OUTPUT_FILES)}")
+    if result.diverged:
+        print(f"{prog}: training diverged at epoch {result.diverged_epoch} (the loss became NaN or "
+              f"infinite); kept the model from epoch {result.epochs_run}. "
+              f"Try a smaller learning rate than --lr {cfg['lr']:g}.", file=sys.stderr)
+        return 1
+    return 0
+
+
+OUTPUT_FILES = ["boundary.png", "loss.png", "model.json", "metrics.json"]
+
+
+def _fit_with_progress(model, Xtr, ytr, Xte, yte, cfg, quiet=False) -> FitResult:
+    kwargs = dict(kind=cfg["kind"], loss=cfg["loss"], features=cfg["features"],
+                  optimizer=cfg["optimizer"], lr=cfg["lr"], batch_size=cfg["batch"],
+                  epochs=cfg["epochs"], regularization=cfg["regularization"],
+                  reg_rate=cfg["reg_rate"], seed=cfg["seed"])
+    if quiet:
+        return fit(model, Xtr, ytr, Xte, yte, **kwargs)
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    show_acc = cfg["kind"] != "regression"
+    columns = [
+        TextColumn("[bold]epoch"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TextColumn("loss train [cyan]{task.fields[train_loss]}[/] test [magenta]{task.fields[test_loss]}"),
+    ]
+    if show_acc:
+        columns.append(TextColumn("acc train [cyan]{task.fields[train_acc]}[/] "
+                                  "test [magenta]{task.fields[test_acc]}"))
+    columns.append(TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task("train", total=cfg["epochs"], train_loss="-", test_loss="-",
+                                 train_acc="-", test_acc="-")
+
+        def update(entry):
+            progress.update(task, completed=entry["epoch"], train_loss=_fmt(entry["train_loss"]),
+                            test_loss=_fmt(entry["test_loss"]), train_acc=_pct(entry["train_accuracy"]),
+                            test_acc=_pct(entry["test_accuracy"]))
+
+        return fit(model, Xtr, ytr, Xte, yte, callback=update, **kwargs)

@@ -1,0 +1,74 @@
+// Palettes. Orange and green are reserved for gradients; classes and idle weight signs never use them.
+
+function hex(h) {
+  const n = parseInt(h.slice(1), 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
+
+function mix(a, b, t) {
+  return [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t];
+}
+
+export const CLASS_HEX = ['#d84b9f', '#4f86ff', '#f2d544', '#9b6bff', '#35c7e6'];
+export const CLASS_NAMES = ['magenta', 'blue', 'yellow', 'violet', 'cyan'];
+const CLASS_RGB = CLASS_HEX.map(hex);
+const PLANE_BG = hex('#151b29');
+
+const GRADIENT = {
+  default: { increase: '#ff9d2e', decrease: '#3ddc84', incName: 'orange', decName: 'green',
+             pos: '#6d93e8', neg: '#c9619f' },
+  cb: { increase: '#e69f00', decrease: '#56b4e9', incName: 'orange', decName: 'sky blue',
+        pos: '#d5dae4', neg: '#717a8c' },
+};
+
+let paletteName = 'default';
+export function setPalette(name) { paletteName = GRADIENT[name] ? name : 'default'; }
+export function palette() { return GRADIENT[paletteName]; }
+export function paletteIsCb() { return paletteName === 'cb'; }
+
+// 256-entry lookup tables (RGBA, packed for Uint32 writes) for the plane and the neuron maps.
+// `diverging`: t in [0,1] -> class 0 hue (t=0) through the dark background (t=0.5) to class 1 hue (t=1).
+function buildLut(stops) {
+  const lut = new Uint32Array(256);
+  for (let k = 0; k < 256; k++) {
+    const t = k / 255;
+    let c;
+    for (let s = 0; s < stops.length - 1; s++) {
+      const [t0, c0] = stops[s];
+      const [t1, c1] = stops[s + 1];
+      if (t <= t1 || s === stops.length - 2) { c = mix(c0, c1, Math.min(1, Math.max(0, (t - t0) / (t1 - t0)))); break; }
+    }
+    lut[k] = (255 << 24) | (Math.round(c[2]) << 16) | (Math.round(c[1]) << 8) | Math.round(c[0]);
+  }
+  return lut;
+}
+
+const soft = (rgb, k) => mix(PLANE_BG, rgb, k);
+export const PLANE_LUT = buildLut([
+  [0, soft(CLASS_RGB[0], 0.78)], [0.5, mix(PLANE_BG, [235, 238, 245], 0.06)], [1, soft(CLASS_RGB[1], 0.78)],
+]);
+export const NEURON_LUT = buildLut([
+  [0, soft(CLASS_RGB[0], 0.95)], [0.5, mix(PLANE_BG, [235, 238, 245], 0.08)], [1, soft(CLASS_RGB[1], 0.95)],
+]);
+
+// Per-class ramps for multiclass: confidence (0..1 normalised) -> background to class hue.
+export const CLASS_LUTS = CLASS_RGB.map((rgb) => buildLut([[0, mix(PLANE_BG, rgb, 0.12)], [1, soft(rgb, 0.8)]]));
+
+export function classColor(k) { return CLASS_HEX[((k % CLASS_HEX.length) + CLASS_HEX.length) % CLASS_HEX.length]; }
+
+// Regression targets and neuron activations use the same diverging ramp as binary classes.
+export function divergingCss(v, scale = 1) {
+  const t = Math.max(0, Math.min(1, 0.5 + 0.5 * v / scale));
+  const p = NEURON_LUT[Math.round(t * 255)];
+  return `rgb(${p & 255},${(p >> 8) & 255},${(p >> 16) & 255})`;
+}
+
+export function gradientColor(g) {
+  const p = palette();
+  return g < 0 ? p.increase : g > 0 ? p.decrease : '#5b6478';
+}
+
+export function weightColor(w) {
+  const p = palette();
+  return w >= 0 ? p.pos : p.neg;
+}

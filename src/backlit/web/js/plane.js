@@ -1,0 +1,296 @@
+// The plane: boundary heatmap (putImageData), train/test points, axes, the selected sample, the
+// input-gradient arrow -dL/dx and the adversarial nudge path. Draws only when something changed.
+
+import { PLANE_LUT, CLASS_LUTS, classColor, divergingCss } from './colors.js';
+import { fmt } from './format.js';
+
+const EXTENT = 6;
+const M = { left: 26, right: 6, top: 6, bottom: 22 };
+
+export class Plane {
+  constructor(canvas, tip, { onPick }) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext('2d');
+    this.tip = tip;
+    this.onPick = onPick;
+    this.points = null;           // {train, test, kind, classes}
+    this.grid = null;             // {kind, classes, boundary: {shape,data}, confidence}
+    this.showTest = false;
+    this.discretize = false;
+    this.selected = null;         // {index, point:[x,y], label}
+    this.inputGrad = null;        // [gx, gy] = dL/dx at the selected point
+    this.nudge = null;            // {path, flipped, from_class, to_class}
+    this.dirty = true;
+    this.pointsDirty = true;
+    this.gridCanvas = document.createElement('canvas');
+    this.pointLayer = document.createElement('canvas');
+    this.image = null;
+    this.dpr = 1;
+    new ResizeObserver(() => this.resize()).observe(canvas);
+    canvas.addEventListener('click', (ev) => this.click(ev));
+    canvas.addEventListener('mousemove', (ev) => this.hover(ev));
+    canvas.addEventListener('mouseleave', () => { this.tip.hidden = true; });
+    this.resize();
+  }
+
+  resize() {
+    const r = this.canvas.getBoundingClientRect();
+    this.dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.round(r.width * this.dpr));
+    const h = Math.max(1, Math.round(r.height * this.dpr));
+    if (this.canvas.width !== w || this.canvas.height !== h) {
+      this.canvas.width = w; this.canvas.height = h;
+      this.pointLayer.width = w; this.pointLayer.height = h;
+      this.pointsDirty = true;
+      this.dirty = true;
+    }
+  }
+
+  // CSS-pixel geometry of the plot square.
+  geom() {
+    const w = this.canvas.width / this.dpr;
+    const h = this.canvas.height / this.dpr;
+    const side = Math.max(10, Math.min(w - M.left - M.right, h - M.top - M.bottom));
+    return { x0: M.left, y0: M.top, side };
+  }
+  toPx(x, y, g = this.geom()) {
+    return [g.x0 + (x + EXTENT) / (2 * EXTENT) * g.side, g.y0 + (EXTENT - y) / (2 * EXTENT) * g.side];
+  }
+  toData(px, py, g = this.geom()) {
+    return [(px - g.x0) / g.side * 2 * EXTENT - EXTENT, EXTENT - (py - g.y0) / g.side * 2 * EXTENT];
+  }
+
+  setPoints(points) { this.points = points; this.pointsDirty = true; this.dirty = true; }
+  setGrid(grid) { this.grid = grid; this.gridDirty = true; this.dirty = true; }
+  setOptions({ showTest, discretize }) {
+    if (showTest !== undefined && showTest !== this.showTest) { this.showTest = showTest; this.pointsDirty = true; this.dirty = true; }
+    if (discretize !== undefined && discretize !== this.discretize) { this.discretize = discretize; this.gridDirty = true; this.dirty = true; }
+  }
+  setSelected(sel) {
+    this.selected = sel;
+    this.canvas.dataset.selected = sel && sel.index !== null && sel.index !== undefined ? String(sel.index) : '';
+    this.dirty = true;
+  }
+  setInputGrad(g) { this.inputGrad = g; this.dirty = true; }
+  setNudge(n) { this.nudge = n; this.dirty = true; }
+  invalidate() { this.pointsDirty = true; this.gridDirty = true; this.dirty = true; }
+
+  regressionScale() {
+    if (!this.points || !this.points.train.length) return 1;
+    let m = 0;
+    for (const p of this.points.train) m = Math.max(m, Math.abs(p[2]));
+    return m > 0 ? m : 1;
+  }
+
+  /** Rasterise the boundary grid into gridCanvas (one putImageData). */
+  paintGrid() {
+    const grid = this.grid;
+    if (!grid || !grid.boundary) return;
+    const [rows, cols] = grid.boundary.shape;
+    if (this.gridCanvas.width !== cols || this.gridCanvas.height !== rows) {
+      this.gridCanvas.width = cols; this.gridCanvas.height = rows; this.image = null;
+    }
+    const gctx = this.gridCanvas.getContext('2d');
+    if (!this.image) this.image = gctx.createImageData(cols, rows);
+    const out = new Uint32Array(this.image.data.buffer);
+    const b = grid.boundary.data;
+    const disc = this.discretize;
+    if (grid.kind === 'multiclass') {
+      const conf = grid.confidence ? grid.confidence.data : null;
+      const k = Math.max(2, grid.classes || 3);
+      const floor = 1 / k;
+      for (let n = 0; n < out.length; n++) {
+        const c = b[n] | 0;
+        const lut = CLASS_LUTS[c % CLASS_LUTS.length];
+        let t = disc || !conf ? 0.85 : (conf[n] - floor) / (1 - floor);
+        t = t < 0 ? 0 : t > 1 ? 1 : t;
+        out[n] = lut[(t * 255) | 0];
+      }
+    } else if (grid.kind === 'regression') {
+      const s = this.regressionScale();
+      for (let n = 0; n < out.length; n++) {
+        let t = disc ? (b[n] >= 0 ? 1 : 0) : 0.5 + 0.5 * b[n] / s;
+        t = t < 0 ? 0 : t > 1 ? 1 : t;
+        out[n] = PLANE_LUT[(t * 255) | 0];
+      }
+    } else {
+      for (let n = 0; n < out.length; n++) {
+        let t = disc ? (b[n] >= 0.5 ? 1 : 0) : b[n];
+        t = t < 0 ? 0 : t > 1 ? 1 : t;
+        out[n] = PLANE_LUT[(t * 255) | 0];
+      }
+    }
+    gctx.putImageData(this.image, 0, 0);
+  }
+
+  pointColor(label) {
+    if (!this.points) return '#fff';
+    if (this.points.kind === 'regression') return divergingCss(label, this.regressionScale());
+    return classColor(label | 0);
+  }
+
+  paintPoints() {
+    const ctx = this.pointLayer.getContext('2d');
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.pointLayer.width, this.pointLayer.height);
+    if (!this.points) return;
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    const g = this.geom();
+    const r = this.points.train.length > 1500 ? 2.2 : 3.2;
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = 'rgba(255,255,255,0.85)';
+    for (const p of this.points.train) {
+      const [x, y] = this.toPx(p[0], p[1], g);
+      ctx.beginPath(); ctx.arc(x, y, r, 0, Math.PI * 2);
+      ctx.fillStyle = this.pointColor(p[2]); ctx.fill(); ctx.stroke();
+    }
+    if (this.showTest) {
+      ctx.lineWidth = 1.8;
+      for (const p of this.points.test) {
+        const [x, y] = this.toPx(p[0], p[1], g);
+        ctx.beginPath(); ctx.arc(x, y, r, 0, Math.PI * 2);
+        ctx.fillStyle = '#0b0f18'; ctx.fill();
+        ctx.strokeStyle = this.pointColor(p[2]); ctx.stroke();
+      }
+    }
+  }
+
+  drawAxes(ctx, g) {
+    ctx.strokeStyle = 'rgba(255,255,255,0.10)';
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    const [cx, cy] = this.toPx(0, 0, g);
+    ctx.moveTo(cx + 0.5, g.y0); ctx.lineTo(cx + 0.5, g.y0 + g.side);
+    ctx.moveTo(g.x0, cy + 0.5); ctx.lineTo(g.x0 + g.side, cy + 0.5);
+    ctx.stroke();
+    ctx.strokeStyle = 'rgba(255,255,255,0.25)';
+    ctx.strokeRect(g.x0 + 0.5, g.y0 + 0.5, g.side - 1, g.side - 1);
+    ctx.fillStyle = '#8a93a6';
+    ctx.font = '10px system-ui, sans-serif';
+    ctx.textAlign = 'center'; ctx.textBaseline = 'top';
+    for (let v = -6; v <= 6; v += 2) {
+      const [x] = this.toPx(v, 0, g);
+      ctx.fillText(String(v), x, g.y0 + g.side + 5);
+      ctx.fillRect(x, g.y0 + g.side, 1, 3);
+    }
+    ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
+    for (let v = -6; v <= 6; v += 2) {
+      const [, y] = this.toPx(0, v, g);
+      ctx.fillText(String(v), g.x0 - 6, y);
+      ctx.fillRect(g.x0 - 3, y, 3, 1);
+    }
+  }
+
+  drawSelection(ctx, g) {
+    const sel = this.selected;
+    if (!sel || !sel.point) return;
+    const [x, y] = this.toPx(sel.point[0], sel.point[1], g);
+    // nudge path first, under the marker
+    const n = this.nudge;
+    if (n && n.path && n.path.length > 1) {
+      ctx.save();
+      ctx.setLineDash([4, 3]);
+      ctx.strokeStyle = '#ffffff'; ctx.lineWidth = 1.8;
+      ctx.beginPath();
+      n.path.forEach((p, k) => { const [px, py] = this.toPx(p[0], p[1], g); if (k) ctx.lineTo(px, py); else ctx.moveTo(px, py); });
+      ctx.stroke();
+      ctx.setLineDash([]);
+      const end = n.path[n.path.length - 1];
+      const [ex, ey] = this.toPx(end[0], end[1], g);
+      ctx.beginPath(); ctx.arc(ex, ey, 5.5, 0, Math.PI * 2);
+      ctx.fillStyle = n.to_class !== undefined && n.to_class !== null && this.points && this.points.kind !== 'regression'
+        ? classColor(n.to_class) : '#fff';
+      ctx.fill(); ctx.lineWidth = 2; ctx.strokeStyle = '#fff'; ctx.stroke();
+      ctx.restore();
+    }
+    // ring
+    ctx.lineWidth = 2.5; ctx.strokeStyle = '#ffffff';
+    ctx.beginPath(); ctx.arc(x, y, 8, 0, Math.PI * 2); ctx.stroke();
+    ctx.lineWidth = 1; ctx.strokeStyle = 'rgba(0,0,0,0.7)';
+    ctx.beginPath(); ctx.arc(x, y, 10, 0, Math.PI * 2); ctx.stroke();
+    // -dL/dx arrow: direction that lowers the loss; length grows with |dL/dx| but stays readable
+    const gr = this.inputGrad;
+    if (gr && (gr[0] || gr[1])) {
+      const mag = Math.hypot(gr[0], gr[1]);
+      const len = 18 + 46 * mag / (mag + 0.05);
+      const dx = -gr[0] / mag; const dy = gr[1] / mag;   // screen y points down
+      const tx = x + dx * (10 + len); const ty = y + dy * (10 + len);
+      const sx = x + dx * 10; const sy = y + dy * 10;
+      for (const [w, c] of [[5, 'rgba(0,0,0,0.55)'], [2.2, '#ffffff']]) {
+        ctx.strokeStyle = c; ctx.fillStyle = c; ctx.lineWidth = w;
+        ctx.beginPath(); ctx.moveTo(sx, sy); ctx.lineTo(tx - dx * 6, ty - dy * 6); ctx.stroke();
+        const h = w > 3 ? 11 : 9;
+        ctx.beginPath();
+        ctx.moveTo(tx, ty);
+        ctx.lineTo(tx - dx * h - dy * h * 0.55, ty - dy * h + dx * h * 0.55);
+        ctx.lineTo(tx - dx * h + dy * h * 0.55, ty - dy * h - dx * h * 0.55);
+        ctx.closePath(); ctx.fill();
+      }
+      ctx.font = '11px system-ui, sans-serif';
+      ctx.fillStyle = '#fff'; ctx.textAlign = dx >= 0 ? 'left' : 'right'; ctx.textBaseline = 'middle';
+      ctx.shadowColor = 'rgba(0,0,0,0.9)'; ctx.shadowBlur = 3;
+      ctx.fillText('−∂L/∂x', tx + (dx >= 0 ? 6 : -6), ty);
+      ctx.shadowBlur = 0;
+    }
+  }
+
+  draw() {
+    if (!this.dirty) return false;
+    this.dirty = false;
+    const ctx = this.ctx;
+    const g = this.geom();
+    if (this.gridDirty) { this.paintGrid(); this.gridDirty = false; }
+    if (this.pointsDirty) { this.paintPoints(); this.pointsDirty = false; }
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    ctx.fillStyle = '#151b29';
+    ctx.fillRect(g.x0, g.y0, g.side, g.side);
+    if (this.grid && this.grid.boundary) {
+      ctx.imageSmoothingEnabled = !this.discretize;
+      ctx.drawImage(this.gridCanvas, g.x0, g.y0, g.side, g.side);
+    }
+    this.drawAxes(ctx, g);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(this.pointLayer, 0, 0);
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    this.drawSelection(ctx, g);
+    return true;
+  }
+
+  eventData(ev) {
+    const r = this.canvas.getBoundingClientRect();
+    return this.toData(ev.clientX - r.left, ev.clientY - r.top);
+  }
+
+  click(ev) {
+    const [x, y] = this.eventData(ev);
+    if (Math.abs(x) > EXTENT * 1.05 || Math.abs(y) > EXTENT * 1.05) return;
+    this.onPick(Math.max(-EXTENT, Math.min(EXTENT, x)), Math.max(-EXTENT, Math.min(EXTENT, y)));
+  }
+
+  /** Tooltip: the coordinates and the output there (a lookup in the grid we were sent). */
+  hover(ev) {
+    const [x, y] = this.eventData(ev);
+    if (Math.abs(x) > EXTENT || Math.abs(y) > EXTENT) { this.tip.hidden = true; return; }
+    let text = `x₁ ${x.toFixed(2)} · x₂ ${y.toFixed(2)}`;
+    const grid = this.grid;
+    if (grid && grid.boundary) {
+      const [rows, cols] = grid.boundary.shape;
+      const c = Math.min(cols - 1, Math.max(0, Math.floor((x + EXTENT) / (2 * EXTENT) * cols)));
+      const r = Math.min(rows - 1, Math.max(0, Math.floor((EXTENT - y) / (2 * EXTENT) * rows)));
+      const v = grid.boundary.data[r * cols + c];
+      if (grid.kind === 'multiclass') {
+        const conf = grid.confidence ? grid.confidence.data[r * cols + c] : null;
+        text += ` · class ${v | 0}${conf !== null ? ` (p ${conf.toFixed(2)})` : ''}`;
+      } else if (grid.kind === 'regression') text += ` · output ${fmt(v, 3)}`;
+      else text += ` · P(blue) ${v.toFixed(2)}`;
+    }
+    this.tip.textContent = text;
+    const r = this.canvas.getBoundingClientRect();
+    const pr = this.canvas.parentElement.getBoundingClientRect();
+    this.tip.style.left = `${ev.clientX - pr.left + 12}px`;
+    this.tip.style.top = `${ev.clientY - pr.top + 12 - (r.top - pr.top) * 0}px`;
+    this.tip.hidden = false;
+  }
+}

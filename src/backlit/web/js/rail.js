@@ -1,0 +1,158 @@
+// The rail: loss curve (train + test vs epoch) with hover values, and the loss/accuracy numbers.
+
+import { setNum, fmt } from './format.js';
+
+const TRAIN = '#e9edf5';
+const TEST = '#a889ff';
+
+export class Rail {
+  constructor(canvas, hoverOut) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext('2d');
+    this.hoverOut = hoverOut;
+    this.epochs = [];
+    this.train = [];
+    this.test = [];
+    this.hoverIndex = -1;
+    this.dirty = true;
+    this.dpr = 1;
+    this.els = {
+      trainLoss: document.getElementById('train-loss'),
+      testLoss: document.getElementById('test-loss'),
+      trainAcc: document.getElementById('train-acc'),
+      testAcc: document.getElementById('test-acc'),
+    };
+    new ResizeObserver(() => this.resize()).observe(canvas);
+    canvas.addEventListener('mousemove', (ev) => this.hover(ev));
+    canvas.addEventListener('mouseleave', () => { this.hoverIndex = -1; this.hoverOut.textContent = ''; this.dirty = true; });
+    this.resize();
+  }
+
+  resize() {
+    const r = this.canvas.getBoundingClientRect();
+    this.dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.round(r.width * this.dpr));
+    const h = Math.max(1, Math.round(r.height * this.dpr));
+    if (this.canvas.width !== w || this.canvas.height !== h) {
+      this.canvas.width = w; this.canvas.height = h; this.dirty = true;
+    }
+  }
+
+  /** Append history rows [epoch, train_loss, test_loss]; `reset` replaces everything. */
+  addHistory(rows, reset) {
+    if (reset) { this.epochs = []; this.train = []; this.test = []; }
+    if (!rows || !rows.length) { if (reset) this.dirty = true; return; }
+    for (const row of rows) {
+      this.epochs.push(row[0]); this.train.push(row[1]); this.test.push(row[2]);
+    }
+    this.dirty = true;
+  }
+
+  setMetrics(h) {
+    setNum(this.els.trainLoss, h.train_loss, 3);
+    setNum(this.els.testLoss, h.test_loss, 3);
+    const pct = (v) => (v === null || v === undefined ? null : Math.round(v * 1000) / 10);
+    setNum(this.els.trainAcc, pct(h.train_acc), 4);
+    setNum(this.els.testAcc, pct(h.test_acc), 4);
+    if (this.els.trainAcc) this.els.trainAcc.dataset.raw = h.train_acc ?? '';
+    if (this.els.testAcc) this.els.testAcc.dataset.raw = h.test_acc ?? '';
+    document.body.classList.toggle('no-accuracy', h.train_acc === null || h.train_acc === undefined);
+  }
+
+  geom() {
+    const w = this.canvas.width / this.dpr;
+    const h = this.canvas.height / this.dpr;
+    return { x0: 34, y0: 6, w: Math.max(10, w - 40), h: Math.max(10, h - 22) };
+  }
+
+  range() {
+    const n = this.epochs.length;
+    const xmax = n ? Math.max(this.epochs[n - 1], 1e-9) : 1;
+    let ymax = 0;
+    for (let k = 0; k < n; k++) {
+      if (Number.isFinite(this.train[k])) ymax = Math.max(ymax, this.train[k]);
+      if (Number.isFinite(this.test[k])) ymax = Math.max(ymax, this.test[k]);
+    }
+    return { xmax, ymax: ymax > 0 ? ymax * 1.05 : 1 };
+  }
+
+  hover(ev) {
+    const n = this.epochs.length;
+    if (!n) return;
+    const r = this.canvas.getBoundingClientRect();
+    const g = this.geom();
+    const { xmax } = this.range();
+    const e = (ev.clientX - r.left - g.x0) / g.w * xmax;
+    let lo = 0; let hi = n - 1;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (this.epochs[mid] < e) lo = mid + 1; else hi = mid; }
+    if (lo > 0 && Math.abs(this.epochs[lo - 1] - e) < Math.abs(this.epochs[lo] - e)) lo -= 1;
+    this.hoverIndex = lo;
+    this.hoverOut.textContent = `epoch ${fmt(this.epochs[lo], 4)} · training ${fmt(this.train[lo], 4)} · test ${fmt(this.test[lo], 4)}`;
+    this.dirty = true;
+  }
+
+  line(ctx, g, r, ys, color, dash) {
+    const n = ys.length;
+    if (!n) return;
+    const stride = Math.max(1, Math.floor(n / (g.w * 2)));
+    ctx.strokeStyle = color; ctx.lineWidth = 1.6; ctx.setLineDash(dash);
+    ctx.beginPath();
+    let started = false;
+    for (let k = 0; k < n; k += stride) {
+      const v = ys[k];
+      if (!Number.isFinite(v)) continue;
+      const x = g.x0 + this.epochs[k] / r.xmax * g.w;
+      const y = g.y0 + g.h - v / r.ymax * g.h;
+      if (started) ctx.lineTo(x, y); else { ctx.moveTo(x, y); started = true; }
+    }
+    const last = n - 1;
+    if (Number.isFinite(ys[last])) ctx.lineTo(g.x0 + this.epochs[last] / r.xmax * g.w, g.y0 + g.h - ys[last] / r.ymax * g.h);
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+
+  draw() {
+    if (!this.dirty) return false;
+    this.dirty = false;
+    const ctx = this.ctx;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    const g = this.geom();
+    const r = this.range();
+    ctx.font = '10px system-ui, sans-serif';
+    ctx.fillStyle = '#8a93a6';
+    ctx.strokeStyle = 'rgba(255,255,255,0.08)';
+    ctx.lineWidth = 1;
+    ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
+    for (let k = 0; k <= 2; k++) {
+      const v = r.ymax * k / 2;
+      const y = Math.round(g.y0 + g.h - g.h * k / 2) + 0.5;
+      ctx.beginPath(); ctx.moveTo(g.x0, y); ctx.lineTo(g.x0 + g.w, y); ctx.stroke();
+      ctx.fillText(fmt(v, 2), g.x0 - 4, y);
+    }
+    ctx.textAlign = 'left'; ctx.textBaseline = 'top';
+    ctx.fillText('0', g.x0, g.y0 + g.h + 4);
+    ctx.textAlign = 'right';
+    ctx.fillText(this.epochs.length ? `epoch ${fmt(r.xmax, 3)}` : 'epoch', g.x0 + g.w, g.y0 + g.h + 4);
+    if (!this.epochs.length) {
+      ctx.textAlign = 'center'; ctx.textBaseline = 'middle';
+      ctx.fillText('press Train to draw the loss curve', g.x0 + g.w / 2, g.y0 + g.h / 2);
+      return true;
+    }
+    this.line(ctx, g, r, this.test, TEST, [4, 3]);
+    this.line(ctx, g, r, this.train, TRAIN, []);
+    const k = this.hoverIndex;
+    if (k >= 0 && k < this.epochs.length) {
+      const x = g.x0 + this.epochs[k] / r.xmax * g.w;
+      ctx.strokeStyle = 'rgba(255,255,255,0.35)';
+      ctx.beginPath(); ctx.moveTo(x + 0.5, g.y0); ctx.lineTo(x + 0.5, g.y0 + g.h); ctx.stroke();
+      for (const [ys, c] of [[this.train, TRAIN], [this.test, TEST]]) {
+        if (!Number.isFinite(ys[k])) continue;
+        ctx.fillStyle = c;
+        ctx.beginPath(); ctx.arc(x, g.y0 + g.h - ys[k] / r.ymax * g.h, 3, 0, Math.PI * 2); ctx.fill();
+      }
+    }
+    return true;
+  }
+}

@@ -1,0 +1,279 @@
+"""Browser tests: the real server in a background thread, the real page in headless Chromium.
+
+pytest-playwright provides `page`; this file points it at the Debian Chromium, starts the server once
+per session, injects a small probe (probe.js) into every page, and saves a screenshot of every test
+under test-artifacts/browser/ (with a "-FAILED" suffix when the test failed).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+PROBE = (Path(__file__).parent / "probe.js").read_text(encoding="utf-8")
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+# Waits are on DOM conditions; this only bounds them on a loaded 2-core machine.
+expect.set_options(timeout=20_000)
+
+
+def chromium_path() -> str | None:
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None  # fall back to a Playwright-managed browser, if one is installed
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """backlit's Starlette app under uvicorn in a daemon thread; can stop and restart on the same port."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.server = None
+        self.thread = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "LiveServer":
+        import uvicorn
+
+        from backlit.server.app import create_app
+
+        config = uvicorn.Config(
+            create_app(),
+            host="127.0.0.1",
+            port=self.port,
+            ws_per_message_deflate=False,
+            log_level="warning",
+            lifespan="auto",
+            timeout_graceful_shutdown=3,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name=f"uvicorn:{self.port}", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError(f"the server did not start on port {self.port}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server took more than 30 s to start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self.server is None:
+            return
+        self.server.should_exit = True
+        self.thread.join(10)
+        if self.thread.is_alive():
+            self.server.force_exit = True
+            self.thread.join(10)
+        self.server = None
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    server = LiveServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_server():
+    """A server a test may stop and restart (same port) without disturbing the other tests."""
+    server = LiveServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def base_url(live_server):
+    return live_server.url
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    args = {**browser_type_launch_args, "args": CHROMIUM_ARGS}
+    path = chromium_path()
+    if path:
+        args["executable_path"] = path
+    return args
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1400, "height": 950}}
+
+
+def _artifact_name(nodeid: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid.split("::", 1)[-1])[:120]
+
+
+class App:
+    """The page under test plus the helpers every test needs."""
+
+    def __init__(self, page, base_url: str):
+        self.page = page
+        self.base_url = base_url
+        self.page_errors: list[str] = []
+        self.console_errors: list[str] = []
+        page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+        page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        page.add_init_script(PROBE)
+
+    # -- loading ---------------------------------------------------------------------------------
+    def open(self, hash_: str = "", base_url: str | None = None) -> "App":
+        url = (base_url or self.base_url) + "/"
+        if hash_:
+            url += hash_ if hash_.startswith("#") else "#" + hash_
+        self.page.goto(url)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        """Connected, with a state and a drawn frame."""
+        self.page.wait_for_function(
+            "() => window.backlitDebug && window.backlitDebug.state && window.backlitDebug.lastFrameHeader"
+            " && window.__t.frames > 0 && document.querySelectorAll('#network .neuron').length > 0"
+        )
+        self.wait_drawn()
+
+    def wait_drawn(self) -> None:
+        # Two animation frames: whatever arrived has been painted.
+        self.page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+    # -- reading ---------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return self.page.evaluate("() => window.backlitDebug.state")
+
+    def config(self) -> dict:
+        return self.page.evaluate("() => window.backlitDebug.state.config")
+
+    def header(self) -> dict:
+        return self.page.evaluate("() => window.backlitDebug.lastFrameHeader")
+
+    def trace(self) -> dict:
+        return self.page.evaluate("() => window.backlitDebug.lastTrace")
+
+    def number(self, selector: str) -> float:
+        text = self.page.locator(selector).inner_text().strip()
+        match = re.search(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", text)
+        assert match, f"{selector} shows no number: {text!r}"
+        return float(match.group())
+
+    def epoch(self) -> int:
+        return int(self.number("#epoch"))
+
+    def raw(self, name: str) -> float:
+        """Full-precision value of an inspector field."""
+        loc = self.page.locator(f'#inspector [data-value="{name}"]').first
+        raw = loc.get_attribute("data-raw")
+        return float(raw if raw not in (None, "") else loc.inner_text())
+
+    def columns(self) -> int:
+        return self.page.evaluate(
+            "() => new Set([...document.querySelectorAll('#network .neuron')].map(g => g.dataset.col)).size"
+        )
+
+    # -- acting ----------------------------------------------------------------------------------
+    def button(self, name: str):
+        return self.page.get_by_role("button", name=name, exact=True)
+
+    def select_number(self, selector: str, value: float) -> None:
+        """Pick the option of a numeric <select> whose value equals `value`."""
+        option = self.page.evaluate(
+            """([sel, v]) => {
+                const o = [...document.querySelector(sel).options].find(o => Math.abs(Number(o.value) - v) <= 1e-12 * Math.max(1, Math.abs(v)));
+                return o ? o.value : null;
+            }""",
+            [selector, value],
+        )
+        assert option is not None, f"{selector} has no option {value}"
+        self.page.select_option(selector, option)
+
+    def wait_config(self, **expected) -> None:
+        """Wait until the server's state reflects the given config values."""
+        self.page.wait_for_function(
+            """(exp) => {
+                const c = window.backlitDebug && window.backlitDebug.state && window.backlitDebug.state.config;
+                if (!c) return false;
+                return Object.entries(exp).every(([k, v]) => JSON.stringify(c[k]) === JSON.stringify(v)
+                    || (typeof v === 'number' && Math.abs(c[k] - v) <= 1e-12 * Math.max(1, Math.abs(v))));
+            }""",
+            arg=expected,
+        )
+
+    def blur(self) -> None:
+        self.page.evaluate("() => { if (document.activeElement) document.activeElement.blur(); }")
+
+    def snap(self, name: str, selector: str = "#plane") -> None:
+        assert self.page.evaluate("([n, s]) => window.__t.snap(n, s)", [name, selector]), f"no canvas {selector}"
+
+    def diff(self, name: str, selector: str = "#plane") -> float:
+        return self.page.evaluate("([n, s]) => window.__t.diff(n, s)", [name, selector])
+
+    def wait_pixels_change(self, name: str, selector: str = "#plane", fraction: float = 0.01) -> None:
+        self.page.wait_for_function(
+            "([n, s, f]) => window.__t.diff(n, s) > f", arg=[name, selector, fraction]
+        )
+
+    def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+
+@pytest.fixture
+def app(page, base_url, request):
+    page.set_default_timeout(20_000)
+    application = App(page, base_url)
+    yield application
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    name = _artifact_name(request.node.nodeid) + ("-FAILED" if failed else "")
+    try:
+        application.screenshot(name)
+    except Exception:  # the page may already be gone; the screenshot is a convenience
+        pass

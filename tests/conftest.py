@@ -1,0 +1,1 @@
+"""Shared test configuration. Keep this minimal: fixtures used by one test file belong in that file."""

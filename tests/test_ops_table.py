@@ -1,0 +1,243 @@
+"""Every engine op over a table of shapes: gradcheck passes, and value and gradient equal PyTorch's.
+
+One row per (op, shapes, options). Each row builds float64 inputs from a fixed seed, runs the op in
+backlit and in PyTorch, pulls a random upstream gradient v back through both (loss = Σ v·out), and
+compares the values and every input gradient.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import backlit as bl
+from backlit import engine as E
+
+ATOL = 1e-10  # every rule below is exact maths, so only rounding separates us from PyTorch
+
+UNARY_SHAPES = [(), (5,), (3, 4), (2, 3, 4)]
+BINARY_SHAPES = [
+    ((), ()),
+    ((5,), (5,)),
+    ((3, 4), (3, 4)),
+    ((1,), (5, 4)),
+    ((5, 4), (1,)),
+    ((4, 1), (1, 3)),
+    ((3, 4), ()),
+    ((2, 3, 4), (3, 4)),
+    ((3, 1), (3, 4)),
+]
+AXES = [None, 0, 1, -1, (0, 1)]
+
+
+def _inputs(shapes, domain, seed):
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in shapes:
+        if domain == "positive":
+            out.append(rng.uniform(0.5, 2.0, size=s))
+        elif domain == "nonzero":  # away from kinks at 0 (relu, abs, leaky_relu) and from division by 0
+            out.append(rng.uniform(0.3, 2.0, size=s) * rng.choice([-1.0, 1.0], size=s))
+        else:
+            out.append(rng.standard_normal(s))
+    return out
+
+
+def _compare(bl_fn, torch_fn, arrays, check_grad=True):
+    xs = [bl.tensor(a, requires_grad=True) for a in arrays]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    out = bl_fn(*xs)
+    tout = torch_fn(*ts)
+    assert out.shape == tuple(tout.shape)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=ATOL, rtol=1e-10)
+    v = np.random.default_rng(99).standard_normal(out.shape)
+    (out * bl.tensor(v)).sum().backward()
+    (tout * torch.tensor(v)).sum().backward()
+    for x, t in zip(xs, ts):
+        assert x.grad is not None and x.grad.shape == x.shape
+        np.testing.assert_allclose(x.grad, t.grad.numpy(), atol=ATOL, rtol=1e-10)
+    if check_grad:
+        result = bl.gradcheck(bl_fn, *[bl.tensor(a, requires_grad=True) for a in arrays])
+        assert result, str(result)
+
+
+# ---- elementwise -------------------------------------------------------------------------------------
+
+UNARY = {
+    "neg": (lambda x: -x, lambda t: -t, "any"),
+    "exp": (lambda x: x.exp(), torch.exp, "any"),
+    "log": (lambda x: x.log(), torch.log, "positive"),
+    "sqrt": (lambda x: x.sqrt(), torch.sqrt, "positive"),
+    "abs": (lambda x: x.abs(), torch.abs, "nonzero"),
+    "sin": (lambda x: x.sin(), torch.sin, "any"),
+    "cos": (lambda x: x.cos(), torch.cos, "any"),
+    "tanh": (lambda x: x.tanh(), torch.tanh, "any"),
+    "sigmoid": (lambda x: x.sigmoid(), torch.sigmoid, "any"),
+    "relu": (lambda x: x.relu(), torch.relu, "nonzero"),
+    "leaky_relu": (lambda x: x.leaky_relu(0.1), lambda t: torch.nn.functional.leaky_relu(t, 0.1), "nonzero"),
+    "leaky_relu_default": (lambda x: bl.leaky_relu(x), torch.nn.functional.leaky_relu, "nonzero"),
+    "softplus": (lambda x: x.softplus(), torch.nn.functional.softplus, "any"),
+    "clip": (lambda x: x.clip(-0.5, 0.7), lambda t: t.clamp(-0.5, 0.7), "any"),
+    "clip_lo": (lambda x: x.clip(lo=0.1), lambda t: t.clamp(min=0.1), "any"),
+    "clip_hi": (lambda x: x.clip(hi=0.1), lambda t: t.clamp(max=0.1), "any"),
+    "pow2": (lambda x: x**2, lambda t: t**2, "any"),
+    "pow3": (lambda x: x**3, lambda t: t**3, "any"),
+    "pow_half": (lambda x: x**0.5, lambda t: t**0.5, "positive"),
+    "pow_neg": (lambda x: x**-1.5, lambda t: t**-1.5, "positive"),
+    "rsub": (lambda x: 2.0 - x, lambda t: 2.0 - t, "any"),
+    "rdiv": (lambda x: 2.0 / x, lambda t: 2.0 / t, "nonzero"),
+    "rpow": (lambda x: 2.0**x, lambda t: 2.0**t, "any"),
+    "scalar_mul": (lambda x: x * 3 + 1, lambda t: t * 3 + 1, "any"),
+    "module_exp": (lambda x: bl.exp(x), torch.exp, "any"),
+    "module_sin_cos": (lambda x: bl.sin(x) * bl.cos(x), lambda t: torch.sin(t) * torch.cos(t), "any"),
+}
+
+
+@pytest.mark.parametrize("shape", UNARY_SHAPES, ids=str)
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary(name, shape):
+    f, tf, domain = UNARY[name]
+    _compare(f, tf, _inputs([shape], domain, seed=sum(map(ord, name))))
+
+
+# ---- binary, with broadcasting ---------------------------------------------------------------------
+
+BINARY = {
+    "add": (lambda a, b: a + b, lambda a, b: a + b, "any"),
+    "sub": (lambda a, b: a - b, lambda a, b: a - b, "any"),
+    "mul": (lambda a, b: a * b, lambda a, b: a * b, "any"),
+    "div": (lambda a, b: a / b, lambda a, b: a / b, "nonzero"),
+    "pow": (lambda a, b: a**b, lambda a, b: a**b, "positive"),
+}
+
+
+@pytest.mark.parametrize("shapes", BINARY_SHAPES, ids=str)
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary(name, shapes):
+    f, tf, domain = BINARY[name]
+    _compare(f, tf, _inputs(shapes, domain, seed=len(name)))
+
+
+MATMUL_SHAPES = [
+    ((3,), (3,)),
+    ((2, 3), (3,)),
+    ((3,), (3, 4)),
+    ((2, 3), (3, 4)),
+    ((5, 2, 3), (3, 4)),
+    ((2, 3), (5, 3, 4)),
+    ((5, 2, 3), (5, 3, 4)),
+    ((1, 2, 3), (4, 3, 2)),
+    ((3,), (5, 3, 4)),
+    ((5, 2, 3), (3,)),
+]
+
+
+@pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
+def test_matmul(shapes):
+    _compare(lambda a, b: a @ b, torch.matmul, _inputs(shapes, "any", seed=3))
+    _compare(lambda a, b: bl.matmul(a, b), torch.matmul, _inputs(shapes, "any", seed=4), check_grad=False)
+
+
+# ---- reductions ------------------------------------------------------------------------------------
+
+
+def _dim(axis):
+    return {} if axis is None else {"dim": axis}
+
+
+REDUCTIONS = {
+    "sum": (lambda x, ax, kd: x.sum(axis=ax, keepdims=kd),
+            lambda t, ax, kd: t.sum(**_dim(ax), keepdim=kd) if ax is not None else
+            (t.sum().reshape((1,) * t.ndim) if kd else t.sum())),
+    "mean": (lambda x, ax, kd: x.mean(axis=ax, keepdims=kd),
+             lambda t, ax, kd: t.mean(**_dim(ax), keepdim=kd) if ax is not None else
+             (t.mean().reshape((1,) * t.ndim) if kd else t.mean())),
+    "max": (lambda x, ax, kd: x.max(axis=ax, keepdims=kd),
+            lambda t, ax, kd: torch.amax(t, dim=ax if ax is not None else tuple(range(t.ndim)), keepdim=kd)),
+    "logsumexp": (lambda x, ax, kd: x.logsumexp(axis=ax, keepdims=kd),
+                  lambda t, ax, kd: torch.logsumexp(t, dim=ax if ax is not None else tuple(range(t.ndim)),
+                                                    keepdim=kd)),
+}
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("axis", AXES, ids=str)
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4)], ids=str)
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+def test_reduction(name, shape, axis, keepdims):
+    f, tf = REDUCTIONS[name]
+    _compare(lambda x: f(x, axis, keepdims), lambda t: tf(t, axis, keepdims), _inputs([shape], "any", seed=7))
+
+
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+def test_reduction_of_vector_and_scalar(name):
+    f, tf = REDUCTIONS[name]
+    _compare(lambda x: f(x, None, False), lambda t: tf(t, None, False), _inputs([(5,)], "any", seed=8))
+    _compare(lambda x: f(x, 0, False), lambda t: tf(t, 0, False), _inputs([(5,)], "any", seed=8))
+
+
+def test_max_ties_split_evenly_like_torch():
+    data = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    # full reduction: torch's t.max() splits the gradient between the two 3s
+    x = bl.tensor(data, requires_grad=True)
+    t = torch.tensor(data, requires_grad=True)
+    x.max().backward()
+    t.max().backward()
+    np.testing.assert_allclose(x.grad, t.grad.numpy(), atol=1e-15)
+    np.testing.assert_allclose(x.grad, [[0, 0.5, 0.5], [0, 0, 0]])
+    # per-axis: torch.amax also splits evenly
+    x = bl.tensor(data, requires_grad=True)
+    t = torch.tensor(data, requires_grad=True)
+    (x.max(axis=1) * bl.tensor([1.0, 3.0])).sum().backward()
+    (torch.amax(t, dim=1) * torch.tensor([1.0, 3.0])).sum().backward()
+    np.testing.assert_allclose(x.grad, t.grad.numpy(), atol=1e-15)
+    np.testing.assert_allclose(x.grad, [[0, 0.5, 0.5], [1, 1, 1]])
+
+
+# ---- shape ops -----------------------------------------------------------------------------------------
+
+SHAPE_OPS = {
+    "reshape": ((3, 4), lambda x: x.reshape(2, 6), lambda t: t.reshape(2, 6)),
+    "reshape_tuple_infer": ((3, 4), lambda x: x.reshape((4, -1)), lambda t: t.reshape(4, -1)),
+    "module_reshape": ((3, 4), lambda x: E.reshape(x, 12), lambda t: t.reshape(12)),
+    "transpose": ((3, 4), lambda x: x.transpose(), lambda t: t.T),
+    "T": ((3, 4), lambda x: x.T, lambda t: t.T),
+    "transpose_axes": ((2, 3, 4), lambda x: x.transpose(1, 2, 0), lambda t: t.permute(1, 2, 0)),
+    "transpose_tuple": ((2, 3, 4), lambda x: x.transpose((2, 0, 1)), lambda t: t.permute(2, 0, 1)),
+    "index_int": ((3, 4), lambda x: x[1], lambda t: t[1]),
+    "index_negative": ((3, 4), lambda x: x[-1, 2], lambda t: t[-1, 2]),
+    "slice": ((5, 4), lambda x: x[1:4, ::2], lambda t: t[1:4, ::2]),
+    "int_array_repeats": ((5, 4), lambda x: x[np.array([0, 2, 0, 0])], lambda t: t[torch.tensor([0, 2, 0, 0])]),
+    "int_list": ((5,), lambda x: x[[1, 1, 3]], lambda t: t[[1, 1, 3]]),
+    "int_pair_arrays": ((5, 4), lambda x: x[np.array([0, 1, 0]), np.array([2, 2, 2])],
+                        lambda t: t[torch.tensor([0, 1, 0]), torch.tensor([2, 2, 2])]),
+    "slice_and_array": ((3, 4), lambda x: x[:, [0, 0, 3]], lambda t: t[:, [0, 0, 3]]),
+    "bool_mask": ((5,), lambda x: x[np.array([True, False, True, True, False])],
+                  lambda t: t[torch.tensor([True, False, True, True, False])]),
+    "index_tensor": ((5,), lambda x: x[bl.tensor([4.0, 0.0, 4.0])], lambda t: t[torch.tensor([4, 0, 4])]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPE_OPS))
+def test_shape_op(name):
+    shape, f, tf = SHAPE_OPS[name]
+    _compare(f, tf, _inputs([shape], "any", seed=11))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_concatenate(axis):
+    shapes = [(2, 3), (2, 3), (2, 3)] if axis != 0 else [(1, 3), (4, 3), (2, 3)]
+    if axis in (1, -1):
+        shapes = [(2, 1), (2, 3), (2, 2)]
+    _compare(lambda *xs: bl.concatenate(xs, axis=axis), lambda *ts: torch.cat(ts, dim=axis),
+             _inputs(shapes, "any", seed=12))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_stack(axis):
+    _compare(lambda *xs: bl.stack(xs, axis=axis), lambda *ts: torch.stack(ts, dim=axis),
+             _inputs([(2, 3)] * 3, "any", seed=13))
+
+
+def test_stack_scalars_and_vectors():
+    _compare(lambda a, b, c: bl.stack([a, b, c]), lambda a, b, c: torch.stack([a, b, c]),
+             _inputs([(), (), ()], "any", seed=14))
