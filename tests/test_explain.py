@@ -421,6 +421,22 @@ def test_grid_orientation_and_values(features):
         close(g.inputs[:, r, c], inputs[n])
 
 
+def test_grid_coarse_points_across_batch_chunks():
+    # 16x16 hidden layers evaluate in chunks of 1024 rows: the 900 fine + 400 coarse points straddle one
+    model = nn.MLP([2, 16, 16, 1], activation="relu", seed=16)
+    g = explain.grid(model, extent=(-3, 5), resolution=30, neuron_resolution=20)
+    cx = np.linspace(-3, 5, 20)
+    pts = np.array([(cx[c], cx[::-1][r]) for r in range(20) for c in range(20)])
+    ref = direct(model, pts, None)
+    close(g.inputs.reshape(2, -1).T, pts)
+    close(g.neurons[0].reshape(16, -1).T, ref[0][1])
+    close(g.neurons[1].reshape(16, -1).T, ref[1][1])
+    close(g.output_neurons.reshape(1, -1).T, ref[2][1])
+    fx = np.linspace(-3, 5, 30)
+    fine = np.array([(fx[c], fx[::-1][r]) for r in range(30) for c in range(30)])
+    close(g.output.reshape(-1, 1), direct(model, fine, None)[-1][1])
+
+
 def test_grid_default_sizes():
     model = nn.MLP([2, 4, 2, 1], seed=15)
     g = explain.grid(model, features=["x1", "x2"])

@@ -30,6 +30,12 @@ def test_easy_binary_sets_reach_95_percent(name, hidden, epochs):
     assert r.final()["test_accuracy"] >= 0.95
 
 
+@pytest.mark.parametrize("loss", ["hinge", "mse"])
+def test_other_binary_losses_train_too(loss):
+    _, r = _run("circle", [4, 2], loss=loss, optimizer="adam", lr=0.03, batch_size=10, epochs=50)
+    assert r.final()["test_accuracy"] >= 0.95
+
+
 def test_spiral_reaches_95_percent_with_8_8_tanh():
     model, r = _run("spiral", [8, 8], features=SIN, optimizer="adam", lr=0.03, batch_size=10,
                     epochs=300)
@@ -115,7 +121,7 @@ def test_binary_losses_match_torch(loss):
     want = {
         "bce": lambda: torch.nn.functional.binary_cross_entropy_with_logits(s, t01),
         "hinge": lambda: torch.clamp(1 - (2 * t01 - 1) * s, min=0).mean(),  # targets -1/+1
-        "mse": lambda: ((s - (2 * t01 - 1)) ** 2).mean(),  # targets -1/+1, as TF Playground
+        "mse": lambda: ((s - t01) ** 2).mean(),  # the score is regressed onto 0/1
     }[loss]().item()
     assert got == pytest.approx(want, rel=1e-12)
 
@@ -133,6 +139,26 @@ def test_multiclass_and_regression_losses_match_torch():
 
 
 def test_predictions():
-    assert train.predict(np.array([[-0.1], [0.0], [2.0]]), "binary").tolist() == [0, 0, 1]
+    assert train.predict(np.array([[-0.1], [0.0], [0.3], [2.0]]), "binary").tolist() == [0, 0, 1, 1]
+    mse = train.predict(np.array([[0.3], [0.5], [0.7]]), "binary", "mse")
+    assert mse.tolist() == [0, 0, 1]
     assert train.predict(np.array([[1, 3, 2], [5, 0, 0]]), "multiclass").tolist() == [1, 0]
     assert train.predict(np.array([[0.25]]), "regression").tolist() == [0.25]
+
+
+def test_ctrl_c_keeps_the_last_finished_epoch():
+    def stop_at_3(entry):
+        if entry["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    model, r = _run("circle", [4], optimizer="adam", lr=0.03, epochs=10, callback=stop_at_3,
+                    catch_interrupt=True)
+    assert r.interrupted and not r.diverged
+    # epoch 3 was measured, then interrupted in the callback: model and history go back to epoch 2
+    assert r.epochs_run == 2 and r.history["epoch"] == [0, 1, 2]
+    ds = data.make("circle", n=500, seed=1)
+    Xtr, ytr, _, _ = data.split(ds, train_ratio=0.5, seed=1)
+    loss, _ = train.evaluate(model, data.featurize(Xtr), ytr, "binary", "bce")
+    assert loss == pytest.approx(r.history["train_loss"][2], rel=1e-12)
+    with pytest.raises(KeyboardInterrupt):
+        _run("circle", [4], epochs=10, callback=stop_at_3)

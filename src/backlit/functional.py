@@ -42,7 +42,8 @@ def _same_shape(name, a, b, what=("input", "target")):
 
 def linear(x, W, b=None):
     """x @ W.T + b as ONE node. x is (..., in), W is (out, in), b is (out,) or None."""
-    x = _t(x, W)
+    if x.__class__ is not Tensor:
+        x = _t(x, W)
     if b is None:
         return _apply(ops.Linear, x, W)
     return _apply(ops.Linear, x, W, b)
@@ -120,7 +121,8 @@ def cross_entropy(logits, targets):
 def binary_cross_entropy_with_logits(logits, target):
     """Mean binary cross-entropy on raw scores, in the stable form max(x,0) - x·y + log(1 + e^-|x|)."""
     logits = _t(logits)
-    target = _t(target, logits)
+    if target.__class__ is not Tensor:
+        target = _t(target, logits)
     _same_shape("binary_cross_entropy_with_logits", logits, target, ("logits", "target"))
     return _apply(ops.BCEWithLogits, logits, target)
 

@@ -30,6 +30,7 @@ from .server.protocol import Limits, ProtocolError
 SESSION_FORMAT = "backlit.session"
 SESSION_VERSION = 1
 STATUS_DIVERGED = "diverged: lower the learning rate or reset"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 GRID_RES = 100
 NEURON_RES = 25
 NUDGE_STEP = 0.1  # plane units per adversarial-nudge step
@@ -151,11 +152,12 @@ class Playground:
         self._grads_valid = True
         return value
 
-    def _snapshot(self) -> list[np.ndarray]:
-        return [p.data.copy() for p in self._params()]
+    def _snapshot(self) -> tuple:
+        return [p.data.copy() for p in self._params()], self.step_count, self.samples_seen
 
-    def _restore(self, snap: list[np.ndarray]) -> None:
-        for p, v in zip(self._params(), snap):
+    def _restore(self, snap: tuple) -> None:
+        weights, self.step_count, self.samples_seen = snap
+        for p, v in zip(self._params(), weights):
             np.copyto(p.data, v)
             p.grad = None
         self._version += 1
@@ -163,7 +165,7 @@ class Playground:
     def _weights_finite(self) -> bool:
         return all(np.isfinite(p.data).all() for p in self._params())
 
-    def _diverge(self, snap: list[np.ndarray]) -> None:
+    def _diverge(self, snap: tuple) -> None:
         """Loss or weights went non-finite: back to the last finite weights, fresh optimizer, paused."""
         self._restore(snap)
         self._make_optimizer()
@@ -260,6 +262,9 @@ class Playground:
                 arrays["boundary"] = fine[..., 0].astype(np.float32)
             arrays["neurons"] = np.concatenate(
                 [g.inputs, *g.neurons, np.moveaxis(coarse, -1, 0)], axis=0).astype(np.float32)
+            for name, a in arrays.items():
+                if not np.isfinite(a).all():  # huge (but finite) weights can overflow float32
+                    arrays[name] = np.nan_to_num(a, nan=0.0, posinf=FLOAT32_MAX, neginf=-FLOAT32_MAX)
         m = self.metrics()
         self._record_history(m)
         reset = self._history_reset

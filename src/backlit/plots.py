@@ -7,6 +7,8 @@ in blue, magenta, purple, crimson and charcoal, never orange or green.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap, to_rgb
 from matplotlib.figure import Figure
@@ -29,7 +31,11 @@ def _lighten(color, amount: float) -> np.ndarray:
 # Binary and regression heatmaps: -1 (class 0) magenta, 0 white, +1 (class 1) blue, kept light so
 # that the points stay visible on top.
 SCORE_CMAP = LinearSegmentedColormap.from_list(
-    "backlit_score", [_lighten(CLASS_COLORS[0], 0.35), (1, 1, 1), _lighten(CLASS_COLORS[1], 0.35)]
+    "backlit_score", [_lighten(CLASS_COLORS[0], 0.55), (1, 1, 1), _lighten(CLASS_COLORS[1], 0.55)]
+)
+# Regression targets on the points: the same scale at full strength.
+POINT_CMAP = LinearSegmentedColormap.from_list(
+    "backlit_points", [CLASS_COLORS[0], "#d9d9d9", CLASS_COLORS[1]]
 )
 
 
@@ -47,7 +53,7 @@ def output_grid(model, features=None, resolution: int = 200, extent=data.EXTENT)
     return xs, ys, out.reshape(resolution, resolution, -1)
 
 
-def _heatmap(ax, out, kind, classes, extent):
+def _heatmap(ax, out, kind, classes, extent, threshold):
     ext = [extent[0], extent[1], extent[0], extent[1]]
     if kind == "multiclass":
         z = out - out.max(axis=2, keepdims=True)
@@ -55,11 +61,12 @@ def _heatmap(ax, out, kind, classes, extent):
         k = p.argmax(axis=2)
         conf = (p.max(axis=2) - 1 / classes) / (1 - 1 / classes)  # 0 at a tie, 1 when certain
         base = np.array([to_rgb(c) for c in CLASS_COLORS[:classes]])[k]
-        img = base + (1 - base) * (1 - 0.6 * conf)[..., None]
+        img = base + (1 - base) * (1 - 0.45 * conf)[..., None]
         ax.imshow(img, origin="lower", extent=ext, interpolation="bilinear")
         return
-    score = out[..., 0]
-    value = np.tanh(score) if kind == "binary" else np.clip(score, -1, 1)
+    score = out[..., 0] - (threshold if kind == "binary" else 0.0)
+    # binary: 0 at the boundary; a 0/1 (mse) score is stretched by 2 so that 0 and 1 look alike
+    value = np.tanh(score * (2 if threshold else 1)) if kind == "binary" else np.clip(score, -1, 1)
     ax.imshow(value, origin="lower", extent=ext, cmap=SCORE_CMAP, vmin=-1, vmax=1,
               interpolation="bilinear")
     if kind == "binary" and score.min() < 0 < score.max():
@@ -69,20 +76,21 @@ def _heatmap(ax, out, kind, classes, extent):
 
 def plot_boundary(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", classes=2,
                   features=None, path="boundary.png", title=None, resolution=200,
-                  extent=data.EXTENT):
+                  extent=data.EXTENT, threshold=0.0):
     """Write a decision-boundary heatmap with the train points (white edge) and test points (black
-    edge). Binary: tanh of the score, so the boundary (score 0) is white and outlined. Multiclass:
+    edge). Binary: tanh of (score - threshold), so the boundary is white and outlined (threshold is
+    0 for logits and hinge scores, 0.5 for an mse score regressed onto 0/1). Multiclass:
     the winning class's colour, paler where the model is unsure. Regression: the output in [-1, 1]."""
     _, _, out = output_grid(model, features, resolution, extent)
     fig = Figure(figsize=(5.2, 5.2), dpi=100)
     ax = fig.add_subplot()
-    _heatmap(ax, out, kind, classes, extent)
+    _heatmap(ax, out, kind, classes, extent, threshold)
 
     def scatter(X, y, edge, marker):
         if X is None or len(X) == 0:
             return
         if kind == "regression":
-            ax.scatter(X[:, 0], X[:, 1], c=np.clip(y, -1, 1), cmap=SCORE_CMAP,
+            ax.scatter(X[:, 0], X[:, 1], c=np.clip(y, -1, 1), cmap=POINT_CMAP,
                        vmin=-1, vmax=1, s=20, marker=marker, edgecolors=edge, linewidths=0.7)
             return
         colors = np.array(CLASS_COLORS)[np.asarray(y, dtype=int)]
@@ -109,6 +117,13 @@ def plot_boundary(model, X_train, y_train, X_test=None, y_test=None, *, kind="bi
 
 def plot_loss(history: dict, path="loss.png", title=None):
     """Write the train and test loss curves (one point per epoch; epoch 0 is the untrained model)."""
+    # A diverged run can leave losses near 1e300: matplotlib's log scale then overflows harmlessly.
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _plot_loss(history, path, title)
+
+
+def _plot_loss(history, path, title):
     fig = Figure(figsize=(6, 3.6), dpi=100)
     ax = fig.add_subplot()
     epochs = history["epoch"]

@@ -2,8 +2,9 @@
 
 The loop itself is :func:`fit`, shared by the CLI and the tests. Conventions for the output layer:
 
-- binary: one output, a raw score; class 1 where the score is > 0. ``bce`` reads it as a logit
-  (targets 0/1), ``hinge`` and ``mse`` compare it with targets -1/+1 (as TF Playground does);
+- binary: one output, a raw score, targets 0/1. ``bce`` reads the score as a logit and ``hinge``
+  maps the targets to -1/+1: class 1 where the score is > 0. ``mse`` regresses the score onto 0/1:
+  class 1 where it is > 0.5 (the playground uses the same conventions);
 - multiclass: one output per class (logits), ``cross_entropy``; the class is the argmax;
 - regression: one output, ``mse`` against the float target.
 """
@@ -73,18 +74,22 @@ def data_loss(out, y: np.ndarray, kind: str, loss: str):
     if loss == "hinge":
         return F.hinge_loss(score, Tensor(2 * y - 1))
     if loss == "mse":
-        target = y if kind == "regression" else 2 * y - 1
-        return F.mse_loss(score, Tensor(target))
+        return F.mse_loss(score, Tensor(y))
     raise ValueError(f"unknown loss {loss!r}")
 
 
-def predict(out: np.ndarray, kind: str) -> np.ndarray:
+def threshold(loss: str | None) -> float:
+    """Where a binary score switches to class 1: 0.5 for ``mse`` (0/1 targets), else 0."""
+    return 0.5 if loss == "mse" else 0.0
+
+
+def predict(out: np.ndarray, kind: str, loss: str | None = None) -> np.ndarray:
     """Class predictions (int) from raw outputs (n, k); for regression the outputs themselves."""
     out = np.asarray(out)
     if kind == "multiclass":
         return out.argmax(axis=1)
     if kind == "binary":
-        return (out[:, 0] > 0).astype(np.int64)
+        return (out[:, 0] > threshold(loss)).astype(np.int64)
     return out[:, 0]
 
 
@@ -95,7 +100,7 @@ def evaluate(model, F_in: np.ndarray, y: np.ndarray, kind: str, loss: str):
     with no_grad(), np.errstate(all="ignore"):
         out = model(F_in)
         value = float(data_loss(out, y, kind, loss).item())
-    acc = None if kind == "regression" else float(np.mean(predict(out.data, kind) == y))
+    acc = None if kind == "regression" else float(np.mean(predict(out.data, kind, loss) == y))
     return value, acc
 
 
@@ -126,6 +131,7 @@ class FitResult:
     history: dict = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
     diverged: bool = False
     diverged_epoch: int | None = None
+    interrupted: bool = False
 
     @property
     def epochs_run(self) -> int:
@@ -144,14 +150,16 @@ def _finite(model) -> bool:
 
 def fit(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", loss=None,
         features=None, optimizer="adam", lr=0.03, batch_size=10, epochs=100, regularization=None,
-        reg_rate=0.0, seed=0, callback: Callable[[dict], None] | None = None) -> FitResult:
+        reg_rate=0.0, seed=0, callback: Callable[[dict], None] | None = None,
+        catch_interrupt=False) -> FitResult:
     """Train ``model`` with mini-batches on raw 2-D points; return a :class:`FitResult`.
 
     Each epoch visits the training points once in a fresh seeded order. The objective is the data
     loss plus ``reg_rate`` times the L1 or L2 penalty on the weights (not the biases). The reported
     losses are data losses over the whole train / test set, measured after each epoch. ``callback``
     gets each history entry as a dict. If a step gives a NaN/inf loss or weight, the model is put
-    back to its state after the last finite epoch and training stops (``diverged``).
+    back to its state after the last finite epoch and training stops (``diverged``). With
+    ``catch_interrupt``, Ctrl-C also restores the last finished epoch and returns (``interrupted``).
     """
     from .nn.losses import penalty
 
@@ -184,34 +192,39 @@ def fit(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", los
             callback(entry)
         return True
 
+    def step(idx) -> bool:
+        """One optimizer step on the points ``idx``; False if the loss or a weight is not finite."""
+        opt.zero_grad()
+        objective = data_loss(model(Ftr[idx]), ytr[idx], kind, loss)
+        if regularization and reg_rate:
+            objective = objective + reg_rate * penalty(model, regularization)
+        if not math.isfinite(float(objective.item())):
+            return False
+        objective.backward()
+        opt.step()
+        return _finite(model)
+
     if not record(0):
         result.diverged, result.diverged_epoch = True, 0
         return result
-    good = model.state_dict()
-    n = len(Ftr)
-    with np.errstate(all="ignore"):  # overflow is detected below, not printed
-        for epoch in range(1, epochs + 1):
-            order = rng.permutation(n)
-            ok = True
-            for start in range(0, n, batch_size):
-                idx = order[start:start + batch_size]
-                opt.zero_grad()
-                objective = data_loss(model(Ftr[idx]), ytr[idx], kind, loss)
-                if regularization and reg_rate:
-                    objective = objective + reg_rate * penalty(model, regularization)
-                if not math.isfinite(float(objective.item())):
-                    ok = False
+    good, good_epoch = model.state_dict(), 0  # the last state whose losses were all finite
+    try:
+        with np.errstate(all="ignore"):  # overflow is detected and reported, not printed
+            for epoch in range(1, epochs + 1):
+                order = rng.permutation(len(Ftr))
+                batches = (order[i:i + batch_size] for i in range(0, len(Ftr), batch_size))
+                if not (all(step(idx) for idx in batches) and record(epoch)):
+                    model.load_state_dict(good)
+                    result.diverged, result.diverged_epoch = True, epoch
                     break
-                objective.backward()
-                opt.step()
-                if not _finite(model):
-                    ok = False
-                    break
-            if not (ok and record(epoch)):
-                model.load_state_dict(good)
-                result.diverged, result.diverged_epoch = True, epoch
-                break
-            good = model.state_dict()
+                good, good_epoch = model.state_dict(), epoch
+    except KeyboardInterrupt:
+        if not catch_interrupt:
+            raise
+        model.load_state_dict(good)
+        for k in HISTORY_KEYS:  # drop an epoch recorded after the state that was kept
+            del result.history[k][good_epoch + 1:]
+        result.interrupted = True
     return result
 
 
@@ -256,6 +269,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         raise SystemExit(2)
 
     parser.error = one_line_error  # argparse's default prints the usage too: keep it to one line
+
+    # Unknown options would otherwise be reported by the top-level parser, usage and all.
+    parse_known = parser.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):
+        namespace, extras = parse_known(args, namespace)
+        if extras:
+            one_line_error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+    parser.parse_known_args = parse_known_args
 
 
 def _hidden(text: str) -> list[int]:
@@ -303,8 +327,8 @@ def parse_config(args) -> dict:
     check(args.init in ("xavier", "he", "uniform"),
           f"unknown init {args.init!r}; choose one of: xavier, he, uniform")
     if args.classes is not None:
-        check(spec.kind == "multiclass",
-              f"--classes applies to multiclass datasets only ({', '.join(n for n, s in data.DATASETS.items() if s.kind == 'multiclass')})")
+        multi = ", ".join(n for n, s in data.DATASETS.items() if s.kind == "multiclass")
+        check(spec.kind == "multiclass", f"--classes applies to multiclass datasets only ({multi})")
         check(spec.min_classes <= args.classes <= spec.max_classes,
               f"--classes must be between {spec.min_classes} and {spec.max_classes} (got {args.classes})")
     classes = spec.classes if args.classes is None else args.classes
@@ -328,7 +352,9 @@ def parse_config(args) -> dict:
 
 
 def _fmt(x) -> str:
-    return "-" if x is None else f"{x:.4f}"
+    if x is None:
+        return "-"
+    return f"{x:.2e}" if 0 < abs(x) < 1e-3 or abs(x) >= 1e5 else f"{x:.4f}"
 
 
 def _pct(x) -> str:
@@ -336,7 +362,8 @@ def _pct(x) -> str:
 
 
 def run_train(args, parser=None) -> int:
-    """Run `backlit train`; return the exit code (0 ok, 1 diverged or write error, 2 bad arguments)."""
+    """Run `backlit train`; return the exit code: 0 done, 1 diverged (files still written) or
+    cannot write, 2 bad arguments, 130 interrupted by Ctrl-C (files written from the last epoch)."""
     prog = parser.prog + " train" if parser is not None else "backlit train"
     try:
         cfg = parse_config(args)
@@ -350,7 +377,6 @@ def run_train(args, parser=None) -> int:
         return 2
 
     from . import nn
-    from . import plots
 
     ds = data.make(cfg["dataset"], n=cfg["n_points"], noise=cfg["noise"], seed=cfg["seed"],
                    classes=cfg["classes"])
@@ -359,67 +385,95 @@ def run_train(args, parser=None) -> int:
                         cfg["activation"], seed=cfg["seed"], init=cfg["init"])
     model.meta["dataset"] = cfg["dataset"]
 
-    result = _fit_with_progress(model, Xtr, ytr, Xte, yte, cfg, quiet=args.quiet)
+    result = _fit_with_progress(model, Xtr, ytr, Xte, yte, cfg, quiet=getattr(args, "quiet", False))
+    try:
+        _write_outputs(args.out, model, result, cfg, (Xtr, ytr, Xte, yte))
+    except (OSError, nn.ModelFileError) as e:
+        print(f"{prog}: error: cannot write to {args.out!r}: {getattr(e, 'strerror', None) or e}",
+              file=sys.stderr)
+        return 1
     final = result.final()
-    out = args.out
-    nn.save(model, os.path.join(out, "model.json"))
-    metrics = {
-        "config": cfg,
-        "epochs_run": result.epochs_run,
-        "diverged": result.diverged,
-        "diverged_epoch": result.diverged_epoch,
-        "final": final,
-        "history": result.history,
-    }
-    with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
-        json.dump(metrics, f, indent=2, allow_nan=False)
-        f.write("\n")
-    title = f"{cfg['dataset']}  ·  hidden {cfg['hidden'] or 'none'}  ·  epoch {result.epochs_run}"
-    plots.plot_boundary(model, Xtr, ytr, Xte, yte, kind=cfg["kind"], classes=cfg["classes"],
-                        features=cfg["features"], path=os.path.join(out, "boundary.png"),
-                        title=title)
-    plots.plot_loss(result.history, path=os.path.join(out, "loss.png"), title=cfg["dataset"])
-
     summary = (f"epoch {result.epochs_run}: train loss {_fmt(final['train_loss'])}, "
                f"test loss {_fmt(final['test_loss'])}")
     if cfg["kind"] != "regression":
         summary += (f", train accuracy {_pct(final['train_accuracy'])}, "
                     f"test accuracy {_pct(final['test_accuracy'])}")
     print(summary)
-    print(f"wrote {', '.join(os.path.join(out, f) for f in OUTPUT_FILES)}")
+    print(f"wrote {', '.join(os.path.join(args.out, f) for f in OUTPUT_FILES)}")
     if result.diverged:
         print(f"{prog}: training diverged at epoch {result.diverged_epoch} (the loss became NaN or "
               f"infinite); kept the model from epoch {result.epochs_run}. "
               f"Try a smaller learning rate than --lr {cfg['lr']:g}.", file=sys.stderr)
         return 1
+    if result.interrupted:
+        print(f"{prog}: interrupted; kept the model from epoch {result.epochs_run}.", file=sys.stderr)
+        return 130
     return 0
 
 
+def _write_outputs(out, model, result, cfg, split) -> None:
+    from . import nn
+    from . import plots
+
+    Xtr, ytr, Xte, yte = split
+    final = result.final()
+    nn.save(model, os.path.join(out, "model.json"))
+    metrics = {
+        "config": cfg,
+        "epochs_run": result.epochs_run,
+        "diverged": result.diverged,
+        "diverged_epoch": result.diverged_epoch,
+        "interrupted": result.interrupted,
+        "final": final,
+        "history": result.history,
+    }
+    with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
+        f.write(metrics_json(metrics))
+    title = f"{cfg['dataset']} · hidden {cfg['hidden'] or 'none'} · epoch {result.epochs_run}"
+    if cfg["features"] != data.DEFAULT_FEATURES:
+        title = f"{title}\nfeatures {', '.join(cfg['features'])}"
+    if final.get("test_accuracy") is not None:
+        title += f" · test accuracy {_pct(final['test_accuracy'])}"
+    plots.plot_boundary(model, Xtr, ytr, Xte, yte, kind=cfg["kind"], classes=cfg["classes"],
+                        features=cfg["features"], path=os.path.join(out, "boundary.png"),
+                        title=title, threshold=threshold(cfg["loss"]))
+    plots.plot_loss(result.history, path=os.path.join(out, "loss.png"), title=cfg["dataset"])
+
+
 OUTPUT_FILES = ["boundary.png", "loss.png", "model.json", "metrics.json"]
+
+
+def metrics_json(metrics: dict) -> str:
+    """Indented JSON, except that each history series stays on one line (easy to read and diff)."""
+    series = {k: json.dumps(v, allow_nan=False) for k, v in metrics["history"].items()}
+    body = json.dumps({**metrics, "history": {k: f"@{k}@" for k in series}}, indent=2,
+                      allow_nan=False)
+    for k, text in series.items():
+        body = body.replace(f'"@{k}@"', text)
+    return body + "\n"
 
 
 def _fit_with_progress(model, Xtr, ytr, Xte, yte, cfg, quiet=False) -> FitResult:
     kwargs = dict(kind=cfg["kind"], loss=cfg["loss"], features=cfg["features"],
                   optimizer=cfg["optimizer"], lr=cfg["lr"], batch_size=cfg["batch"],
                   epochs=cfg["epochs"], regularization=cfg["regularization"],
-                  reg_rate=cfg["reg_rate"], seed=cfg["seed"])
+                  reg_rate=cfg["reg_rate"], seed=cfg["seed"], catch_interrupt=True)
     if quiet:
         return fit(model, Xtr, ytr, Xte, yte, **kwargs)
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    show_acc = cfg["kind"] != "regression"
+    def acc(part: str) -> str:
+        return f" acc {{task.fields[{part}_acc]}}" if cfg["kind"] != "regression" else ""
+
     columns = [
-        TextColumn("[bold]epoch"),
-        MofNCompleteColumn(),
-        BarColumn(),
-        TextColumn("loss train [cyan]{task.fields[train_loss]}[/] test [magenta]{task.fields[test_loss]}"),
+        TextColumn("epoch {task.completed}/{task.total}"),
+        BarColumn(bar_width=12, complete_style="blue", finished_style="blue"),
+        TextColumn("[blue]train[/] loss {task.fields[train_loss]}" + acc("train")),
+        TextColumn("[magenta]test[/] loss {task.fields[test_loss]}" + acc("test")),
+        TimeElapsedColumn(),
     ]
-    if show_acc:
-        columns.append(TextColumn("acc train [cyan]{task.fields[train_acc]}[/] "
-                                  "test [magenta]{task.fields[test_acc]}"))
-    columns.append(TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True)) as progress:
         task = progress.add_task("train", total=cfg["epochs"], train_loss="-", test_loss="-",
                                  train_acc="-", test_acc="-")

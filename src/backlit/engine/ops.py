@@ -36,11 +36,16 @@ def unbroadcast(g, shape):
         return g
     lead = g.ndim - len(shape)
     if lead:
-        g = g.sum(axis=tuple(range(lead)))
+        g = np.add.reduce(g, axis=tuple(range(lead)))
     ones = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
     if ones:
-        g = g.sum(axis=ones, keepdims=True)
+        g = np.add.reduce(g, axis=ones, keepdims=True)
     return g
+
+
+def mean_all(x):
+    """The mean of every element (np.add.reduce skips np.mean's Python-level overhead)."""
+    return np.add.reduce(x, axis=None) / x.size
 
 
 def _expand(g, shape, axis, keepdims):
@@ -81,9 +86,10 @@ def stable_sigmoid(x):
 
 def _logsumexp(x, axis, keepdims=True):
     """log Σ e^x along ``axis``, stable: subtract the max m first, so the largest term is e^0 = 1."""
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)
+    if not np.isfinite(m).all():  # all -inf (or inf) along the axis: shift by 0 instead
+        m = np.where(np.isfinite(m), m, 0.0)
+    out = m + np.log(np.add.reduce(np.exp(x - m), axis=axis, keepdims=True))
     if not keepdims:
         out = np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
     return out
@@ -605,9 +611,12 @@ class Linear(Op):
 
     @staticmethod
     def forward(x, W, b=None):
-        out = x @ W.T
+        out = np.matmul(x, W.T)
         if b is not None:
-            out = out + b
+            if out.dtype == b.dtype and out.ndim >= b.ndim and out.ndim:
+                out += b  # in place: out is a fresh array
+            else:
+                out = out + b
         return out, None
 
     @staticmethod
@@ -627,7 +636,7 @@ class Linear(Op):
         if len(parents) == 2:
             return gx, gW
         if parents[2].requires_grad:
-            gb = g.sum(axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
+            gb = np.add.reduce(g, axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
         return gx, gW, gb
 
 
@@ -667,7 +676,7 @@ class CrossEntropy(Op):
     def forward(a, targets):
         lse = _logsumexp(a, -1)
         rows = np.arange(a.shape[0])
-        loss = np.mean(lse[:, 0] - a[rows, targets])
+        loss = mean_all(lse[:, 0] - a[rows, targets])
         return loss, (targets, lse)
 
     @staticmethod
@@ -688,15 +697,21 @@ class BCEWithLogits(Op):
 
     @staticmethod
     def forward(x, y):
-        return np.mean(np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))), None
+        e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
+        return mean_all(np.maximum(x, 0) - x * y + np.log1p(e)), e
 
     @staticmethod
     def backward(node, g):
         x, y = node._parents
         X, Y = x.data, y.data
         gn = g / X.size
-        return ((stable_sigmoid(X) - Y) * gn if x.requires_grad else None,
-                -X * gn if y.requires_grad else None)
+        gx = gy = None
+        if x.requires_grad:
+            e = node._ctx
+            gx = (np.where(X >= 0, 1.0, e) / (1.0 + e) - Y) * gn  # σ(x) from the saved e = e^-|x|
+        if y.requires_grad:
+            gy = -X * gn
+        return gx, gy
 
 
 class MSELoss(Op):
@@ -706,7 +721,7 @@ class MSELoss(Op):
     @staticmethod
     def forward(p, t):
         d = p - t
-        return np.mean(d * d), d
+        return mean_all(d * d), d
 
     @staticmethod
     def backward(node, g):
@@ -725,7 +740,7 @@ class HingeLoss(Op):
     @staticmethod
     def forward(s, y):
         margin = 1.0 - y * s
-        return np.mean(np.maximum(margin, 0)), (y, margin)
+        return mean_all(np.maximum(margin, 0)), (y, margin)
 
     @staticmethod
     def backward(node, g):

@@ -8,6 +8,8 @@ reference counting frees the whole graph at once, without Python's cyclic garbag
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 
 import numpy as np
 
@@ -15,6 +17,10 @@ from . import ops
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _grad_enabled = True
+_sequence = itertools.count()  # creation order of recorded nodes: parents always come before children
+_ONE = {d: np.ones((), d) for d in _FLOATS}  # the seed gradient dL/dL = 1 for 0-d losses (never written to)
+for _one in _ONE.values():
+    _one.flags.writeable = False
 
 
 class no_grad(contextlib.ContextDecorator):
@@ -59,7 +65,7 @@ class Tensor:
         requires_grad: whether gradients flow to this tensor.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_op", "_ctx", "_retain", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_op", "_ctx", "_retain", "_seq", "__weakref__")
     __array_ufunc__ = None  # make numpy defer to our reflected operators: np_array * tensor -> Tensor
 
     def __init__(self, data, requires_grad=False, dtype=np.float64):
@@ -166,7 +172,7 @@ class Tensor:
                     f"backward: the output has shape {self.data.shape}; backward() without gradient= only "
                     f"works on a single-element output (such as a loss). Reduce it first (e.g. .sum()), or "
                     f"pass gradient= an array of shape {self.data.shape}")
-            g = np.ones_like(self.data)
+            g = _ONE[self.data.dtype] if self.data.ndim == 0 else np.ones(self.data.shape, self.data.dtype)
         else:
             g = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=self.data.dtype)
             if g.shape != self.data.shape:
@@ -175,8 +181,14 @@ class Tensor:
         if not self._parents:
             _accumulate(self, g, owned=False)
             return
+        # Reverse topological order, without recursion: every node was created after its parents, so
+        # always processing the pending node created LAST (a heap on creation order) guarantees that
+        # all of a node's consumers have already sent it their gradient contributions.
         grads = {self: g}
-        for node in reversed(_topological_order(self)):
+        heap = [(-self._seq, self)]
+        pop, push = heapq.heappop, heapq.heappush
+        while heap:
+            node = pop(heap)[1]
             g = grads.pop(node)
             if node._retain:
                 _accumulate(node, g, owned=False)
@@ -184,53 +196,57 @@ class Tensor:
             for p, pg in zip(node._parents, pgs):
                 if pg is None or not p.requires_grad:
                     continue
-                if p._parents:  # intermediate: collect, it is processed later in topological order
+                if p._parents:  # intermediate: collect contributions until it is popped
                     old = grads.get(p)
-                    grads[p] = pg if old is None else old + pg
+                    if old is None:
+                        grads[p] = pg
+                        push(heap, (-p._seq, p))
+                    else:
+                        grads[p] = old + pg
                 else:  # leaf: accumulate straight into .grad
                     _accumulate(p, pg, owned=(pg is not g and pg.base is None))
 
     # ---- arithmetic -------------------------------------------------------------------------------
     def __add__(self, other):
-        return _apply(ops.Add, self, _lift(other, self))
+        return _binary(ops.Add, self, _lift(other, self))
 
     def __radd__(self, other):
-        return _apply(ops.Add, _lift(other, self), self)
+        return _binary(ops.Add, _lift(other, self), self)
 
     def __sub__(self, other):
-        return _apply(ops.Sub, self, _lift(other, self))
+        return _binary(ops.Sub, self, _lift(other, self))
 
     def __rsub__(self, other):
-        return _apply(ops.Sub, _lift(other, self), self)
+        return _binary(ops.Sub, _lift(other, self), self)
 
     def __mul__(self, other):
-        return _apply(ops.Mul, self, _lift(other, self))
+        return _binary(ops.Mul, self, _lift(other, self))
 
     def __rmul__(self, other):
-        return _apply(ops.Mul, _lift(other, self), self)
+        return _binary(ops.Mul, _lift(other, self), self)
 
     def __truediv__(self, other):
-        return _apply(ops.Div, self, _lift(other, self))
+        return _binary(ops.Div, self, _lift(other, self))
 
     def __rtruediv__(self, other):
-        return _apply(ops.Div, _lift(other, self), self)
+        return _binary(ops.Div, _lift(other, self), self)
 
     def __pow__(self, other):
         if isinstance(other, (int, float)) and not isinstance(other, bool):
             return _apply(ops.PowScalar, self, c=other)
-        return _apply(ops.Pow, self, _lift(other, self))
+        return _binary(ops.Pow, self, _lift(other, self))
 
     def __rpow__(self, other):
-        return _apply(ops.Pow, _lift(other, self), self)
+        return _binary(ops.Pow, _lift(other, self), self)
 
     def __matmul__(self, other):
-        return _apply(ops.MatMul, self, _lift(other, self))
+        return _binary(ops.MatMul, self, _lift(other, self))
 
     def __rmatmul__(self, other):
-        return _apply(ops.MatMul, _lift(other, self), self)
+        return _binary(ops.MatMul, _lift(other, self), self)
 
     def __neg__(self):
-        return _apply(ops.Neg, self)
+        return _unary(ops.Neg, self)
 
     def __pos__(self):
         return self
@@ -244,39 +260,39 @@ class Tensor:
 
     # ---- elementwise ------------------------------------------------------------------------------
     def exp(self):
-        return _apply(ops.Exp, self)
+        return _unary(ops.Exp, self)
 
     def log(self):
-        return _apply(ops.Log, self)
+        return _unary(ops.Log, self)
 
     def sqrt(self):
-        return _apply(ops.Sqrt, self)
+        return _unary(ops.Sqrt, self)
 
     def abs(self):
-        return _apply(ops.Abs, self)
+        return _unary(ops.Abs, self)
 
     __abs__ = abs
 
     def sin(self):
-        return _apply(ops.Sin, self)
+        return _unary(ops.Sin, self)
 
     def cos(self):
-        return _apply(ops.Cos, self)
+        return _unary(ops.Cos, self)
 
     def tanh(self):
-        return _apply(ops.Tanh, self)
+        return _unary(ops.Tanh, self)
 
     def sigmoid(self):
-        return _apply(ops.Sigmoid, self)
+        return _unary(ops.Sigmoid, self)
 
     def relu(self):
-        return _apply(ops.Relu, self)
+        return _unary(ops.Relu, self)
 
     def leaky_relu(self, slope=0.01):
         return _apply(ops.LeakyRelu, self, slope=slope)
 
     def softplus(self):
-        return _apply(ops.Softplus, self)
+        return _unary(ops.Softplus, self)
 
     def clip(self, lo=None, hi=None):
         if lo is None and hi is None:
@@ -356,12 +372,9 @@ def _apply(op, *parents, **params):
     try:
         out, ctx = op.forward(*[p.data for p in parents], **params)
     except (ValueError, IndexError) as e:
-        shapes = " and ".join(str(p.data.shape) for p in parents)
-        raise type(e)(f"{op.name}: shapes {shapes}: {e}") from None
-    if out.__class__ is not np.ndarray:
-        out = np.asarray(out)
+        raise _named(e, op, parents) from None
     t = Tensor.__new__(Tensor)
-    t.data = out
+    t.data = out if out.__class__ is np.ndarray else np.asarray(out)
     t.grad = None
     t._retain = False
     if _grad_enabled:
@@ -371,12 +384,66 @@ def _apply(op, *parents, **params):
                 t._parents = parents
                 t._op = op
                 t._ctx = ctx
+                t._seq = next(_sequence)
                 return t
     t.requires_grad = False
     t._parents = ()
     t._op = None
     t._ctx = None
     return t
+
+
+# _unary and _binary are _apply specialised for the hot paths (no *args/**kwargs packing); the logic
+# is the same.
+
+
+def _unary(op, a):
+    out, ctx = op.forward(a.data)
+    t = Tensor.__new__(Tensor)
+    t.data = out if out.__class__ is np.ndarray else np.asarray(out)
+    t.grad = None
+    t._retain = False
+    if a.requires_grad and _grad_enabled:
+        t.requires_grad = True
+        t._parents = (a,)
+        t._op = op
+        t._ctx = ctx
+        t._seq = next(_sequence)
+    else:
+        t.requires_grad = False
+        t._parents = ()
+        t._op = None
+        t._ctx = None
+    return t
+
+
+def _binary(op, a, b):
+    try:
+        out, ctx = op.forward(a.data, b.data)
+    except (ValueError, IndexError) as e:
+        raise _named(e, op, (a, b)) from None
+    t = Tensor.__new__(Tensor)
+    t.data = out if out.__class__ is np.ndarray else np.asarray(out)
+    t.grad = None
+    t._retain = False
+    if (a.requires_grad or b.requires_grad) and _grad_enabled:
+        t.requires_grad = True
+        t._parents = (a, b)
+        t._op = op
+        t._ctx = ctx
+        t._seq = next(_sequence)
+    else:
+        t.requires_grad = False
+        t._parents = ()
+        t._op = None
+        t._ctx = None
+    return t
+
+
+def _named(e, op, parents):
+    """The same error, its message prefixed with the op's name and every input shape."""
+    shapes = " and ".join(str(p.data.shape) for p in parents)
+    return type(e)(f"{op.name}: shapes {shapes}: {e}")
 
 
 def _accumulate(t, g, owned):
@@ -388,29 +455,6 @@ def _accumulate(t, g, owned):
         t.grad = g if owned else g.copy()
     else:
         t.grad += g
-
-
-def _topological_order(root):
-    """Non-leaf nodes reachable from root, each after all of its parents (iterative DFS, no recursion).
-
-    Leaves are left out: they have nothing to propagate, the backward loop adds into them directly.
-    """
-    order = []
-    visited = set()
-    stack = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if node in visited:
-            continue
-        visited.add(node)
-        stack.append((node, True))
-        for p in node._parents:
-            if p._parents and p not in visited:
-                stack.append((p, False))
-    return order
 
 
 # ---- constructors ---------------------------------------------------------------------------------

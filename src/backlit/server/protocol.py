@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from dataclasses import dataclass, field, fields as dc_fields
+from dataclasses import dataclass, fields as dc_fields
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -240,7 +240,14 @@ def check_setting(s: Setting, value, limits: Limits, prefix: str = "config."):
             order = list(s.choices)
             out.sort(key=order.index)
         return out
-    return [check_int(name, v, lo, hi) for v in value]
+    out = []
+    for k, v in enumerate(value):
+        try:
+            out.append(check_int(name, v, lo, hi))
+        except ProtocolError:
+            raise ProtocolError(name, f"{name}[{k}] must be an integer in {lo}..{hi} "
+                                f"({_list_rule(s, lo, hi, max_len)}), got {_describe(v)}") from None
+    return out
 
 
 def _list_rule(s: Setting, lo, hi, max_len) -> str:
@@ -273,7 +280,6 @@ def resolve_config(current: dict, partial: dict, prefix: str = "config.") -> dic
     new = dict(current)
     new.update(partial)
     if "problem" in partial and "dataset" not in partial:
-        kind = data.DATASETS[new["dataset"]].kind
         if data.DATASETS[new["dataset"]].problem != partial["problem"]:
             new["dataset"] = next(n for n, s in data.DATASETS.items() if s.problem == partial["problem"])
     spec = data.DATASETS[new["dataset"]]

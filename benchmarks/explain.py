@@ -1,0 +1,245 @@
+"""How much does explaining a step cost?
+
+    python benchmarks/explain.py [--repeat 7]
+
+On the playground's default network (features x1, x2; hidden 4, 2; tanh; one logit; BCE; float64):
+
+1. a one-sample ``explain.trace`` including ``to_dict()`` (the message the page receives), against one
+   training step (zero_grad, forward, loss, backward, SGD step) on one sample and on a batch of 10.
+   Target: at most 3x one training step.
+2. the same trace (every z, a, dL/da, delta, dL/dW, dL/db and dL/dx) written by hand in numpy, and in
+   PyTorch with retain_grad, checked to agree with backlit's numbers, as ratios.
+3. ``explain.grid`` at 100x100 with the neuron maps at 25x25, on the default network and on a 2-8-8-1
+   network (16 hidden-neuron maps), against hand-written numpy and PyTorch (no_grad) computing the same
+   arrays in one batched pass. Target: under 2 ms with 16 neuron maps.
+4. the cost meter of the trace (one forward + backward against 2P finite-difference forwards).
+
+Times are the best of --repeat runs of many calls each (the machine is shared; best-of is the least noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import timeit
+
+import numpy as np
+
+from backlit import data, explain, nn, optim
+from backlit import functional as F
+
+FEATURES = ["x1", "x2"]
+TRACE_TARGET = 3.0
+GRID_TARGET_MS = 2.0
+
+
+def best_us(fn, repeat: int, budget_s: float = 0.25) -> float:
+    """Best per-call time in microseconds: `repeat` runs of enough calls to fill about `budget_s`."""
+    fn()
+    t = timeit.Timer(fn)
+    n, _ = t.autorange()
+    n = max(1, int(n * budget_s / 0.2))
+    return min(t.repeat(repeat=repeat, number=n)) / n * 1e6
+
+
+# ---- hand-written numpy -------------------------------------------------------------------------
+
+def numpy_trace(Ws, bs, x, y):
+    """The trace of a tanh MLP with a linear output and BCE-with-logits, by hand (one sample as (1, 2))."""
+    a, zs, acts = x, [], [x]
+    L = len(Ws)
+    for l, (W, b) in enumerate(zip(Ws, bs)):
+        z = a @ W.T + b
+        a = np.tanh(z) if l < L - 1 else z
+        zs.append(z)
+        acts.append(a)
+    out = acts[-1]
+    loss = np.mean(np.maximum(out, 0) - out * y + np.log1p(np.exp(-np.abs(out))))
+    p = 0.5 * (1 + np.tanh(0.5 * out))                 # sigmoid
+    delta = (p - y) / out.size                         # dL/dz of the output, batch mean
+    grad_a, deltas, gWs, gbs = [None] * L, [None] * L, [None] * L, [None] * L
+    grad_a[-1] = delta
+    for l in range(L - 1, -1, -1):
+        deltas[l] = delta
+        gWs[l] = delta.T @ acts[l]
+        gbs[l] = delta.sum(0)
+        g_in = delta @ Ws[l]
+        if l > 0:
+            grad_a[l - 1] = g_in
+            delta = g_in * (1 - acts[l] ** 2)
+    return dict(loss=loss, z=zs, a=acts[1:], grad_a=grad_a, delta=deltas, grad_W=gWs, grad_b=gbs,
+                input_grad=g_in, prediction=p)
+
+
+def numpy_grid(Ws, bs, inputs, m, nr):
+    a, maps = inputs, [inputs[m:].T.reshape(-1, nr, nr)]
+    for l, (W, b) in enumerate(zip(Ws, bs)):
+        a = a @ W.T + b
+        if l < len(Ws) - 1:
+            a = np.tanh(a)
+        maps.append(a[m:].T.reshape(-1, nr, nr))
+    return a[:m], maps
+
+
+# ---- PyTorch ------------------------------------------------------------------------------------
+
+def torch_setup():
+    import torch
+
+    torch.set_num_threads(1)
+    return torch
+
+
+def torch_trace(torch, Wt, bt, x, y):
+    X = torch.tensor(x, requires_grad=True)
+    for p in (*Wt, *bt):
+        p.grad = None
+    a, zs, acts = X, [], []
+    for l, (W, b) in enumerate(zip(Wt, bt)):
+        z = a @ W.T + b
+        z.retain_grad()
+        a = torch.tanh(z) if l < len(Wt) - 1 else z
+        a.retain_grad()
+        zs.append(z)
+        acts.append(a)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(a, y)
+    loss.backward()
+    return dict(loss=loss.item(), z=[z.detach().numpy() for z in zs], a=[t.detach().numpy() for t in acts],
+                grad_a=[t.grad.numpy() for t in acts], delta=[z.grad.numpy() for z in zs],
+                grad_W=[W.grad.numpy().copy() for W in Wt], grad_b=[b.grad.numpy().copy() for b in bt],
+                input_grad=X.grad.numpy(), prediction=torch.sigmoid(a).detach().numpy())
+
+
+def torch_grid(torch, Wt, bt, inputs, m, nr):
+    with torch.no_grad():
+        a = torch.from_numpy(inputs)
+        maps = [a[m:].T.reshape(-1, nr, nr)]
+        for l, (W, b) in enumerate(zip(Wt, bt)):
+            a = torch.addmm(b, a, W.T)
+            if l < len(Wt) - 1:
+                a = torch.tanh(a)
+            maps.append(a[m:].T.reshape(-1, nr, nr))
+        return a[:m].numpy(), [t.numpy() for t in maps]
+
+
+def agree(tr, ref, name):
+    """backlit's trace equals a reference (numpy or torch) to float64 rounding."""
+    def same(a, b):
+        np.testing.assert_allclose(np.ravel(a), np.ravel(b), rtol=1e-9, atol=1e-12, err_msg=name)
+    same(tr.loss, ref["loss"])
+    same(tr.input_grad, ref["input_grad"])
+    same(tr.prediction, ref["prediction"])
+    for l, lt in enumerate(tr.layers):
+        for key in ("z", "a", "grad_a", "delta", "grad_W", "grad_b"):
+            same(getattr(lt, key), ref[key][l])
+
+
+# ---- the benchmark ------------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=7, help="runs per measurement (best is kept)")
+    args = parser.parse_args(argv)
+    R = args.repeat
+
+    ds = data.make("spiral", n=500, seed=1)
+    Xtr, ytr, _, _ = data.split(ds.X, ds.y, train_ratio=0.5, seed=1)
+    model = nn.MLP([2, 4, 2, 1], activation="tanh", seed=1)
+    x, y = Xtr[0], ytr[0]
+    feats_tr = data.featurize(Xtr, FEATURES)
+    y_tr = ytr.reshape(-1, 1).astype(np.float64)
+
+    # 1. trace + to_dict against a training step
+    opt = optim.SGD(model.parameters(), lr=0.0)   # lr 0 keeps the weights fixed while timing
+
+    def train_step(xb, yb):
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(model(xb), yb)
+        loss.backward()
+        opt.step()
+
+    def page_trace():
+        return explain.trace(model, x, y, loss="bce", features=FEATURES, train_X=Xtr, train_y=ytr).to_dict()
+
+    first = explain.trace(model, x, y, loss="bce", features=FEATURES, train_X=Xtr, train_y=ytr)
+    cost = first.cost()            # measures the 2P finite-difference forwards once for this shape
+    step1 = best_us(lambda: train_step(feats_tr[:1], y_tr[:1]), R)
+    step10 = best_us(lambda: train_step(feats_tr[:10], y_tr[:10]), R)
+    t_trace = best_us(lambda: explain.trace(model, x, y, loss="bce", features=FEATURES), R)
+    t_page = best_us(page_trace, R)
+    t_preview = best_us(lambda: explain.trace(model, x, y, loss="bce", features=FEATURES, train_X=Xtr,
+                                              train_y=ytr).to_dict(lr=0.03), R)
+
+    # 2. the same trace by hand in numpy and in PyTorch
+    Ws = [lin.weight.data for lin in model.linears]
+    bs = [lin.bias.data for lin in model.linears]
+    x2, y2 = x[None], np.array([[float(y)]])
+    tr = explain.trace(model, x2, y2.ravel(), loss="bce", features=FEATURES)
+    agree(tr, numpy_trace(Ws, bs, x2, y2), "numpy")
+    t_np = best_us(lambda: numpy_trace(Ws, bs, x2, y2), R)
+    torch = None
+    try:
+        torch = torch_setup()
+    except ImportError:
+        pass
+    if torch is not None:
+        Wt = [torch.tensor(W, requires_grad=True) for W in Ws]
+        bt = [torch.tensor(b, requires_grad=True) for b in bs]
+        yt = torch.tensor(y2)
+        agree(tr, torch_trace(torch, Wt, bt, x2, yt), "torch")
+        t_torch = best_us(lambda: torch_trace(torch, Wt, bt, x2, yt), R)
+
+    # 3. grids
+    grids = []
+    for sizes in ([2, 4, 2, 1], [2, 8, 8, 1]):
+        m_ = nn.MLP(sizes, activation="tanh", seed=2)
+        g = explain.grid(m_, resolution=100, neuron_resolution=25, features=FEATURES)
+        inputs = np.asarray(explain._grid_inputs(-6.0, 6.0, 100, 25, tuple(FEATURES)))
+        Wg = [lin.weight.data for lin in m_.linears]
+        bg = [lin.bias.data for lin in m_.linears]
+        out_np, maps_np = numpy_grid(Wg, bg, inputs, 100 * 100, 25)
+        np.testing.assert_allclose(g.output.reshape(-1, 1), out_np, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(g.neuron_maps(), np.concatenate(maps_np), rtol=1e-12, atol=1e-12)
+        row = {"sizes": sizes, "hidden_maps": sum(sizes[1:-1]), "maps": g.neuron_maps().shape[0],
+               "backlit": best_us(lambda: explain.grid(m_, features=FEATURES), R) / 1e3,
+               "numpy": best_us(lambda: numpy_grid(Wg, bg, inputs, 100 * 100, 25), R) / 1e3}
+        if torch is not None:
+            Wt_ = [torch.tensor(W) for W in Wg]
+            bt_ = [torch.tensor(b) for b in bg]
+            row["torch"] = best_us(lambda: torch_grid(torch, Wt_, bt_, inputs, 100 * 100, 25), R) / 1e3
+        grids.append(row)
+
+    # report
+    ratio1 = t_page / step1
+    print("explain benchmark: default network 2-4-2-1 tanh, BCE, float64, one sample\n")
+    print(f"  training step, 1 sample          {step1:8.1f} us")
+    print(f"  training step, batch of 10       {step10:8.1f} us")
+    print(f"  trace                            {t_trace:8.1f} us   {t_trace / step1:4.2f}x step")
+    print(f"  trace + to_dict()                {t_page:8.1f} us   {ratio1:4.2f}x step (1 sample), "
+          f"{t_page / step10:4.2f}x step (batch 10)   target <= {TRACE_TARGET:g}x: "
+          f"{'PASS' if ratio1 <= TRACE_TARGET else 'FAIL'}")
+    print(f"  trace + to_dict(lr) with preview {t_preview:8.1f} us   (adds 4 forwards, 2 over the "
+          f"{len(Xtr)}-point training set)")
+    print(f"  same trace, hand-written numpy   {t_np:8.1f} us   backlit trace is {t_trace / t_np:4.1f}x numpy")
+    if torch is not None:
+        print(f"  same trace, PyTorch retain_grad  {t_torch:8.1f} us   backlit trace is "
+              f"{t_trace / t_torch:4.2f}x PyTorch")
+    print(f"\n  cost meter: P = {cost['params']}, forward+backward {cost['forward_backward_ms'] * 1e3:.0f} us, "
+          f"{cost['fd_passes']} finite-difference forwards {cost['fd_ms'] * 1e3:.0f} us "
+          f"({'measured' if cost['fd_measured'] else 'estimated'}), ratio {cost['ratio']:.0f}x")
+    print("\ngrid: 100x100 output + 25x25 map per neuron (inputs, hidden, output), one batched pass\n")
+    for row in grids:
+        line = (f"  {'-'.join(map(str, row['sizes'])):9s} {row['hidden_maps']:2d} hidden maps "
+                f"({row['maps']} in all)  backlit {row['backlit']:6.3f} ms   numpy {row['numpy']:6.3f} ms")
+        if "torch" in row:
+            line += f"   PyTorch {row['torch']:6.3f} ms"
+        line += f"   backlit/numpy {row['backlit'] / row['numpy']:4.2f}x"
+        print(line)
+    big = grids[-1]["backlit"]
+    print(f"\n  16 hidden maps: {big:.3f} ms, target < {GRID_TARGET_MS:g} ms: "
+          f"{'PASS' if big < GRID_TARGET_MS else 'FAIL'}")
+    return 0 if ratio1 <= TRACE_TARGET and big < GRID_TARGET_MS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,280 @@
+// The chain-rule inspector: dL/dw = delta_i * a_j with the real numbers, how delta_i came from the
+// layer to its right, Check it (finite differences), the weight editor, Apply-this-update results and
+// the cost meter. Every number is the server's; nothing is recomputed here.
+
+import { el, fmt, fmtDuration, setNum } from './format.js';
+import { gradientColor, palette } from './colors.js';
+
+function num(name, value, digits = 4) {
+  const span = el('span', { class: 'num', 'data-value': name });
+  setNum(span, value, digits);
+  return span;
+}
+
+function pick(obj, ...keys) {
+  if (!obj) return undefined;
+  for (const k of keys) if (obj[k] !== undefined && obj[k] !== null) return obj[k];
+  return undefined;
+}
+
+const FPRIME = {
+  tanh: 'f′(z) = 1 − tanh²(z)',
+  sigmoid: 'f′(z) = σ(z)(1 − σ(z))',
+  relu: 'f′(z) = 1 if z > 0 else 0',
+  leaky_relu: 'f′(z) = 1 if z > 0 else 0.01',
+  linear: 'f′(z) = 1',
+};
+
+const LOSS_DELTA = {
+  bce: 'δ = σ(z) − y   (binary cross-entropy on the logit)',
+  cross_entropy: 'δ = softmax(z) − onehot(y)   (cross-entropy)',
+  mse: 'δ = 2 (ŷ − y)   (squared error)',
+  hinge: 'δ = −y if y·z < 1 else 0   (hinge, y in {−1, +1})',
+};
+
+export class Inspector {
+  constructor(root, handlers) {
+    this.root = root;
+    this.handlers = handlers;
+    this.mode = null;
+    this.target = null;
+    this.lossName = 'bce';
+    this.root.innerHTML = '';
+    this.head = el('div', { class: 'insp-head' });
+    this.main = el('div', { class: 'insp-main' });
+    this.checkBox = el('div', { class: 'insp-check' });
+    this.updateBox = el('div', { class: 'insp-update' });
+    this.cost = el('div', { id: 'cost-meter', class: 'cost-meter' }, 'Cost meter: press Forward to time one step.');
+    this.root.append(this.head, this.main, this.checkBox, this.updateBox, this.cost);
+    this.showEmpty();
+  }
+
+  setLossName(name) { if (name) this.lossName = name; }
+
+  heading(title, sub) {
+    this.head.replaceChildren(el('h3', {}, title), sub ? el('span', { class: 'muted' }, sub) : '');
+  }
+
+  checkButton(enabled) {
+    const b = el('button', { type: 'button', class: 'step-btn', id: 'check-it', title: 'Nudge this weight by ±ε and compare the slope with backprop' }, 'Check it');
+    b.disabled = !enabled;
+    b.addEventListener('click', () => this.handlers.onCheck());
+    return b;
+  }
+
+  showEmpty() {
+    this.mode = 'empty'; this.target = null;
+    this.heading('Inspector', 'chain rule, with the real numbers');
+    this.main.replaceChildren(
+      el('p', { class: 'hint' },
+        'Press ', el('kbd', {}, 'F'), ' Forward, then ', el('kbd', {}, 'B'), ' Backward. ',
+        'Then click any connection to see ∂L/∂w = δ · a with this sample\'s numbers, and how δ came from the layer to its right. ',
+        'Click a neuron for z, a, ∂L/∂a and δ. Click a point on the plane to pick a sample.'),
+      el('div', { class: 'insp-actions' }, this.checkButton(false)),
+    );
+    this.checkBox.replaceChildren();
+  }
+
+  editor(kind, current, onSet) {
+    const input = el('input', { type: 'text', class: 'num-input', id: 'weight-input', inputMode: 'decimal',
+      'aria-label': kind === 'bias' ? 'New bias value' : 'New weight value', spellcheck: false });
+    input.value = current === null || current === undefined ? '' : String(Number(current.toPrecision(6)));
+    const err = el('span', { class: 'field-error', role: 'alert' });
+    const btn = el('button', { type: 'button', class: 'ghost-btn small', 'aria-label': kind === 'bias' ? 'Set bias' : 'Set weight' }, 'Set');
+    const submit = () => {
+      const text = input.value.trim();
+      const v = Number(text);
+      if (text === '' || !/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text) || !Number.isFinite(v)) {
+        err.textContent = 'Type a finite number, e.g. 0.5 or -1.2e-2';
+        input.setAttribute('aria-invalid', 'true');
+        return;
+      }
+      if (Math.abs(v) > 1e4) { err.textContent = 'Keep it within ±10000'; input.setAttribute('aria-invalid', 'true'); return; }
+      err.textContent = ''; input.removeAttribute('aria-invalid');
+      onSet(v);
+    };
+    btn.addEventListener('click', submit);
+    input.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); submit(); } });
+    this.editError = err;
+    this.editInput = input;
+    return el('div', { class: 'editor' }, el('label', { for: 'weight-input' }, kind === 'bias' ? 'Edit bias' : 'Edit weight'), input, btn, err);
+  }
+
+  showEditError(message) {
+    if (this.editError) this.editError.textContent = message;
+  }
+
+  /** A link was clicked. `names` = {from, to}; blame arrives later via setBlame. */
+  showLink(l, i, j, { weight, names, hasTrace, layerName }) {
+    this.mode = 'link'; this.target = { l, i, j };
+    this.heading(`Weight ${names.from} → ${names.to}`, `layer ${l + 1}, W[${i}, ${j}]`);
+    this.main.replaceChildren(
+      el('div', { class: 'insp-row' }, el('span', { class: 'lbl' }, 'w'), num('weight', weight, 6),
+        this.editor('weight', weight, (v) => this.handlers.onSetWeight(l, i, j, v))),
+      el('div', { class: 'blame', id: 'blame' },
+        hasTrace ? el('p', { class: 'muted' }, 'computing the chain rule…')
+          : el('p', { class: 'hint' }, 'Press Backward to see who blames this weight, and by how much.')),
+      el('div', { class: 'insp-actions' }, this.checkButton(true)),
+    );
+    this.names = names; this.layerName = layerName;
+    this.checkBox.replaceChildren();
+  }
+
+  setWeightValue(w) {
+    const span = this.main.querySelector('[data-value="weight"]');
+    if (span) setNum(span, w, 6);
+  }
+
+  setBlame(b) {
+    const box = this.main.querySelector('#blame');
+    if (!box || this.mode !== 'link') return;
+    const gw = pick(b, 'grad_w', 'grad', 'value');
+    const delta = pick(b, 'delta', 'upstream', 'delta_i');
+    const a = pick(b, 'a_in', 'a', 'local', 'a_j');
+    const p = palette();
+    const sign = gw < 0 ? `▲ the loss wants this weight to increase (${p.incName})`
+      : gw > 0 ? `▼ the loss wants this weight to decrease (${p.decName})` : 'no pull either way';
+    const color = gradientColor(gw);
+    const to = this.names ? this.names.to : 'this neuron';
+    const from = this.names ? this.names.from : 'input';
+    const rows = [
+      el('div', { class: 'eq' },
+        el('span', { class: 'lhs' }, '∂L/∂w'), ' = ', el('span', { class: 'sym' }, `δ(${to})`), ' · ', el('span', { class: 'sym' }, `a(${from})`)),
+      el('div', { class: 'eq' }, el('span', { class: 'lhs' }), ' = ', num('delta', delta), ' · ', num('a_in', a)),
+      el('div', { class: 'eq result' }, el('span', { class: 'lhs' }), ' = ',
+        (() => { const s = num('grad_w', gw, 5); s.style.color = color; return s; })(),
+        el('span', { class: 'verdict' }, sign)),
+    ];
+    const terms = pick(b, 'terms', 'downstream') || [];
+    const fprime = pick(b, 'f_prime', 'local_grad', 'fprime');
+    const z = pick(b, 'z');
+    const act = pick(b, 'activation') || '';
+    const isOut = b.output_layer === true || (!terms.length && b.output_layer !== false);
+    const why = el('div', { class: 'why' });
+    if (isOut) {
+      why.append(el('p', {}, `δ(${to}) comes straight from the loss: `,
+        el('code', {}, b.loss_explanation || LOSS_DELTA[this.lossName] || 'δ = ∂L/∂z')));
+      const detail = el('div', { class: 'kv' });
+      if (z !== undefined) detail.append(el('span', {}, 'z = '), num('z', z), ' ');
+      if (b.prediction !== undefined) detail.append(el('span', {}, ' prediction = '), num('prediction', Array.isArray(b.prediction) ? b.prediction[0] : b.prediction), ' ');
+      if (b.target !== undefined) detail.append(el('span', {}, ' target y = '), num('target', b.target), ' ');
+      if (detail.childNodes.length) why.append(detail);
+    } else {
+      why.append(el('p', {}, `δ(${to}) came from the layer to its right: `,
+        el('code', {}, 'δ = f′(z) · Σₖ wₖ δₖ')));
+      const table = el('table', { class: 'terms' },
+        el('thead', {}, el('tr', {}, el('th', {}, 'to'), el('th', {}, 'w'), el('th', {}, 'δₖ'), el('th', {}, 'w · δₖ'))));
+      const tbody = el('tbody');
+      for (const t of terms) {
+        const name = this.handlers.neuronName ? this.handlers.neuronName(b.layer + 2, t.k) : `k=${t.k}`;
+        const prod = t.product !== undefined ? t.product : t.w * t.delta;
+        const pcell = num('term', prod);
+        pcell.style.color = gradientColor(prod);
+        tbody.append(el('tr', {}, el('td', {}, name), el('td', {}, num('w', t.w)), el('td', {}, num('delta_k', t.delta)), el('td', {}, pcell)));
+      }
+      table.append(tbody);
+      why.append(table);
+      const kv = el('div', { class: 'kv' });
+      kv.append('Σ = ', num('sum', pick(b, 'sum', 'grad_a')), '   ');
+      if (z !== undefined) kv.append('z = ', num('z', z), '   ');
+      kv.append(`${FPRIME[act] || "f′(z)"} = `, num('f_prime', fprime));
+      why.append(kv);
+      why.append(el('div', { class: 'kv' }, 'δ = f′(z) · Σ = ', num('f_prime_echo', fprime), ' · ', num('sum_echo', pick(b, 'sum', 'grad_a')), ' = ', num('delta_echo', delta)));
+    }
+    box.replaceChildren(...rows, why);
+    if (b.formula) box.append(el('div', { class: 'formula muted' }, b.formula));
+  }
+
+  setCheck(c) {
+    const rel = pick(c, 'rel_error', 'relative_error');
+    const ok = rel !== undefined && rel < 1e-4;
+    this.checkBox.replaceChildren(
+      el('h4', {}, 'Check it: finite differences'),
+      el('div', { class: 'kv' }, 'ε = ', num('eps', pick(c, 'eps', 'epsilon'), 2),
+        '   L(w + ε) = ', num('loss_plus', pick(c, 'loss_plus', 'loss_up'), 10),
+        '   L(w − ε) = ', num('loss_minus', pick(c, 'loss_minus', 'loss_down'), 10)),
+      el('div', { class: 'kv' }, 'slope = (L(w+ε) − L(w−ε)) / 2ε = ', num('slope', pick(c, 'slope', 'numeric', 'fd'), 8)),
+      el('div', { class: 'kv' }, 'backprop ∂L/∂w = ', num('backprop', pick(c, 'backprop', 'analytic', 'grad'), 8)),
+      el('div', { class: `kv verdict-line ${ok ? 'ok' : 'bad'}` }, 'relative error = ', num('rel_error', rel, 3),
+        el('span', { class: 'badge' }, ok ? '✓ backprop agrees' : '✗ check failed')),
+    );
+  }
+
+  showNeuron(c, i, name, { isInput, activation }) {
+    this.mode = 'neuron'; this.target = { c, i };
+    this.heading(`Neuron ${name}`, isInput ? 'input feature' : `activation ${activation}`);
+    this.main.replaceChildren(el('div', { class: 'neuron-vals', id: 'neuron-vals' }, el('p', { class: 'muted' }, 'reading…')),
+      el('div', { class: 'insp-actions' }, this.checkButton(false)));
+    this.checkBox.replaceChildren();
+  }
+
+  setNeuron(n) {
+    const box = this.main.querySelector('#neuron-vals');
+    if (!box || this.mode !== 'neuron') return;
+    const rows = [];
+    const add = (label, key, v, note) => {
+      if (v === undefined || v === null) return;
+      rows.push(el('div', { class: 'insp-row' }, el('span', { class: 'lbl' }, label), num(key, v, 5), note ? el('span', { class: 'muted' }, note) : ''));
+    };
+    add('z', 'z', n.z, 'pre-activation (weighted sum + bias)');
+    add('a', 'a', n.a, 'activation f(z)');
+    add('∂L/∂a', 'grad_a', n.grad_a, 'how the loss changes with this output');
+    add('δ = ∂L/∂z', 'delta', n.delta, 'f′(z) · ∂L/∂a: what flows into the weights on its left');
+    if (!rows.length) rows.push(el('p', { class: 'muted' }, 'no values yet: press Forward'));
+    box.replaceChildren(...rows);
+  }
+
+  showBias(l, i, name, value) {
+    this.mode = 'bias'; this.target = { l, i };
+    this.heading(`Bias of ${name}`, `layer ${l + 1}, b[${i}]`);
+    this.main.replaceChildren(
+      el('div', { class: 'insp-row' }, el('span', { class: 'lbl' }, 'b'), num('bias', value, 6),
+        this.editor('bias', value, (v) => this.handlers.onSetWeight(l, i, 'bias', v))),
+      el('div', { class: 'insp-actions' }, this.checkButton(false)),
+    );
+    this.checkBox.replaceChildren();
+  }
+
+  setUpdate(u) {
+    const sb = pick(u, 'sample_loss_before'); const sa = pick(u, 'sample_loss_after');
+    const tb = pick(u, 'train_loss_before'); const ta = pick(u, 'train_loss_after');
+    const arrow = (b, a) => el('span', { class: a < b ? 'down' : a > b ? 'up' : '' }, a < b ? '↓' : a > b ? '↑' : '=');
+    this.updateBox.replaceChildren(
+      el('h4', {}, 'Apply this update: one SGD step on this sample only'),
+      el('div', { class: 'kv' }, 'loss on this sample: ', num('sample_loss_before', sb, 5), ' → ', num('sample_loss_after', sa, 5), ' ', arrow(sb, sa)),
+      el('div', { class: 'kv' }, 'loss on the training set: ', num('train_loss_before', tb, 5), ' → ', num('train_loss_after', ta, 5), ' ', arrow(tb, ta)),
+    );
+  }
+
+  setNudge(n) {
+    const flipped = n.flipped;
+    const steps = n.path ? n.path.length - 1 : 0;
+    const text = flipped
+      ? `Adversarial nudge: moving a copy of this point along +∂L/∂x flipped its class from ${n.from_class} to ${n.to_class} after ${steps} steps (dashed path on the plane). The dataset is unchanged.`
+      : `Adversarial nudge: ${steps} steps along +∂L/∂x did not flip the class${n.message ? ` (${n.message})` : ''}.`;
+    this.updateBox.replaceChildren(el('h4', {}, 'Adversarial nudge'), el('p', { class: 'kv' }, text));
+  }
+
+  clearUpdate() { this.updateBox.replaceChildren(); }
+
+  /** "1 forward + 1 backward: N µs · finite differences: 2P forwards ≈ M ms · K× faster" */
+  setCost(cost, params) {
+    if (!cost) return;
+    const us = pick(cost, 'forward_backward_us', 'backprop_us', 'step_us');
+    const P = pick(cost, 'params', 'param_count', 'P') ?? params;
+    const fdForwards = pick(cost, 'fd_forwards', 'forwards') ?? (P !== undefined ? 2 * P : undefined);
+    let fdUs = pick(cost, 'fd_us', 'finite_difference_us');
+    if (fdUs === undefined) { const ms = pick(cost, 'fd_ms', 'finite_difference_ms'); if (ms !== undefined) fdUs = ms * 1000; }
+    const ratio = pick(cost, 'ratio', 'speedup');
+    const est = pick(cost, 'fd_estimated', 'estimated');
+    this.cost.replaceChildren(
+      el('span', { class: 'cost-title' }, 'Cost meter'),
+      el('span', {}, '1 forward + 1 backward: ', el('b', { 'data-value': 'cost_us', 'data-raw': us ?? '' }, fmtDuration(us))),
+      el('span', { class: 'dot' }, '·'),
+      el('span', {}, `finite differences: 2P = ${fdForwards ?? '?'} forwards ${est ? '≈' : '='} `,
+        el('b', { 'data-value': 'fd_time', 'data-raw': fdUs ?? '' }, fmtDuration(fdUs)), est ? ' (estimated)' : ''),
+      el('span', { class: 'dot' }, '·'),
+      el('b', { class: 'ratio', 'data-value': 'ratio', 'data-raw': ratio ?? '' }, ratio !== undefined ? `${fmt(ratio, 3)}× faster` : ''),
+    );
+  }
+}

@@ -1,0 +1,475 @@
+// Wiring: socket <-> views. Holds the little page state there is; every number comes from the server.
+
+import { Socket } from './socket.js';
+import { parseHash, writeHash, pageDefaults } from './state.js';
+import { Controls } from './controls.js';
+import { NetworkView } from './network.js';
+import { Plane } from './plane.js';
+import { Rail } from './rail.js';
+import { Inspector } from './inspector.js';
+import { Stepper } from './stepper.js';
+import { setPalette, palette, classColor } from './colors.js';
+
+const $ = (id) => document.getElementById(id);
+
+const fromHash = parseHash(location.hash);
+const app = {
+  config: fromHash.server,       // last validated config from the server (hash config until then)
+  page: { ...pageDefaults(), ...fromHash.page },
+  state: null,
+  points: null,
+  header: null,
+  lastWeights: null,
+  selection: null,
+  trace: null,
+  traceStale: true,
+  playing: false,
+  diverged: false,
+  pending: new Map(),            // message id -> what to do with its reply (or its error)
+  afterTrace: [],                // callbacks waiting for the next trace
+  drawCount: 0,
+  framesReceived: 0,
+};
+
+window.backlitDebug = {
+  get lastTrace() { return app.trace; },
+  get lastFrameHeader() { return app.header; },
+  get state() { return app.state; },
+  get selection() { return app.selection; },
+  get drawCount() { return app.drawCount; },
+  get framesReceived() { return app.framesReceived; },
+  app,
+};
+
+// ---- status line ---------------------------------------------------------------------------------
+const statusEl = $('status');
+let connection = { kind: 'connecting', text: 'connecting…' };
+let transient = null;
+let transientTimer = null;
+function renderStatus() {
+  let kind = connection.kind; let text = connection.text;
+  if (connection.kind === 'connected') {
+    if (app.diverged) { kind = 'diverged'; text = 'diverged: lower the learning rate or reset'; }
+    else if (transient) { kind = transient.kind; text = transient.text; }
+    else { text = app.playing ? 'connected · training' : 'connected'; }
+  }
+  statusEl.dataset.kind = kind;
+  if (statusEl.textContent !== text) statusEl.textContent = text;
+}
+function flash(text, kind = 'error', ms = 7000) {
+  transient = { kind, text };
+  clearTimeout(transientTimer);
+  transientTimer = setTimeout(() => { transient = null; renderStatus(); }, ms);
+  renderStatus();
+}
+
+// ---- socket --------------------------------------------------------------------------------------
+const socket = new Socket({
+  onOpen(reconnect) {
+    const payload = { config: { ...app.config } };
+    if (reconnect && app.lastWeights) payload.weights = app.lastWeights;
+    send('hello', payload);
+  },
+  onStatus(kind, text) { connection = { kind, text }; renderStatus(); },
+  onMessage: handleMessage,
+  onFrame: handleFrame,
+});
+
+function send(type, payload = {}, onReply = null) {
+  const id = socket.send(type, payload);
+  if (id === null) { flash('not connected: the action was not sent', 'error', 3000); return null; }
+  if (onReply) app.pending.set(id, onReply);
+  return id;
+}
+
+// ---- views ---------------------------------------------------------------------------------------
+const controls = new Controls({
+  onChange(partial) { stepper.cancel(); send('set', { config: partial }); },
+  onAction(name) {
+    if (name === 'regenerate') { stepper.cancel(); send('regenerate'); }
+    if (name === 'feature-needed') flash('the network needs at least one input feature', 'info', 3000);
+  },
+});
+
+const plane = new Plane($('plane'), $('plane-tip'), {
+  onPick(x, y) { send('select_point', { x, y }); },
+});
+
+const rail = new Rail($('loss-chart'), $('chart-hover'));
+
+const network = new NetworkView({
+  svgEl: $('network'), stage: $('net-stage'), buttons: $('neuron-buttons'), tip: $('net-tip'),
+  handlers: {
+    onLink: openLink,
+    onNeuron: openNeuron,
+    onBias: openBias,
+    onAddNeuron(l) { changeHidden((h) => { h[l] = Math.min(h[l] + 1, limit('max_neurons', 16)); }); },
+    onRemoveNeuron(l) { changeHidden((h) => { h[l] = Math.max(h[l] - 1, 1); }); },
+  },
+});
+
+const inspector = new Inspector($('inspector'), {
+  onCheck() {
+    const t = inspector.target;
+    if (inspector.mode !== 'link' || !t) return;
+    withTrace(() => send('check', { layer: t.l, i: t.i, j: t.j }));
+  },
+  onSetWeight(layer, i, j, value) {
+    send('set_weight', { layer, i, j, value }, { onError: (m) => inspector.showEditError(m.message || 'rejected') });
+    app.traceStale = true;
+  },
+  neuronName: (c, i) => network.neuronName(c, i),
+});
+
+const stepper = new Stepper(network, {
+  speed: () => Number($('anim-speed').value),
+  skip: () => $('skip-animation').checked,
+});
+
+function limit(key, fallback) { return (app.state && app.state.limits && app.state.limits[key]) || fallback; }
+
+function changeHidden(mutate) {
+  const h = (app.config.hidden || []).slice();
+  mutate(h);
+  stepper.cancel();
+  send('set', { config: { hidden: h } });
+}
+
+// ---- messages ------------------------------------------------------------------------------------
+function handleMessage(msg) {
+  const pending = msg.reply_to !== undefined ? app.pending.get(msg.reply_to) : undefined;
+  if (pending) app.pending.delete(msg.reply_to);
+  switch (msg.type) {
+    case 'state': onState(msg); break;
+    case 'points': app.points = msg; plane.setPoints(msg); renderScale(msg); break;
+    case 'selection': onSelection(msg); break;
+    case 'trace': onTrace(msg.trace || msg); break;
+    case 'blame': inspector.setBlame(msg.blame || msg); break;
+    case 'neuron': inspector.setNeuron(msg.neuron || msg); break;
+    case 'check': inspector.setCheck(msg.check || msg); break;
+    case 'nudge': plane.setNudge(msg); inspector.setNudge(msg); break;
+    case 'update':
+      inspector.setUpdate(msg);
+      app.traceStale = true;
+      refreshTrace();
+      break;
+    case 'session': download(msg.session); break;
+    case 'error': {
+      const text = msg.field ? `${msg.field}: ${msg.message}` : (msg.message || 'error');
+      flash(text, 'error');
+      if (pending && pending.onError) pending.onError(msg);
+      app.afterTrace = [];
+      break;
+    }
+    default: break;
+  }
+}
+
+function onState(s) {
+  app.state = s;
+  app.config = s.config || app.config;
+  app.playing = !!s.playing;
+  app.diverged = !!s.diverged;
+  controls.setState(s);
+  const feats = (s.features || []);
+  const labels = (app.config.features || []).map((n) => (feats.find((f) => f.name === n) || { label: n }).label);
+  const sizes = s.sizes || [labels.length, ...(app.config.hidden || []), 1];
+  const before = network.sizes.join(',') + '|' + network.inputLabels.join(',');
+  network.setArchitecture({ sizes, activations: s.activations, inputLabels: labels, maxNeurons: limit('max_neurons', 16) });
+  if (before !== network.sizes.join(',') + '|' + network.inputLabels.join(',')) {
+    stepper.cancel();
+    app.trace = null;
+    if (inspector.mode !== 'empty') inspector.showEmpty();
+  }
+  inspector.setLossName(app.config.loss);
+  if (s.epoch !== undefined) setEpoch(s.epoch);
+  if (s.param_count !== undefined) $('param-count').textContent = `${s.param_count} parameters · network ${sizes.join('-')}`;
+  if (s.selected !== undefined && s.selected !== null && (!app.selection || app.selection.index !== s.selected)) {
+    // the server kept a selection (reconnect / load): ask for it so the plane can show it
+    send('select', { index: s.selected });
+  }
+  if (s.selected === null && app.selection) { app.selection = null; plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null); }
+  setPlaying(app.playing);
+  writeHash(app.config, app.page);
+  renderStatus();
+}
+
+/** Colour key under the plane: what each hue means for this kind of dataset. */
+function renderScale(points) {
+  const box = $('plane-scale');
+  const chip = (color, text) => {
+    const c = document.createElement('span'); c.className = 'chip';
+    const d = document.createElement('span'); d.className = 'dot'; d.style.background = color;
+    c.append(d, text); return c;
+  };
+  const bar = (css) => { const b = document.createElement('span'); b.className = 'bar'; b.style.background = css; return b; };
+  box.replaceChildren();
+  if (points.kind === 'multiclass') {
+    for (let k = 0; k < (points.classes || 3); k++) box.append(chip(classColor(k), `class ${k}`));
+    box.append(' · shade = confidence');
+  } else if (points.kind === 'regression') {
+    box.append('low', bar(`linear-gradient(90deg, ${classColor(0)}, #1a2030, ${classColor(1)})`), 'high');
+  } else {
+    box.append(chip(classColor(0), 'class 0'), bar(`linear-gradient(90deg, ${classColor(0)}, #1a2030, ${classColor(1)})`), chip(classColor(1), 'class 1'));
+  }
+}
+
+function setEpoch(e) {
+  const el = $('epoch');
+  const t = String(Math.floor(e));
+  if (el.textContent !== t) el.textContent = t;
+}
+
+function setPlaying(p) {
+  app.playing = p;
+  const b = $('play');
+  const label = p ? 'Pause' : 'Train';
+  if (b.getAttribute('aria-label') !== label) {
+    b.setAttribute('aria-label', label);
+    b.querySelector('.play-label').textContent = label;
+    b.classList.toggle('playing', p);
+    b.title = p ? 'Pause training (space)' : 'Train continuously (space)';
+  }
+  renderStatus();
+}
+
+function onSelection(sel) {
+  const changed = !app.selection || app.selection.index !== sel.index;
+  app.selection = sel;
+  plane.setSelected(sel);
+  if (changed) { plane.setNudge(null); inspector.clearUpdate(); }
+  app.traceStale = true;
+  refreshTrace();
+}
+
+function refreshTrace() { if (app.selection) send('trace'); }
+
+function onTrace(t) {
+  app.trace = t;
+  app.traceStale = false;
+  network.setSample(t);
+  plane.setInputGrad(t.input_grad || null);
+  if (t.cost) inspector.setCost(t.cost, app.state && app.state.param_count);
+  if (t.loss_name) inspector.setLossName(t.loss_name);
+  // keep the open inspector in step with the new trace
+  if (inspector.mode === 'link' && inspector.target) {
+    const { l, i, j } = inspector.target;
+    send('blame', { layer: l, i, j });
+  } else if (inspector.mode === 'neuron' && inspector.target) {
+    send('neuron', { layer: inspector.target.c - 1, i: inspector.target.i });
+  }
+  const waiting = app.afterTrace;
+  app.afterTrace = [];
+  for (const fn of waiting) fn(t);
+}
+
+/** Run fn once a fresh trace of the selected sample exists (selecting a sample first if needed). */
+function withTrace(fn) {
+  if (app.trace && !app.traceStale) { fn(app.trace); return; }
+  app.afterTrace.push(fn);
+  if (app.afterTrace.length > 1) return;
+  if (!app.selection) send('next_sample'); else send('trace');
+}
+
+function handleFrame(h, arrays) {
+  app.framesReceived += 1;
+  app.header = h;
+  if (h.weights) { app.lastWeights = { weights: h.weights, biases: h.biases }; network.setWeights(h.weights, h.biases); }
+  if (h.history || h.history_reset) rail.addHistory(h.history || [], !!h.history_reset);
+  rail.setMetrics(h);
+  setEpoch(h.epoch ?? 0);
+  if (arrays.boundary) {
+    plane.setGrid({
+      kind: (app.points && app.points.kind) || kindOfDataset(),
+      classes: (app.points && app.points.classes) || (app.state && app.state.classes),
+      boundary: arrays.boundary, confidence: arrays.confidence || null,
+    });
+  }
+  if (arrays.neurons) network.setMaps(arrays.neurons);
+  network.setBatch(h.batch_grad || null);
+  if (h.playing !== undefined && h.playing !== app.playing) setPlaying(!!h.playing);
+  if (h.diverged !== undefined && !!h.diverged !== app.diverged) { app.diverged = !!h.diverged; renderStatus(); }
+  app.traceStale = true;
+  if (inspector.mode === 'link' && inspector.target && h.weights) {
+    const { l, i, j } = inspector.target;
+    const w = h.weights[l] && h.weights[l][i] ? h.weights[l][i][j] : null;
+    if (w !== null && w !== undefined) inspector.setWeightValue(w);
+  }
+}
+
+function kindOfDataset() {
+  const ds = app.state && app.state.datasets ? app.state.datasets.find((d) => d.name === app.config.dataset) : null;
+  return ds ? ds.kind : 'binary';
+}
+
+// ---- actions -------------------------------------------------------------------------------------
+function pauseIfPlaying() { if (app.playing) { send('pause'); setPlaying(false); } }
+
+function togglePlay() {
+  if (app.playing) { send('pause'); setPlaying(false); }
+  else {
+    stepper.cancel();
+    network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
+    send('play'); setPlaying(true);
+  }
+}
+
+function doForward() {
+  pauseIfPlaying();
+  stepper.cancel();
+  app.traceStale = true;
+  withTrace((t) => stepper.forward(t));
+}
+
+function doBackward() {
+  pauseIfPlaying();
+  const ph = network.phase;
+  if (app.trace && !app.traceStale && (ph === 'forward-done' || ph === 'backward-done')) {
+    stepper.cancel();
+    stepper.backward(app.trace);
+    return;
+  }
+  stepper.cancel();
+  app.traceStale = true;
+  withTrace((t) => stepper.forward(t, () => stepper.backward(t)));
+}
+
+function doNext() {
+  send('next_sample');
+}
+
+function openLink(l, i, j) {
+  network.select({ l, i, j }, null);
+  const w = app.lastWeights && app.lastWeights.weights[l] ? app.lastWeights.weights[l][i][j] : null;
+  inspector.showLink(l, i, j, {
+    weight: w,
+    names: { from: network.neuronName(l, j), to: network.neuronName(l + 1, i) },
+    hasTrace: true,
+  });
+  withTrace(() => send('blame', { layer: l, i, j }));
+}
+
+function openNeuron(c, i) {
+  network.select(null, { c, i });
+  inspector.showNeuron(c, i, network.neuronName(c, i), { isInput: c === 0, activation: (app.state && app.state.activations && app.state.activations[c - 1]) || '' });
+  withTrace(() => send('neuron', { layer: c - 1, i }));
+}
+
+function openBias(l, i) {
+  network.select(null, { c: l + 1, i });
+  const b = app.lastWeights && app.lastWeights.biases[l] ? app.lastWeights.biases[l][i] : null;
+  inspector.showBias(l, i, network.neuronName(l + 1, i), b);
+}
+
+function download(session) {
+  const blob = new Blob([JSON.stringify(session, null, 2)], { type: 'application/json' });
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  const ds = (app.config.dataset || 'session');
+  a.href = url; a.download = `backlit-${ds}-epoch${Math.floor((app.header && app.header.epoch) || 0)}.json`;
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 5000);
+  flash(`saved ${a.download}`, 'info', 3000);
+}
+
+async function loadFile(file) {
+  if (!file) return;
+  if (file.size > 60 * 1024) { flash(`could not load ${file.name}: the file is larger than 60 KiB`); return; }
+  let session;
+  try {
+    session = JSON.parse(await file.text());
+  } catch (err) {
+    flash(`could not load ${file.name}: it is not valid JSON`);
+    return;
+  }
+  if (!session || typeof session !== 'object' || Array.isArray(session)) {
+    flash(`could not load ${file.name}: not a backlit session (expected a JSON object)`);
+    return;
+  }
+  stepper.cancel();
+  send('load', { session }, { onError: (m) => flash(`could not load ${file.name}: ${m.message || 'rejected by the server'}`) });
+}
+
+// ---- wiring --------------------------------------------------------------------------------------
+$('play').addEventListener('click', togglePlay);
+$('step').addEventListener('click', () => { stepper.cancel(); network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity }); send('step'); });
+$('reset').addEventListener('click', () => { stepper.cancel(); network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity }); send('reset'); setPlaying(false); });
+$('forward').addEventListener('click', doForward);
+$('backward').addEventListener('click', doBackward);
+$('next-sample').addEventListener('click', doNext);
+$('apply-update').addEventListener('click', () => { pauseIfPlaying(); withTrace(() => send('apply_update')); });
+$('nudge').addEventListener('click', () => { pauseIfPlaying(); withTrace(() => send('nudge')); });
+$('save').addEventListener('click', () => send('save'));
+$('load').addEventListener('click', () => $('load-file').click());
+$('load-file').addEventListener('change', (e) => { loadFile(e.target.files[0]); e.target.value = ''; });
+$('add-layer').addEventListener('click', () => changeHidden((h) => { if (h.length < limit('max_layers', 8)) h.push(h.length ? h[h.length - 1] : 4); }));
+$('remove-layer').addEventListener('click', () => changeHidden((h) => { h.pop(); }));
+
+const showTest = $('show-test');
+const discretize = $('discretize');
+showTest.checked = !!app.page.show_test;
+discretize.checked = !!app.page.discretize;
+plane.setOptions({ showTest: showTest.checked, discretize: discretize.checked });
+for (const [input, key] of [[showTest, 'show_test'], [discretize, 'discretize']]) {
+  input.addEventListener('change', () => {
+    app.page[key] = input.checked;
+    plane.setOptions({ showTest: showTest.checked, discretize: discretize.checked });
+    writeHash(app.config, app.page);
+  });
+}
+
+function applyPalette() {
+  setPalette($('cb-palette').checked ? 'cb' : 'default');
+  const p = palette();
+  document.body.classList.toggle('cb', $('cb-palette').checked);
+  document.documentElement.style.setProperty('--inc', p.increase);
+  document.documentElement.style.setProperty('--dec', p.decrease);
+  document.querySelector('#legend .legend-inc').textContent = `${p.incName} ▲: loss wants this weight to increase`;
+  document.querySelector('#legend .legend-dec').textContent = `${p.decName} ▼: to decrease`;
+  try { localStorage.setItem('backlit.palette', $('cb-palette').checked ? 'cb' : 'default'); } catch { /* private mode */ }
+  network.invalidate();
+}
+try { $('cb-palette').checked = localStorage.getItem('backlit.palette') === 'cb'; } catch { /* ignore */ }
+$('cb-palette').addEventListener('change', applyPalette);
+applyPalette();
+
+document.addEventListener('keydown', (ev) => {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const t = ev.target;
+  const typing = t instanceof HTMLElement && (t.isContentEditable || ['INPUT', 'SELECT', 'TEXTAREA'].includes(t.tagName));
+  if (typing) return;
+  const onButton = t instanceof HTMLElement && t.tagName === 'BUTTON';
+  switch (ev.key) {
+    case ' ':
+      if (onButton) return;              // space on a focused button presses that button
+      ev.preventDefault(); togglePlay(); break;
+    case 'ArrowRight': ev.preventDefault(); $('step').click(); break;
+    case 'f': case 'F': doForward(); break;
+    case 'b': case 'B': doBackward(); break;
+    case 'n': case 'N': doNext(); break;
+    case 'Escape': inspector.showEmpty(); network.select(null, null); break;
+    default: break;
+  }
+});
+
+window.addEventListener('hashchange', () => {
+  const h = parseHash(location.hash);
+  app.page = { ...app.page, ...h.page };
+  showTest.checked = !!app.page.show_test; discretize.checked = !!app.page.discretize;
+  plane.setOptions({ showTest: showTest.checked, discretize: discretize.checked });
+  const diff = {};
+  for (const [k, v] of Object.entries(h.server)) if (JSON.stringify(v) !== JSON.stringify(app.config[k])) diff[k] = v;
+  if (Object.keys(diff).length) send('set', { config: diff });
+});
+
+// ---- render loop: draw only what changed -------------------------------------------------------
+function frame() {
+  let drew = false;
+  drew = network.draw() || drew;
+  drew = plane.draw() || drew;
+  drew = rail.draw() || drew;
+  if (drew) app.drawCount += 1;
+  requestAnimationFrame(frame);
+}
+requestAnimationFrame(frame);
+renderStatus();

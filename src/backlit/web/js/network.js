@@ -1,0 +1,555 @@
+// The network view: neurons in columns (SVG), each with a mini heatmap (one canvas behind the
+// outlines), links coloured by weight sign when idle and by gradient sign after Backward or while
+// training. Orange = the loss wants the weight to increase (dL/dw < 0), green = decrease.
+
+import { NEURON_LUT, gradientColor, weightColor, palette } from './colors.js';
+import { svg, fmt } from './format.js';
+
+const XHTML = 'http://www.w3.org/1999/xhtml';
+const SCALE_ONE = new Set(['tanh', 'sigmoid']);
+
+function avgRows(v) {
+  // batch deltas may arrive as (batch, n) rows or already reduced to (n)
+  if (!Array.isArray(v) || !v.length || !Array.isArray(v[0])) return v;
+  const n = v[0].length; const out = new Array(n).fill(0);
+  for (const row of v) for (let k = 0; k < n; k++) out[k] += row[k] / v.length;
+  return out;
+}
+
+export class NetworkView {
+  constructor({ svgEl, stage, buttons, tip, handlers }) {
+    this.svg = svgEl;
+    this.stage = stage;
+    this.buttons = buttons;
+    this.tip = tip;
+    this.handlers = handlers;
+    this.sizes = [];
+    this.activations = [];
+    this.inputLabels = [];
+    this.maxNeurons = 16;
+    this.weights = null;
+    this.biases = null;
+    this.maps = null;            // {shape:[N,nr,nr], data}
+    this.sample = null;          // trace dict of the selected sample
+    this.batch = null;           // frame.batch_grad
+    this.phase = 'idle';
+    this.fwdCol = -1;            // forward reached this column
+    this.bwdCol = Infinity;      // backward reached this column (halos for cols >= bwdCol)
+    this.selectedLink = null;
+    this.selectedNeuron = null;
+    this.structDirty = true;
+    this.dirty = true;
+    this.mapsDirty = true;
+    this.titleTime = 0;
+    this.dpr = 1;
+    this.build();
+    new ResizeObserver(() => { this.structDirty = true; this.dirty = true; }).observe(stage);
+    this.svg.addEventListener('click', (ev) => this.click(ev));
+    this.svg.addEventListener('mousemove', (ev) => this.hover(ev));
+    this.svg.addEventListener('mouseleave', () => { this.tip.hidden = true; });
+  }
+
+  // ---- inputs --------------------------------------------------------------------------------
+
+  setArchitecture({ sizes, activations, inputLabels, maxNeurons }) {
+    const same = JSON.stringify([sizes, inputLabels]) === JSON.stringify([this.sizes, this.inputLabels]);
+    this.activations = activations || [];
+    this.maxNeurons = maxNeurons || 16;
+    if (same) return;
+    this.sizes = sizes.slice();
+    this.inputLabels = inputLabels.slice();
+    this.sample = null; this.batch = null;
+    this.phase = 'idle'; this.fwdCol = -1; this.bwdCol = Infinity;
+    this.selectedLink = null; this.selectedNeuron = null;
+    this.build();
+  }
+  setWeights(weights, biases) { this.weights = weights; this.biases = biases; this.dirty = true; }
+  setMaps(maps) { this.maps = maps; this.mapsDirty = true; }
+  setBatch(batch) { this.batch = batch; this.dirty = true; }
+  setSample(trace) { this.sample = trace; this.dirty = true; this.mapsDirty = true; }
+  setView({ phase, fwdCol, bwdCol }) {
+    if (phase !== undefined) this.phase = phase;
+    if (fwdCol !== undefined) this.fwdCol = fwdCol;
+    if (bwdCol !== undefined) this.bwdCol = bwdCol;
+    this.svg.dataset.phase = this.phase;
+    if (this.fwdCol >= 0) this.svg.dataset.forwardLayer = String(this.fwdCol); else delete this.svg.dataset.forwardLayer;
+    if (Number.isFinite(this.bwdCol)) this.svg.dataset.backwardLayer = String(this.bwdCol); else delete this.svg.dataset.backwardLayer;
+    this.dirty = true; this.mapsDirty = true;
+  }
+  select(link, neuron) { this.selectedLink = link; this.selectedNeuron = neuron; this.dirty = true; }
+  invalidate() { this.structDirty = true; this.dirty = true; this.mapsDirty = true; }
+
+  get nCols() { return this.sizes.length; }
+  get isLayered() { return this.phase !== 'idle'; }
+
+  // ---- structure ------------------------------------------------------------------------------
+
+  build() {
+    const s = this.svg;
+    while (s.firstChild) s.removeChild(s.firstChild);
+    this.gHalos = svg('g', { class: 'halos' });
+    this.gLinks = svg('g', { class: 'links' });
+    this.selPath = svg('path', { class: 'link-selected', 'pointer-events': 'none', visibility: 'hidden' });
+    this.fo = svg('foreignObject', { x: 0, y: 0, width: 10, height: 10, 'pointer-events': 'none' });
+    this.canvas = document.createElementNS(XHTML, 'canvas');
+    this.canvas.setAttribute('class', 'net-maps');
+    this.fo.append(this.canvas);
+    this.gGlyphs = svg('g', { class: 'glyphs', 'pointer-events': 'none' });
+    this.gNeurons = svg('g', { class: 'neurons' });
+    this.gLabels = svg('g', { class: 'labels', 'pointer-events': 'none' });
+    s.append(this.gHalos, this.selPath, this.gLinks, this.fo, this.gGlyphs, this.gNeurons, this.gLabels);
+    this.links = [];
+    this.neurons = [];
+    const sizes = this.sizes;
+    for (let c = 0; c < sizes.length; c++) {
+      const col = [];
+      for (let i = 0; i < sizes[c]; i++) {
+        const g = svg('g', { class: 'neuron', 'data-col': c, 'data-index': i, tabindex: -1 });
+        const box = svg('rect', { class: 'box', rx: 4 });
+        const dim = svg('rect', { class: 'dim', rx: 4 });
+        const ring = svg('rect', { class: 'ring', rx: 5 });
+        const value = svg('text', { class: 'value' });
+        const mark = svg('text', { class: 'mark' });
+        const abar = svg('rect', { class: 'abar', width: 4 });
+        g.append(dim, box, ring, abar, value, mark);
+        let bias = null;
+        if (c > 0) {
+          bias = svg('circle', { class: 'bias', r: 3.6, 'data-layer': c - 1, 'data-i': i });
+          const bt = svg('title'); bias.append(bt); g.append(bias);
+        }
+        const halo = svg('rect', { class: 'halo', rx: 8 });
+        this.gHalos.append(halo);
+        this.gNeurons.append(g);
+        col.push({ g, box, dim, ring, abar, value, mark, bias, halo, x: 0, y: 0, cache: {} });
+      }
+      this.neurons.push(col);
+    }
+    for (let l = 0; l + 1 < sizes.length; l++) {
+      for (let i = 0; i < sizes[l + 1]; i++) {
+        for (let j = 0; j < sizes[l]; j++) {
+          const path = svg('path', { class: 'link', 'data-layer': l, 'data-i': i, 'data-j': j, 'data-grad-sign': 'none' });
+          const title = svg('title');
+          path.append(title);
+          const glyph = svg('text', { class: 'glyph' });
+          this.gLinks.append(path);
+          this.gGlyphs.append(glyph);
+          this.links.push({ l, i, j, path, title, glyph, mx: 0, my: 0, cache: {} });
+        }
+      }
+    }
+    this.colLabels = [];
+    for (let c = 0; c < sizes.length; c++) {
+      const t = svg('text', { class: 'col-label' });
+      this.gLabels.append(t);
+      this.colLabels.push(t);
+    }
+    this.inLabels = this.inputLabels.map((name) => {
+      const t = svg('text', { class: 'in-label' }); t.textContent = name; this.gLabels.append(t); return t;
+    });
+    this.buildButtons();
+    this.structDirty = true; this.dirty = true; this.mapsDirty = true;
+  }
+
+  buildButtons() {
+    const b = this.buttons;
+    b.replaceChildren();
+    this.btnGroups = [];
+    for (let c = 1; c + 1 < this.sizes.length; c++) {
+      const k = c;
+      const wrap = document.createElement('div');
+      wrap.className = 'neuron-ctl';
+      const add = document.createElement('button');
+      add.type = 'button'; add.className = 'round-btn small'; add.textContent = '+';
+      add.setAttribute('aria-label', `Add neuron to layer ${k}`);
+      add.title = `Add a neuron to hidden layer ${k}`;
+      add.disabled = this.sizes[c] >= this.maxNeurons;
+      add.addEventListener('click', () => this.handlers.onAddNeuron(k - 1));
+      const rem = document.createElement('button');
+      rem.type = 'button'; rem.className = 'round-btn small'; rem.textContent = '−';
+      rem.setAttribute('aria-label', `Remove neuron from layer ${k}`);
+      rem.title = `Remove a neuron from hidden layer ${k}`;
+      rem.disabled = this.sizes[c] <= 1;
+      rem.addEventListener('click', () => this.handlers.onRemoveNeuron(k - 1));
+      const label = document.createElement('span');
+      label.className = 'neuron-count';
+      label.textContent = `${this.sizes[c]} neuron${this.sizes[c] === 1 ? '' : 's'}`;
+      wrap.append(add, rem, label);
+      b.append(wrap);
+      this.btnGroups.push({ c, wrap });
+    }
+  }
+
+  layout() {
+    const W = Math.max(200, this.stage.clientWidth);
+    const maxN0 = Math.max(1, ...this.sizes);
+    const H = Math.round(Math.max(330, Math.min(540, 40 + maxN0 * 64)));
+    if (this.stage.style.height !== `${H}px`) this.stage.style.height = `${H}px`;
+    this.W = W; this.H = H;
+    this.svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+    this.svg.setAttribute('width', W); this.svg.setAttribute('height', H);
+    const n = this.nCols;
+    const maxN = Math.max(1, ...this.sizes);
+    const top = 26; const bottom = 10;
+    const avail = H - top - bottom;
+    const pitch = Math.min(avail / maxN, 66);
+    const s = Math.max(12, Math.min(40, Math.floor(pitch * 0.74)));
+    this.s = s; this.pitch = pitch;
+    const left = 58; const right = 44;
+    const span = Math.max(1, W - left - right - s);
+    const colX = [];
+    for (let c = 0; c < n; c++) colX.push(left + (n > 1 ? c * span / (n - 1) : span / 2));
+    this.colX = colX;
+    for (let c = 0; c < n; c++) {
+      const m = this.sizes[c];
+      const y0 = top + (avail - m * pitch) / 2 + (pitch - s) / 2;
+      this.neurons[c].forEach((nu, i) => {
+        nu.x = colX[c]; nu.y = y0 + i * pitch;
+        for (const r of [nu.box, nu.dim]) { r.setAttribute('x', nu.x); r.setAttribute('y', nu.y); r.setAttribute('width', s); r.setAttribute('height', s); }
+        nu.ring.setAttribute('x', nu.x - 3); nu.ring.setAttribute('y', nu.y - 3);
+        nu.ring.setAttribute('width', s + 6); nu.ring.setAttribute('height', s + 6);
+        nu.value.setAttribute('x', nu.x + s / 2); nu.value.setAttribute('y', nu.y + s + 11);
+        nu.mark.setAttribute('x', nu.x + s + 3); nu.mark.setAttribute('y', nu.y + 8);
+        if (nu.bias) { nu.bias.setAttribute('cx', nu.x - 1); nu.bias.setAttribute('cy', nu.y + s - 1); }
+        nu.cache = {};
+        for (const e of [nu.g, nu.box, nu.dim, nu.ring, nu.abar, nu.value, nu.mark, nu.bias, nu.halo]) if (e) e.__last = {};
+      });
+      const lab = this.colLabels[c];
+      lab.setAttribute('x', colX[c] + s / 2); lab.setAttribute('y', 14);
+      lab.textContent = c === 0 ? 'Input' : c === n - 1 ? 'Output' : `Hidden ${c}`;
+    }
+    this.inLabels.forEach((t, j) => {
+      const nu = this.neurons[0][j];
+      if (!nu) return;
+      t.setAttribute('x', nu.x - 8); t.setAttribute('y', nu.y + s / 2 + 4);
+    });
+    // Links fan out from distinct ports, so that every link's own midpoint is on that link.
+    for (const lk of this.links) {
+      const a = this.neurons[lk.l][lk.j];
+      const b = this.neurons[lk.l + 1][lk.i];
+      const nOut = this.sizes[lk.l + 1]; const nIn = this.sizes[lk.l];
+      const po = nOut > 1 ? (lk.i / (nOut - 1) - 0.5) * s * 0.5 : 0;
+      const pi = nIn > 1 ? (lk.j / (nIn - 1) - 0.5) * s * 0.36 : 0;
+      const x1 = a.x + s; const y1 = a.y + s / 2 + po;
+      const x2 = b.x; const y2 = b.y + s / 2 + pi;
+      const mx = (x1 + x2) / 2;
+      lk.path.setAttribute('d', `M${x1.toFixed(1)},${y1.toFixed(1)} C${mx.toFixed(1)},${y1.toFixed(1)} ${mx.toFixed(1)},${y2.toFixed(1)} ${x2.toFixed(1)},${y2.toFixed(1)}`);
+      lk.mx = mx; lk.my = (y1 + y2) / 2;
+      lk.glyph.setAttribute('x', mx); lk.glyph.setAttribute('y', lk.my + 3.5);
+      lk.cache = {}; lk.path.__last = {}; lk.glyph.__last = {};
+    }
+    this.fo.setAttribute('width', W); this.fo.setAttribute('height', H);
+    this.dpr = window.devicePixelRatio || 1;
+    this.canvas.width = Math.round(W * this.dpr); this.canvas.height = Math.round(H * this.dpr);
+    this.canvas.style.width = `${W}px`; this.canvas.style.height = `${H}px`;
+    for (const { c, wrap } of this.btnGroups) {
+      wrap.style.left = `${colX[c] + s / 2}px`;
+    }
+    this.mapsDirty = true;
+  }
+
+  // ---- what each element shows ----------------------------------------------------------------
+
+  /** Gradients to show right now: {gradW, delta, inputDelta, source} or null. */
+  shownGradients() {
+    if ((this.phase === 'backward' || this.phase === 'backward-done') && this.sample && this.sample.layers) {
+      const L = this.sample.layers;
+      return {
+        source: 'sample',
+        gradW: L.map((x) => x.grad_W), gradB: L.map((x) => x.grad_b), delta: L.map((x) => x.delta),
+        inputDelta: this.sample.input_feature_grad || this.sample.input_grad_features || null,
+        fromCol: this.bwdCol,
+      };
+    }
+    if (this.phase === 'idle' && this.batch && this.batch.grad_W) {
+      return {
+        source: 'batch', gradW: this.batch.grad_W, gradB: this.batch.grad_b || null,
+        delta: (this.batch.delta || []).map(avgRows), inputDelta: null, fromCol: 0,
+      };
+    }
+    return null;
+  }
+
+  sampleValue(c, i) {
+    const t = this.sample;
+    if (!t) return null;
+    if (c === 0) return t.inputs ? t.inputs[i] : null;
+    const layer = t.layers && t.layers[c - 1];
+    return layer && layer.a ? layer.a[i] : null;
+  }
+
+  /** Set an attribute (or text) only when it changed; the last values live on the element. */
+  set(el, _owner, key, value) {
+    const cache = el.__last || (el.__last = {});
+    if (cache[key] === value) return;
+    cache[key] = value;
+    if (key === 'text') el.textContent = value;
+    else if (value === null) el.removeAttribute(key);
+    else el.setAttribute(key, value);
+  }
+
+  drawSvg() {
+    const grads = this.shownGradients();
+    const pal = palette();
+    let gmax = 0;
+    let dmax = 0;
+    if (grads) {
+      grads.gradW.forEach((W, l) => {
+        if (l < grads.fromCol || !W) return;
+        for (const row of W) for (const v of row) gmax = Math.max(gmax, Math.abs(v));
+      });
+      grads.delta.forEach((d, l) => {
+        if (l + 1 < grads.fromCol || !d) return;
+        for (const v of d) dmax = Math.max(dmax, Math.abs(v));
+      });
+      if (grads.inputDelta && grads.fromCol <= 0) for (const v of grads.inputDelta) dmax = Math.max(dmax, Math.abs(v));
+    }
+    const manyLinks = this.links.length > 400;
+    let selected = null; let selWidth = 0;
+    for (const lk of this.links) {
+      const c = lk.cache;
+      const w = this.weights && this.weights[lk.l] && this.weights[lk.l][lk.i] ? this.weights[lk.l][lk.i][lk.j] : 0;
+      const g = grads && lk.l >= grads.fromCol && grads.gradW[lk.l] ? grads.gradW[lk.l][lk.i][lk.j] : null;
+      let stroke; let width; let sign = 'none'; let dash = null; let glyph = ''; let opacity;
+      if (g !== null && g !== undefined) {
+        stroke = gradientColor(g);
+        width = 0.8 + 7 * (gmax > 0 ? Math.abs(g) / gmax : 0);
+        sign = g < 0 ? 'increase' : g > 0 ? 'decrease' : 'none';
+        if (g > 0) dash = '7 4';
+        if (gmax > 0 && Math.abs(g) >= 0.2 * gmax && !manyLinks) glyph = g < 0 ? '▲' : '▼';
+        opacity = '0.95';
+      } else {
+        stroke = weightColor(w);
+        width = 0.6 + 3.4 * Math.min(Math.abs(w), 2.5) / 2.5;
+        // during Forward, links the signal has not crossed yet stay faint
+        opacity = this.isLayered && lk.l + 1 > this.fwdCol ? '0.18' : '0.7';
+      }
+      if (this.selectedLink && this.selectedLink.l === lk.l && this.selectedLink.i === lk.i && this.selectedLink.j === lk.j) {
+        opacity = '1';
+        selected = lk;
+        selWidth = width;
+      }
+      this.set(lk.path, c, 'stroke', stroke);
+      this.set(lk.path, c, 'stroke-width', width.toFixed(2));
+      this.set(lk.path, c, 'stroke-dasharray', dash);
+      this.set(lk.path, c, 'stroke-opacity', opacity);
+      this.set(lk.path, c, 'data-grad-sign', sign);
+      this.set(lk.path, c, 'data-weight', String(w));
+      this.set(lk.path, c, 'data-grad', g === null || g === undefined ? null : String(g));
+      this.set(lk.glyph, c, 'text', glyph);
+      this.set(lk.glyph, c, 'fill', stroke);
+    }
+    if (selected) {
+      this.selPath.setAttribute('d', selected.path.getAttribute('d'));
+      this.selPath.setAttribute('stroke-width', (selWidth + 7).toFixed(1));
+      this.selPath.setAttribute('visibility', 'visible');
+    } else this.selPath.setAttribute('visibility', 'hidden');
+    const now = performance.now();
+    this.titlePending = now - this.titleTime <= 200;
+    if (!this.titlePending) {
+      this.titleTime = now;
+      for (const lk of this.links) {
+        const w = this.weights && this.weights[lk.l] ? this.weights[lk.l][lk.i][lk.j] : null;
+        const g = (lk.path.__last || {})['data-grad'];
+        const text = `weight ${this.linkName(lk.l, lk.i, lk.j)} = ${fmt(w, 5)}` +
+          (g ? ` · ∂L/∂w = ${fmt(Number(g), 4)}` : '') + ' · click to inspect or edit';
+        if (lk.cache.titleText !== text) { lk.title.textContent = text; lk.cache.titleText = text; }
+      }
+      this.neurons.forEach((col, c) => col.forEach((nu, i) => {
+        if (!nu.bias) return;
+        const b = this.biases && this.biases[c - 1] ? this.biases[c - 1][i] : null;
+        const t = `bias ${this.neuronName(c, i)} = ${fmt(b, 5)} · click to edit`;
+        if (nu.cache.btitle !== t) { nu.bias.firstChild.textContent = t; nu.cache.btitle = t; }
+      }));
+    }
+    const layered = this.isLayered;
+    const s = this.s;
+    this.neurons.forEach((col, c) => col.forEach((nu, i) => {
+      const cc = nu.cache;
+      const lit = layered && c <= this.fwdCol;
+      this.set(nu.g, cc, 'data-lit', lit ? '1' : null);
+      this.set(nu.dim, cc, 'visibility', layered && !lit ? 'visible' : 'hidden');
+      const v = lit ? this.sampleValue(c, i) : null;
+      this.set(nu.value, cc, 'text', v === null || v === undefined ? '' : fmt(v, 3));
+      // activation bar on the box's right edge: up (blue) for a > 0, down (magenta) for a < 0
+      if (v !== null && v !== undefined && Number.isFinite(v)) {
+        const len = Math.max(1, (s / 2 - 2) * Math.min(1, Math.abs(v)));
+        this.set(nu.abar, cc, 'x', (nu.x + s + 2).toFixed(1));
+        this.set(nu.abar, cc, 'y', (v >= 0 ? nu.y + s / 2 - len : nu.y + s / 2).toFixed(1));
+        this.set(nu.abar, cc, 'height', len.toFixed(1));
+        this.set(nu.abar, cc, 'fill', v >= 0 ? '#4f86ff' : '#d84b9f');
+        this.set(nu.abar, cc, 'visibility', 'visible');
+      } else this.set(nu.abar, cc, 'visibility', 'hidden');
+      let d = null;
+      if (grads && c >= grads.fromCol) {
+        d = c === 0 ? (grads.inputDelta ? grads.inputDelta[i] : null) : (grads.delta[c - 1] ? grads.delta[c - 1][i] : null);
+      }
+      if (d !== null && d !== undefined && Number.isFinite(d)) {
+        const pad = 2 + Math.min(15, this.pitch * 0.3) * Math.sqrt(dmax > 0 ? Math.abs(d) / dmax : 0);
+        const color = gradientColor(d);
+        this.set(nu.halo, cc, 'x', (nu.x - pad).toFixed(1));
+        this.set(nu.halo, cc, 'y', (nu.y - pad).toFixed(1));
+        this.set(nu.halo, cc, 'width', (s + 2 * pad).toFixed(1));
+        this.set(nu.halo, cc, 'height', (s + 2 * pad).toFixed(1));
+        this.set(nu.halo, cc, 'rx', (5 + pad).toFixed(1));
+        this.set(nu.halo, cc, 'fill', color);
+        this.set(nu.halo, cc, 'stroke', color);
+        this.set(nu.halo, cc, 'visibility', 'visible');
+        this.set(nu.g, cc, 'data-halo', d > 0 ? '+' : d < 0 ? '-' : null);
+        this.set(nu.g, cc, 'data-delta', String(d));
+        this.set(nu.mark, cc, 'text', d < 0 ? '▲' : d > 0 ? '▼' : '');
+        this.set(nu.mark, cc, 'fill', color);
+      } else {
+        this.set(nu.halo, cc, 'visibility', 'hidden');
+        this.set(nu.g, cc, 'data-halo', null);
+        this.set(nu.g, cc, 'data-delta', null);
+        this.set(nu.mark, cc, 'text', '');
+      }
+      const selected = this.selectedNeuron && this.selectedNeuron.c === c && this.selectedNeuron.i === i;
+      this.set(nu.ring, cc, 'visibility', selected ? 'visible' : 'hidden');
+      if (nu.bias) {
+        const b = this.biases && this.biases[c - 1] ? this.biases[c - 1][i] : 0;
+        const gb = grads && grads.gradB && c - 1 >= grads.fromCol && grads.gradB[c - 1] ? grads.gradB[c - 1][i] : null;
+        this.set(nu.bias, cc, 'fill', gb !== null && gb !== undefined ? gradientColor(gb) : weightColor(b));
+      }
+    }));
+    void pal;
+  }
+
+  /** Neuron heatmaps: one putImageData into an atlas, then one drawImage per neuron. */
+  drawMaps() {
+    const ctx = this.canvas.getContext('2d');
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    const s = this.s;
+    const maps = this.maps;
+    const total = this.sizes.reduce((a, b) => a + b, 0);
+    const ok = maps && maps.shape && maps.shape[0] === total;
+    if (ok) {
+      const nr = maps.shape[1];
+      if (!this.atlas || this.atlas.width !== nr * total || this.atlas.height !== nr) {
+        this.atlas = document.createElement('canvas');
+        this.atlas.width = nr * total; this.atlas.height = nr;
+        this.atlasImage = this.atlas.getContext('2d').createImageData(nr * total, nr);
+      }
+      const px = new Uint32Array(this.atlasImage.data.buffer);
+      const data = maps.data;
+      const rowStride = nr * total;
+      let idx = 0;
+      for (let c = 0; c < this.sizes.length; c++) {
+        const act = c === 0 ? 'input' : this.activations[c - 1] || 'linear';
+        for (let i = 0; i < this.sizes[c]; i++, idx++) {
+          const base = idx * nr * nr;
+          let scale = 1;
+          if (!SCALE_ONE.has(act)) {
+            let m = 0;
+            for (let k = 0; k < nr * nr; k++) { const a = Math.abs(data[base + k]); if (a > m) m = a; }
+            scale = m > 1e-9 ? m : 1;
+          }
+          for (let r = 0; r < nr; r++) {
+            for (let q = 0; q < nr; q++) {
+              let t = 0.5 + 0.5 * data[base + r * nr + q] / scale;
+              t = t < 0 ? 0 : t > 1 ? 1 : t;
+              px[r * rowStride + idx * nr + q] = NEURON_LUT[(t * 255) | 0];
+            }
+          }
+        }
+      }
+      this.atlas.getContext('2d').putImageData(this.atlasImage, 0, 0);
+      ctx.imageSmoothingEnabled = true;
+      idx = 0;
+      for (let c = 0; c < this.sizes.length; c++) {
+        for (let i = 0; i < this.sizes[c]; i++, idx++) {
+          const nu = this.neurons[c][i];
+          ctx.drawImage(this.atlas, idx * nr, 0, nr, nr, nu.x, nu.y, s, s);
+        }
+      }
+    } else {
+      ctx.fillStyle = '#1d2435';
+      for (const col of this.neurons) for (const nu of col) ctx.fillRect(nu.x, nu.y, s, s);
+    }
+    // where the selected sample sits on every lit neuron's map
+    const t = this.sample;
+    if (t && this.isLayered && t.x) {
+      const fx = (t.x[0] + 6) / 12; const fy = (6 - t.x[1]) / 12;
+      for (let c = 0; c <= Math.min(this.fwdCol, this.sizes.length - 1); c++) {
+        for (const nu of this.neurons[c]) {
+          const x = nu.x + fx * s; const y = nu.y + fy * s;
+          ctx.beginPath(); ctx.arc(x, y, Math.max(1.6, s / 16), 0, Math.PI * 2);
+          ctx.fillStyle = '#fff'; ctx.fill();
+          ctx.lineWidth = 1; ctx.strokeStyle = 'rgba(0,0,0,0.8)'; ctx.stroke();
+        }
+      }
+    }
+  }
+
+  draw() {
+    if (this.structDirty) { this.layout(); this.structDirty = false; this.dirty = true; }
+    if (this.titlePending && performance.now() - this.titleTime > 200) this.dirty = true;
+    let drew = false;
+    if (this.mapsDirty) { this.drawMaps(); this.mapsDirty = false; drew = true; }
+    if (this.dirty) { this.drawSvg(); this.dirty = false; drew = true; }
+    return drew;
+  }
+
+  // ---- names, hover and click -----------------------------------------------------------------
+
+  neuronName(c, i) {
+    if (c === 0) return this.inputLabels[i] || `input ${i + 1}`;
+    if (c === this.nCols - 1) return this.sizes[c] > 1 ? `output ${i + 1}` : 'output';
+    return `h${c}.${i + 1}`;
+  }
+  linkName(l, i, j) { return `${this.neuronName(l, j)} → ${this.neuronName(l + 1, i)}`; }
+
+  target(ev) {
+    const t = ev.target;
+    if (!(t instanceof Element)) return null;
+    const link = t.closest('.link');
+    if (link) return { kind: 'link', l: +link.dataset.layer, i: +link.dataset.i, j: +link.dataset.j };
+    const bias = t.closest('.bias');
+    if (bias) return { kind: 'bias', l: +bias.dataset.layer, i: +bias.dataset.i };
+    const n = t.closest('.neuron');
+    if (n) return { kind: 'neuron', c: +n.dataset.col, i: +n.dataset.index };
+    return null;
+  }
+
+  click(ev) {
+    const t = this.target(ev);
+    if (!t) return;
+    if (t.kind === 'link') this.handlers.onLink(t.l, t.i, t.j);
+    else if (t.kind === 'bias') this.handlers.onBias(t.l, t.i);
+    else this.handlers.onNeuron(t.c, t.i);
+  }
+
+  hover(ev) {
+    const t = this.target(ev);
+    if (!t) { this.tip.hidden = true; return; }
+    let text = '';
+    if (t.kind === 'link') {
+      const w = this.weights && this.weights[t.l] ? this.weights[t.l][t.i][t.j] : null;
+      const lk = this.links.find((x) => x.l === t.l && x.i === t.i && x.j === t.j);
+      const g = lk && (lk.path.__last || {})['data-grad'] ? Number((lk.path.__last || {})['data-grad']) : null;
+      text = `${this.linkName(t.l, t.i, t.j)}\nweight ${fmt(w, 5)}`;
+      if (g !== null) text += `\n∂L/∂w ${fmt(g, 4)} (${g < 0 ? '▲ increase' : g > 0 ? '▼ decrease' : 'no change'})`;
+      text += '\nclick to inspect or edit';
+    } else if (t.kind === 'bias') {
+      const b = this.biases && this.biases[t.l] ? this.biases[t.l][t.i] : null;
+      text = `bias of ${this.neuronName(t.l + 1, t.i)}\n${fmt(b, 5)}\nclick to edit`;
+    } else {
+      text = this.neuronName(t.c, t.i);
+      if (t.c > 0) text += ` (${this.activations[t.c - 1] || 'linear'})`;
+      const v = this.sampleValue(t.c, t.i);
+      if (this.sample && v !== null && v !== undefined) {
+        const layer = t.c > 0 && this.sample.layers ? this.sample.layers[t.c - 1] : null;
+        text += `\na ${fmt(v, 4)}`;
+        if (layer) text += ` · z ${fmt(layer.z[t.i], 4)}\n∂L/∂a ${fmt(layer.grad_a ? layer.grad_a[t.i] : null, 4)} · δ ${fmt(layer.delta ? layer.delta[t.i] : null, 4)}`;
+      }
+      text += '\nclick for z, a, ∂L/∂a, δ';
+    }
+    this.tip.textContent = text;
+    const r = this.stage.parentElement.getBoundingClientRect();
+    this.tip.style.left = `${ev.clientX - r.left + 14}px`;
+    this.tip.style.top = `${ev.clientY - r.top + 14}px`;
+    this.tip.hidden = false;
+  }
+}

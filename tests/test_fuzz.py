@@ -1,0 +1,154 @@
+"""Fuzzing the real WebSocket endpoint with hypothesis: random JSON, wrong types, huge numbers, deep
+nesting, oversized frames and binary frames. The server must never raise (no internal errors), the
+connection must stay open, and every message must get either a valid reply or an error reply."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+warnings.filterwarnings("ignore", message=".*httpx.*")  # Starlette's test client on newer Starlette
+from starlette.testclient import TestClient  # noqa: E402
+
+from backlit.server import protocol as P  # noqa: E402
+from backlit.server.app import create_app  # noqa: E402
+
+REPLY_TYPES = {"state", "points", "frame", "selection", "trace", "blame", "neuron", "check", "nudge",
+               "update", "session", "error"}
+SENTINEL_BASE = 10**15  # ids the fuzzer never uses
+
+
+class Harness:
+    def __init__(self, ws, app):
+        self.ws = ws
+        self.app = app
+        self.sentinel = SENTINEL_BASE
+        self.messages = 0
+
+    def receive(self):
+        m = self.ws.receive()
+        assert m["type"] == "websocket.send", f"connection closed: {m}"
+        if m.get("bytes") is not None:
+            header, arrays = P.unpack_frame(m["bytes"])
+            assert header["type"] == "frame"
+            json.dumps(header, allow_nan=False)
+            assert all(np.isfinite(a).all() for a in arrays.values())
+            return header
+        text = m["text"]
+        msg = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} sent to the page"))
+        assert isinstance(msg, dict) and msg.get("type") in REPLY_TYPES, text[:200]
+        if msg["type"] == "error":
+            assert isinstance(msg["message"], str) and msg["message"]
+            assert msg["field"] is None or isinstance(msg["field"], str)
+        return msg
+
+    def exchange(self, send):
+        """Send one fuzz frame, then a sentinel; return the replies in between (training frames
+        without a reply_to excluded)."""
+        send(self.ws)
+        self.messages += 1
+        self.sentinel += 1
+        self.ws.send_text(json.dumps({"type": "pause", "id": self.sentinel}))
+        replies = []
+        while True:
+            msg = self.receive()
+            if msg.get("reply_to") == self.sentinel:
+                if msg["type"] == "frame":  # pause answers state, frame: the frame comes last
+                    return replies
+                continue
+            if msg["type"] == "frame" and "reply_to" not in msg and msg.get("playing"):
+                continue  # a training frame
+            replies.append(msg)
+
+
+@pytest.fixture(scope="module")
+def harness():
+    app = create_app()
+    with TestClient(app) as client, client.websocket_connect("/ws") as ws:
+        h = Harness(ws, app)
+        h.exchange(lambda w: w.send_text(json.dumps({"type": "hello"})))
+        yield h
+        assert app.state.hub.errors == 0  # nothing but ProtocolErrors: the server never raised
+
+
+# ---- strategies --------------------------------------------------------------------------------
+
+huge_numbers = st.sampled_from([10**20, -10**20, 2**53, 2**63, 10**300, 1e308, -1e308, 5e-324, 1e-300,
+                                float("nan"), float("inf"), -float("inf"), -0.0, 2**31, 2**31 - 1])
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), huge_numbers,
+                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30))
+json_values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=10), inner, max_size=5)), max_leaves=25)
+
+FIELD_NAMES = sorted({k for schema in P.SCHEMAS.values() for k in schema} | {"id", "type", "junk"})
+field_values = st.one_of(json_values, st.integers(-3, 20), st.sampled_from(["bias", "x1", "spiral"]))
+
+
+def config_value(name):
+    s = P.SETTINGS[name]
+    good = {"str": st.sampled_from(s.choices or ("x",)),
+            "int": st.integers(int(s.lo or 0) - 2, int(min(s.hi or 10, 6000)) + 2),
+            "float": st.floats(-1, 12),
+            "bool": st.booleans(),
+            "list[str]": st.lists(st.sampled_from(list(s.choices or ("x",))), max_size=8),
+            "list[int]": st.lists(st.integers(-1, 18), max_size=10)}[s.type]
+    return st.one_of(good, good, json_values)
+
+
+configs = st.dictionaries(st.sampled_from(list(P.SETTINGS) + ["bogus"]), st.none(), max_size=6).flatmap(
+    lambda d: st.fixed_dictionaries({k: (config_value(k) if k in P.SETTINGS else json_values) for k in d}))
+
+shaped = st.fixed_dictionaries(
+    {"type": st.one_of(st.sampled_from(P.MESSAGE_TYPES), st.sampled_from(P.MESSAGE_TYPES), json_values)},
+    optional={"id": st.one_of(st.integers(-10, 10**6), json_values),
+              "config": configs, "layer": field_values, "i": field_values, "j": field_values,
+              "value": st.one_of(st.floats(-2e3, 2e3), field_values), "index": field_values,
+              "x": st.one_of(st.floats(-12, 12), field_values), "y": st.one_of(st.floats(-12, 12), field_values),
+              "url_state": st.one_of(st.text(max_size=60), st.just("d=xor&h=3,3&lr=0.1"), json_values),
+              "session": json_values, "weights": json_values, "biases": json_values,
+              "junk": json_values})
+# Keep "play" rare so the session is not always training.
+shaped = shaped.filter(lambda m: m.get("type") != "play" or m.get("id") == 1)
+
+
+def text_frame(obj):
+    return lambda ws: ws.send_text(json.dumps(obj))  # NaN/Infinity go out as bare literals
+
+
+frames = st.one_of(
+    shaped.map(text_frame),
+    shaped.map(text_frame),
+    json_values.map(text_frame),
+    st.text(max_size=200).map(lambda t: (lambda ws: ws.send_text(t))),
+    st.integers(1, 60_000).map(lambda n: (lambda ws: ws.send_text("[" * n + "]" * n))),
+    st.integers(1, 30_000).map(lambda n: (lambda ws: ws.send_text('{"a":' * n + "1" + "}" * n))),
+    st.integers(64 * 1024 - 100, 200 * 1024).map(
+        lambda n: (lambda ws: ws.send_text('{"type": "step", "p": "' + "x" * n + '"}'))),
+    st.binary(max_size=300).map(lambda b: (lambda ws: ws.send_bytes(b))),
+    st.sampled_from(['{"type": "set", "config": {"lr": NaN}}', '{"type": "set", "config": {"lr": 1e999}}',
+                     '{"type": "select", "index": ' + "9" * 5000 + "}", '{"type": "step", "id": 1e400}',
+                     '{"type":"set_weight","layer":0,"i":0,"j":0,"value":-Infinity}', "\x00", ""]
+                    ).map(lambda t: (lambda ws: ws.send_text(t))),
+)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(frames)
+def test_every_frame_gets_a_reply_and_the_server_survives(harness, send):
+    replies = harness.exchange(send)
+    assert replies, "no reply"
+    assert harness.app.state.hub.errors == 0
+
+
+def test_well_formed_sequences_never_error_internally(harness):
+    """A short scripted tour at the largest limits, after the fuzzing (same session)."""
+    big = {"features": list(P.SETTINGS["features"].choices), "hidden": [16] * 8, "n_points": 5000,
+           "dataset": "spiral_multi", "classes": 5}
+    for msg in ({"type": "set", "config": big}, {"type": "step"}, {"type": "next_sample"},
+                {"type": "nudge"}, {"type": "check", "layer": 8, "i": 4, "j": 15}, {"type": "apply_update"},
+                {"type": "save"}):
+        replies = harness.exchange(text_frame(msg))
+        assert replies and all(r["type"] != "error" for r in replies), replies
+    assert harness.messages > 1000 and harness.app.state.hub.errors == 0

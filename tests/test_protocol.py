@@ -1,0 +1,233 @@
+"""The WebSocket protocol end to end, through Starlette's test client: every message type, malformed
+messages (an error reply naming the field; the session goes on) and the binary frame layout."""
+
+import json
+import struct
+import warnings
+
+import numpy as np
+import pytest
+
+warnings.filterwarnings("ignore", message=".*httpx.*")  # Starlette's test client on newer Starlette
+from starlette.testclient import TestClient  # noqa: E402
+
+from backlit.server import protocol as P  # noqa: E402
+from backlit.server.app import create_app  # noqa: E402
+
+
+class Conn:
+    """A WebSocket test connection that decodes text and binary frames into (type, payload)."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.next_id = 1
+
+    def recv(self):
+        m = self.ws.receive()
+        if m.get("bytes") is not None:
+            header, arrays = P.unpack_frame(m["bytes"])
+            return {**header, "_arrays": arrays}
+        if m.get("text") is None:
+            raise AssertionError(f"connection closed: {m}")
+        return json.loads(m["text"])
+
+    def send(self, msg):
+        msg = dict(msg)
+        msg.setdefault("id", self.next_id)
+        self.next_id += 1
+        self.ws.send_text(json.dumps(msg))
+        return msg["id"]
+
+    def request(self, msg, count=None):
+        """Send and collect the replies to it (frames from the training loop are skipped)."""
+        rid = self.send(msg)
+        out = []
+        while True:
+            m = self.recv()
+            if m.get("reply_to") != rid:
+                continue
+            out.append(m)
+            if count is not None and len(out) == count:
+                return out
+            if count is None and len(out) == EXPECTED.get(msg["type"], 1):
+                return out
+
+
+# How many replies each request gets in the default session (see docs/protocol.md).
+EXPECTED = {"hello": 3, "set": 2, "regenerate": 3, "reset": 2, "play": 1, "pause": 2, "step": 1,
+            "set_weight": 1, "select": 2, "select_point": 2, "next_sample": 2, "trace": 1, "blame": 1,
+            "neuron": 1, "check": 1, "nudge": 1, "apply_update": 2, "save": 1, "load": 3}
+
+
+@pytest.fixture
+def conn():
+    app = create_app()
+    with TestClient(app) as client:
+        with client.websocket_connect("/ws") as ws:
+            c = Conn(ws)
+            c.app = app
+            yield c
+
+
+def kinds(msgs):
+    return [m["type"] for m in msgs]
+
+
+def test_every_message_type(conn):
+    assert kinds(conn.request({"type": "hello", "url_state": "h=3&d=xor"})) == ["state", "points", "frame"]
+    replies = conn.request({"type": "set", "config": {"lr": 0.1}})
+    assert kinds(replies) == ["state", "frame"] and replies[0]["config"]["lr"] == 0.1
+    assert replies[0]["config"]["dataset"] == "xor" and replies[0]["sizes"] == [2, 3, 1]
+    assert kinds(conn.request({"type": "step"})) == ["frame"]
+    assert kinds(conn.request({"type": "set_weight", "layer": 0, "i": 1, "j": 0, "value": 0.5})) == ["frame"]
+    assert kinds(conn.request({"type": "select", "index": 4})) == ["selection", "trace"]
+    assert kinds(conn.request({"type": "select_point", "x": 1.5, "y": -2})) == ["selection", "trace"]
+    assert kinds(conn.request({"type": "next_sample"})) == ["selection", "trace"]
+    assert kinds(conn.request({"type": "trace"})) == ["trace"]
+    assert conn.request({"type": "blame", "layer": 0, "i": 2, "j": 1})[0]["type"] == "blame"
+    assert conn.request({"type": "neuron", "layer": -1, "i": 0})[0]["type"] == "neuron"
+    check = conn.request({"type": "check", "layer": 1, "i": 0, "j": 2})[0]
+    assert check["type"] == "check" and check["rel_error"] < 1e-6
+    assert conn.request({"type": "nudge"})[0]["type"] == "nudge"
+    assert kinds(conn.request({"type": "apply_update"})) == ["update", "frame"]
+    session = conn.request({"type": "save"})[0]
+    assert session["type"] == "session" and session["session"]["format"] == "backlit.session"
+    assert kinds(conn.request({"type": "regenerate"})) == ["state", "points", "frame"]
+    assert kinds(conn.request({"type": "reset"})) == ["state", "frame"]
+    state = conn.request({"type": "load", "session": session["session"]})[0]
+    assert state["type"] == "state" and state["config"]["lr"] == 0.1 and state["config"]["seed"] == 1
+    assert conn.request({"type": "play"})[0]["playing"] is True
+    frames = [conn.recv() for _ in range(3)]
+    assert all(f["type"] == "frame" and f["playing"] for f in frames)
+    replies = conn.request({"type": "pause"})
+    assert kinds(replies) == ["state", "frame"] and replies[0]["playing"] is False
+
+
+def test_training_sends_frames_and_controls_apply_between_ticks(conn):
+    conn.request({"type": "hello"})
+    conn.request({"type": "play"})
+    frames = []
+    while len(frames) < 5:
+        m = conn.recv()
+        if m["type"] == "frame":
+            frames.append(m)
+    steps = [f["step"] for f in frames]
+    assert steps == sorted(steps) and steps[-1] > steps[0]
+    assert all(f["history"] or f["history_reset"] for f in frames)
+    assert frames[-1]["batch_grad"] is not None
+    state = conn.request({"type": "set", "config": {"lr": 0.3}}, count=1)[0]
+    assert state["type"] == "state" and state["playing"] and state["config"]["lr"] == 0.3
+    conn.request({"type": "pause"})
+    assert conn.app.state.hub.playing == 0 and conn.app.state.hub.errors == 0
+
+
+def test_reply_ids_and_frame_layout(conn):
+    conn.send({"type": "hello", "id": 77})
+    msgs = [conn.recv() for _ in range(3)]
+    assert all(m["reply_to"] == 77 for m in msgs)
+    frame = msgs[2]
+    assert frame["arrays"][0] == {"name": "boundary", "shape": [100, 100], "offset": 0}
+    assert frame["arrays"][1] == {"name": "neurons", "shape": [9, 25, 25], "offset": 10000}
+    # raw layout: length prefix, JSON header, padding to 4, float32 body
+    raw = conn.ws
+    conn.ws.send_text(json.dumps({"type": "step"}))
+    m = raw.receive()
+    buf = m["bytes"]
+    (n,) = struct.unpack_from("<I", buf)
+    json.loads(buf[4:4 + n])
+    start = 4 + n + (-(4 + n)) % 4
+    assert start % 4 == 0 and len(buf) - start == 4 * (10000 + 9 * 625)
+    assert all(b == 0 for b in buf[4 + n:start])
+    assert "reply_to" not in json.loads(buf[4:4 + n])
+
+
+@pytest.mark.parametrize("msg, field", [
+    ({"type": "set", "config": {"lr": "abc"}}, "config.lr"),
+    ({"type": "set", "config": {"lr": 1e6}}, "config.lr"),
+    ({"type": "set", "config": {"hidden": [4] * 20}}, "config.hidden"),
+    ({"type": "set", "config": {"n_points": 10**9}}, "config.n_points"),
+    ({"type": "set", "config": "lr=1"}, "config"),
+    ({"type": "set"}, "config"),
+    ({"type": "set_weight", "layer": 0, "i": 0, "j": 0, "value": "abc"}, "value"),
+    ({"type": "set_weight", "layer": 0, "i": 0, "j": 0, "value": 1e9}, "value"),
+    ({"type": "set_weight", "layer": 5, "i": 0, "j": 0, "value": 1}, "layer"),
+    ({"type": "set_weight", "layer": 0, "i": 9, "j": 0, "value": 1}, "i"),
+    ({"type": "set_weight", "layer": 0, "i": 0, "j": "weight", "value": 1}, "j"),
+    ({"type": "select", "index": 250}, "index"),
+    ({"type": "select", "index": -1}, "index"),
+    ({"type": "select", "index": True}, "index"),
+    ({"type": "select_point", "x": 0, "y": 99}, "y"),
+    ({"type": "neuron", "layer": -2, "i": 0}, "layer"),
+    ({"type": "step", "extra": 1}, "extra"),
+    ({"type": "launch"}, "type"),
+    ({"type": 5}, "type"),
+    ({"id": 3}, "type"),
+    ({"type": "step", "id": "x"}, "id"),
+    ({"type": "load", "session": {"format": "nope"}}, "session.format"),
+    ({"type": "hello", "weights": 3}, "weights"),
+])
+def test_malformed_messages_get_an_error_naming_the_field(conn, msg, field):
+    conn.request({"type": "hello"})
+    conn.ws.send_text(json.dumps(msg))
+    reply = conn.recv()
+    assert reply["type"] == "error" and reply["field"] == field and reply["message"]
+    # the session is still alive and unchanged
+    assert conn.request({"type": "step"})[0]["type"] == "frame"
+
+
+@pytest.mark.parametrize("raw", [
+    "not json", "[1, 2]", '"step"', "null", '{"type": "set", "config": {"lr": NaN}}',
+    '{"type": "set", "config": {"lr": Infinity}}', '{"type": "set", "config": {"lr": 1e999}}',
+    "[" * 20000 + "]" * 20000, '{"type": "step", "pad": "' + "x" * (70 * 1024) + '"}', "",
+])
+def test_undecodable_frames_get_an_error(conn, raw):
+    conn.ws.send_text(raw)
+    reply = conn.recv()
+    assert reply["type"] == "error" and reply["field"] == "message"
+    assert kinds(conn.request({"type": "hello"})) == ["state", "points", "frame"]
+
+
+def test_binary_frames_are_refused(conn):
+    conn.ws.send_bytes(b"\x00\x01binary")
+    reply = conn.recv()
+    assert reply == {"type": "error", "field": "message",
+                     "message": "binary frames are not accepted; send JSON text frames"}
+    assert conn.request({"type": "step"})[0]["type"] == "frame"
+
+
+def test_error_reply_carries_the_id_when_it_is_valid(conn):
+    conn.ws.send_text(json.dumps({"type": "select", "index": -5, "id": 41}))
+    reply = conn.recv()
+    assert reply["reply_to"] == 41 and reply["field"] == "index"
+
+
+def test_divergence_over_the_wire_sends_no_nan(conn):
+    conn.request({"type": "hello", "config": {"dataset": "plane", "lr": 10, "hidden": [8, 8],
+                                              "activation": "relu"}})
+    conn.request({"type": "play"})
+    state = None
+    for _ in range(200):
+        raw = conn.ws.receive()
+        if raw.get("text"):
+            assert "NaN" not in raw["text"] and "Infinity" not in raw["text"]
+            state = json.loads(raw["text"])
+            if state["type"] == "state" and state["diverged"]:
+                break
+        else:
+            header, arrays = P.unpack_frame(raw["bytes"])
+            assert all(np.isfinite(a).all() for a in arrays.values())
+    assert state is not None and state["diverged"] and not state["playing"]
+    assert state["status"] == "diverged: lower the learning rate or reset"
+    frame = conn.recv()
+    assert frame["type"] == "frame" and frame["diverged"] and not frame["playing"]
+    assert all(np.isfinite(a).all() for a in frame["_arrays"].values())
+    assert conn.app.state.hub.playing == 0
+
+
+def test_pack_frame_sanitises_and_aligns():
+    header = {"type": "frame", "loss": float("nan")}
+    buf = P.pack_frame(header, {"a": np.array([1.0, np.nan, np.inf]), "b": np.ones((2, 3))})
+    h, arrays = P.unpack_frame(buf)
+    assert h["loss"] is None and h["arrays"][1]["offset"] == 3
+    assert arrays["a"].tolist() == [1.0, 0.0, pytest.approx(3.4e38, rel=1e-3)]
+    assert arrays["b"].shape == (2, 3)

@@ -1,0 +1,152 @@
+"""`backlit train`, run in-process through the real command-line entry point."""
+
+import json
+
+import numpy as np
+import pytest
+from matplotlib.colors import rgb_to_hsv
+from matplotlib.image import imread
+
+from backlit import data, nn, train
+from backlit.cli import main
+
+QUICK = ["train", "--dataset", "circle", "--hidden", "4", "--epochs", "15", "--n-points", "200",
+         "--seed", "3"]
+
+
+def run(argv):
+    try:
+        return main(argv)
+    except SystemExit as e:  # argparse reports its own errors by exiting
+        return e.code
+
+
+def _png(path):
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    img = imread(path)
+    assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+    return img[..., :3]
+
+
+def _n_colours(img):
+    return len(np.unique((img * 255).round().astype(np.uint8).reshape(-1, 3), axis=0))
+
+
+def _orange_or_green_share(img):
+    # Orange (hue ~20-45 deg) and green (~75-165 deg) are reserved for gradients.
+    hsv = rgb_to_hsv(img)
+    h, s, v = hsv[..., 0] * 360, hsv[..., 1], hsv[..., 2]
+    vivid = (s > 0.35) & (v > 0.35)
+    return np.mean(vivid & (((h > 20) & (h < 45)) | ((h > 75) & (h < 165))))
+
+
+def test_quick_run_writes_the_four_files(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run([*QUICK, "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "test accuracy" in captured.out
+    assert "epoch" in captured.err and "train" in captured.err  # the progress bar
+    assert sorted(p.name for p in out.iterdir()) == sorted(train.OUTPUT_FILES)
+
+    for name in ("boundary.png", "loss.png"):
+        img = _png(out / name)
+        assert _n_colours(img) > 1
+    assert _orange_or_green_share(_png(out / "boundary.png")) < 1e-3
+
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["config"]["dataset"] == "circle" and m["config"]["hidden"] == [4]
+    assert m["config"]["loss"] == "bce" and m["config"]["features"] == ["x1", "x2"]
+    assert m["epochs_run"] == 15 and m["diverged"] is False
+    assert m["history"]["epoch"] == list(range(16))
+    for key in train.HISTORY_KEYS:
+        assert len(m["history"][key]) == 16
+        assert m["final"][key] == m["history"][key][-1]
+    assert 0.5 < m["final"]["test_accuracy"] <= 1.0
+    assert m["history"]["train_loss"][-1] < m["history"]["train_loss"][0]
+
+    # model.json is the trained model: it reproduces the reported test accuracy
+    model = nn.load(out / "model.json")
+    assert model.sizes == [2, 4, 1] and model.meta["features"] == ["x1", "x2"]
+    ds = data.make("circle", n=200, seed=3)
+    _, _, Xte, yte = data.split(ds, train_ratio=0.5, seed=3)
+    _, acc = train.evaluate(model, data.featurize(Xte), yte, "binary", "bce")
+    assert acc == m["final"]["test_accuracy"]
+
+
+def test_multiclass_run_with_features(tmp_path):
+    out = tmp_path / "multi"
+    argv = ["train", "--dataset", "spiral_multi", "--classes", "4", "--hidden", "6",
+            "--features", "x1,x2,sin_x1", "--epochs", "5", "--n-points", "200", "--quiet",
+            "--optimizer", "rmsprop", "--regularization", "l2", "--reg-rate", "0.001",
+            "--out", str(out)]
+    assert run(argv) == 0
+    model = nn.load(out / "model.json")
+    assert model.sizes == [3, 6, 4]
+    img = _png(out / "boundary.png")
+    assert _n_colours(img) > 4 and _orange_or_green_share(img) < 1e-3
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["config"]["loss"] == "cross_entropy" and m["config"]["classes"] == 4
+
+
+def test_regression_run_has_no_accuracy(tmp_path, capsys):
+    out = tmp_path / "reg"
+    assert run(["train", "--dataset", "plane", "--hidden", "", "--activation", "linear",
+                "--epochs", "5", "--n-points", "100", "--noise", "0.1", "--train-ratio", "0.7",
+                "--quiet", "--out", str(out)]) == 0
+    assert "accuracy" not in capsys.readouterr().out
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["final"]["test_accuracy"] is None and m["config"]["loss"] == "mse"
+    assert _n_colours(_png(out / "boundary.png")) > 1
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--dataset", "nope"], "unknown dataset"),
+        (["--lr", "-0.1"], "--lr"),
+        (["--lr", "nan"], "--lr"),
+        (["--lr", "abc"], "--lr"),
+        (["--hidden", "8,0"], "--hidden"),
+        (["--hidden", "eight"], "--hidden"),
+        (["--features", "x1,cos_x1"], "unknown feature"),
+        (["--activation", "swish"], "activation"),
+        (["--optimizer", "lbfgs"], "optimizer"),
+        (["--loss", "cross_entropy"], "loss"),
+        (["--regularization", "l3"], "regularization"),
+        (["--reg-rate", "-1"], "--reg-rate"),
+        (["--noise", "0.8"], "--noise"),
+        (["--train-ratio", "1.5"], "--train-ratio"),
+        (["--batch", "0"], "--batch"),
+        (["--epochs", "0"], "--epochs"),
+        (["--classes", "4"], "--classes"),
+        (["--dataset", "blobs", "--classes", "9"], "--classes"),
+        (["--n-points", "1"], "--n-points"),
+        (["--bogus"], "unrecognized"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_code_2(tmp_path, capsys, args, words):
+    out = tmp_path / "never"
+    assert run(["train", *args, "--out", str(out), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("backlit train: error:") and words in lines[0]
+    assert captured.out == ""
+    assert not out.exists()
+
+
+def test_divergence_stops_suggests_a_smaller_lr_and_keeps_a_finite_model(tmp_path, capsys):
+    out = tmp_path / "div"
+    code = run(["train", "--dataset", "spiral", "--activation", "relu", "--loss", "mse",
+                "--optimizer", "sgd", "--lr", "100", "--epochs", "50", "--quiet", "--out", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "diverged" in err and "smaller learning rate" in err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["diverged"] is True and m["epochs_run"] < m["diverged_epoch"] <= 50
+    assert all(np.isfinite(v) for v in m["history"]["train_loss"])
+    model = nn.load(out / "model.json")  # loading refuses non-finite weights
+    assert all(np.isfinite(p.data).all() for p in model.parameters())
+    for name in ("boundary.png", "loss.png"):
+        _png(out / name)
