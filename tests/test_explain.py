@@ -73,7 +73,8 @@ def make_target(loss, n, k, rng):
     if loss == "bce":
         return rng.integers(0, 2, (n, k)).astype(float)
     if loss == "hinge":
-        return rng.choice([-1.0, 0.0, 1.0], (n, k))   # 0 means -1, as in functional.hinge_loss
+        y = rng.integers(0, 2, (n, k)).astype(float)  # {0, 1}: 0 means -1, as in functional.hinge_loss
+        return y if rng.random() < 0.5 else 2 * y - 1  # or {-1, +1}
     return rng.normal(size=(n, k))
 
 
@@ -349,9 +350,12 @@ def test_cost_measures_small_networks_and_estimates_on_request():
     assert c["fd_passes"] == 50 and c["fd_measured"] is True
     assert c["fd_ms"] > 0 and c["forward_backward_ms"] > 0
     assert c["ratio"] == pytest.approx(c["fd_ms"] / c["forward_backward_ms"])
+    assert c["trace_ms"] > 0 and c["forward_ms"] > 0
     est = explain.trace(model, [0.1, 0.2], [1], loss="bce").cost(measure=False)
     assert est["fd_measured"] is False
     assert est["fd_ms"] == pytest.approx(50 * est["forward_ms"])
+    assert [p.data.tobytes() for p in model.parameters()] == live
+    assert all(p.grad is None for p in model.parameters())
 
 
 def test_to_dict_is_json_ready_and_carries_the_trace():
@@ -422,7 +426,8 @@ def test_grid_orientation_and_values(features):
 
 
 def test_grid_coarse_points_across_batch_chunks():
-    # 16x16 hidden layers evaluate in chunks of 1024 rows: the 900 fine + 400 coarse points straddle one
+    # 16-wide layers evaluate in chunks of 512 rows: the 400 coarse points after the 900 fine ones
+    # straddle the chunk boundary at 1024
     model = nn.MLP([2, 16, 16, 1], activation="relu", seed=16)
     g = explain.grid(model, extent=(-3, 5), resolution=30, neuron_resolution=20)
     cx = np.linspace(-3, 5, 20)

@@ -45,22 +45,26 @@ class Harness:
         return msg
 
     def exchange(self, send):
-        """Send one fuzz frame, then a sentinel; return the replies in between (training frames
-        without a reply_to excluded)."""
+        """Send one fuzz frame, then a sentinel; return everything received in between. The session
+        is paused again afterwards if the fuzz frame started training."""
         send(self.ws)
         self.messages += 1
+        replies = self._until_reply({"type": "save"})
+        if any(r.get("playing") for r in replies if r["type"] in ("state", "frame")):
+            self._until_reply({"type": "pause"}, last="frame")
+        return replies
+
+    def _until_reply(self, sentinel, last=None):
         self.sentinel += 1
-        self.ws.send_text(json.dumps({"type": "pause", "id": self.sentinel}))
+        self.ws.send_text(json.dumps({**sentinel, "id": self.sentinel}))
         replies = []
         while True:
             msg = self.receive()
             if msg.get("reply_to") == self.sentinel:
-                if msg["type"] == "frame":  # pause answers state, frame: the frame comes last
+                if last is None or msg["type"] == last:
                     return replies
                 continue
-            if msg["type"] == "frame" and "reply_to" not in msg and msg.get("playing"):
-                continue  # a training frame
-            replies.append(msg)
+            replies.append(msg)  # (the session is paused between exchanges: no training frames)
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +138,7 @@ frames = st.one_of(
 )
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(frames)
 def test_every_frame_gets_a_reply_and_the_server_survives(harness, send):
     replies = harness.exchange(send)

@@ -423,53 +423,90 @@ class Trace:
         return sum(lt.weight.size + lt.bias.size for lt in self.layers)
 
     def cost(self, measure: bool | None = None) -> dict:
-        """Backprop's price against finite differences, in milliseconds.
+        """Backprop's price against finite differences, in milliseconds, measured on this model.
 
-        ``forward_backward_ms`` is what this trace's own forward and backward took. Finite differences
-        need 2P forward passes (P parameters, each nudged both ways). With ``measure`` (the default when
-        P <= FD_MEASURE_LIMIT) they are run for real, on this network and sample, once per network shape
-        (sizes, activations, features, loss, batch size): the result is cached, since the time does not
-        depend on the weights' values. Otherwise they are estimated as 2P times this trace's forward time.
-        ``fd_measured`` says which.
+        - ``forward_backward_ms``: one forward plus one backward pass (graph, loss, backward);
+        - ``fd_ms``: the 2P forward passes finite differences need (P parameters, each nudged both ways).
+          With ``measure`` (the default when P <= FD_MEASURE_LIMIT) they are run for real, nudging each
+          weight of this network on this sample; otherwise they are estimated as 2P times one measured
+          forward pass. ``fd_measured`` says which;
+        - ``ratio`` = fd_ms / forward_backward_ms; ``trace_ms``: what this trace's own pass took.
+
+        Each time is the best of a few runs. The times depend on the network's shape, not on its weights'
+        values, so they are measured once per shape (sizes, activations, features, loss, batch size, dtype)
+        and reused by later traces.
         """
         P = self.parameter_count()
         measure = P <= FD_MEASURE_LIMIT if measure is None else bool(measure)
         if self._cost is not None and self._cost["fd_measured"] == measure:
             return self._cost
-        fwd, bwd = self.timings["forward"], self.timings["backward"]
-        if measure:
-            key = (tuple(self.model.sizes), tuple(self.model.activations),
-                   None if self.features is None else tuple(self.features),
-                   self.loss_name, self.n, str(self.layers[0].weight.dtype))
-            fd = _FD_TIMES.get(key)
-            if fd is None:
-                fd = self._time_finite_differences()
-                if len(_FD_TIMES) > 256:
-                    _FD_TIMES.clear()
-                _FD_TIMES[key] = fd
-        else:
-            fd = 2 * P * fwd
-        fb = fwd + bwd
-        self._cost = {"params": P, "fd_passes": 2 * P, "forward_ms": 1e3 * fwd, "backward_ms": 1e3 * bwd,
+        key = (tuple(self.model.sizes), tuple(self.model.activations),
+               None if self.features is None else tuple(self.features),
+               self.loss_name, self.n, str(self.layers[0].weight.dtype), measure)
+        times = _COST_TIMES.get(key)
+        if times is None:
+            times = self._measure_costs(measure)
+            if len(_COST_TIMES) > 256:
+                _COST_TIMES.clear()
+            _COST_TIMES[key] = times
+        fwd, fb, fd = times
+        self._cost = {"params": P, "fd_passes": 2 * P, "forward_ms": 1e3 * fwd,
                       "forward_backward_ms": 1e3 * fb, "fd_ms": 1e3 * fd,
-                      "ratio": fd / fb if fb > 0 else None, "fd_measured": measure}
+                      "ratio": fd / fb if fb > 0 else None, "fd_measured": measure,
+                      "trace_ms": 1e3 * (self.timings["forward"] + self.timings["backward"])}
         return self._cost
 
-    def _time_finite_differences(self, eps: float = 1e-6) -> float:
-        """Seconds for the 2P nudged forward passes a finite-difference gradient needs (results discarded)."""
+    def _measure_costs(self, measure: bool, runs: int = 5):
+        """(one forward, one forward + backward, 2P finite-difference forwards), in seconds."""
         inputs, target = self._model_inputs(), self._target_rows()
-        with self._weights() as params:
-            t0 = time.perf_counter()
-            for p in params:
-                flat = p.data.reshape(-1)   # a view: the parameters are contiguous
-                for k in range(flat.size):
-                    w0 = flat[k]
-                    flat[k] = w0 + eps
-                    self._eval(inputs, target)
-                    flat[k] = w0 - eps
-                    self._eval(inputs, target)
-                    flat[k] = w0
-            return time.perf_counter() - t0
+        dtype = self.layers[0].weight.dtype
+        params = _params(self.model)
+        clock = time.perf_counter
+
+        def forward_backward():
+            loss = _loss(self.loss_name, self.model(Tensor(inputs, requires_grad=True, dtype=dtype)), target)
+            loss.backward()
+
+        with self._weights():
+            saved = [p.grad for p in params]
+            try:
+                fb = []
+                for _ in range(runs):
+                    for p in params:
+                        p.grad = None
+                    t0 = clock()
+                    forward_backward()
+                    fb.append(clock() - t0)
+            finally:
+                for p, g in zip(params, saved):
+                    p.grad = g
+            fwd = []
+            for _ in range(runs):
+                t0 = clock()
+                self._eval(inputs, target)
+                fwd.append(clock() - t0)
+            if measure:
+                fd = [self._time_finite_differences(params, inputs, target)]
+                while sum(fd) < 0.02 and len(fd) < 3:   # short sweeps: best of up to 3
+                    fd.append(self._time_finite_differences(params, inputs, target))
+                fd = min(fd)
+            else:
+                fd = 2 * self.parameter_count() * min(fwd)
+        return min(fwd), min(fb), fd
+
+    def _time_finite_differences(self, params, inputs, target, eps: float = 1e-6) -> float:
+        """Seconds for the 2P nudged forward passes a finite-difference gradient needs (results discarded)."""
+        t0 = time.perf_counter()
+        for p in params:
+            flat = p.data.reshape(-1)   # a view: the parameters are contiguous
+            for k in range(flat.size):
+                w0 = flat[k]
+                flat[k] = w0 + eps
+                self._eval(inputs, target)
+                flat[k] = w0 - eps
+                self._eval(inputs, target)
+                flat[k] = w0
+        return time.perf_counter() - t0
 
     # ---- the page's copy ----------------------------------------------------------------------------
     def to_dict(self, lr: float | None = None, cost: bool = True) -> dict:
@@ -496,7 +533,7 @@ class Trace:
         return d
 
 
-_FD_TIMES: dict = {}
+_COST_TIMES: dict = {}
 
 
 def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=None) -> Trace:
@@ -653,15 +690,17 @@ def grid(model, extent=(-6.0, 6.0), resolution: int = 100, neuron_resolution: in
 
 
 def _chunk_rows(sizes) -> int:
-    """Rows per batch so that every layer's matmul stays single-threaded and in cache.
+    """Rows per batch so that every layer's matmul stays single-threaded and its arrays small.
 
     NOTE: OpenBLAS splits a matmul over threads once rows * in * out exceeds 65536 * 4. For layers
     this narrow the second thread costs more than it saves, and on a busy machine waiting for it stalls
-    for milliseconds (measured: 2-8-8-1 at 100x100, median 8 ms in one batch, 0.55 ms in chunks).
-    Chunks of at most 4096 rows also keep each intermediate array in L2 cache.
+    for milliseconds (measured: 2-8-8-1 at 100x100, median 8 ms in one batch, under 1 ms in chunks).
+    Keeping each layer's array near 64 KiB also keeps it in L2 cache and in malloc's reused memory
+    rather than fresh pages from the OS.
     """
-    widest = max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    return int(min(4096, max(256, 262144 // widest)))
+    blas = 262144 // max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    small = 8192 // max(sizes)
+    return int(min(4096, max(256, min(blas, small))))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -143,9 +143,11 @@ def hinge_loss(scores, target):
         raise ValueError(
             f"hinge_loss: scores shape {scores.data.shape} and target shape {y.shape} differ; reshape one "
             f"to match")
-    y = np.where(y == 0, -1, y).astype(scores.data.dtype)
-    if not np.all(np.abs(y) == 1):
-        raise ValueError("hinge_loss: target must be in {-1, +1} or {0, 1}")
+    y = np.asarray(y, dtype=scores.data.dtype)
+    if not (np.abs(y) == 1).all():  # not ±1: accept {0, 1} and map 0 -> -1
+        if not ((y == 0) | (y == 1)).all():
+            raise ValueError("hinge_loss: target must be in {-1, +1} or {0, 1}")
+        y = 2 * y - 1
     return _apply(ops.HingeLoss, scores, y=y)
 
 

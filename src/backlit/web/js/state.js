@@ -1,88 +1,89 @@
-// The URL-hash state: one declarative table, as in TF Playground's state.ts.
-// The server validates every value; this table only knows how to write and read the hash.
+// The URL-hash state: one declarative table (name, URL key, type), as in TF Playground's state.ts.
+// It mirrors the server's table (docs/protocol.md) and is replaced by the `schema` the server sends
+// with its first `state`. The server validates every value and normally sends the encoded hash itself
+// (`state.url_state`); this table is used to read a hash the user edits by hand.
 
-export const FIELDS = [
-  { key: 'dataset', type: 'str' },
-  { key: 'noise', type: 'float' },
-  { key: 'train_ratio', type: 'float' },
-  { key: 'n_points', type: 'int' },
-  { key: 'classes', type: 'int' },
-  { key: 'features', type: 'strs' },
-  { key: 'hidden', type: 'ints' },
-  { key: 'activation', type: 'str' },
-  { key: 'lr', type: 'float' },
-  { key: 'batch_size', type: 'int' },
-  { key: 'optimizer', type: 'str' },
-  { key: 'regularization', type: 'str' },
-  { key: 'reg_rate', type: 'float' },
-  { key: 'problem', type: 'str' },
-  { key: 'loss', type: 'str' },
-  { key: 'seed', type: 'int' },
-  { key: 'show_test', type: 'bool', pageOnly: true, fallback: false },
-  { key: 'discretize', type: 'bool', pageOnly: true, fallback: false },
+let FIELDS = [
+  { name: 'dataset', url: 'd', type: 'str' },
+  { name: 'noise', url: 'n', type: 'float' },
+  { name: 'train_ratio', url: 'tr', type: 'float' },
+  { name: 'n_points', url: 'np', type: 'int' },
+  { name: 'classes', url: 'k', type: 'int' },
+  { name: 'seed', url: 's', type: 'int' },
+  { name: 'features', url: 'f', type: 'list[str]' },
+  { name: 'hidden', url: 'h', type: 'list[int]' },
+  { name: 'activation', url: 'a', type: 'str' },
+  { name: 'problem', url: 'p', type: 'str' },
+  { name: 'loss', url: 'l', type: 'str' },
+  { name: 'lr', url: 'lr', type: 'float' },
+  { name: 'batch_size', url: 'bs', type: 'int' },
+  { name: 'optimizer', url: 'o', type: 'str' },
+  { name: 'regularization', url: 'r', type: 'str' },
+  { name: 'reg_rate', url: 'rr', type: 'float' },
+  { name: 'show_test', url: 'st', type: 'bool' },
+  { name: 'discretize', url: 'dz', type: 'bool' },
 ];
 
-const BY_KEY = new Map(FIELDS.map((f) => [f.key, f]));
+/** Adopt the server's table ([{name, url, type, default, ...}]). */
+export function setSchema(schema) {
+  if (!Array.isArray(schema) || !schema.length) return;
+  FIELDS = schema.filter((s) => s && s.name && s.url && s.type).map((s) => ({ name: s.name, url: s.url, type: s.type, default: s.default }));
+}
 
-function decode(field, raw) {
-  switch (field.type) {
-    case 'str': return raw;
-    case 'int': { const v = Number(raw); return Number.isInteger(v) ? v : undefined; }
+function decode(type, raw) {
+  switch (type) {
+    case 'int': { const v = Number(raw); return raw !== '' && Number.isInteger(v) ? v : undefined; }
     case 'float': { const v = Number(raw); return raw !== '' && Number.isFinite(v) ? v : undefined; }
-    case 'bool': return raw === 'true' || raw === '1';
-    case 'strs': return raw === '' ? [] : raw.split(',');
-    case 'ints': {
-      if (raw === '') return [];
-      const v = raw.split(',').map(Number);
+    case 'bool': return raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : undefined;
+    case 'list[str]': return raw.split(',').filter((x) => x !== '');
+    case 'list[int]': {
+      const v = raw.split(',').filter((x) => x !== '').map(Number);
       return v.every(Number.isInteger) ? v : undefined;
     }
-    default: return undefined;
+    default: return raw;
   }
 }
 
-function encode(field, value) {
+function encode(type, value) {
   if (Array.isArray(value)) return value.join(',');
+  if (type === 'bool') return value ? '1' : '0';
   return String(value);
 }
 
-/** Parse "#dataset=spiral&hidden=4,2&..." into {server: {...}, page: {...}}; unknown keys are ignored. */
+/** "#d=xor&h=4,2&st=1" -> {dataset: 'xor', hidden: [4, 2], show_test: true}; bad pairs are skipped. */
 export function parseHash(hash) {
-  const server = {};
-  const page = {};
+  const out = {};
   const text = (hash || '').replace(/^#/, '');
-  if (!text) return { server, page };
   for (const part of text.split('&')) {
+    if (!part) continue;
     const eq = part.indexOf('=');
     if (eq < 0) continue;
-    const key = decodeURIComponent(part.slice(0, eq));
-    const field = BY_KEY.get(key);
+    let key; let raw;
+    try { key = decodeURIComponent(part.slice(0, eq)); raw = decodeURIComponent(part.slice(eq + 1)); } catch { continue; }
+    const field = FIELDS.find((f) => f.url === key || f.name === key);
     if (!field) continue;
-    const value = decode(field, decodeURIComponent(part.slice(eq + 1)));
-    if (value === undefined) continue;
-    (field.pageOnly ? page : server)[key] = value;
+    const value = decode(field.type, raw);
+    if (value !== undefined) out[field.name] = value;
   }
-  return { server, page };
-}
-
-/** Inverse of parseHash; keys appear in table order so that links are stable. */
-export function formatHash(serverConfig, pageConfig) {
-  const parts = [];
-  for (const field of FIELDS) {
-    const src = field.pageOnly ? pageConfig : serverConfig;
-    if (!src || src[field.key] === undefined || src[field.key] === null) continue;
-    parts.push(`${field.key}=${encodeURIComponent(encode(field, src[field.key])).replace(/%2C/g, ',')}`);
-  }
-  return '#' + parts.join('&');
-}
-
-export function pageDefaults() {
-  const out = {};
-  for (const f of FIELDS) if (f.pageOnly) out[f.key] = f.fallback;
   return out;
 }
 
-/** Write the hash without adding a history entry per slider move. */
-export function writeHash(serverConfig, pageConfig) {
-  const next = formatHash(serverConfig, pageConfig);
-  if (next !== location.hash) history.replaceState(null, '', next);
+/** Inverse of parseHash (only values that differ from the defaults, when the defaults are known). */
+export function formatHash(config) {
+  const parts = [];
+  for (const f of FIELDS) {
+    const v = config[f.name];
+    if (v === undefined || v === null) continue;
+    if (f.default !== undefined && JSON.stringify(v) === JSON.stringify(f.default)) continue;
+    parts.push(`${f.url}=${encodeURIComponent(encode(f.type, v)).replace(/%2C/g, ',')}`);
+  }
+  return parts.join('&');
+}
+
+/** Write the hash without adding a history entry per change; returns true when it changed. */
+export function writeHash(text) {
+  const next = text ? `#${text}` : '';
+  if (next === location.hash || (next === '' && location.hash === '#')) return false;
+  history.replaceState(null, '', next || location.pathname + location.search);
+  return true;
 }
