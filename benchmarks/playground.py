@@ -88,11 +88,11 @@ PROBE = r"""
     for (let k = 0; k < n; k++) {
       const want = values[k % values.length];
       const option = [...sel.options].find((o) => Math.abs(Number(o.value) - want) < 1e-12);
+      let tState = null;
       const done = new Promise((resolve) => {
-        let seen = false;
         B.waiter = (kind, t, m) => {
-          if (kind === 'state' && Math.abs(m.config.lr - want) < 1e-12) seen = true;
-          else if (kind === 'frame' && seen) { B.waiter = null; resolve(t); }
+          if (kind === 'state' && Math.abs(m.config.lr - want) < 1e-12) tState = t;
+          else if (kind === 'frame' && tState !== null) { B.waiter = null; resolve(t); }
         };
       });
       const t0 = performance.now();
@@ -100,7 +100,7 @@ PROBE = r"""
       sel.dispatchEvent(new Event('input', { bubbles: true }));
       sel.dispatchEvent(new Event('change', { bubbles: true }));
       const t1 = await Promise.race([done, new Promise((r) => setTimeout(() => r(null), 5000))]);
-      out.push(t1 === null ? 5000 : t1 - t0);
+      out.push(t1 === null ? [5000, 5000] : [t1 - t0, tState - t0]);
       await new Promise((r) => setTimeout(r, 20 + Math.random() * 40));
     }
     B.waiter = null;
@@ -259,6 +259,7 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg()[0]
     port = args.port or free_port()
     server = start_server(port)
     try:
@@ -272,7 +273,8 @@ def main(argv=None) -> int:
     rates = {"numpy (hand-written)": numpy_rate(X, y, budget), "PyTorch": torch_rate(X, y, budget),
              "backlit nn (no server)": backlit_rate(X, y, budget)}
 
-    lat = np.asarray(page["latency_ms"])
+    lat = np.asarray(page["latency_ms"])[:, 0]
+    to_state = np.asarray(page["latency_ms"])[:, 1]
     p50, p99 = np.percentile(lat, 50), np.percentile(lat, 99)
     rows = [
         ("frames received / s", f"{page['received']:.1f}", f">= {TARGETS['received']:.0f}",
@@ -286,7 +288,10 @@ def main(argv=None) -> int:
     ]
     print(f"\nbacklit playground, spiral 2-4-2-1, {args.seconds:g} s of continuous training,"
           f" {len(lat)} control changes")
-    print(f"frame arrays: {page['shape']}; rAF gaps > 50 ms: {page['longFrames']}\n")
+    print(f"frame arrays: {page['shape']}; rAF gaps > 50 ms: {page['longFrames']};"
+          f" change -> state reply p50/p99: {np.percentile(to_state, 50):.1f}/{np.percentile(to_state, 99):.1f} ms")
+    print(f"{os.cpu_count()} CPUs; 1-min load average before the run: {load_before:.1f}"
+          " (other work on the machine slows every figure)\n")
     print(f"{'measure':<28}{'value':>12}  {'target':>10}  ok")
     for name, value, target, ok in rows:
         print(f"{name:<28}{value:>12}  {target:>10}  {'' if ok is None else ('yes' if ok else 'NO')}")

@@ -206,6 +206,7 @@ def test_constructors():
     arr[0] = 9.0
     assert t.data[0] == 1.0  # tensor() copies, as torch.tensor does
     assert t.numpy() is t.data
+    assert np.asarray(t) is t.data and float(bl.tensor([2.5])) == 2.5
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.complex128, np.float16, object])

@@ -34,6 +34,27 @@ UNARY = {
     "lse_keep_last": (lambda x: x.logsumexp(axis=-1, keepdims=True) if x.ndim else x,
                       lambda t: torch.logsumexp(t, dim=-1, keepdim=True) if t.ndim else t),
 }
+_M = {d: np.linspace(-1, 1, 4 * d).reshape(d, 4) for d in (1, 4)}
+
+
+def _reverse(t):
+    return t.permute(tuple(reversed(range(t.ndim))))
+
+
+def _gather_idx(d):
+    return [0, 0, d - 1, d // 2]  # repeats on purpose: the backward must scatter with accumulation
+
+
+UNARY.update({
+    # shape-changing ops whose result still broadcasts against (3, 4)
+    "gather_last": (lambda x: x[..., _gather_idx(x.shape[-1])] if x.ndim else x,
+                    lambda t: t[..., _gather_idx(t.shape[-1])] if t.ndim else t),
+    "matmul_const": (lambda x: x @ _M[x.shape[-1]] if x.ndim else x,
+                     lambda t: t @ torch.tensor(_M[t.shape[-1]]) if t.ndim else t),
+    "flip_rows": (lambda x: x[::-1] if x.ndim else x, lambda t: t.flip(0) if t.ndim else t),
+    "transpose_twice": (lambda x: x.T.T, lambda t: _reverse(_reverse(t))),
+})
+
 BINARY = {
     "add": (lambda a, b: a + b, lambda a, b: a + b),
     "sub": (lambda a, b: a - b, lambda a, b: a - b),

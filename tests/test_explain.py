@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from backlit import data, explain, nn
-from backlit.engine import Tensor
+from backlit.engine import Tensor, no_grad
 
 TORCH_ACT = {
     "tanh": torch.tanh,
@@ -265,12 +265,15 @@ def test_blame_formula_shows_the_real_numbers():
     model = nn.MLP([2, 4, 2, 1], seed=7)
     tr = explain.trace(model, [1.5, -2.0], [1], loss="bce", features=["x1", "x2"])
     b = tr.blame(1, 1, 2)
-    assert b.formula.startswith("∂L/∂W1[1,2] = δ1[1] · a0[2]")
+    assert b.formula.startswith("∂L/∂W1[1,2] = δ1[1] · a0[2] = ")
+    assert b.activation == "tanh" and b.z == tr.layers[1].z[1] and b.loss_explanation is None
+    assert tr.blame(0, 3, 1).formula.startswith("∂L/∂W0[3,1] = δ0[3] · X₂ = ")
     assert f"{b.product:.6g}" in b.formula and f"{abs(b.delta):.6g}" in b.formula
     assert f"{b.f_prime:.6g}" in b.formula
     out = tr.blame(2, 0, 0)
     p = float(tr.prediction[0])
     assert f"{p:.6g}" in out.formula and "σ(z) − y" in out.formula
+    assert out.loss_explanation in out.formula and out.activation == "linear"
     assert out.delta == pytest.approx(p - 1, rel=1e-12)
     with pytest.raises(IndexError):
         tr.blame(3, 0, 0)
@@ -457,3 +460,7 @@ def test_bad_arguments_say_what_is_wrong():
         explain.trace(nn.MLP([2, 3, 3]), [0, 0], [3], loss="cross_entropy")
     with pytest.raises(ValueError, match="target"):
         explain.trace(model, np.zeros((3, 2)), [1, 0], loss="bce")
+    with pytest.raises(ValueError, match="eps"):
+        explain.trace(model, [0, 0], [1]).check(0, 0, 0, eps=0)
+    with no_grad(), pytest.raises(RuntimeError, match="no_grad"):
+        explain.trace(model, [0, 0], [1])

@@ -136,6 +136,31 @@ def test_allow_origin_option(web_root):
                 ws.receive_text()
 
 
+def test_host_check_stops_dns_rebinding(web_root):
+    app = create_app(web_root=web_root, allowed_hosts=["localhost", "127.0.0.1", "::1"],
+                     allowed_origins=["https://proxy.example"])
+    with TestClient(app, base_url="http://localhost:8000") as c:
+        assert c.get("/").status_code == 200
+        with c.websocket_connect("ws://localhost:8000/ws", headers={"origin": "http://localhost:8000"}) as ws:
+            assert _hello(ws)["type"] == "state"
+        for host in ("evil.example:8000", "127.0.0.1.evil.example", ""):
+            r = c.get("/", headers={"host": host})
+            assert r.status_code == 400 and r.headers["x-content-type-options"] == "nosniff"
+        # the rebinding attack: Origin and Host agree, but name another site
+        with pytest.raises(WebSocketDisconnect) as e:
+            with c.websocket_connect("ws://localhost:8000/ws", headers={"host": "evil.example:8000",
+                                                     "origin": "http://evil.example:8000"}) as ws:
+                ws.receive_text()
+        assert e.value.code == 1008
+        assert c.get("/", headers={"host": "[::1]:8000"}).status_code == 200
+        assert c.get("/", headers={"host": "proxy.example"}).status_code == 200
+    # control: without the host check the same handshake is accepted (Origin and Host agree)
+    with TestClient(create_app(web_root=web_root)) as c:
+        with c.websocket_connect("ws://localhost:8000/ws", headers={"host": "evil.example:8000",
+                                                                 "origin": "http://evil.example:8000"}) as ws:
+            assert _hello(ws)["type"] == "state"
+
+
 # ---- limits ------------------------------------------------------------------------------------
 
 def test_server_full(web_root):
@@ -255,6 +280,12 @@ def test_real_server_path_traversal(served, target):
     status, data = _raw_get(served["port"], target)
     assert status in (400, 404)
     assert b"[project]" not in data and b"import" not in data
+
+
+def test_real_server_answers_only_to_loopback_names(served):
+    with socket.create_connection(("127.0.0.1", served["port"]), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+        assert s.recv(100).split(b" ")[1] == b"400"
 
 
 def test_real_server_headers(served):

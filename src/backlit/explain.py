@@ -26,7 +26,7 @@ import numpy as np
 
 from . import data as _data
 from . import functional as F
-from .engine import Tensor, no_grad
+from .engine import Tensor, is_grad_enabled, no_grad
 from .engine.ops import stable_sigmoid
 
 VERSION = 1
@@ -121,7 +121,8 @@ class Blame:
     For one sample the per-sample fields are floats; for a batch they are arrays over the samples and
     ``product`` is their sum (the loss is the batch mean, so each delta already carries the 1/n).
     ``downstream`` lists (k, W_{l+1}[k, i], delta_{l+1}[k], product) and ``sum`` is their total, which is
-    dL/da_l[i]; both are empty/None for the output layer, whose delta comes straight from the loss.
+    dL/da_l[i]; both are empty/None for the output layer, whose delta comes straight from the loss, as
+    ``loss_explanation`` says. ``z`` and ``activation`` are neuron i's pre-activation and f.
     """
 
     layer: int
@@ -137,11 +138,14 @@ class Blame:
     sum: float | np.ndarray | None
     is_output: bool
     formula: str
+    activation: str = "linear"
+    z: float | np.ndarray = 0.0
+    loss_explanation: str | None = None
 
     def to_dict(self) -> dict:
         d = {k: _jsonable(getattr(self, k)) for k in
              ("layer", "i", "j", "delta", "a_in", "product", "grad_W", "f_prime", "grad_a", "sum",
-              "is_output", "formula")}
+              "is_output", "formula", "activation", "z", "loss_explanation")}
         d["downstream"] = [[k, _jsonable(w), _jsonable(dk), _jsonable(p)] for k, w, dk, p in self.downstream]
         return d
 
@@ -262,18 +266,25 @@ class Trace:
                 w = float(nxt.weight[k, i])
                 terms.append((k, w, self._one(d_next[:, k]), self._one(w * d_next[:, k])))
             total = self._one(d_next @ nxt.weight[:, i])
-        formula = self._formula(layer, i, j, delta, a_in, product, grad, fp, grad_a, terms, total)
+        formula, why = self._formula(layer, i, j, delta, a_in, product, fp, grad_a, terms, total)
         return Blame(layer, int(i), j if bias else int(j), self._one(delta), self._one(a_in), product,
-                     grad, self._one(fp), self._one(grad_a), terms, total, layer == L - 1, formula)
+                     grad, self._one(fp), self._one(grad_a), terms, total, layer == L - 1, formula,
+                     lt.activation, self._one(self._rows(lt.z)[:, i]), why)
 
-    def _formula(self, layer, i, j, delta, a_in, product, grad, fp, grad_a, terms, total) -> str:
+    def _formula(self, layer, i, j, delta, a_in, product, fp, grad_a, terms, total):
+        """(the formula, lines joined by newlines; for the output layer the loss line alone, else None)."""
         L = len(self.layers)
-        src = "x" if layer == 0 else f"a{layer - 1}"
         d = f"δ{layer}[{i}]"
         if j == "bias":
             head = f"∂L/∂b{layer}[{i}] = {d} · 1"
         else:
-            head = f"∂L/∂W{layer}[{i},{j}] = {d} · {src}[{j}]"
+            if layer > 0:
+                src = f"a{layer - 1}[{j}]"
+            elif self.features is not None:
+                src = _data.FEATURES[self.features[j]]
+            else:
+                src = f"x[{j}]"
+            head = f"∂L/∂W{layer}[{i},{j}] = {d} · {src}"
         if self.batched:
             lines = [f"{head.replace(' = ', ' = Σₙ ', 1)} over {self.n} samples = {_fmt(product)}"]
         else:
@@ -286,9 +297,11 @@ class Trace:
                 parts = " + ".join(f"{_par(w)}·{_par(dk)}" for _, w, dk, _ in terms)
                 lines.append(f"{rule} = {_fmt(fp[0])} · ({parts}) = {_fmt(fp[0])} · {_par(total)}"
                              f" = {_fmt(delta[0])}")
+            why = None
         else:
-            lines.append(self._loss_line(i, d, fp, grad_a, delta))
-        return "\n".join(lines)
+            why = self._loss_line(i, d, fp, grad_a, delta)
+            lines.append(why)
+        return "\n".join(lines), why
 
     def _loss_line(self, i, d, fp, grad_a, delta) -> str:
         """How the output delta comes from the loss, in words and (for one sample) numbers."""
@@ -312,8 +325,9 @@ class Trace:
             why = f"2 · (z − y) / {k} = 2 · ({_fmt(z)} − {_fmt(t[i])}) / {k}"
         else:
             y = -1.0 if t[i] == 0 else float(t[i])
-            why = (f"−y if y·z < 1 else 0, with y = {_fmt(y)}, y·z = {_fmt(y * z)}"
-                   + (" (the kink at y·z = 1 counts as 0)" if y * z == 1 else ""))
+            yz = _fmt(y * z)
+            why = (f"−y, since y·z = {yz} < 1 (y = {_fmt(y)})" if y * z < 1 else
+                   f"0, since y·z = {yz} ≥ 1 (y = {_fmt(y)})")
         return f"{d} = ∂L/∂z{len(self.layers) - 1}[{i}] comes from the {name} loss: {why} = {_fmt(delta[0])}"
 
     def neuron(self, layer: int, i: int) -> dict:
@@ -341,6 +355,8 @@ class Trace:
         changed since the trace.
         """
         params = _params(self.model)
+        if [p.shape for p in params] != [a.shape for lt in self.layers for a in (lt.weight, lt.bias)]:
+            raise ValueError("the model changed shape since this trace was recorded; trace it again")
         live = [p.data.copy() for p in params]
         try:
             for p, lt_arr in zip(params, self._recorded(lr)):
@@ -550,6 +566,8 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
     The model's parameters and their ``.grad`` are left as they were.
     """
     _check_loss(loss)
+    if not is_grad_enabled():
+        raise RuntimeError("explain.trace runs a backward pass: call it outside no_grad()")
     dtype = model.linears[0].weight.dtype
     X = np.array(x.data if isinstance(x, Tensor) else x, dtype=dtype)
     if X.ndim not in (1, 2):
@@ -725,7 +743,7 @@ def _jsonable(v):
 
 
 def _lists(arrays: list) -> list:
-    """Many float arrays to nested lists, checking them for NaN/inf in one numpy call."""
+    """Many float arrays to nested lists, checking them all for NaN/inf in one numpy call."""
     if np.isfinite(np.concatenate([a.ravel() for a in arrays])).all():
         return [a.tolist() for a in arrays]
     return [_jsonable(a) for a in arrays]

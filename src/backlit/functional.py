@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .engine import Tensor, ops
-from .engine.tensor import _apply, _leaf
+from .engine.tensor import _apply, _leaf, _named, _node
 
 
 def _t(x, like=None):
@@ -44,9 +44,12 @@ def linear(x, W, b=None):
     """x @ W.T + b as ONE node. x is (..., in), W is (out, in), b is (out,) or None."""
     if x.__class__ is not Tensor:
         x = _t(x, W)
-    if b is None:
-        return _apply(ops.Linear, x, W)
-    return _apply(ops.Linear, x, W, b)
+    parents = (x, W) if b is None else (x, W, b)
+    try:
+        out, ctx = ops.Linear.forward(x.data, W.data, None if b is None else b.data)
+    except ValueError as e:
+        raise _named(e, ops.Linear, parents) from None
+    return _node(ops.Linear, parents, out, ctx)
 
 
 _ACTIVATIONS = {
@@ -118,21 +121,26 @@ def cross_entropy(logits, targets):
     return _apply(ops.CrossEntropy, logits, targets=t)
 
 
+def _pair_loss(op, a, b, what):
+    """A loss node over (prediction, target) that must have the same shape; plain arrays become tensors."""
+    if a.__class__ is not Tensor:
+        a = _t(a)
+    if b.__class__ is not Tensor:
+        b = _t(b, a)
+    if a.data.shape != b.data.shape:
+        _same_shape(op.name, a, b, what)
+    out, ctx = op.forward(a.data, b.data)
+    return _node(op, (a, b), out, ctx)
+
+
 def binary_cross_entropy_with_logits(logits, target):
     """Mean binary cross-entropy on raw scores, in the stable form max(x,0) - x·y + log(1 + e^-|x|)."""
-    logits = _t(logits)
-    if target.__class__ is not Tensor:
-        target = _t(target, logits)
-    _same_shape("binary_cross_entropy_with_logits", logits, target, ("logits", "target"))
-    return _apply(ops.BCEWithLogits, logits, target)
+    return _pair_loss(ops.BCEWithLogits, logits, target, ("logits", "target"))
 
 
 def mse_loss(pred, target):
     """Mean of (pred - target)²."""
-    pred = _t(pred)
-    target = _t(target, pred)
-    _same_shape("mse_loss", pred, target, ("pred", "target"))
-    return _apply(ops.MSELoss, pred, target)
+    return _pair_loss(ops.MSELoss, pred, target, ("pred", "target"))
 
 
 def hinge_loss(scores, target):

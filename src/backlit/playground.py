@@ -203,9 +203,21 @@ class Playground:
         threshold = 0.5 if self.loss_name == "mse" else 0.0
         return (out[:, 0] > threshold).astype(np.int64)
 
+    def _forward(self, Xf: np.ndarray) -> Tensor:
+        """No-grad forward in row chunks. NOTE: a single big matmul lets OpenBLAS split it over
+        threads, which for these narrow layers costs far more than it saves (and stalls for tens of ms
+        on a busy machine); chunks keep every matmul under its threading threshold."""
+        widest = max(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+        rows = max(64, 200_000 // widest)
+        with no_grad():
+            if len(Xf) <= rows:
+                return self.model(Tensor(Xf))
+            return Tensor(np.concatenate([self.model(Tensor(Xf[s:s + rows])).data
+                                          for s in range(0, len(Xf), rows)]))
+
     def _evaluate(self, Xf: np.ndarray, T: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
         with no_grad(), np.errstate(all="ignore"):
-            out = self.model(Tensor(Xf))
+            out = self._forward(Xf)
             loss = _float(self._loss(out, T if self.loss_name == "cross_entropy" else Tensor(T)).data)
             acc = None
             if self.kind != "regression":

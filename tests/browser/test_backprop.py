@@ -346,3 +346,38 @@ def test_trace_on_screen_matches_an_independent_pytorch_computation(ready):
     # And what the inspector prints is the same number.
     click_link(app, 0, 0, 0)
     assert app.raw("grad_w") == pytest.approx(Ws[0].grad[0, 0].item(), rel=1e-5, abs=1e-9)
+
+
+# -- beyond the brief ------------------------------------------------------------------------------
+def test_cost_meter_shows_one_forward_one_backward_against_finite_differences(ready):
+    app = ready
+    forward_backward(app)
+    cost = app.page.locator('[data-value="cost_us"]').first
+    expect(cost).to_have_attribute("data-raw", re.compile(r"\d"))
+    assert float(cost.get_attribute("data-raw")) > 0
+    ratio = app.page.locator('[data-value="ratio"]').first
+    expect(ratio).to_have_attribute("data-raw", re.compile(r"\d"))
+    assert float(ratio.get_attribute("data-raw")) > 1, "backprop should beat 2P forward passes"
+    trace_cost = app.trace()["cost"]
+    assert float(ratio.get_attribute("data-raw")) == pytest.approx(trace_cost["ratio"], rel=1e-9)
+
+
+def test_adversarial_nudge_walks_a_copy_and_leaves_the_data_alone(ready):
+    app = ready
+    config = app.config()
+    points_before = app.page.evaluate("() => window.__t.texts.filter(t => t === 'points').length")
+    selected = app.page.locator("#plane").get_attribute("data-selected")
+    app.button("Adversarial nudge").click()
+    app.page.wait_for_function("() => window.__t.lastByType.nudge")
+    nudge = app.page.evaluate("() => window.__t.lastByType.nudge")
+    assert len(nudge["path"]) >= 2
+    point = app.page.evaluate("() => window.__t.lastByType.selection && window.__t.lastByType.selection.point")
+    if point is not None:
+        assert nudge["path"][0] == pytest.approx(point, abs=1e-9), "the walk starts at the selected sample"
+    if nudge["flipped"]:
+        assert nudge["from_class"] != nudge["to_class"]
+    expect(app.page.locator("#inspector")).to_contain_text("nudge", ignore_case=True)
+    assert app.config() == config
+    assert app.page.evaluate("() => window.__t.texts.filter(t => t === 'points').length") == points_before
+    assert app.page.locator("#plane").get_attribute("data-selected") == selected
+    app.screenshot("adversarial-nudge")

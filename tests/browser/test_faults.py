@@ -75,3 +75,47 @@ def test_learning_rate_10_diverges_pauses_and_draws_no_nan(app):
     assert header["diverged"] is True
     app.screenshot("diverged")
     assert not app.page_errors, app.page_errors
+
+
+def test_save_downloads_the_session_and_load_restores_it_or_says_why_not(app, tmp_path):
+    import json
+
+    app.open()
+    page = app.page
+    page.select_option("#dataset", "circle")
+    app.wait_config(dataset="circle")
+    for _ in range(3):
+        app.button("Step").click()
+    page.wait_for_function("() => window.backlitDebug.lastFrameHeader.step >= 3")
+    config, weights = app.config(), app.header()["weights"]
+
+    with page.expect_download() as download:
+        app.button("Save").click()
+    saved = tmp_path / "session.json"
+    download.value.save_as(saved)
+    session = json.loads(saved.read_text(encoding="utf-8"))
+    assert session["config"]["dataset"] == "circle"
+    np.testing.assert_allclose(np.concatenate([np.ravel(w) for w in session["weights"]]),
+                               np.concatenate([np.ravel(w) for w in weights]), rtol=1e-12)
+
+    page.select_option("#dataset", "xor")
+    app.wait_config(dataset="xor")
+    with page.expect_file_chooser() as chooser:
+        app.button("Load").click()
+    chooser.value.set_files(str(saved))
+    app.wait_config(dataset="circle")
+    page.wait_for_function(
+        "(w) => JSON.stringify(window.backlitDebug.lastFrameHeader.weights) === JSON.stringify(w)", arg=weights
+    )
+    assert app.config() == config
+    expect(page.locator("#dataset")).to_have_value("circle")
+
+    for name, text in (("broken.json", "{not json"), ("foreign.json", '{"format": "something else"}')):
+        bad = tmp_path / name
+        bad.write_text(text, encoding="utf-8")
+        with page.expect_file_chooser() as chooser:
+            app.button("Load").click()
+        chooser.value.set_files(str(bad))
+        expect(page.locator("#status")).to_contain_text(name)
+        assert app.config() == config, f"loading {name} changed the session"
+    assert not app.page_errors, app.page_errors

@@ -35,6 +35,16 @@ def test_changing_the_dataset_redraws_the_plane(app):
     app.wait_config(dataset="circle")
     app.wait_pixels_change("before", fraction=0.02)
     expect(app.page.locator("#dataset")).to_have_value("circle")
+    # The selected sample (ring and input-gradient arrow) follows the new data: its trace is of a
+    # training point of the circle set, not the old spiral point.
+    app.page.wait_for_function(
+        """() => {
+            const t = window.backlitDebug.lastTrace, pts = window.__t.lastByType.points;
+            const sel = Number(document.querySelector('#plane').dataset.selected);
+            if (!t || !pts || !pts.train[sel]) return false;
+            return Math.abs(t.x[0] - pts.train[sel][0]) < 1e-9 && Math.abs(t.x[1] - pts.train[sel][1]) < 1e-9;
+        }"""
+    )
     assert not app.page_errors, app.page_errors
 
 

@@ -4,8 +4,6 @@ Every method of Tensor also exists here as a function, so ``engine.exp(t)`` is `
 functions accept Python numbers and arrays too (they become constant tensors).
 """
 
-import builtins as _builtins
-
 import numpy as _np
 
 from . import ops
@@ -113,8 +111,6 @@ def stack(tensors, axis=0):
         raise ValueError("stack: need at least one tensor")
     return _apply(ops.Stack, *ts, axis=axis)
 
-
-del _builtins
 
 __all__ = [
     "Tensor", "tensor", "zeros", "ones", "randn", "no_grad", "is_grad_enabled", "gradcheck",

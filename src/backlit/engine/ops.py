@@ -636,7 +636,10 @@ class Linear(Op):
         if len(parents) == 2:
             return gx, gW
         if parents[2].requires_grad:
-            gb = np.add.reduce(g, axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
+            if g.ndim == 2:
+                gb = np.add.reduce(g, axis=0)
+            else:
+                gb = np.add.reduce(g, axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
         return gx, gW, gb
 
 
@@ -693,22 +696,24 @@ class CrossEntropy(Op):
 class BCEWithLogits(Op):
     # L = mean(max(x,0) - x·y + ln(1 + e^-|x|))      (= -y ln σ(x) - (1-y) ln(1-σ(x)), but stable)
     #   dL/dx = (σ(x) - y) / n          dL/dy = -x / n
+    # NOTE: max(x,0) + ln(1 + e^-|x|) is softplus(x) = ln(1 + e^x) in its stable form, which is exactly
+    # how np.logaddexp(0, x) computes it (one ufunc instead of five). It never overflows: e^-|x| <= 1.
+    # Backward reuses it: σ(x) = e^(x - softplus(x)), and x - softplus(x) <= 0, so no overflow either.
     name = "binary_cross_entropy_with_logits"
 
     @staticmethod
     def forward(x, y):
-        e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
-        return mean_all(np.maximum(x, 0) - x * y + np.log1p(e)), e
+        sp = np.logaddexp(0, x)
+        return mean_all(sp - x * y), sp
 
     @staticmethod
     def backward(node, g):
         x, y = node._parents
-        X, Y = x.data, y.data
+        X = x.data
         gn = g / X.size
         gx = gy = None
         if x.requires_grad:
-            e = node._ctx
-            gx = (np.where(X >= 0, 1.0, e) / (1.0 + e) - Y) * gn  # σ(x) from the saved e = e^-|x|
+            gx = (np.exp(X - node._ctx) - y.data) * gn
         if y.requires_grad:
             gy = -X * gn
         return gx, gy

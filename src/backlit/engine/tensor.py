@@ -133,6 +133,15 @@ class Tensor:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
 
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(tensor) gives the values (for plotting and plain numpy code)."""
+        if dtype is not None and dtype != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def __float__(self):
+        return float(self.item())
+
     def item(self):
         """The value of a one-element tensor as a Python float."""
         if self.data.size != 1:
@@ -186,25 +195,26 @@ class Tensor:
         # all of a node's consumers have already sent it their gradient contributions.
         grads = {self: g}
         heap = [(-self._seq, self)]
-        pop, push = heapq.heappop, heapq.heappush
+        pop, push, ndarray = heapq.heappop, heapq.heappush, np.ndarray
         while heap:
             node = pop(heap)[1]
             g = grads.pop(node)
             if node._retain:
                 _accumulate(node, g, owned=False)
-            pgs = node._op.backward(node, g)
-            for p, pg in zip(node._parents, pgs):
+            for p, pg in zip(node._parents, node._op.backward(node, g)):
                 if pg is None or not p.requires_grad:
                     continue
                 if p._parents:  # intermediate: collect contributions until it is popped
-                    old = grads.get(p)
-                    if old is None:
+                    if p in grads:
+                        grads[p] = grads[p] + pg
+                    else:
                         grads[p] = pg
                         push(heap, (-p._seq, p))
-                    else:
-                        grads[p] = old + pg
-                else:  # leaf: accumulate straight into .grad
-                    _accumulate(p, pg, owned=(pg is not g and pg.base is None))
+                elif (p.grad is None and pg.__class__ is ndarray and pg.base is None and pg is not g
+                      and pg.shape == p.data.shape and pg.dtype == p.data.dtype):
+                    p.grad = pg  # a leaf's first gradient, freshly made by the rule: keep it, no copy
+                else:
+                    _accumulate(p, pg, owned=False)
 
     # ---- arithmetic -------------------------------------------------------------------------------
     def __add__(self, other):
@@ -373,6 +383,11 @@ def _apply(op, *parents, **params):
         out, ctx = op.forward(*[p.data for p in parents], **params)
     except (ValueError, IndexError) as e:
         raise _named(e, op, parents) from None
+    return _node(op, parents, out, ctx)
+
+
+def _node(op, parents, out, ctx):
+    """Wrap ``out`` in a Tensor; record (parents, op, ctx) if grad mode is on and a parent needs grad."""
     t = Tensor.__new__(Tensor)
     t.data = out if out.__class__ is np.ndarray else np.asarray(out)
     t.grad = None

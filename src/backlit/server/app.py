@@ -93,24 +93,92 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def host_name(host_header: str) -> str:
+    """'LocalHost:8000' -> 'localhost', '[::1]:8000' -> '::1'."""
+    h = host_header.strip().lower()
+    if h.startswith("["):
+        return h[1:h.find("]")] if "]" in h else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+class HostCheck:
+    """ASGI middleware: only answer requests whose Host header names this server.
+
+    When the server listens on loopback, a page on another site can still reach it through DNS
+    rebinding (evil.example resolving to 127.0.0.1); its requests then carry Host: evil.example, and
+    its WebSocket an Origin that matches that Host. Accepting only loopback host names stops it.
+    """
+
+    def __init__(self, app, allowed_hosts):
+        self.app = app
+        self.allowed = {h.lower() for h in allowed_hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), "")
+            if host_name(host) not in self.allowed:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008, "reason": "host not allowed"})
+                    return
+                response = PlainTextResponse("Bad Host header: this server answers to "
+                                             + ", ".join(sorted(self.allowed)), status_code=400)
+                return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
 class Hub:
-    """Counts open sessions and how many are training (for the per-session training budget)."""
+    """Shared by all sessions: counts them, and paces training and frames to the machine's load.
+
+    A monitor task measures the event loop's lag (how late a short sleep wakes up). While the loop is
+    late, ``slow`` grows, which stretches every session's frame interval and shrinks its training
+    budget; when the loop is on time again, it shrinks back to 1. So an overloaded server sends fewer
+    frames per session and trains a little slower, but keeps answering controls quickly.
+    """
+
+    MONITOR_PERIOD = 0.025
+    MAX_SLOW = 6.0  # frame interval at most 6 x 30 ms = 180 ms (about 5.5 frames/s)
 
     def __init__(self, limits: Limits):
         self.limits = limits
         self.sessions = 0
         self.playing = 0
         self.errors = 0  # internal errors (exceptions that were not ProtocolErrors), for tests/benchmarks
+        self.lag = 0.0
+        self.slow = 1.0
+        self._monitor: asyncio.Task | None = None
 
     @property
     def full(self) -> bool:
         return self.sessions >= self.limits.max_sessions
 
+    def frame_interval(self) -> float:
+        return self.limits.frame_interval * self.slow
+
     def train_budget(self) -> float:
-        """Seconds of training per frame interval for one session: the full budget while at most two
-        sessions train (the machine has cores to spare), then shared so that frames keep flowing."""
+        """Seconds of training per frame interval for one session: the training sessions share one
+        budget (about 60% of a core at full speed), so that frames and controls keep flowing."""
         n = max(self.playing, 1)
-        return max(0.0005, self.limits.train_seconds_per_frame * min(1.0, 2.0 / n))
+        return max(0.0005, self.limits.train_seconds_per_frame / n)
+
+    def start_monitor(self) -> None:
+        if self._monitor is None or self._monitor.done():
+            self._monitor = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.sessions > 0:
+            t = loop.time()
+            await asyncio.sleep(self.MONITOR_PERIOD)
+            lag = max(0.0, loop.time() - t - self.MONITOR_PERIOD)
+            self.lag = 0.7 * self.lag + 0.3 * lag
+            if self.lag > 0.04:
+                self.slow = min(self.slow * 1.2, self.MAX_SLOW)
+            elif self.lag < 0.015:
+                self.slow = max(self.slow / 1.05, 1.0)
+        self.lag, self.slow = 0.0, 1.0
 
 
 def _origin_allowed(websocket: WebSocket, allowed: set[str]) -> bool:
@@ -209,6 +277,7 @@ class Session:
                 await self.wake.wait()
                 continue
             start = time.monotonic()
+            interval = self.hub.frame_interval()
             budget = self.hub.train_budget()
             spent = 0.0
             diverged = []
@@ -226,10 +295,10 @@ class Session:
             for msg in diverged:
                 await self.send(msg)
             if self.pg.playing or diverged:
-                if time.monotonic() - self.last_frame >= lim.frame_interval * 0.5 or diverged:
+                if time.monotonic() - self.last_frame >= interval * 0.5 or diverged:
                     await self.send({"type": "frame", **dict(zip(("header", "arrays"), self.pg.frame()))})
             self._sync_playing()
-            delay = lim.frame_interval - (time.monotonic() - start)
+            delay = interval - (time.monotonic() - start)
             await asyncio.sleep(max(0.0, delay))
 
     def close(self) -> None:
@@ -238,9 +307,14 @@ class Session:
 
 
 def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str | Path | None = None,
-               debug: bool = False) -> Starlette:
-    """The playground app. ``allowed_origins``: extra WebSocket origins ("https://example.org" or a
-    bare "host:port"), for a reverse proxy. ``web_root`` overrides the page folder (tests)."""
+               allowed_hosts=None, debug: bool = False) -> Starlette:
+    """The playground app.
+
+    ``allowed_origins``: extra WebSocket origins ("https://example.org" or a bare "host:port"), for a
+    reverse proxy. ``allowed_hosts``: if given, the Host names this server answers to (the CLI passes
+    the loopback names when it listens on loopback); the allowed origins' hosts are added to it.
+    ``web_root`` overrides the page folder (tests).
+    """
     limits = limits or Limits()
     root = Path(web_root or WEB_ROOT).resolve()
     allowed = {o.strip().lower().rstrip("/") for o in allowed_origins}
@@ -282,6 +356,7 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
             await websocket.close(code=1013, reason="server full")
             return
         hub.sessions += 1
+        hub.start_monitor()
         session = None
         trainer = None
         try:
@@ -323,5 +398,11 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
     app = Starlette(debug=debug, routes=routes)
     app.state.hub = hub
     app.state.limits = limits
-    app.add_middleware(SecurityHeaders)
+    if allowed_hosts is not None:
+        hosts = set(allowed_hosts)
+        for origin in allowed:
+            netloc = urlsplit(origin).netloc if "//" in origin else origin
+            hosts.add(host_name(netloc))
+        app.add_middleware(HostCheck, allowed_hosts=hosts)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so every response gets the headers
     return app

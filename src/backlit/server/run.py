@@ -104,7 +104,7 @@ def run_serve(args) -> int:
 def _serve(args) -> int:
     import uvicorn
 
-    from .app import create_app
+    from .app import LOOPBACK_HOSTS, create_app
     from .protocol import Limits
 
     limits = Limits(max_sessions=args.max_sessions, max_points=args.max_points)
@@ -119,7 +119,10 @@ def _serve(args) -> int:
     if _is_public(args.host):
         print(f"warning: listening on {args.host}: the playground is reachable from the network.")
 
-    app = create_app(limits=limits, allowed_origins=args.allow_origin)
+    # On loopback, answer only to loopback host names (stops DNS-rebinding pages); on a public
+    # address the students' browsers use whatever name or address the teacher hands out.
+    hosts = None if _is_public(args.host) else LOOPBACK_HOSTS
+    app = create_app(limits=limits, allowed_origins=args.allow_origin, allowed_hosts=hosts)
     config = uvicorn.Config(app, ws_per_message_deflate=False, ws_max_size=WS_MAX_SIZE, lifespan="off",
                             log_level="warning", timeout_graceful_shutdown=2)
     open_browser = not args.no_browser

@@ -128,9 +128,9 @@ export class Inspector {
   setBlame(b) {
     const box = this.main.querySelector('#blame');
     if (!box || this.mode !== 'link') return;
-    const gw = pick(b, 'grad_w', 'grad', 'value');
-    const delta = pick(b, 'delta', 'upstream', 'delta_i');
-    const a = pick(b, 'a_in', 'a', 'local', 'a_j');
+    const gw = pick(b, 'grad_W', 'grad_w', 'product');
+    const delta = pick(b, 'delta');
+    const a = pick(b, 'a_in');
     const p = palette();
     const sign = gw < 0 ? `▲ the loss wants this weight to increase (${p.incName})`
       : gw > 0 ? `▼ the loss wants this weight to decrease (${p.decName})` : 'no pull either way';
@@ -145,20 +145,24 @@ export class Inspector {
         (() => { const s = num('grad_w', gw, 5); s.style.color = color; return s; })(),
         el('span', { class: 'verdict' }, sign)),
     ];
-    const terms = pick(b, 'terms', 'downstream') || [];
-    const fprime = pick(b, 'f_prime', 'local_grad', 'fprime');
-    const z = pick(b, 'z');
-    const act = pick(b, 'activation') || '';
-    const isOut = b.output_layer === true || (!terms.length && b.output_layer !== false);
+    const terms = (pick(b, 'downstream', 'terms') || [])
+      .map((t) => (Array.isArray(t) ? { k: t[0], w: t[1], delta: t[2], product: t[3] } : t));
+    const fprime = pick(b, 'f_prime');
+    const ctx = this.handlers.context ? this.handlers.context(b.layer, b.i) : {};
+    const z = pick(b, 'z') ?? ctx.z;
+    const act = pick(b, 'activation') || ctx.activation || '';
+    const isOut = b.is_output ?? b.output_layer ?? !terms.length;
+    const lines = typeof b.formula === 'string' ? b.formula.split('\n') : [];
     const why = el('div', { class: 'why' });
     if (isOut) {
-      why.append(el('p', {}, `δ(${to}) comes straight from the loss: `,
-        el('code', {}, b.loss_explanation || LOSS_DELTA[this.lossName] || 'δ = ∂L/∂z')));
+      why.append(el('p', {}, `δ(${to}) is the output's own error signal, straight from the loss: `,
+        el('code', {}, LOSS_DELTA[this.lossName] || 'δ = ∂L/∂z')));
       const detail = el('div', { class: 'kv' });
-      if (z !== undefined) detail.append(el('span', {}, 'z = '), num('z', z), ' ');
-      if (b.prediction !== undefined) detail.append(el('span', {}, ' prediction = '), num('prediction', Array.isArray(b.prediction) ? b.prediction[0] : b.prediction), ' ');
-      if (b.target !== undefined) detail.append(el('span', {}, ' target y = '), num('target', b.target), ' ');
+      if (z !== undefined) detail.append('z = ', num('z', z), '   ');
+      if (ctx.prediction !== undefined) detail.append('prediction = ', num('prediction', ctx.prediction), '   ');
+      if (ctx.target !== undefined) detail.append('target y = ', num('target', ctx.target));
       if (detail.childNodes.length) why.append(detail);
+      if (lines.length > 1) why.append(el('div', { class: 'kv' }, lines.slice(1).join('\n')));
     } else {
       why.append(el('p', {}, `δ(${to}) came from the layer to its right: `,
         el('code', {}, 'δ = f′(z) · Σₖ wₖ δₖ')));
@@ -175,14 +179,13 @@ export class Inspector {
       table.append(tbody);
       why.append(table);
       const kv = el('div', { class: 'kv' });
-      kv.append('Σ = ', num('sum', pick(b, 'sum', 'grad_a')), '   ');
+      kv.append('Σ = ∂L/∂a = ', num('sum', pick(b, 'sum', 'grad_a')), '   ');
       if (z !== undefined) kv.append('z = ', num('z', z), '   ');
       kv.append(`${FPRIME[act] || "f′(z)"} = `, num('f_prime', fprime));
       why.append(kv);
       why.append(el('div', { class: 'kv' }, 'δ = f′(z) · Σ = ', num('f_prime_echo', fprime), ' · ', num('sum_echo', pick(b, 'sum', 'grad_a')), ' = ', num('delta_echo', delta)));
     }
     box.replaceChildren(...rows, why);
-    if (b.formula) box.append(el('div', { class: 'formula muted' }, b.formula));
   }
 
   setCheck(c) {
@@ -260,13 +263,14 @@ export class Inspector {
   /** "1 forward + 1 backward: N µs · finite differences: 2P forwards ≈ M ms · K× faster" */
   setCost(cost, params) {
     if (!cost) return;
-    const us = pick(cost, 'forward_backward_us', 'backprop_us', 'step_us');
-    const P = pick(cost, 'params', 'param_count', 'P') ?? params;
-    const fdForwards = pick(cost, 'fd_forwards', 'forwards') ?? (P !== undefined ? 2 * P : undefined);
-    let fdUs = pick(cost, 'fd_us', 'finite_difference_us');
-    if (fdUs === undefined) { const ms = pick(cost, 'fd_ms', 'finite_difference_ms'); if (ms !== undefined) fdUs = ms * 1000; }
-    const ratio = pick(cost, 'ratio', 'speedup');
-    const est = pick(cost, 'fd_estimated', 'estimated');
+    const ms = pick(cost, 'forward_backward_ms');
+    const us = ms !== undefined ? ms * 1000 : pick(cost, 'forward_backward_us');
+    const P = pick(cost, 'params') ?? params;
+    const fdForwards = pick(cost, 'fd_passes', 'fd_forwards') ?? (P !== undefined ? 2 * P : undefined);
+    const fdMs = pick(cost, 'fd_ms');
+    const fdUs = fdMs !== undefined ? fdMs * 1000 : undefined;
+    const ratio = pick(cost, 'ratio');
+    const est = cost.fd_measured === false || cost.fd_estimated === true;
     this.cost.replaceChildren(
       el('span', { class: 'cost-title' }, 'Cost meter'),
       el('span', {}, '1 forward + 1 backward: ', el('b', { 'data-value': 'cost_us', 'data-raw': us ?? '' }, fmtDuration(us))),

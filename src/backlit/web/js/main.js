@@ -1,7 +1,7 @@
 // Wiring: socket <-> views. Holds the little page state there is; every number comes from the server.
 
 import { Socket } from './socket.js';
-import { parseHash, writeHash, pageDefaults } from './state.js';
+import { parseHash, writeHash, formatHash, setSchema } from './state.js';
 import { Controls } from './controls.js';
 import { NetworkView } from './network.js';
 import { Plane } from './plane.js';
@@ -11,11 +11,11 @@ import { Stepper } from './stepper.js';
 import { setPalette, palette, classColor } from './colors.js';
 
 const $ = (id) => document.getElementById(id);
+const showTest = $('show-test');
+const discretize = $('discretize');
 
-const fromHash = parseHash(location.hash);
 const app = {
-  config: fromHash.server,       // last validated config from the server (hash config until then)
-  page: { ...pageDefaults(), ...fromHash.page },
+  config: parseHash(location.hash), // last validated config from the server (the hash's until then)
   state: null,
   points: null,
   header: null,
@@ -27,7 +27,9 @@ const app = {
   diverged: false,
   pending: new Map(),            // message id -> what to do with its reply (or its error)
   afterTrace: [],                // callbacks waiting for the next trace
-  drawCount: 0,
+  drawCount: 0,                  // animation frames that drew something
+  drawMs: 0,                     // time spent drawing them
+  rafCount: 0,
   framesReceived: 0,
 };
 
@@ -38,6 +40,8 @@ window.backlitDebug = {
   get selection() { return app.selection; },
   get drawCount() { return app.drawCount; },
   get framesReceived() { return app.framesReceived; },
+  get rafCount() { return app.rafCount; },
+  get drawMs() { return app.drawMs; },
   app,
 };
 
@@ -66,8 +70,20 @@ function flash(text, kind = 'error', ms = 7000) {
 // ---- socket --------------------------------------------------------------------------------------
 const socket = new Socket({
   onOpen(reconnect) {
+    // First visit: the hash is the configuration. Reconnect: the config we had, and the last weights.
+    app.selection = null;
+    if (!reconnect || !app.state) {
+      const hash = location.hash.replace(/^#/, '');
+      send('hello', hash ? { url_state: hash } : {});
+      return;
+    }
     const payload = { config: { ...app.config } };
-    if (reconnect && app.lastWeights) payload.weights = app.lastWeights;
+    if (app.lastWeights) {
+      payload.weights = app.lastWeights.weights;
+      payload.biases = app.lastWeights.biases;
+      if (app.header && Number.isInteger(app.header.samples_seen)) payload.samples_seen = app.header.samples_seen;
+      if (app.header && Number.isInteger(app.header.step)) payload.step = app.header.step;
+    }
     send('hello', payload);
   },
   onStatus(kind, text) { connection = { kind, text }; renderStatus(); },
@@ -119,6 +135,19 @@ const inspector = new Inspector($('inspector'), {
     app.traceStale = true;
   },
   neuronName: (c, i) => network.neuronName(c, i),
+  // values of neuron i in linear layer l from the current trace, for the inspector's explanation
+  context(l, i) {
+    const t = app.trace;
+    const out = { activation: app.state && app.state.activations ? app.state.activations[l] : undefined };
+    if (!t || !t.layers || !t.layers[l]) return out;
+    const pick1 = (v) => (Array.isArray(v) ? (Array.isArray(v[0]) ? v[0][i] : v[i]) : v);
+    out.z = pick1(t.layers[l].z);
+    if (l === t.layers.length - 1) {
+      out.prediction = pick1(t.prediction);
+      out.target = Array.isArray(t.target) ? pick1(t.target) : t.target;
+    }
+    return out;
+  },
 });
 
 const stepper = new Stepper(network, {
@@ -141,7 +170,7 @@ function handleMessage(msg) {
   if (pending) app.pending.delete(msg.reply_to);
   switch (msg.type) {
     case 'state': onState(msg); break;
-    case 'points': app.points = msg; plane.setPoints(msg); renderScale(msg); break;
+    case 'points': onPoints(msg); break;
     case 'selection': onSelection(msg); break;
     case 'trace': onTrace(msg.trace || msg); break;
     case 'blame': inspector.setBlame(msg.blame || msg); break;
@@ -165,7 +194,19 @@ function handleMessage(msg) {
   }
 }
 
+function onPoints(msg) {
+  app.points = msg;
+  plane.setPoints(msg);
+  renderScale(msg);
+  // new data: the selected index now points at a different sample; ask for it again
+  app.selection = null;
+  plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null);
+  const sel = app.state && app.state.selected;
+  if (sel !== null && sel !== undefined) send('select', { index: sel });
+}
+
 function onState(s) {
+  if (s.schema) setSchema(s.schema);
   app.state = s;
   app.config = s.config || app.config;
   app.playing = !!s.playing;
@@ -184,13 +225,15 @@ function onState(s) {
   inspector.setLossName(app.config.loss);
   if (s.epoch !== undefined) setEpoch(s.epoch);
   if (s.param_count !== undefined) $('param-count').textContent = `${s.param_count} parameters · network ${sizes.join('-')}`;
-  if (s.selected !== undefined && s.selected !== null && (!app.selection || app.selection.index !== s.selected)) {
-    // the server kept a selection (reconnect / load): ask for it so the plane can show it
+  if (s.selected !== undefined && s.selected !== null && app.selection && app.selection.index !== s.selected) {
     send('select', { index: s.selected });
   }
   if (s.selected === null && app.selection) { app.selection = null; plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null); }
   setPlaying(app.playing);
-  writeHash(app.config, app.page);
+  showTest.checked = !!app.config.show_test;
+  discretize.checked = !!app.config.discretize;
+  plane.setOptions({ showTest: showTest.checked, discretize: discretize.checked });
+  writeHash(typeof s.url_state === 'string' ? s.url_state : formatHash(app.config));
   renderStatus();
 }
 
@@ -238,8 +281,7 @@ function onSelection(sel) {
   app.selection = sel;
   plane.setSelected(sel);
   if (changed) { plane.setNudge(null); inspector.clearUpdate(); }
-  app.traceStale = true;
-  refreshTrace();
+  // the server follows every selection with its trace
 }
 
 function refreshTrace() { if (app.selection) send('trace'); }
@@ -317,6 +359,7 @@ function togglePlay() {
 function doForward() {
   pauseIfPlaying();
   stepper.cancel();
+  network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
   app.traceStale = true;
   withTrace((t) => stepper.forward(t));
 }
@@ -326,10 +369,12 @@ function doBackward() {
   const ph = network.phase;
   if (app.trace && !app.traceStale && (ph === 'forward-done' || ph === 'backward-done')) {
     stepper.cancel();
+    network.setView({ phase: 'forward-done', fwdCol: network.nCols - 1, bwdCol: Infinity });
     stepper.backward(app.trace);
     return;
   }
   stepper.cancel();
+  network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
   app.traceStale = true;
   withTrace((t) => stepper.forward(t, () => stepper.backward(t)));
 }
@@ -405,16 +450,11 @@ $('load-file').addEventListener('change', (e) => { loadFile(e.target.files[0]); 
 $('add-layer').addEventListener('click', () => changeHidden((h) => { if (h.length < limit('max_layers', 8)) h.push(h.length ? h[h.length - 1] : 4); }));
 $('remove-layer').addEventListener('click', () => changeHidden((h) => { h.pop(); }));
 
-const showTest = $('show-test');
-const discretize = $('discretize');
-showTest.checked = !!app.page.show_test;
-discretize.checked = !!app.page.discretize;
-plane.setOptions({ showTest: showTest.checked, discretize: discretize.checked });
 for (const [input, key] of [[showTest, 'show_test'], [discretize, 'discretize']]) {
   input.addEventListener('change', () => {
-    app.page[key] = input.checked;
+    // drawn at once; the server stores it (it is part of the shareable URL) and echoes the new hash
     plane.setOptions({ showTest: showTest.checked, discretize: discretize.checked });
-    writeHash(app.config, app.page);
+    send('set', { config: { [key]: input.checked } });
   });
 }
 
@@ -452,24 +492,28 @@ document.addEventListener('keydown', (ev) => {
   }
 });
 
+// A hash typed or pasted by hand: apply what differs (the server validates it).
 window.addEventListener('hashchange', () => {
   const h = parseHash(location.hash);
-  app.page = { ...app.page, ...h.page };
-  showTest.checked = !!app.page.show_test; discretize.checked = !!app.page.discretize;
-  plane.setOptions({ showTest: showTest.checked, discretize: discretize.checked });
   const diff = {};
-  for (const [k, v] of Object.entries(h.server)) if (JSON.stringify(v) !== JSON.stringify(app.config[k])) diff[k] = v;
-  if (Object.keys(diff).length) send('set', { config: diff });
+  for (const [k, v] of Object.entries(h)) if (JSON.stringify(v) !== JSON.stringify(app.config[k])) diff[k] = v;
+  if (Object.keys(diff).length) { stepper.cancel(); send('set', { config: diff }); }
 });
 
 // ---- render loop: draw only what changed -------------------------------------------------------
 function frame() {
+  const t0 = performance.now();
   let drew = false;
-  drew = network.draw() || drew;
+  // Canvases first: setting ctx.font on an attached canvas forces a style recalc, which is cheap
+  // before this frame's SVG changes and expensive after them.
   drew = plane.draw() || drew;
   drew = rail.draw() || drew;
-  if (drew) app.drawCount += 1;
+  drew = network.draw() || drew;
+  app.rafCount += 1;
+  if (drew) { app.drawCount += 1; app.drawMs += performance.now() - t0; }
   requestAnimationFrame(frame);
 }
 requestAnimationFrame(frame);
 renderStatus();
+
+window.backlitViews = { network, plane, rail, inspector };

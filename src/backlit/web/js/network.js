@@ -5,6 +5,9 @@
 import { NEURON_LUT, gradientColor, weightColor, palette } from './colors.js';
 import { svg, fmt } from './format.js';
 
+// CPU-backed canvases: small, redrawn often, and fast without a GPU (headless, VMs, old laptops).
+const CTX = { willReadFrequently: true };
+
 const XHTML = 'http://www.w3.org/1999/xhtml';
 const SCALE_ONE = new Set(['tanh', 'sigmoid']);
 
@@ -220,7 +223,7 @@ export class NetworkView {
     this.inLabels.forEach((t, j) => {
       const nu = this.neurons[0][j];
       if (!nu) return;
-      t.setAttribute('x', nu.x - 8); t.setAttribute('y', nu.y + s / 2 + 4);
+      t.setAttribute('x', nu.x - 12); t.setAttribute('y', nu.y + s / 2 + 4);
     });
     // Links fan out from distinct ports, so that every link's own midpoint is on that link.
     for (const lk of this.links) {
@@ -256,7 +259,7 @@ export class NetworkView {
       return {
         source: 'sample',
         gradW: L.map((x) => x.grad_W), gradB: L.map((x) => x.grad_b), delta: L.map((x) => x.delta),
-        inputDelta: this.sample.input_feature_grad || this.sample.input_grad_features || null,
+        inputDelta: this.sample.feature_grad || this.sample.input_feature_grad || null,
         fromCol: this.bwdCol,
       };
     }
@@ -333,8 +336,7 @@ export class NetworkView {
       this.set(lk.path, c, 'stroke-dasharray', dash);
       this.set(lk.path, c, 'stroke-opacity', opacity);
       this.set(lk.path, c, 'data-grad-sign', sign);
-      this.set(lk.path, c, 'data-weight', String(w));
-      this.set(lk.path, c, 'data-grad', g === null || g === undefined ? null : String(g));
+      lk.w = w; lk.g = g === undefined ? null : g;
       this.set(lk.glyph, c, 'text', glyph);
       this.set(lk.glyph, c, 'fill', stroke);
     }
@@ -349,9 +351,9 @@ export class NetworkView {
       this.titleTime = now;
       for (const lk of this.links) {
         const w = this.weights && this.weights[lk.l] ? this.weights[lk.l][lk.i][lk.j] : null;
-        const g = (lk.path.__last || {})['data-grad'];
+        const g = lk.g;
         const text = `weight ${this.linkName(lk.l, lk.i, lk.j)} = ${fmt(w, 5)}` +
-          (g ? ` · ∂L/∂w = ${fmt(Number(g), 4)}` : '') + ' · click to inspect or edit';
+          (g !== null && g !== undefined ? ` · ∂L/∂w = ${fmt(g, 4)}` : '') + ' · click to inspect or edit';
         if (lk.cache.titleText !== text) { lk.title.textContent = text; lk.cache.titleText = text; }
       }
       this.neurons.forEach((col, c) => col.forEach((nu, i) => {
@@ -417,7 +419,7 @@ export class NetworkView {
 
   /** Neuron heatmaps: one putImageData into an atlas, then one drawImage per neuron. */
   drawMaps() {
-    const ctx = this.canvas.getContext('2d');
+    const ctx = this.canvas.getContext('2d', CTX);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
@@ -430,7 +432,7 @@ export class NetworkView {
       if (!this.atlas || this.atlas.width !== nr * total || this.atlas.height !== nr) {
         this.atlas = document.createElement('canvas');
         this.atlas.width = nr * total; this.atlas.height = nr;
-        this.atlasImage = this.atlas.getContext('2d').createImageData(nr * total, nr);
+        this.atlasImage = this.atlas.getContext('2d', CTX).createImageData(nr * total, nr);
       }
       const px = new Uint32Array(this.atlasImage.data.buffer);
       const data = maps.data;
@@ -455,7 +457,7 @@ export class NetworkView {
           }
         }
       }
-      this.atlas.getContext('2d').putImageData(this.atlasImage, 0, 0);
+      this.atlas.getContext('2d', CTX).putImageData(this.atlasImage, 0, 0);
       ctx.imageSmoothingEnabled = true;
       idx = 0;
       for (let c = 0; c < this.sizes.length; c++) {
@@ -513,9 +515,28 @@ export class NetworkView {
     return null;
   }
 
+  /**
+   * Links can cross. When several are under the pointer, take the one whose own midpoint is nearest,
+   * so that clicking the middle of a drawn link always opens that link.
+   */
+  pickLink(ev, t) {
+    const r = this.svg.getBoundingClientRect();
+    const x = ev.clientX - r.left; const y = ev.clientY - r.top;
+    let best = null; let bestD = Infinity;
+    for (const lk of this.links) {
+      let hit = false;
+      try { hit = lk.path.isPointInStroke(new DOMPoint(x, y)); } catch { hit = false; }
+      if (!hit) continue;
+      const d = Math.hypot(lk.mx - x, lk.my - y);
+      if (d < bestD) { bestD = d; best = lk; }
+    }
+    return best ? { kind: 'link', l: best.l, i: best.i, j: best.j } : t;
+  }
+
   click(ev) {
-    const t = this.target(ev);
+    let t = this.target(ev);
     if (!t) return;
+    if (t.kind === 'link') t = this.pickLink(ev, t);
     if (t.kind === 'link') this.handlers.onLink(t.l, t.i, t.j);
     else if (t.kind === 'bias') this.handlers.onBias(t.l, t.i);
     else this.handlers.onNeuron(t.c, t.i);
@@ -528,7 +549,7 @@ export class NetworkView {
     if (t.kind === 'link') {
       const w = this.weights && this.weights[t.l] ? this.weights[t.l][t.i][t.j] : null;
       const lk = this.links.find((x) => x.l === t.l && x.i === t.i && x.j === t.j);
-      const g = lk && (lk.path.__last || {})['data-grad'] ? Number((lk.path.__last || {})['data-grad']) : null;
+      const g = lk && lk.g !== undefined ? lk.g : null;
       text = `${this.linkName(t.l, t.i, t.j)}\nweight ${fmt(w, 5)}`;
       if (g !== null) text += `\n∂L/∂w ${fmt(g, 4)} (${g < 0 ? '▲ increase' : g > 0 ? '▼ decrease' : 'no change'})`;
       text += '\nclick to inspect or edit';

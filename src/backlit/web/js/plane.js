@@ -4,13 +4,16 @@
 import { PLANE_LUT, CLASS_LUTS, classColor, divergingCss } from './colors.js';
 import { fmt } from './format.js';
 
+// CPU-backed canvases: small, redrawn often, and fast without a GPU (headless, VMs, old laptops).
+const CTX = { willReadFrequently: true };
+
 const EXTENT = 6;
 const M = { left: 26, right: 6, top: 6, bottom: 22 };
 
 export class Plane {
   constructor(canvas, tip, { onPick }) {
     this.canvas = canvas;
-    this.ctx = canvas.getContext('2d');
+    this.ctx = canvas.getContext('2d', CTX);
     this.tip = tip;
     this.onPick = onPick;
     this.points = null;           // {train, test, kind, classes}
@@ -90,7 +93,7 @@ export class Plane {
     if (this.gridCanvas.width !== cols || this.gridCanvas.height !== rows) {
       this.gridCanvas.width = cols; this.gridCanvas.height = rows; this.image = null;
     }
-    const gctx = this.gridCanvas.getContext('2d');
+    const gctx = this.gridCanvas.getContext('2d', CTX);
     if (!this.image) this.image = gctx.createImageData(cols, rows);
     const out = new Uint32Array(this.image.data.buffer);
     const b = grid.boundary.data;
@@ -130,7 +133,7 @@ export class Plane {
   }
 
   paintPoints() {
-    const ctx = this.pointLayer.getContext('2d');
+    const ctx = this.pointLayer.getContext('2d', CTX);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, this.pointLayer.width, this.pointLayer.height);
     if (!this.points) return;

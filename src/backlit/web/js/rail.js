@@ -2,13 +2,16 @@
 
 import { setNum, fmt } from './format.js';
 
+// CPU-backed canvases: small, redrawn often, and fast without a GPU (headless, VMs, old laptops).
+const CTX = { willReadFrequently: true };
+
 const TRAIN = '#e9edf5';
 const TEST = '#a889ff';
 
 export class Rail {
   constructor(canvas, hoverOut) {
     this.canvas = canvas;
-    this.ctx = canvas.getContext('2d');
+    this.ctx = canvas.getContext('2d', CTX);
     this.hoverOut = hoverOut;
     this.epochs = [];
     this.train = [];
@@ -67,7 +70,7 @@ export class Rail {
 
   range() {
     const n = this.epochs.length;
-    const xmax = n ? Math.max(this.epochs[n - 1], 1e-9) : 1;
+    const xmax = n ? Math.max(this.epochs[n - 1], 1) : 1;
     let ymax = 0;
     for (let k = 0; k < n; k++) {
       if (Number.isFinite(this.train[k])) ymax = Math.max(ymax, this.train[k]);
