@@ -389,7 +389,6 @@ class Playground:
         new = P.resolve_config(self.config, partial)
         changed = {k for k in new if new[k] != self.config[k]}
         self.config = new
-        out: list[dict] = []
         if changed & set(P.GROUPS["data"]):
             self.playing = False
             self._build_data()
@@ -406,8 +405,7 @@ class Playground:
             else:
                 self.optimizer.lr = new["lr"]
             return [self.state(), self._frame_msg()]
-        out.append(self.state())
-        return out
+        return [self.state()]  # page-only settings, or nothing changed
 
     def regenerate(self) -> list[dict]:
         """New data from seed + 1 (the seed also initialises the net, so it is re-initialised too)."""

@@ -294,9 +294,17 @@ class Session:
                 await asyncio.sleep(0)  # let other sessions and this session's messages in
             for msg in diverged:
                 await self.send(msg)
-            if self.pg.playing or diverged:
-                if time.monotonic() - self.last_frame >= interval * 0.5 or diverged:
-                    await self.send({"type": "frame", **dict(zip(("header", "arrays"), self.pg.frame()))})
+            if (self.pg.playing or diverged) and \
+                    (diverged or time.monotonic() - self.last_frame >= interval * 0.5):
+                try:
+                    header, arrays = self.pg.frame()
+                except Exception:
+                    self.hub.errors += 1
+                    log.exception("internal error while drawing a frame; pausing the session")
+                    self.pg.playing = False
+                    await self.send(self.pg.state())
+                else:
+                    await self.send({"type": "frame", "header": header, "arrays": arrays})
             self._sync_playing()
             delay = interval - (time.monotonic() - start)
             await asyncio.sleep(max(0.0, delay))

@@ -28,10 +28,12 @@ export function paletteIsCb() { return paletteName === 'cb'; }
 
 // 256-entry lookup tables (RGBA, packed for Uint32 writes) for the plane and the neuron maps.
 // `diverging`: t in [0,1] -> class 0 hue (t=0) through the dark background (t=0.5) to class 1 hue (t=1).
-function buildLut(stops) {
+function buildLut(stops, gamma = 1) {
   const lut = new Uint32Array(256);
   for (let k = 0; k < 256; k++) {
-    const t = k / 255;
+    // gamma < 1 lifts moderate values away from the neutral middle (t = 0.5)
+    const d = 2 * (k / 255) - 1;
+    const t = 0.5 + 0.5 * Math.sign(d) * Math.abs(d) ** gamma;
     let c;
     for (let s = 0; s < stops.length - 1; s++) {
       const [t0, c0] = stops[s];
@@ -45,8 +47,8 @@ function buildLut(stops) {
 
 const soft = (rgb, k) => mix(PLANE_BG, rgb, k);
 export const PLANE_LUT = buildLut([
-  [0, soft(CLASS_RGB[0], 0.78)], [0.5, mix(PLANE_BG, [235, 238, 245], 0.06)], [1, soft(CLASS_RGB[1], 0.78)],
-]);
+  [0, soft(CLASS_RGB[0], 0.8)], [0.5, mix(PLANE_BG, [235, 238, 245], 0.06)], [1, soft(CLASS_RGB[1], 0.8)],
+], 0.6);
 export const NEURON_LUT = buildLut([
   [0, soft(CLASS_RGB[0], 0.95)], [0.5, mix(PLANE_BG, [235, 238, 245], 0.08)], [1, soft(CLASS_RGB[1], 0.95)],
 ]);

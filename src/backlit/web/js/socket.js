@@ -72,9 +72,7 @@ export class Socket {
     ws.addEventListener('close', (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      if (ev.code === 1013 || ev.code === 4003 || /full/i.test(ev.reason || '')) {
-        this.handlers.onStatus('error', ev.reason || 'server full: try again later');
-      }
+      this.full = ev.code === 1013 || /full/i.test(ev.reason || '');
       this.scheduleReconnect();
     });
   }
@@ -82,8 +80,8 @@ export class Socket {
   scheduleReconnect() {
     this.attempt += 1;
     const delay = Math.min(8000, 300 * 2 ** Math.min(this.attempt - 1, 5)) * (0.8 + 0.4 * Math.random());
-    const kind = this.everOpened ? 'reconnecting' : 'connecting';
-    const label = this.everOpened ? 'reconnecting…' : 'connecting…';
+    const kind = this.full ? 'error' : this.everOpened ? 'reconnecting' : 'connecting';
+    const label = this.full ? 'server full: too many open sessions; retrying' : this.everOpened ? 'reconnecting…' : 'connecting…';
     this.handlers.onStatus(kind, `${label} (attempt ${this.attempt}, next in ${(delay / 1000).toFixed(1)} s)`);
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.connect(), delay);
