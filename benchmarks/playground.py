@@ -74,12 +74,18 @@ PROBE = r"""
     requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
-  B.reset = () => { B.frames = []; B.raf = 0; B.rafGaps = []; B.t0 = performance.now(); };
+  const pageCounts = () => {
+    const d = window.backlitDebug || {};
+    return { draws: d.drawCount || 0, drawMs: d.drawMs || 0 };
+  };
+  B.reset = () => { B.frames = []; B.raf = 0; B.rafGaps = []; B.t0 = performance.now(); B.c0 = pageCounts(); };
   B.summary = () => {
     const t1 = performance.now(), f = B.frames, secs = (t1 - B.t0) / 1000;
     const samples = f.length > 1 ? (f[f.length - 1][1] - f[0][1]) / ((f[f.length - 1][0] - f[0][0]) / 1000) : 0;
+    const c = pageCounts(), draws = c.draws - B.c0.draws;
     return { secs, received: f.length / secs, drawn: B.raf / secs, samples,
-             longFrames: B.rafGaps.filter((g) => g > 50).length, shape: B.shape };
+             longFrames: B.rafGaps.filter((g) => g > 50).length, shape: B.shape,
+             contentDraws: draws / secs, drawMs: draws ? (c.drawMs - B.c0.drawMs) / draws : null };
   };
   // Change the learning rate `n` times; each time, wait for the state echoing it and then the next frame.
   B.latency = async (n, values) => {
@@ -290,6 +296,9 @@ def main(argv=None) -> int:
           f" {len(lat)} control changes")
     print(f"frame arrays: {page['shape']}; rAF gaps > 50 ms: {page['longFrames']};"
           f" change -> state reply p50/p99: {np.percentile(to_state, 50):.1f}/{np.percentile(to_state, 99):.1f} ms")
+    if page.get("drawMs") is not None:
+        print(f"animation frames that drew new content: {page['contentDraws']:.1f}/s,"
+              f" {page['drawMs']:.1f} ms of drawing each (the page's own counters)")
     print(f"{os.cpu_count()} CPUs; 1-min load average before the run: {load_before:.1f}"
           " (other work on the machine slows every figure)\n")
     print(f"{'measure':<28}{'value':>12}  {'target':>10}  ok")

@@ -177,12 +177,30 @@ def test_moons_noise_is_gaussian_jitter():
     assert (noisy.X - clean.X).std() == pytest.approx(2 * 0.25, rel=0.1)
 
 
+def _tf_multi_gauss(X):
+    # TF Playground's regressGaussian, written out point by point
+    bumps = [(-4, 2.5, 1), (0, 2.5, -1), (4, 2.5, 1), (-4, -2.5, -1), (0, -2.5, 1), (4, -2.5, -1)]
+    out = []
+    for x, y in X:
+        label = 0.0
+        for cx, cy, sign in bumps:
+            v = sign * min(max(1 - np.hypot(x - cx, y - cy) / 2, 0), 1)
+            if abs(v) > abs(label):
+                label = v
+        out.append(label)
+    return np.array(out)
+
+
 def test_regression_noise_zero_is_the_exact_target():
     plane = data.make("plane", n=300, noise=0.0, seed=1)
     np.testing.assert_allclose(plane.y, plane.X.sum(1) / 10)
     noisy = data.make("plane", n=300, noise=0.3, seed=1)
     assert np.abs(noisy.y - noisy.X.sum(1) / 10).mean() > 0.05
     mg = data.make("multi_gauss", n=300, noise=0.0, seed=1)
+    np.testing.assert_allclose(mg.y, _tf_multi_gauss(mg.X))
+    noisy = data.make("multi_gauss", n=300, noise=0.3, seed=1)
+    np.testing.assert_array_equal(noisy.X, mg.X)  # noise moves where the target is read, not the point
+    assert np.abs(noisy.y - _tf_multi_gauss(noisy.X)).mean() > 0.05
     # the bump at (-4, 2.5) has height +1 and falls linearly to 0 at distance 2
     d = np.hypot(mg.X[:, 0] + 4, mg.X[:, 1] - 2.5)
     near = d < 1.0
@@ -252,6 +270,10 @@ def test_featurize_numpy_values_and_order():
     np.testing.assert_allclose(got, want)
     np.testing.assert_allclose(data.featurize(X), X)  # default: x1, x2
     np.testing.assert_allclose(data.featurize(X[1], ["x1^2", "sin_x1"]), [9.0, np.sin(-3.0)])
+
+
+def test_feature_names_from_a_command_line_string():
+    assert data.check_features("x1, x2,sin_x1") == ["x1", "x2", "sin_x1"]
 
 
 @pytest.mark.parametrize("names", [[], ["x3"], ["x1", "x1"], "x1,cos_x1"])

@@ -182,6 +182,27 @@ def test_no_grad_as_decorator_and_nesting():
     assert bl.is_grad_enabled()
 
 
+def test_no_grad_is_per_thread():
+    import threading
+
+    seen = []
+    x = bl.tensor(1.0, requires_grad=True)
+    inside, release = threading.Event(), threading.Event()
+
+    def worker():
+        with bl.no_grad():
+            inside.set()
+            release.wait(5)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    inside.wait(5)
+    seen.append((x * 2).requires_grad)  # the other thread's no_grad() must not affect this one
+    release.set()
+    t.join()
+    assert seen == [True]
+
+
 def test_detach_cuts_the_graph():
     x = bl.tensor(2.0, requires_grad=True)
     y = (x * x).detach() * x
@@ -255,6 +276,14 @@ def test_module_functions_mirror_methods():
     np.testing.assert_array_equal(E.transpose(x).data, x.T.data)
     np.testing.assert_array_equal(bl.matmul(x, x).data, (x @ x).data)
     np.testing.assert_array_equal(bl.exp([0.0]).data, [1.0])
+
+
+def test_comparisons_give_numpy_masks():
+    x = bl.tensor([-1.0, 0.0, 2.0])
+    np.testing.assert_array_equal(x > 0, [False, False, True])
+    np.testing.assert_array_equal(x <= bl.tensor([0.0, 0.0, 0.0]), [True, True, False])
+    assert (x >= 0).dtype == bool and (x < 1).sum() == 2
+    assert x == x and x != bl.tensor([-1.0, 0.0, 2.0])  # identity, as for any Python object
 
 
 def test_numpy_array_on_the_left_returns_a_tensor():

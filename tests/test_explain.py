@@ -283,6 +283,20 @@ def test_blame_formula_shows_the_real_numbers():
         tr.blame(0, 0, 2)
 
 
+@pytest.mark.parametrize("loss, y", [("bce", [1.0, 0.0]), ("mse", [0.3, -0.2]), ("hinge", [1.0, 0.0])])
+def test_output_blame_divides_by_the_number_of_outputs(loss, y):
+    # these losses average over every output, so with two outputs each delta carries a 1/2
+    tr = explain.trace(nn.MLP([2, 3, 2], seed=4), [0.7, -0.4], y, loss=loss)
+    z, t = tr.layers[1].z, np.array(y)
+    local = {"bce": 1 / (1 + np.exp(-z)) - t, "mse": 2 * (z - t),
+             "hinge": np.where((2 * t - 1) * z < 1, -(2 * t - 1), 0.0)}[loss]
+    close(tr.layers[1].delta, local / 2)
+    for i in range(2):
+        line = tr.blame(1, i, 0).loss_explanation
+        assert f"{tr.layers[1].delta[i]:.6g}" in line
+        assert "/ 2" in line or tr.layers[1].delta[i] == 0
+
+
 def test_f_prime_matches_the_activation_derivative():
     model = nn.MLP([2, 3, 3, 2], activation=["tanh", "sigmoid"], seed=8)
     tr = explain.trace(model, [0.4, 0.9], [0.0, 1.0], loss="mse")
@@ -359,6 +373,15 @@ def test_cost_measures_small_networks_and_estimates_on_request():
     assert est["fd_ms"] == pytest.approx(50 * est["forward_ms"])
     assert [p.data.tobytes() for p in model.parameters()] == live
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_cost_estimates_finite_differences_for_large_networks():
+    model = nn.MLP([2, 64, 32, 1], seed=11)   # P = 2305 > FD_MEASURE_LIMIT
+    tr = explain.trace(model, [0.1, 0.2], [1], loss="bce")
+    assert tr.parameter_count() == 2305 > explain.FD_MEASURE_LIMIT
+    c = tr.cost()
+    assert c["fd_measured"] is False and c["fd_passes"] == 2 * 2305
+    assert c["fd_ms"] == pytest.approx(2 * 2305 * c["forward_ms"])
 
 
 def test_to_dict_is_json_ready_and_carries_the_trace():
@@ -464,3 +487,9 @@ def test_bad_arguments_say_what_is_wrong():
         explain.trace(model, [0, 0], [1]).check(0, 0, 0, eps=0)
     with no_grad(), pytest.raises(RuntimeError, match="no_grad"):
         explain.trace(model, [0, 0], [1])
+    with pytest.raises(ValueError, match=r"takes 2 input\(s\) but 3 feature\(s\)"):
+        explain.trace(model, [0, 0], [1], features=["x1", "x2", "x1x2"])
+    with pytest.raises(ValueError, match=r"takes 2 input\(s\) but 1 feature"):
+        explain.grid(model, features=["x1"])
+    with pytest.raises(ValueError, match=r"MLP\[2, 3, 1\] takes 2 input\(s\) per sample"):
+        explain.trace(model, [0, 0, 0], [1])

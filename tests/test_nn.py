@@ -65,6 +65,13 @@ def test_shared_parameter_listed_once_and_cycles_are_safe():
     assert [n for n, _ in m.named_parameters()] == ["a.weight", "a.bias"]
 
 
+def test_named_modules_lists_every_sub_module_once_with_its_path():
+    names = [(n, type(m).__name__) for n, m in Block().named_modules()]
+    assert names == [("", "Block"), ("layers.0", "Linear"), ("layers.1", "Linear"),
+                     ("heads.a", "Linear"), ("inner", "Sequential"), ("inner.0", "Linear"),
+                     ("inner.1", "Tanh")]
+
+
 def test_sequential_names_and_forward():
     seq = nn.Sequential(nn.Linear(2, 4, seed=0), nn.ReLU(), nn.Linear(4, 1, seed=1))
     assert [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
@@ -207,7 +214,7 @@ def test_mlp_seeding_and_bad_arguments():
         nn.MLP([2, 3, 1], output_activation="softmax")
     with pytest.raises(ValueError, match="2 hidden layers but 1"):
         nn.MLP([2, 3, 3, 1], activation=["tanh"])
-    for sizes in ([2], [2, 0, 1], [2, -1], [2, 1.5]):
+    for sizes in ([2], [2, 0, 1], [2, -1], [2, 1.5], [2, "a", 1], [2, True]):
         with pytest.raises(ValueError, match="sizes"):
             nn.MLP(sizes)
 
@@ -271,6 +278,13 @@ def test_forward_layers_keeps_z_and_a():
     np.testing.assert_allclose(layers[-1][1].data, model(x).data, rtol=1e-14)
     linear_out = nn.MLP([2, 3, 1], seed=0).forward_layers(x)[-1]
     assert linear_out[0] is linear_out[1]
+
+
+def test_mlp_names_the_input_width_it_expects():
+    m = nn.MLP([3, 4, 1], seed=0)
+    for forward in (m, m.forward_layers):
+        with pytest.raises(ValueError, match=r"takes 3 input\(s\) per sample.*got shape \(5, 2\)"):
+            forward(np.zeros((5, 2)))
 
 
 def test_mlp_accepts_numpy_and_lists():

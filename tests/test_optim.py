@@ -161,6 +161,8 @@ def test_bad_arguments():
         optim.SGD(p, lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match="betas"):
         optim.Adam(p, betas=(1.0, 0.9))
+    with pytest.raises(ValueError, match="betas must be a pair"):
+        optim.Adam(p, betas=0.9)
     with pytest.raises(TypeError):
         optim.SGD([np.ones(2)], lr=0.1)
     with pytest.raises(ValueError, match="unknown optimizer"):

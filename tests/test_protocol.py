@@ -231,3 +231,25 @@ def test_pack_frame_sanitises_and_aligns():
     assert h["loss"] is None and h["arrays"][1]["offset"] == 3
     assert arrays["a"].tolist() == [1.0, 0.0, pytest.approx(3.4e38, rel=1e-3)]
     assert arrays["b"].shape == (2, 3)
+
+
+def test_sessions_are_isolated_and_share_the_training_budget():
+    app = create_app()
+    with TestClient(app) as client, client.websocket_connect("/ws") as a, client.websocket_connect("/ws") as b:
+        ca, cb = Conn(a), Conn(b)
+        ca.request({"type": "hello", "config": {"dataset": "xor"}})
+        cb.request({"type": "hello", "config": {"dataset": "circle", "hidden": [5]}})
+        ca.request({"type": "play"})
+        cb.request({"type": "play"})
+        assert app.state.hub.playing == 2
+        assert app.state.hub.train_budget() == pytest.approx(app.state.limits.train_seconds_per_frame / 2)
+        for c in (ca, cb, ca, cb):  # both keep getting training frames: neither starves
+            for _ in range(3):
+                while c.recv()["type"] != "frame":
+                    pass
+        sa = ca.request({"type": "pause"})[0]
+        sb = cb.request({"type": "pause"})[0]
+        assert sa["config"]["dataset"] == "xor" and sa["sizes"] == [2, 4, 2, 1]
+        assert sb["config"]["dataset"] == "circle" and sb["sizes"] == [2, 5, 1]
+        assert sa["step"] > 0 and sb["step"] > 0
+        assert app.state.hub.playing == 0 and app.state.hub.sessions == 2

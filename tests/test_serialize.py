@@ -73,6 +73,22 @@ def test_save_is_atomic_and_overwrites(tmp_path):
         nn.save(nn.Linear(2, 2, seed=0), path)
 
 
+def test_a_crash_mid_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "model.json"
+    old = nn.MLP([2, 3, 1], seed=0)
+    nn.save(old, path)
+    before = path.read_bytes()
+
+    def crash(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="No space"):
+        nn.save(model(), path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.json"]  # the temp file was removed
+
+
 def good():
     return nn.model_to_dict(nn.MLP([2, 3, 1], seed=0))
 

@@ -345,3 +345,31 @@ def test_public_host_prints_a_warning():
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
         assert "Traceback" not in proc.stderr.read()
+
+
+def test_printed_url_and_public_hosts():
+    from backlit.server.run import _is_public, _url
+
+    assert _url("0.0.0.0", 8000) == "http://127.0.0.1:8000/"
+    assert _url("::", 8001) == "http://[::1]:8001/"
+    assert _url("::1", 8002) == "http://[::1]:8002/"
+    assert _url("localhost", 8003) == "http://localhost:8003/"
+    assert [_is_public(h) for h in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "192.168.1.5")] == \
+        [False, False, False, True, True]
+
+
+def test_serve_arguments():
+    import argparse
+
+    from backlit.server.run import add_serve_arguments
+
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.host, args.port, args.no_browser, args.allow_origin, args.max_sessions, args.max_points) == \
+        ("127.0.0.1", 8000, False, [], 32, 5000)
+    args = parser.parse_args(["--allow-origin", "https://a.example", "--allow-origin", "b:1", "--no-browser"])
+    assert args.allow_origin == ["https://a.example", "b:1"] and args.no_browser
+    for bad in (["--port", "0"], ["--port", "70000"], ["--max-sessions", "0"], ["--max-points", "10"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)

@@ -136,6 +136,25 @@ def test_bad_arguments_give_one_line_and_exit_code_2(tmp_path, capsys, args, wor
     assert not out.exists()
 
 
+def test_out_must_be_a_folder(tmp_path, capsys):
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("keep me")
+    assert run([*QUICK, "--quiet", "--out", str(not_a_folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [f"backlit train: error: cannot create output folder "
+                                f"{str(not_a_folder)!r}: it is a file, not a folder"]
+    assert not_a_folder.read_text() == "keep me"
+
+
+def test_help_names_every_option_and_shows_an_example(capsys):
+    assert run(["train", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option in ("--dataset NAME", "--hidden SIZES", "--loss", "--optimizer", "--regularization",
+                   "--reg-rate", "--features", "--noise", "--train-ratio", "--classes", "--out DIR"):
+        assert option in text, option
+    assert "\n  backlit train --dataset spiral --hidden 8,8" in text  # the example, on one line
+
+
 def test_divergence_stops_suggests_a_smaller_lr_and_keeps_a_finite_model(tmp_path, capsys):
     out = tmp_path / "div"
     code = run(["train", "--dataset", "spiral", "--activation", "relu", "--loss", "mse",
@@ -150,3 +169,18 @@ def test_divergence_stops_suggests_a_smaller_lr_and_keeps_a_finite_model(tmp_pat
     assert all(np.isfinite(p.data).all() for p in model.parameters())
     for name in ("boundary.png", "loss.png"):
         _png(out / name)
+
+
+def test_plot_grid_rows_go_upwards():
+    # boundary.png draws out[row, col] at (xs[col], ys[row]) with origin="lower": ys must ascend
+    from backlit import plots
+    from backlit.engine import no_grad
+
+    feats = ["x1", "x2", "sin_x1"]
+    model = nn.MLP([3, 5, 2], seed=1)
+    xs, ys, out = plots.output_grid(model, feats, resolution=30)
+    assert out.shape == (30, 30, 2) and xs[0] == ys[0] == -6 and xs[-1] == ys[-1] == 6
+    gx, gy = np.meshgrid(xs, ys)
+    with no_grad():
+        ref = model(data.featurize(np.stack([gx.ravel(), gy.ravel()], 1), feats)).data
+    np.testing.assert_allclose(out.reshape(-1, 2), ref, rtol=1e-12, atol=1e-12)

@@ -106,8 +106,12 @@ def test_divergence_stops_and_keeps_the_last_finite_model():
 def test_loss_must_fit_the_problem():
     model = train.build_model(["x1", "x2"], [3], "binary")
     X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not fit a binary problem"):
         train.fit(model, X, y, kind="binary", loss="cross_entropy", epochs=1)
+    with pytest.raises(ValueError, match="unknown kind 'classification'"):
+        train.fit(model, X, y, kind="classification", epochs=1)
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+        train.fit(model, X, y, batch_size=0, epochs=1)
 
 
 # ------------------------------------------------------------------ losses and predictions vs torch
@@ -123,7 +127,7 @@ def test_binary_losses_match_torch(loss):
 
     out = _outputs(1)
     y = np.array([0, 1, 1, 0, 1, 0])
-    got = train.data_loss(tensor(out), y, "binary", loss).item()
+    got = train.data_loss(tensor(out), y, loss).item()
     s, t01 = torch.tensor(out[:, 0]), torch.tensor(y, dtype=torch.float64)
     want = {
         "bce": lambda: torch.nn.functional.binary_cross_entropy_with_logits(s, t01),
@@ -137,11 +141,11 @@ def test_multiclass_and_regression_losses_match_torch():
     from backlit import tensor
 
     out, y = _outputs(4), np.array([0, 3, 2, 1, 1, 0])
-    got = train.data_loss(tensor(out), y, "multiclass", "cross_entropy").item()
+    got = train.data_loss(tensor(out), y, "cross_entropy").item()
     want = torch.nn.functional.cross_entropy(torch.tensor(out), torch.tensor(y)).item()
     assert got == pytest.approx(want, rel=1e-12)
     out, y = _outputs(1), np.linspace(-1, 1, 6)
-    got = train.data_loss(tensor(out), y, "regression", "mse").item()
+    got = train.data_loss(tensor(out), y, "mse").item()
     assert got == pytest.approx(np.mean((out[:, 0] - y) ** 2), rel=1e-12)
 
 

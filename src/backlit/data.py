@@ -20,6 +20,8 @@ from typing import Callable
 
 import numpy as np
 
+from .engine import Tensor, concatenate
+
 EXTENT = (-6.0, 6.0)
 """The plane shown by the playground and the CLI plots, on both axes."""
 
@@ -35,28 +37,24 @@ def _counts(n: int, k: int) -> list[int]:
     return [n // k + (1 if i < n % k else 0) for i in range(k)]
 
 
-def _uniform(rng: np.random.Generator, a: float, b: float, size) -> np.ndarray:
-    return rng.uniform(a, b, size)
-
-
 def _circle(n: int, noise: float, rng: np.random.Generator, classes=None):
     # Class 1 inside radius 2.5, class 0 in the ring 3.5..5. The label is decided at the point moved by
     # noise * U(-5, 5) on each axis, but the clean point is the one returned (as TF Playground does).
     radius = 5.0
     n_in, n_out = _counts(n, 2)
-    r = np.concatenate([_uniform(rng, 0, radius * 0.5, n_in), _uniform(rng, radius * 0.7, radius, n_out)])
-    angle = _uniform(rng, 0, 2 * np.pi, n)
+    r = np.concatenate([rng.uniform(0, radius * 0.5, n_in), rng.uniform(radius * 0.7, radius, n_out)])
+    angle = rng.uniform(0, 2 * np.pi, n)
     X = np.stack([r * np.sin(angle), r * np.cos(angle)], axis=1)
-    moved = X + _uniform(rng, -radius, radius, (n, 2)) * noise
+    moved = X + rng.uniform(-radius, radius, (n, 2)) * noise
     y = (np.hypot(moved[:, 0], moved[:, 1]) < radius * 0.5).astype(np.int64)
     return X, y
 
 
 def _xor(n: int, noise: float, rng: np.random.Generator, classes=None):
     # Uniform in [-5, 5]^2, pushed 0.3 away from both axes; class 1 where x*y >= 0 (quadrants 1 and 3).
-    X = _uniform(rng, -5, 5, (n, 2))
+    X = rng.uniform(-5, 5, (n, 2))
     X += np.where(X > 0, 0.3, -0.3)
-    moved = X + _uniform(rng, -5, 5, (n, 2)) * noise
+    moved = X + rng.uniform(-5, 5, (n, 2)) * noise
     y = (moved[:, 0] * moved[:, 1] >= 0).astype(np.int64)
     return X, y
 
@@ -84,7 +82,7 @@ def _arms(n: int, k: int, noise: float, rng: np.random.Generator):
         r = i / m * 5.0
         t = 1.75 * i / m * 2 * np.pi + 2 * np.pi * c / k
         pts = np.stack([r * np.sin(t), r * np.cos(t)], axis=1)
-        parts.append(pts + _uniform(rng, -1, 1, (m, 2)) * noise)
+        parts.append(pts + rng.uniform(-1, 1, (m, 2)) * noise)
         labels.append(np.full(m, c, np.int64))
     return np.concatenate(parts), np.concatenate(labels)
 
@@ -128,8 +126,8 @@ def _blobs(n: int, noise: float, rng: np.random.Generator, classes=3):
 
 def _plane(n: int, noise: float, rng: np.random.Generator, classes=None):
     # Target (x + y) / 10, read at the point moved by noise * U(-6, 6) on each axis.
-    X = _uniform(rng, -6, 6, (n, 2))
-    moved = X + _uniform(rng, -6, 6, (n, 2)) * noise
+    X = rng.uniform(-6, 6, (n, 2))
+    moved = X + rng.uniform(-6, 6, (n, 2)) * noise
     return X, (moved[:, 0] + moved[:, 1]) / 10.0
 
 
@@ -147,8 +145,8 @@ def _multi_gauss_target(P: np.ndarray) -> np.ndarray:
 
 
 def _multi_gauss(n: int, noise: float, rng: np.random.Generator, classes=None):
-    X = _uniform(rng, -6, 6, (n, 2))
-    moved = X + _uniform(rng, -6, 6, (n, 2)) * noise
+    X = rng.uniform(-6, 6, (n, 2))
+    moved = X + rng.uniform(-6, 6, (n, 2)) * noise
     return X, _multi_gauss_target(moved)
 
 
@@ -290,8 +288,8 @@ DEFAULT_FEATURES = ["x1", "x2"]
 
 def check_features(names) -> list[str]:
     """Return ``names`` as a list, or raise ``ValueError`` naming the first bad one."""
-    if isinstance(names, str):
-        names = [s for s in names.split(",") if s]
+    if isinstance(names, str):  # "x1, x2" as typed on a command line
+        names = [s.strip() for s in names.split(",") if s.strip()]
     names = list(names)
     if not names:
         raise ValueError("at least one feature is needed")
@@ -328,14 +326,11 @@ def featurize(X, names=None):
     gradient as an arrow on the plane.
     """
     names = check_features(DEFAULT_FEATURES if names is None else names)
-    if isinstance(X, np.ndarray) or not hasattr(X, "backward"):
+    if not isinstance(X, Tensor):
         X = np.asarray(X, dtype=np.float64)
         _check_points(X.shape)
         x1, x2 = X[..., 0:1], X[..., 1:2]
         return np.concatenate([_feature(nm, x1, x2, np.sin) for nm in names], axis=-1)
-
-    from .engine import concatenate  # the engine sits below data; imported here to keep numpy use light
-
     _check_points(X.shape)
     if X.ndim == 1:
         x1, x2, axis = X[0:1], X[1:2], 0

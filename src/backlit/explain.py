@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -28,9 +28,11 @@ from . import data as _data
 from . import functional as F
 from .engine import Tensor, is_grad_enabled, no_grad
 from .engine.ops import stable_sigmoid
+from .nn import loss_function
 
 VERSION = 1
 LOSSES = ("bce", "mse", "cross_entropy", "hinge")
+"""The loss names ``trace`` accepts (those of ``nn.LOSSES``)."""
 FD_MEASURE_LIMIT = 2000
 """Up to this many parameters, ``Trace.cost`` times the 2P finite-difference passes for real."""
 
@@ -42,12 +44,6 @@ _LOSS_LABEL = {"bce": "binary cross-entropy", "mse": "mean squared error",
 # Losses and targets: the same functions and target conventions as backlit.functional (batch mean).
 # --------------------------------------------------------------------------------------------------
 
-def _check_loss(name: str) -> str:
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
-    return name
-
-
 def _prepare_target(y, loss: str, n: int, k: int) -> np.ndarray:
     """Targets shaped to match the (n, k) output: int class indices (n,) for cross-entropy, else (n, k)."""
     y = np.asarray(y.data if isinstance(y, Tensor) else y)
@@ -55,38 +51,27 @@ def _prepare_target(y, loss: str, n: int, k: int) -> np.ndarray:
         if y.size != n:
             raise ValueError(f"cross_entropy needs one class index per sample ({n}), got shape {y.shape}")
         t = y.reshape(n)
-        if not np.all(t == np.round(t)) or t.min() < 0 or t.max() >= k:
-            raise ValueError(f"cross_entropy targets must be class indices in 0..{k - 1}, got {t.tolist()}")
+        bad = t[(t != np.round(t)) | (t < 0) | (t >= k)]
+        if bad.size:
+            raise ValueError(f"cross_entropy targets must be class indices in 0..{k - 1}, got {_fmt(bad[0])}")
         return t.astype(np.int64)
     if y.size != n * k:
         raise ValueError(f"{loss} needs {k} target value(s) per sample ({n} samples), got shape {y.shape}")
     return y.astype(np.float64).reshape(n, k)
 
 
-def _loss(name: str, out: Tensor, target: np.ndarray) -> Tensor:
-    if name == "cross_entropy":
-        return F.cross_entropy(out, target)
-    if name == "bce":
-        return F.binary_cross_entropy_with_logits(out, target)
-    if name == "mse":
-        return F.mse_loss(out, target)
-    return F.hinge_loss(out, target)
-
-
 def _params(model) -> list[Tensor]:
-    return [p for lin in model.linears for p in (lin.weight, lin.bias) if p is not None]
+    return [p for lin in model.linears for p in (lin.weight, lin.bias)]
+
+
+def _check_width(model, features) -> None:
+    if features is not None and len(features) != model.sizes[0]:
+        raise ValueError(f"the model takes {model.sizes[0]} input(s) but {len(features)} feature(s) "
+                         f"were given: {', '.join(features)}")
 
 
 def _grad(t: Tensor) -> np.ndarray:
     return np.zeros_like(t.data) if t.grad is None else np.asarray(t.grad)
-
-
-def _retain(t: Tensor) -> None:
-    # Leaves keep their .grad anyway; a non-leaf keeps it only when asked (as in PyTorch).
-    retain = getattr(t, "retain_grad", None)
-    if retain is None:
-        raise RuntimeError("explain needs Tensor.retain_grad() from the engine to read dL/dz and dL/da")
-    retain()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -150,6 +135,7 @@ class Blame:
         return d
 
 
+@dataclass(repr=False, eq=False)
 class Trace:
     """One recorded forward + backward pass. Build it with :func:`trace`.
 
@@ -161,27 +147,30 @@ class Trace:
     the raw output for mse and hinge), ``target``, ``timings`` (seconds: forward, backward).
     """
 
-    def __init__(self, model, loss_name, features, batched, x, inputs, input_grad, feature_grad, loss,
-                 output, prediction, target, layers, timings, train_X=None, train_y=None):
-        self.model = model
-        self.loss_name = loss_name
-        self.features = None if features is None else list(features)
-        self.batched = batched
-        self.x = x
-        self.inputs = inputs
-        self.input_grad = input_grad
-        self.feature_grad = feature_grad
-        self.loss = loss
-        self.output = output
-        self.prediction = prediction
-        self.target = target
-        self.layers = layers
-        self.timings = timings
-        self.train_X = train_X
-        self.train_y = train_y
-        self._cost = None
-        self._preview = None
-        self._slopes = {}
+    model: object
+    loss_name: str
+    features: list | None
+    batched: bool
+    x: np.ndarray
+    inputs: np.ndarray
+    input_grad: np.ndarray
+    feature_grad: np.ndarray
+    loss: float
+    output: np.ndarray
+    prediction: np.ndarray
+    target: np.ndarray
+    layers: list
+    timings: dict
+    train_X: np.ndarray | None = None
+    train_y: np.ndarray | None = None
+    # computed on demand and kept: cost(), the last preview(), f'(z) per layer
+    _cost: dict | None = field(default=None, init=False)
+    _preview: dict | None = field(default=None, init=False)
+    _slopes: dict = field(default_factory=dict, init=False)
+
+    def __repr__(self) -> str:
+        return (f"Trace(sizes={self.model.sizes}, loss_name={self.loss_name!r}, n={self.n}, "
+                f"loss={self.loss:.6g})")
 
     # ---- shapes ---------------------------------------------------------------------------------
     @property
@@ -315,20 +304,23 @@ class Trace:
         if act != "linear":
             return (f"{d} = f′(z) · ∂L/∂a = {_fmt(fp[0])} · {_par(grad_a[0])} = {_fmt(delta[0])}, "
                     f"with ∂L/∂a from the {name} loss")
+        # the losses average over every output, except cross-entropy, which averages over samples
+        per = f" / {k}" if k > 1 and self.loss_name != "cross_entropy" else ""
+        value = _fmt(delta[0])
         if self.loss_name == "bce":
             p = float(self._rows(np.asarray(self.prediction))[0, i])
-            why = f"σ(z) − y = {_fmt(p)} − {_fmt(t[i])}"
+            why = (f"(σ(z) − y){per} = ({_fmt(p)} − {_fmt(t[i])}){per}" if per else
+                   f"σ(z) − y = {_fmt(p)} − {_fmt(t[i])}") + f" = {value}"
         elif self.loss_name == "cross_entropy":
             p = float(self._rows(np.asarray(self.prediction))[0, i])
-            why = f"softmax(z)[{i}] − [y = {i}] = {_fmt(p)} − {int(t == i)}"
+            why = f"softmax(z)[{i}] − [y = {i}] = {_fmt(p)} − {int(t == i)} = {value}"
         elif self.loss_name == "mse":
-            why = f"2 · (z − y) / {k} = 2 · ({_fmt(z)} − {_fmt(t[i])}) / {k}"
-        else:
+            why = f"2 · (z − y){per} = 2 · ({_fmt(z)} − {_fmt(t[i])}){per} = {value}"
+        else:  # hinge: d/dz max(0, 1 - y z) is -y inside the margin, 0 outside
             y = -1.0 if t[i] == 0 else float(t[i])
-            yz = _fmt(y * z)
-            why = (f"−y, since y·z = {yz} < 1 (y = {_fmt(y)})" if y * z < 1 else
-                   f"0, since y·z = {yz} ≥ 1 (y = {_fmt(y)})")
-        return f"{d} = ∂L/∂z{len(self.layers) - 1}[{i}] comes from the {name} loss: {why} = {_fmt(delta[0])}"
+            cond = f"y·z = {_fmt(y * z)} {'<' if y * z < 1 else '≥'} 1 (y = {_fmt(y)})"
+            why = f"−y{per} = {value}, since {cond}" if y * z < 1 else f"{value}, since {cond}"
+        return f"{d} = ∂L/∂z{len(self.layers) - 1}[{i}] comes from the {name} loss: {why}"
 
     def neuron(self, layer: int, i: int) -> dict:
         """z, a, grad_a and delta of neuron i of ``layer``; layer -1 is the inputs (only a and grad_a)."""
@@ -374,7 +366,7 @@ class Trace:
     def _eval(self, inputs: np.ndarray, target: np.ndarray) -> float:
         with no_grad():
             out = self.model(Tensor(inputs, dtype=self.layers[0].weight.dtype))
-            return float(_loss(self.loss_name, out, target).item())
+            return float(loss_function(self.loss_name)(out, target).item())
 
     def check(self, layer: int, i: int, j, eps: float = 1e-6) -> dict:
         """Finite-difference check of dL/dW_layer[i, j] (``j="bias"`` for the bias).
@@ -477,11 +469,12 @@ class Trace:
         inputs, target = self._model_inputs(), self._target_rows()
         dtype = self.layers[0].weight.dtype
         params = _params(self.model)
+        loss_fn = loss_function(self.loss_name)
         clock = time.perf_counter
 
         def forward_backward():
-            loss = _loss(self.loss_name, self.model(Tensor(inputs, requires_grad=True, dtype=dtype)), target)
-            loss.backward()
+            out = self.model(Tensor(inputs, requires_grad=True, dtype=dtype))
+            loss_fn(out, target).backward()
 
         with self._weights():
             saved = [p.grad for p in params]
@@ -565,7 +558,8 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
 
     The model's parameters and their ``.grad`` are left as they were.
     """
-    _check_loss(loss)
+    loss_fn = loss_function(loss)
+    _check_width(model, features)
     if not is_grad_enabled():
         raise RuntimeError("explain.trace runs a backward pass: call it outside no_grad()")
     dtype = model.linears[0].weight.dtype
@@ -588,12 +582,11 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
         plain = features is None or list(features) == ["x1", "x2"]
         inputs = x_t if plain else _data.featurize(x_t, features)
         zas = model.forward_layers(inputs)
-        L = _loss(loss, zas[-1][1], target)
+        L = loss_fn(zas[-1][1], target)
         t1 = time.perf_counter()
-        watched = [inputs] + [t for za in zas for t in za]
-        for t in watched:
-            if t is not x_t:
-                _retain(t)
+        for t in [inputs, *(t for za in zas for t in za)]:
+            if t is not x_t:    # a leaf keeps its .grad anyway; an intermediate only when asked
+                t.retain_grad()
         t2 = time.perf_counter()
         L.backward()
         t3 = time.perf_counter()
@@ -616,10 +609,11 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
             pred = F.softmax(Tensor(out), axis=-1).data
     else:
         pred = out
-    tgt = target if batched else target[0]
-    return Trace(model, loss, features, batched, X, one(inputs.data), one(_grad(x_t)), one(_grad(inputs)),
-                 float(L.item()), one(out), one(pred), tgt, layers,
-                 {"forward": t1 - t0, "backward": t3 - t2}, train_X, train_y)
+    return Trace(model=model, loss_name=loss, features=None if features is None else list(features),
+                 batched=batched, x=X, inputs=one(inputs.data), input_grad=one(_grad(x_t)),
+                 feature_grad=one(_grad(inputs)), loss=float(L.item()), output=one(out),
+                 prediction=one(pred), target=target if batched else target[0], layers=layers,
+                 timings={"forward": t1 - t0, "backward": t3 - t2}, train_X=train_X, train_y=train_y)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -679,6 +673,7 @@ def grid(model, extent=(-6.0, 6.0), resolution: int = 100, neuron_resolution: in
     ``features`` as in :func:`trace`; without it the model must take the raw 2-D point.
     """
     lo, hi = (float(-extent), float(extent)) if np.isscalar(extent) else map(float, extent)
+    _check_width(model, features)
     res, nr = int(resolution), int(neuron_resolution)
     if res < 2 or nr < 2:
         raise ValueError(f"grid resolutions must be at least 2, got {res} and {nr}")

@@ -133,9 +133,12 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False):
         super().__init__(params, lr, weight_decay)
-        b1, b2 = betas
+        try:
+            b1, b2 = (float(b) for b in betas)
+        except (TypeError, ValueError):
+            b1 = b2 = math.nan
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"Adam betas must be in [0, 1), got {betas}")
+            raise ValueError(f"Adam betas must be a pair of numbers in [0, 1), got {betas!r}")
         _check_nonneg("eps", eps)
         self.betas = (float(b1), float(b2))
         self.eps = float(eps)

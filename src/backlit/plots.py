@@ -14,7 +14,7 @@ from matplotlib.colors import LinearSegmentedColormap, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from . import data
+from . import data, explain
 
 CLASS_COLORS = ["#c51b7d", "#2166ac", "#6a3d9a", "#b2182b", "#404040"]
 """Class k is drawn in CLASS_COLORS[k]: magenta, blue, purple, crimson, charcoal."""
@@ -41,16 +41,10 @@ POINT_CMAP = LinearSegmentedColormap.from_list(
 
 def output_grid(model, features=None, resolution: int = 200, extent=data.EXTENT):
     """Raw model outputs on a grid over the plane: (xs, ys, out) with out[row, col] for the point
-    (xs[col], ys[row]); ys goes upwards."""
-    from .engine import no_grad
-
-    xs = np.linspace(extent[0], extent[1], resolution)
-    ys = np.linspace(extent[0], extent[1], resolution)
-    gx, gy = np.meshgrid(xs, ys)
-    pts = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    with no_grad(), np.errstate(all="ignore"):
-        out = model(data.featurize(pts, features)).data
-    return xs, ys, out.reshape(resolution, resolution, -1)
+    (xs[col], ys[row]); ys goes upwards, as matplotlib's origin="lower" wants."""
+    with np.errstate(all="ignore"):  # a diverged model may overflow: it is still drawn
+        g = explain.grid(model, extent, resolution, neuron_resolution=2, features=features)
+    return g.xs, g.ys[::-1], g.output[::-1]
 
 
 def _heatmap(ax, out, kind, classes, extent, threshold):

@@ -21,17 +21,18 @@ from typing import Callable
 
 import numpy as np
 
-from . import data
+from . import data, nn, optim
+from . import functional as F
+from .engine import Tensor, no_grad
 
-ACTIVATIONS = ["tanh", "relu", "sigmoid", "linear", "leaky_relu"]
-OPTIMIZERS = ["sgd", "momentum", "adam", "rmsprop"]
+ACTIVATIONS = nn.ACTIVATIONS
+OPTIMIZERS = optim.OPTIMIZERS
 REGULARIZATIONS = ["none", "l1", "l2"]
 LOSSES_BY_KIND = {
     "binary": ["bce", "hinge", "mse"],
     "multiclass": ["cross_entropy"],
     "regression": ["mse"],
 }
-MOMENTUM = 0.9  # the "momentum" optimizer is SGD with this momentum
 
 
 def default_loss(kind: str) -> str:
@@ -51,8 +52,6 @@ def build_model(features, hidden, kind: str, classes=None, activation="tanh", se
 
     ``model.meta`` records the features and the problem so that a saved model can be used again.
     """
-    from . import nn
-
     features = data.check_features(features)
     model = nn.MLP([len(features), *hidden, n_outputs(kind, classes)], activation=activation,
                    seed=seed, init=init)
@@ -60,22 +59,15 @@ def build_model(features, hidden, kind: str, classes=None, activation="tanh", se
     return model
 
 
-def data_loss(out, y: np.ndarray, kind: str, loss: str):
-    """The mean loss of model outputs ``out`` (n, k) against targets ``y`` (n,), as a 0-d Tensor."""
-    from . import functional as F
-    from .engine import Tensor
+def data_loss(out, y: np.ndarray, loss: str):
+    """The mean loss of model outputs ``out`` (n, k) against targets ``y`` (n,), as a 0-d Tensor.
 
+    Every loss but cross-entropy reads the single output column as a score; hinge takes the 0/1
+    targets as -1/+1.
+    """
     if loss == "cross_entropy":
         return F.cross_entropy(out, np.asarray(y, dtype=np.int64))
-    score = out.reshape(-1)
-    y = np.asarray(y, dtype=np.float64)
-    if loss == "bce":
-        return F.binary_cross_entropy_with_logits(score, Tensor(y))
-    if loss == "hinge":
-        return F.hinge_loss(score, Tensor(2 * y - 1))
-    if loss == "mse":
-        return F.mse_loss(score, Tensor(y))
-    raise ValueError(f"unknown loss {loss!r}")
+    return nn.loss_function(loss)(out.reshape(-1), np.asarray(y, dtype=np.float64))
 
 
 def threshold(loss: str | None) -> float:
@@ -93,34 +85,21 @@ def predict(out: np.ndarray, kind: str, loss: str | None = None) -> np.ndarray:
     return out[:, 0]
 
 
-def evaluate(model, F_in: np.ndarray, y: np.ndarray, kind: str, loss: str):
+def evaluate(model, inputs: np.ndarray, y: np.ndarray, kind: str, loss: str):
     """(mean loss, accuracy or None) of ``model`` on already-featurized inputs, without a graph."""
-    from .engine import no_grad
-
     with no_grad(), np.errstate(all="ignore"):
-        out = model(F_in)
-        value = float(data_loss(out, y, kind, loss).item())
+        out = model(inputs)
+        value = float(data_loss(out, y, loss).item())
     acc = None if kind == "regression" else float(np.mean(predict(out.data, kind, loss) == y))
     return value, acc
-
-
-def make_optimizer(name: str, params, lr: float):
-    from . import optim
-
-    if name == "sgd":
-        return optim.SGD(params, lr=lr)
-    if name == "momentum":
-        return optim.SGD(params, lr=lr, momentum=MOMENTUM)
-    if name == "adam":
-        return optim.Adam(params, lr=lr)
-    if name == "rmsprop":
-        return optim.RMSprop(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
 
 
 # --------------------------------------------------------------------------------------------------
 # The training loop
 # --------------------------------------------------------------------------------------------------
+
+HISTORY_KEYS = ["epoch", "train_loss", "test_loss", "train_accuracy", "test_accuracy"]
+
 
 @dataclass
 class FitResult:
@@ -141,18 +120,11 @@ class FitResult:
         return {k: self.history[k][-1] for k in HISTORY_KEYS if self.history[k]}
 
 
-HISTORY_KEYS = ["epoch", "train_loss", "test_loss", "train_accuracy", "test_accuracy"]
-
-
-def _finite(model) -> bool:
-    return all(np.all(np.isfinite(p.data)) for p in model.parameters())
-
-
 def fit(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", loss=None,
         features=None, optimizer="adam", lr=0.03, batch_size=10, epochs=100, regularization=None,
         reg_rate=0.0, seed=0, callback: Callable[[dict], None] | None = None,
         catch_interrupt=False) -> FitResult:
-    """Train ``model`` with mini-batches on raw 2-D points; return a :class:`FitResult`.
+    """Train ``model`` (an ``nn.MLP``, see :func:`build_model`) with mini-batches on raw 2-D points.
 
     Each epoch visits the training points once in a fresh seeded order. The objective is the data
     loss plus ``reg_rate`` times the L1 or L2 penalty on the weights (not the biases). The reported
@@ -160,28 +132,33 @@ def fit(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", los
     gets each history entry as a dict. If a step gives a NaN/inf loss or weight, the model is put
     back to its state after the last finite epoch and training stops (``diverged``). With
     ``catch_interrupt``, Ctrl-C also restores the last finished epoch and returns (``interrupted``).
+    Returns a :class:`FitResult`.
     """
-    from .nn.losses import penalty
-
+    if kind not in LOSSES_BY_KIND:
+        raise ValueError(f"unknown kind {kind!r}; choose one of: {', '.join(LOSSES_BY_KIND)}")
     features = data.check_features(data.DEFAULT_FEATURES if features is None else features)
     loss = loss or default_loss(kind)
     if loss not in LOSSES_BY_KIND[kind]:
         raise ValueError(f"loss {loss!r} does not fit a {kind} problem; "
                          f"choose one of: {', '.join(LOSSES_BY_KIND[kind])}")
     regularization = None if regularization in (None, "none") else regularization
-    if batch_size < 1 or epochs < 0:
-        raise ValueError("batch_size must be >= 1 and epochs >= 0")
-    Ftr, ytr = data.featurize(np.asarray(X_train, dtype=np.float64), features), np.asarray(y_train)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if epochs < 0:
+        raise ValueError(f"epochs must be 0 or more, got {epochs}")
+    in_train, ytr = data.featurize(np.asarray(X_train, dtype=np.float64), features), np.asarray(y_train)
     has_test = X_test is not None and len(X_test) > 0
     if has_test:
-        Fte, yte = data.featurize(np.asarray(X_test, dtype=np.float64), features), np.asarray(y_test)
-    opt = make_optimizer(optimizer, model.parameters(), lr)
+        in_test, yte = data.featurize(np.asarray(X_test, dtype=np.float64), features), np.asarray(y_test)
+    params = model.parameters()
+    weights = [lin.weight for lin in model.linears]  # what the penalty covers: not the biases
+    opt = optim.make(optimizer, params, lr)
     rng = np.random.default_rng(seed)
     result = FitResult()
 
     def record(epoch: int) -> bool:
-        tr_loss, tr_acc = evaluate(model, Ftr, ytr, kind, loss)
-        te_loss, te_acc = evaluate(model, Fte, yte, kind, loss) if has_test else (None, None)
+        tr_loss, tr_acc = evaluate(model, in_train, ytr, kind, loss)
+        te_loss, te_acc = evaluate(model, in_test, yte, kind, loss) if has_test else (None, None)
         if not math.isfinite(tr_loss) or (te_loss is not None and not math.isfinite(te_loss)):
             return False
         entry = dict(epoch=epoch, train_loss=tr_loss, test_loss=te_loss, train_accuracy=tr_acc,
@@ -195,14 +172,14 @@ def fit(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", los
     def step(idx) -> bool:
         """One optimizer step on the points ``idx``; False if the loss or a weight is not finite."""
         opt.zero_grad()
-        objective = data_loss(model(Ftr[idx]), ytr[idx], kind, loss)
+        objective = data_loss(model(in_train[idx]), ytr[idx], loss)
         if regularization and reg_rate:
-            objective = objective + reg_rate * penalty(model, regularization)
+            objective = objective + reg_rate * nn.penalty(weights, regularization)
         if not math.isfinite(float(objective.item())):
             return False
         objective.backward()
         opt.step()
-        return _finite(model)
+        return all(np.isfinite(p.data).all() for p in params)
 
     if not record(0):
         result.diverged, result.diverged_epoch = True, 0
@@ -211,8 +188,8 @@ def fit(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", los
     try:
         with np.errstate(all="ignore"):  # overflow is detected and reported, not printed
             for epoch in range(1, epochs + 1):
-                order = rng.permutation(len(Ftr))
-                batches = (order[i:i + batch_size] for i in range(0, len(Ftr), batch_size))
+                order = rng.permutation(len(in_train))
+                batches = (order[i:i + batch_size] for i in range(0, len(in_train), batch_size))
                 if not (all(step(idx) for idx in batches) and record(epoch)):
                     model.load_state_dict(good)
                     result.diverged, result.diverged_epoch = True, epoch
@@ -238,28 +215,45 @@ class UsageError(ValueError):
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `backlit train` options to ``parser`` (argparse errors become one line, exit 2)."""
-    names = ", ".join(data.DATASETS)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the example on one line
+    parser.description = ("Train a network on a 2-D dataset with a progress bar, then write\n"
+                          "boundary.png, loss.png, model.json and metrics.json to --out.")
+    parser.epilog = ("example:\n  backlit train --dataset spiral --hidden 8,8 --activation tanh "
+                     "--lr 0.01 --epochs 400 --out runs/spiral")
     a = parser.add_argument
-    a("--dataset", default="spiral", help=f"one of: {names} (default: spiral)")
-    a("--hidden", default="8,8", help="hidden layer sizes, comma separated; '' for none (default: 8,8)")
-    a("--activation", default="tanh", help=f"{', '.join(ACTIVATIONS)} (default: tanh)")
-    a("--lr", type=float, default=0.03, help="learning rate (default: 0.03)")
-    a("--batch", type=int, default=10, help="mini-batch size (default: 10)")
-    a("--epochs", type=int, default=300, help="passes over the training set (default: 300)")
-    a("--seed", type=int, default=1, help="seed for the data, the split and the weights (default: 1)")
-    a("--loss", default=None,
-      help="bce, hinge or mse (binary); cross_entropy (multiclass); mse (regression)")
-    a("--optimizer", default="adam", help=f"{', '.join(OPTIMIZERS)} (default: adam)")
-    a("--regularization", default="none", help="none, l1 or l2 (default: none)")
-    a("--reg-rate", type=float, default=0.0, help="regularization rate (default: 0)")
-    a("--features", default="x1,x2",
-      help=f"comma-separated input features from: {', '.join(data.FEATURES)} (default: x1,x2)")
-    a("--noise", type=float, default=0.0, help="noise, 0 to 0.5 (TF Playground's slider / 100)")
-    a("--train-ratio", type=float, default=0.5, help="share of points used for training (default: 0.5)")
-    a("--classes", type=int, default=None, help="classes of a multiclass dataset, 3 to 5 (default: 3)")
-    a("--n-points", type=int, default=500, help="number of points (default: 500)")
-    a("--init", default="xavier", help="weight initialisation: xavier, he or uniform (default: xavier)")
-    a("--out", default="runs/train", help="output folder (default: runs/train)")
+    a("--dataset", metavar="NAME", default="spiral",
+      help=f"one of: {', '.join(data.DATASETS)} (default: %(default)s)")
+    a("--hidden", metavar="SIZES", default="8,8",
+      help="hidden layer sizes, comma separated; '' for none (default: %(default)s)")
+    a("--activation", metavar="NAME", default="tanh",
+      help=f"{', '.join(ACTIVATIONS)} (default: %(default)s)")
+    a("--lr", metavar="RATE", type=float, default=0.03, help="learning rate (default: %(default)s)")
+    a("--batch", metavar="N", type=int, default=10, help="mini-batch size (default: %(default)s)")
+    a("--epochs", metavar="N", type=int, default=300,
+      help="passes over the training set (default: %(default)s)")
+    a("--seed", metavar="N", type=int, default=1,
+      help="seed for the data, the split and the weights (default: %(default)s)")
+    a("--loss", metavar="NAME", default=None,
+      help="bce, hinge or mse (binary); cross_entropy (multiclass); mse (regression) "
+           "(default: bce, cross_entropy or mse, by dataset)")
+    a("--optimizer", metavar="NAME", default="adam",
+      help=f"{', '.join(OPTIMIZERS)} (default: %(default)s)")
+    a("--regularization", metavar="KIND", default="none",
+      help="penalty on the weights: none, l1 or l2 (default: %(default)s)")
+    a("--reg-rate", metavar="RATE", type=float, default=0.0,
+      help="regularization rate (default: %(default)s)")
+    a("--features", metavar="NAMES", default="x1,x2",
+      help=f"comma-separated input features from: {', '.join(data.FEATURES)} (default: %(default)s)")
+    a("--noise", metavar="X", type=float, default=0.0,
+      help=f"0 to {data.MAX_NOISE}: TF Playground's noise slider / 100 (default: %(default)s)")
+    a("--train-ratio", metavar="R", type=float, default=0.5,
+      help="share of the points used for training (default: %(default)s)")
+    a("--classes", metavar="K", type=int, default=None,
+      help="classes of a multiclass dataset, 3 to 5 (default: 3)")
+    a("--n-points", metavar="N", type=int, default=500, help="number of points (default: %(default)s)")
+    a("--init", metavar="NAME", default="xavier",
+      help=f"weight initialisation: {', '.join(nn.INITS)} (default: %(default)s)")
+    a("--out", metavar="DIR", default="runs/train", help="output folder (default: %(default)s)")
     a("--quiet", action="store_true", help="no progress bar")
 
     prog = parser.prog
@@ -324,8 +318,7 @@ def parse_config(args) -> dict:
           f"--noise must be between 0 and {data.MAX_NOISE} (got {args.noise})")
     check(math.isfinite(args.train_ratio) and 0 < args.train_ratio < 1,
           f"--train-ratio must be between 0 and 1, exclusive (got {args.train_ratio})")
-    check(args.init in ("xavier", "he", "uniform"),
-          f"unknown init {args.init!r}; choose one of: xavier, he, uniform")
+    check(args.init in nn.INITS, f"unknown init {args.init!r}; choose one of: {', '.join(nn.INITS)}")
     if args.classes is not None:
         multi = ", ".join(n for n, s in data.DATASETS.items() if s.kind == "multiclass")
         check(spec.kind == "multiclass", f"--classes applies to multiclass datasets only ({multi})")
@@ -372,11 +365,9 @@ def run_train(args, parser=None) -> int:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"{prog}: error: cannot create output folder {args.out!r}: {e.strerror or e}",
-              file=sys.stderr)
+        reason = "it is a file, not a folder" if os.path.isfile(args.out) else e.strerror or e
+        print(f"{prog}: error: cannot create output folder {args.out!r}: {reason}", file=sys.stderr)
         return 2
-
-    from . import nn
 
     ds = data.make(cfg["dataset"], n=cfg["n_points"], noise=cfg["noise"], seed=cfg["seed"],
                    classes=cfg["classes"])
@@ -412,8 +403,7 @@ def run_train(args, parser=None) -> int:
 
 
 def _write_outputs(out, model, result, cfg, split) -> None:
-    from . import nn
-    from . import plots
+    from . import plots  # matplotlib takes a while to import: only when there is something to draw
 
     Xtr, ytr, Xte, yte = split
     final = result.final()

@@ -277,3 +277,6 @@ def app(page, base_url, request):
         application.screenshot(name)
     except Exception:  # the page may already be gone; the screenshot is a convenience
         pass
+    # An uncaught exception in the page is a defect even when the test's own checks passed.
+    if application.page_errors and not failed:
+        pytest.fail(f"uncaught errors in the page: {application.page_errors}", pytrace=False)

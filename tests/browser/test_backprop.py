@@ -158,6 +158,33 @@ def test_backward_runs_right_to_left_and_links_take_the_gradient_sign(ready):
     app.screenshot("backward-phase")
 
 
+def test_while_training_links_show_the_current_batch_gradient(ready):
+    app = ready
+    app.button("Train").click()
+    expect(app.button("Pause")).to_be_visible()
+    app.page.wait_for_function("() => window.backlitDebug.lastFrameHeader.step > 20")
+    # Some drawn frame must agree, link by link, with the batch gradient of the frame just received.
+    matched = app.page.wait_for_function(
+        """() => {
+            const h = window.backlitDebug.lastFrameHeader, bg = h && h.batch_grad;
+            if (!h.playing || !bg) return false;
+            let n = 0;
+            for (const p of document.querySelectorAll('#network .link')) {
+                const g = bg.grad_W[p.dataset.layer][p.dataset.i][p.dataset.j];
+                if (Math.abs(g) < 1e-9) continue;
+                if (p.dataset.gradSign !== (g < 0 ? 'increase' : 'decrease')) return false;
+                n++;
+            }
+            return n >= 10 ? n : false;
+        }""",
+        polling="raf",
+    ).json_value()
+    assert matched >= 10
+    app.screenshot("training-live-gradients")
+    app.button("Pause").click()
+    expect(app.button("Train")).to_be_visible()
+
+
 def test_next_sample_changes_the_selection_and_the_blame_pattern(ready):
     app = ready
     forward_backward(app)

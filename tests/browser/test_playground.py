@@ -210,3 +210,70 @@ def test_keyboard_space_plays_and_pauses_and_arrow_steps(app):
     app.page.keyboard.press("Space")
     expect(app.button("Train")).to_be_visible()
     app.page.wait_for_function("() => window.backlitDebug.state.playing === false")
+
+
+HUE_HISTOGRAM = """() => {
+    const c = document.querySelector('#plane');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const bins = new Array(36).fill(0);
+    for (let k = 0; k < d.length; k += 4) {
+        const r = d[k] / 255, g = d[k + 1] / 255, b = d[k + 2] / 255;
+        const mx = Math.max(r, g, b), mn = Math.min(r, g, b), ch = mx - mn;
+        if (ch < 0.25) continue;  // greys, the dark background, white marks
+        let h = mx === r ? 60 * (((g - b) / ch) % 6) : mx === g ? 60 * ((b - r) / ch + 2) : 60 * ((r - g) / ch + 4);
+        if (h < 0) h += 360;
+        bins[Math.min(35, Math.floor(h / 10))]++;
+    }
+    return bins;
+}"""
+
+
+def hue_clusters(bins: list[int], min_pixels: int = 100) -> list[tuple[int, int]]:
+    """Groups of adjacent 10-degree hue bins (circular) holding at least min_pixels each:
+    [(first_degree, pixels), ...]."""
+    on = [b >= min_pixels for b in bins]
+    if all(on):
+        return [(0, sum(bins))]
+    start = on.index(False)
+    clusters, current = [], None
+    for step in range(1, 37):
+        k = (start + step) % 36
+        if on[k]:
+            current = [k * 10, bins[k]] if current is None else [current[0], current[1] + bins[k]]
+        elif current is not None:
+            clusters.append(tuple(current))
+            current = None
+    if current is not None:
+        clusters.append(tuple(current))
+    return clusters
+
+
+def test_multiclass_data_gets_one_hue_per_class_never_orange_or_green(app):
+    app.open()
+    page = app.page
+    page.select_option("#dataset", "blobs")
+    app.wait_config(dataset="blobs")
+    assert app.config()["loss"] == "cross_entropy"
+    expect(page.locator("#network .neuron[data-col='3']")).to_have_count(3)
+    for classes in (3, 5):
+        if classes != 3:
+            page.select_option("#classes", str(classes))
+            app.wait_config(classes=classes)
+            expect(page.locator("#network .neuron[data-col='3']")).to_have_count(classes)
+        page.wait_for_function(
+            "(k) => window.__t.lastByType.points && window.__t.lastByType.points.classes === k", arg=classes
+        )
+        # Every class's points (and its region) show up in a hue of its own.
+        page.wait_for_function(
+            f"(k) => {{ const bins = ({HUE_HISTOGRAM})(); let n = 0, run = false;"
+            " for (let q = 0; q < 37; q++) { const on = bins[q % 36] >= 100; if (on && !run) n++; run = on; }"
+            " return n >= k; }",
+            arg=classes,
+        )
+        bins = page.evaluate(HUE_HISTOGRAM)
+        clusters = hue_clusters(bins)
+        assert len(clusters) >= classes, f"{classes} classes but hue clusters {clusters}"
+        orange = sum(bins[2:5])  # 20..50 degrees: the "increase" colour
+        green = sum(bins[10:16])  # 100..160 degrees: the "decrease" colour
+        assert orange < 50 and green < 50, f"class colours use gradient hues: orange={orange} green={green}"
+        app.screenshot(f"multiclass-{classes}")

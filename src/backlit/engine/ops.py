@@ -531,6 +531,8 @@ class Transpose(Op):
 
     @staticmethod
     def forward(a, axes):
+        if axes is not None:
+            axes = tuple(ax % a.ndim for ax in axes)  # negative axes would break the inverse below
         return np.transpose(a, axes), axes
 
     @staticmethod

@@ -10,13 +10,23 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import threading
 
 import numpy as np
 
 from . import ops
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_grad_enabled = True
+
+
+class _GradMode(threading.local):
+    """Whether ops record the graph; per thread, as in PyTorch, so a server thread evaluating under
+    no_grad() never switches recording off for a training thread."""
+
+    enabled = True
+
+
+_mode = _GradMode()
 _sequence = itertools.count()  # creation order of recorded nodes: parents always come before children
 _ONE = {d: np.ones((), d) for d in _FLOATS}  # the seed gradient dL/dL = 1 for 0-d losses (never written to)
 for _one in _ONE.values():
@@ -31,20 +41,21 @@ class no_grad(contextlib.ContextDecorator):
     """
 
     def __enter__(self):
-        global _grad_enabled
-        self._prev = _grad_enabled
-        _grad_enabled = False
+        self._prev = _mode.enabled
+        _mode.enabled = False
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
+        _mode.enabled = self._prev
         return False
+
+    def _recreate_cm(self):  # a fresh instance per decorated call, so recursion and threads are safe
+        return type(self)()
 
 
 def is_grad_enabled():
-    """True unless inside ``no_grad()``."""
-    return _grad_enabled
+    """True unless inside ``no_grad()`` (in this thread)."""
+    return _mode.enabled
 
 
 def _check_dtype(dtype, where="Tensor"):
@@ -261,6 +272,20 @@ class Tensor:
     def __pos__(self):
         return self
 
+    # Comparisons are not differentiable: they return plain numpy bool arrays (handy for masks and
+    # accuracy). == is left as identity, so tensors stay usable as dict keys and in sets.
+    def __gt__(self, other):
+        return self.data > _raw(other)
+
+    def __ge__(self, other):
+        return self.data >= _raw(other)
+
+    def __lt__(self, other):
+        return self.data < _raw(other)
+
+    def __le__(self, other):
+        return self.data <= _raw(other)
+
     def __getitem__(self, idx):
         if isinstance(idx, Tensor):
             idx = idx.data.astype(np.int64)
@@ -371,6 +396,10 @@ def _lift(x, like):
     return _leaf(arr)
 
 
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
 def _axis(axis):
     if isinstance(axis, list):
         return tuple(axis)
@@ -392,7 +421,7 @@ def _node(op, parents, out, ctx):
     t.data = out if out.__class__ is np.ndarray else np.asarray(out)
     t.grad = None
     t._retain = False
-    if _grad_enabled:
+    if _mode.enabled:
         for p in parents:
             if p.requires_grad:
                 t.requires_grad = True
@@ -418,7 +447,7 @@ def _unary(op, a):
     t.data = out if out.__class__ is np.ndarray else np.asarray(out)
     t.grad = None
     t._retain = False
-    if a.requires_grad and _grad_enabled:
+    if a.requires_grad and _mode.enabled:
         t.requires_grad = True
         t._parents = (a,)
         t._op = op
@@ -441,7 +470,7 @@ def _binary(op, a, b):
     t.data = out if out.__class__ is np.ndarray else np.asarray(out)
     t.grad = None
     t._retain = False
-    if (a.requires_grad or b.requires_grad) and _grad_enabled:
+    if (a.requires_grad or b.requires_grad) and _mode.enabled:
         t.requires_grad = True
         t._parents = (a, b)
         t._op = op

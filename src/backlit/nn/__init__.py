@@ -26,6 +26,7 @@ from .losses import (
     HingeLoss,
     MSELoss,
     get_loss,
+    loss_function,
     penalty,
 )
 from .module import Module
@@ -51,6 +52,7 @@ __all__ = [
     "HingeLoss",
     "LOSSES",
     "get_loss",
+    "loss_function",
     "penalty",
     "ModelFileError",
     "save",

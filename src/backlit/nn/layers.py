@@ -9,7 +9,7 @@ from ..engine import Tensor
 from .module import Module
 
 INITS = ("uniform", "xavier", "he")
-ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "leaky_relu")
+ACTIVATIONS = F.ACTIVATIONS  # "linear" is the identity
 
 # name -> the engine op that applies it; "linear" (identity) applies nothing.
 _APPLY = {
@@ -23,6 +23,14 @@ _APPLY = {
 
 def _as_tensor(x, dtype=np.float64) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x, dtype=dtype)
+
+
+def _is_size(s) -> bool:
+    """A layer size: a positive whole number (8 or 8.0, not True or 8.5)."""
+    try:
+        return not isinstance(s, bool) and int(s) == s and s >= 1
+    except (TypeError, ValueError):
+        return False
 
 
 def _check_activation(name) -> str:
@@ -182,7 +190,7 @@ class MLP(Module):
                  seed: int | None = 0, init: str = "xavier", rng: np.random.Generator | None = None,
                  dtype=np.float64):
         sizes = list(sizes)
-        if len(sizes) < 2 or any(isinstance(s, bool) or int(s) != s or s < 1 for s in sizes):
+        if len(sizes) < 2 or not all(_is_size(s) for s in sizes):
             raise ValueError(f"MLP sizes must be at least 2 positive integers, got {sizes}")
         sizes = [int(s) for s in sizes]
         n_hidden = len(sizes) - 2
@@ -211,6 +219,7 @@ class MLP(Module):
         # NOTE: hot path (training loop, benchmarks): one fused linear node + one activation per layer.
         if not isinstance(x, Tensor):
             x = Tensor(x, dtype=self.linears[0].weight.dtype)
+        self._check_input(x)
         linear = F.linear
         for lin, act in zip(self.linears, self.activations):
             x = linear(x, lin.weight, lin.bias)
@@ -224,6 +233,7 @@ class MLP(Module):
         For a "linear" layer `a is z`. The last `a` is what `forward` returns.
         """
         a = _as_tensor(x, self.linears[0].weight.dtype)
+        self._check_input(a)
         out = []
         for lin, act in zip(self.linears, self.activations):
             z = F.linear(a, lin.weight, lin.bias)
@@ -231,6 +241,11 @@ class MLP(Module):
             a = z if f is None else f(z)
             out.append((z, a))
         return out
+
+    def _check_input(self, x: Tensor) -> None:
+        if not x.shape or x.shape[-1] != self.sizes[0]:
+            raise ValueError(f"MLP{self.sizes} takes {self.sizes[0]} input(s) per sample, "
+                             f"e.g. shape (n, {self.sizes[0]}); got shape {x.shape}")
 
     def __repr__(self) -> str:
         lines = []

@@ -1,7 +1,8 @@
 """Loss modules: thin wrappers over `backlit.functional`, so ``loss_fn = nn.MSELoss()`` reads as in PyTorch.
 
 Every loss returns the MEAN over the batch as a 0-d Tensor. The maths (and its stable forms) lives in
-`backlit.functional`; nothing is re-derived here.
+`backlit.functional`; nothing is re-derived here. `loss_function(name)` gives the functional form by
+the short name the CLI, the step recorder and the playground use.
 """
 
 from __future__ import annotations
@@ -10,52 +11,56 @@ from .. import functional as F
 from .module import Module
 
 
-class MSELoss(Module):
-    """mean((pred - target)^2)."""
-
-    name = "mse"
+class _Loss(Module):
+    name = ""
+    fn = None  # the backlit.functional loss this module applies
 
     def forward(self, pred, target):
-        return F.mse_loss(pred, target)
+        return self.fn(pred, target)
 
 
-class BCEWithLogitsLoss(Module):
+class MSELoss(_Loss):
+    """mean((pred - target)^2)."""
+
+    name, fn = "mse", staticmethod(F.mse_loss)
+
+
+class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy on logits (targets 0/1), in the stable form max(x,0) - x*y + log(1+e^-|x|)."""
 
-    name = "bce"
-
-    def forward(self, logits, target):
-        return F.binary_cross_entropy_with_logits(logits, target)
+    name, fn = "bce", staticmethod(F.binary_cross_entropy_with_logits)
 
 
-class CrossEntropyLoss(Module):
+class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy: logits (n, K), integer targets in 0..K-1."""
 
-    name = "cross_entropy"
-
-    def forward(self, logits, target):
-        return F.cross_entropy(logits, target)
+    name, fn = "cross_entropy", staticmethod(F.cross_entropy)
 
 
-class HingeLoss(Module):
+class HingeLoss(_Loss):
     """mean(max(0, 1 - y*s)) with y in {-1, +1} (0/1 targets are accepted: 0 means -1)."""
 
-    name = "hinge"
-
-    def forward(self, scores, target):
-        return F.hinge_loss(scores, target)
+    name, fn = "hinge", staticmethod(F.hinge_loss)
 
 
-LOSSES = {"mse": MSELoss, "bce": BCEWithLogitsLoss, "cross_entropy": CrossEntropyLoss,
-          "hinge": HingeLoss}
+LOSSES = {cls.name: cls for cls in (MSELoss, BCEWithLogitsLoss, CrossEntropyLoss, HingeLoss)}
+
+
+def _loss_class(name: str) -> type:
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}") from None
+
+
+def loss_function(name: str):
+    """The functional loss for a short name, e.g. "bce" -> F.binary_cross_entropy_with_logits."""
+    return _loss_class(name).fn
 
 
 def get_loss(name: str) -> Module:
     """The loss module for a short name: "mse", "bce", "cross_entropy" or "hinge"."""
-    try:
-        return LOSSES[name]()
-    except KeyError:
-        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}") from None
+    return _loss_class(name)()
 
 
 def penalty(model, kind: str):

@@ -139,7 +139,7 @@ class Hub:
     """
 
     MONITOR_PERIOD = 0.025
-    MAX_SLOW = 6.0  # frame interval at most 6 x 30 ms = 180 ms (about 5.5 frames/s)
+    MAX_SLOW = 6.0  # frame interval at most 6 x 27 ms = 162 ms (about 6 frames/s)
 
     def __init__(self, limits: Limits):
         self.limits = limits

@@ -9,7 +9,7 @@ function mix(a, b, t) {
   return [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t];
 }
 
-export const CLASS_HEX = ['#d84b9f', '#4f86ff', '#f2d544', '#9b6bff', '#35c7e6'];
+export const CLASS_HEX = ['#d84b9f', '#4f86ff', '#e4e15a', '#9b6bff', '#35c7e6'];
 export const CLASS_NAMES = ['magenta', 'blue', 'yellow', 'violet', 'cyan'];
 const CLASS_RGB = CLASS_HEX.map(hex);
 const PLANE_BG = hex('#151b29');

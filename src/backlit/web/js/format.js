@@ -47,3 +47,15 @@ export function svg(tag, attrs = {}) {
   for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) node.setAttribute(k, v);
   return node;
 }
+
+/** Show a tooltip near the pointer, inside `box` (flips left/up near the right/bottom edges). */
+export function placeTip(tip, box, ev) {
+  tip.hidden = false;
+  const r = box.getBoundingClientRect();
+  const x = ev.clientX - r.left; const y = ev.clientY - r.top;
+  const w = tip.offsetWidth; const h = tip.offsetHeight;
+  const left = x + 14 + w > r.width ? Math.max(0, x - 14 - w) : x + 14;
+  const top = y + 14 + h > r.height ? Math.max(0, y - 14 - h) : y + 14;
+  tip.style.left = `${left}px`;
+  tip.style.top = `${top}px`;
+}

@@ -89,7 +89,7 @@ export class Inspector {
         input.setAttribute('aria-invalid', 'true');
         return;
       }
-      if (Math.abs(v) > 1e4) { err.textContent = 'Keep it within ±10000'; input.setAttribute('aria-invalid', 'true'); return; }
+      if (Math.abs(v) > 1000) { err.textContent = 'Keep it within ±1000'; input.setAttribute('aria-invalid', 'true'); return; }
       err.textContent = ''; input.removeAttribute('aria-invalid');
       onSet(v);
     };

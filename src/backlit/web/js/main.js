@@ -55,7 +55,7 @@ function renderStatus() {
   if (connection.kind === 'connected') {
     if (app.diverged) { kind = 'diverged'; text = 'diverged: lower the learning rate or reset'; }
     else if (transient) { kind = transient.kind; text = transient.text; }
-    else { text = app.playing ? 'connected · training' : 'connected'; }
+    else { text = `connected · ${app.playing ? 'training' : (app.header && app.header.status) || (app.state && app.state.status) || 'ready'}`; }
   }
   statusEl.dataset.kind = kind;
   if (statusEl.textContent !== text) statusEl.textContent = text;
@@ -286,6 +286,21 @@ function onSelection(sel) {
 
 function refreshTrace() { if (app.selection) send('trace'); }
 
+// Keep the selected sample's trace (arrow on the plane, hover values, cost meter) in step with the
+// weights: at most every 400 ms while frames arrive, and once more after the last one.
+let refreshTimer = null;
+let lastRefresh = 0;
+function scheduleTraceRefresh() {
+  if (!app.selection || refreshTimer) return;
+  const wait = Math.max(60, 400 - (performance.now() - lastRefresh));
+  refreshTimer = setTimeout(() => {
+    refreshTimer = null;
+    if (!app.traceStale || !app.selection || app.afterTrace.length) return;
+    lastRefresh = performance.now();
+    send('trace');
+  }, wait);
+}
+
 function onTrace(t) {
   app.trace = t;
   app.traceStale = false;
@@ -330,11 +345,13 @@ function handleFrame(h, arrays) {
   if (arrays.neurons) network.setMaps(arrays.neurons);
   network.setBatch(h.batch_grad || null);
   if (h.playing !== undefined && h.playing !== app.playing) setPlaying(!!h.playing);
-  if (h.diverged !== undefined && !!h.diverged !== app.diverged) { app.diverged = !!h.diverged; renderStatus(); }
+  if (h.diverged !== undefined) app.diverged = !!h.diverged;
+  renderStatus();
   app.traceStale = true;
+  scheduleTraceRefresh();
   if (inspector.mode === 'link' && inspector.target && h.weights) {
     const { l, i, j } = inspector.target;
-    const w = h.weights[l] && h.weights[l][i] ? h.weights[l][i][j] : null;
+    const w = h.weights?.[l]?.[i]?.[j] ?? null;
     if (w !== null && w !== undefined) inspector.setWeightValue(w);
   }
 }
@@ -385,7 +402,7 @@ function doNext() {
 
 function openLink(l, i, j) {
   network.select({ l, i, j }, null);
-  const w = app.lastWeights && app.lastWeights.weights[l] ? app.lastWeights.weights[l][i][j] : null;
+  const w = app.lastWeights?.weights?.[l]?.[i]?.[j] ?? null;
   inspector.showLink(l, i, j, {
     weight: w,
     names: { from: network.neuronName(l, j), to: network.neuronName(l + 1, i) },
@@ -402,7 +419,7 @@ function openNeuron(c, i) {
 
 function openBias(l, i) {
   network.select(null, { c: l + 1, i });
-  const b = app.lastWeights && app.lastWeights.biases[l] ? app.lastWeights.biases[l][i] : null;
+  const b = app.lastWeights?.biases?.[l]?.[i] ?? null;
   inspector.showBias(l, i, network.neuronName(l + 1, i), b);
 }
 
@@ -502,16 +519,16 @@ window.addEventListener('hashchange', () => {
 
 // ---- render loop: draw only what changed -------------------------------------------------------
 function frame() {
+  requestAnimationFrame(frame);
   const t0 = performance.now();
   let drew = false;
   // Canvases first: setting ctx.font on an attached canvas forces a style recalc, which is cheap
-  // before this frame's SVG changes and expensive after them.
-  drew = plane.draw() || drew;
-  drew = rail.draw() || drew;
-  drew = network.draw() || drew;
+  // before this frame's SVG changes and expensive after them. One view failing must not stop the others.
+  for (const view of [plane, rail, network]) {
+    try { drew = view.draw() || drew; } catch (err) { console.error(err); }
+  }
   app.rafCount += 1;
   if (drew) { app.drawCount += 1; app.drawMs += performance.now() - t0; }
-  requestAnimationFrame(frame);
 }
 requestAnimationFrame(frame);
 renderStatus();

@@ -3,13 +3,20 @@
 // training. Orange = the loss wants the weight to increase (dL/dw < 0), green = decrease.
 
 import { NEURON_LUT, gradientColor, weightColor, palette } from './colors.js';
-import { svg, fmt } from './format.js';
+import { svg, fmt, placeTip } from './format.js';
 
 // CPU-backed canvases: small, redrawn often, and fast without a GPU (headless, VMs, old laptops).
 const CTX = { willReadFrequently: true };
 
 const XHTML = 'http://www.w3.org/1999/xhtml';
 const SCALE_ONE = new Set(['tanh', 'sigmoid']);
+
+/** a[i][j]... or null when any level is missing (stale data from a previous architecture). */
+function at(a, ...idx) {
+  let v = a;
+  for (const k of idx) { if (v === null || v === undefined) return null; v = v[k]; }
+  return v === undefined ? null : v;
+}
 
 function avgRows(v) {
   // batch deltas may arrive as (batch, n) rows or already reduced to (n)
@@ -66,10 +73,22 @@ export class NetworkView {
     this.selectedLink = null; this.selectedNeuron = null;
     this.build();
   }
-  setWeights(weights, biases) { this.weights = weights; this.biases = biases; this.dirty = true; }
+  /** True when per-layer matrices (out, in) fit the drawn architecture. */
+  fits(Ws) {
+    const n = this.sizes;
+    return Array.isArray(Ws) && Ws.length === n.length - 1
+      && Ws.every((W, l) => Array.isArray(W) && W.length === n[l + 1] && Array.isArray(W[0]) && W[0].length === n[l]);
+  }
+  setWeights(weights, biases) {
+    const ok = this.fits(weights);
+    this.weights = ok ? weights : null; this.biases = ok ? biases : null; this.dirty = true;
+  }
   setMaps(maps) { this.maps = maps; this.mapsDirty = true; }
-  setBatch(batch) { this.batch = batch; this.dirty = true; }
-  setSample(trace) { this.sample = trace; this.dirty = true; this.mapsDirty = true; }
+  setBatch(batch) { this.batch = batch && this.fits(batch.grad_W) ? batch : null; this.dirty = true; }
+  setSample(trace) {
+    const ok = trace && trace.layers && this.fits(trace.layers.map((x) => x.grad_W));
+    this.sample = ok ? trace : null; this.dirty = true; this.mapsDirty = true;
+  }
   setView({ phase, fwdCol, bwdCol }) {
     if (phase !== undefined) this.phase = phase;
     if (fwdCol !== undefined) this.fwdCol = fwdCol;
@@ -146,6 +165,9 @@ export class NetworkView {
       this.gLabels.append(t);
       this.colLabels.push(t);
     }
+    this.outcome = svg('text', { class: 'outcome' });
+    this.outcomeLines = [0, 1, 2].map(() => { const t = svg('tspan'); this.outcome.append(t); return t; });
+    this.gLabels.append(this.outcome);
     this.inLabels = this.inputLabels.map((name) => {
       const t = svg('text', { class: 'in-label' }); t.textContent = name; this.gLabels.append(t); return t;
     });
@@ -176,7 +198,10 @@ export class NetworkView {
       const label = document.createElement('span');
       label.className = 'neuron-count';
       label.textContent = `${this.sizes[c]} neuron${this.sizes[c] === 1 ? '' : 's'}`;
-      wrap.append(add, rem, label);
+      const row = document.createElement('span');
+      row.className = 'neuron-ctl-row';
+      row.append(add, rem);
+      wrap.append(row, label);
       b.append(wrap);
       this.btnGroups.push({ c, wrap });
     }
@@ -218,7 +243,8 @@ export class NetworkView {
       });
       const lab = this.colLabels[c];
       lab.setAttribute('x', colX[c] + s / 2); lab.setAttribute('y', 14);
-      lab.textContent = c === 0 ? 'Input' : c === n - 1 ? 'Output' : `Hidden ${c}`;
+      const tight = n > 1 && span / (n - 1) < 84;
+      lab.textContent = c === 0 ? 'Input' : c === n - 1 ? 'Output' : tight ? `H${c}` : `Hidden ${c}`;
     }
     this.inLabels.forEach((t, j) => {
       const nu = this.neurons[0][j];
@@ -240,12 +266,20 @@ export class NetworkView {
       lk.glyph.setAttribute('x', mx); lk.glyph.setAttribute('y', lk.my + 3.5);
       lk.cache = {}; lk.path.__last = {}; lk.glyph.__last = {};
     }
+    const outCol = this.neurons[n - 1] || [];
+    const lastOut = outCol[outCol.length - 1];
+    if (lastOut) {
+      const ox = lastOut.x + s / 2; const oy = lastOut.y + s + 30;
+      this.outcomeLines.forEach((t, k) => { t.setAttribute('x', ox); t.setAttribute('y', oy + k * 14); });
+    }
     this.fo.setAttribute('width', W); this.fo.setAttribute('height', H);
     this.dpr = window.devicePixelRatio || 1;
     this.canvas.width = Math.round(W * this.dpr); this.canvas.height = Math.round(H * this.dpr);
     this.canvas.style.width = `${W}px`; this.canvas.style.height = `${H}px`;
+    const narrow = n > 1 && span / (n - 1) < 84;
     for (const { c, wrap } of this.btnGroups) {
       wrap.style.left = `${colX[c] + s / 2}px`;
+      wrap.lastChild.textContent = narrow ? String(this.sizes[c]) : `${this.sizes[c]} neuron${this.sizes[c] === 1 ? '' : 's'}`;
     }
     this.mapsDirty = true;
   }
@@ -310,8 +344,8 @@ export class NetworkView {
     let selected = null; let selWidth = 0;
     for (const lk of this.links) {
       const c = lk.cache;
-      const w = this.weights && this.weights[lk.l] && this.weights[lk.l][lk.i] ? this.weights[lk.l][lk.i][lk.j] : 0;
-      const g = grads && lk.l >= grads.fromCol && grads.gradW[lk.l] ? grads.gradW[lk.l][lk.i][lk.j] : null;
+      const w = at(this.weights, lk.l, lk.i, lk.j) ?? 0;
+      const g = grads && lk.l >= grads.fromCol ? at(grads.gradW, lk.l, lk.i, lk.j) : null;
       let stroke; let width; let sign = 'none'; let dash = null; let glyph = ''; let opacity;
       if (g !== null && g !== undefined) {
         stroke = gradientColor(g);
@@ -331,6 +365,10 @@ export class NetworkView {
         selected = lk;
         selWidth = width;
       }
+      // the layer the signal is crossing right now: marching dashes, forwards or backwards
+      const flow = this.phase === 'forward' && lk.l === this.fwdCol - 1 ? 'link flow'
+        : this.phase === 'backward' && lk.l === this.bwdCol ? 'link flow-back' : 'link';
+      this.set(lk.path, c, 'class', flow);
       this.set(lk.path, c, 'stroke', stroke);
       this.set(lk.path, c, 'stroke-width', width.toFixed(2));
       this.set(lk.path, c, 'stroke-dasharray', dash);
@@ -350,7 +388,7 @@ export class NetworkView {
     if (!this.titlePending) {
       this.titleTime = now;
       for (const lk of this.links) {
-        const w = this.weights && this.weights[lk.l] ? this.weights[lk.l][lk.i][lk.j] : null;
+        const w = at(this.weights, lk.l, lk.i, lk.j);
         const g = lk.g;
         const text = `weight ${this.linkName(lk.l, lk.i, lk.j)} = ${fmt(w, 5)}` +
           (g !== null && g !== undefined ? ` · ∂L/∂w = ${fmt(g, 4)}` : '') + ' · click to inspect or edit';
@@ -358,13 +396,15 @@ export class NetworkView {
       }
       this.neurons.forEach((col, c) => col.forEach((nu, i) => {
         if (!nu.bias) return;
-        const b = this.biases && this.biases[c - 1] ? this.biases[c - 1][i] : null;
+        const b = at(this.biases, c - 1, i);
         const t = `bias ${this.neuronName(c, i)} = ${fmt(b, 5)} · click to edit`;
         if (nu.cache.btitle !== t) { nu.bias.firstChild.textContent = t; nu.cache.btitle = t; }
       }));
     }
     const layered = this.isLayered;
     const s = this.s;
+    const lines = this.outcomeText(layered && this.fwdCol >= this.nCols - 1 ? this.sample : null);
+    this.outcomeLines.forEach((t, k) => this.set(t, null, 'text', lines[k] || ''));
     this.neurons.forEach((col, c) => col.forEach((nu, i) => {
       const cc = nu.cache;
       const lit = layered && c <= this.fwdCol;
@@ -383,7 +423,7 @@ export class NetworkView {
       } else this.set(nu.abar, cc, 'visibility', 'hidden');
       let d = null;
       if (grads && c >= grads.fromCol) {
-        d = c === 0 ? (grads.inputDelta ? grads.inputDelta[i] : null) : (grads.delta[c - 1] ? grads.delta[c - 1][i] : null);
+        d = c === 0 ? at(grads.inputDelta, i) : at(grads.delta, c - 1, i);
       }
       if (d !== null && d !== undefined && Number.isFinite(d)) {
         const pad = 2 + Math.min(15, this.pitch * 0.3) * Math.sqrt(dmax > 0 ? Math.abs(d) / dmax : 0);
@@ -409,8 +449,8 @@ export class NetworkView {
       const selected = this.selectedNeuron && this.selectedNeuron.c === c && this.selectedNeuron.i === i;
       this.set(nu.ring, cc, 'visibility', selected ? 'visible' : 'hidden');
       if (nu.bias) {
-        const b = this.biases && this.biases[c - 1] ? this.biases[c - 1][i] : 0;
-        const gb = grads && grads.gradB && c - 1 >= grads.fromCol && grads.gradB[c - 1] ? grads.gradB[c - 1][i] : null;
+        const b = at(this.biases, c - 1, i) ?? 0;
+        const gb = grads && c - 1 >= grads.fromCol ? at(grads.gradB, c - 1, i) : null;
         this.set(nu.bias, cc, 'fill', gb !== null && gb !== undefined ? gradientColor(gb) : weightColor(b));
       }
     }));
@@ -494,6 +534,22 @@ export class NetworkView {
     return drew;
   }
 
+  /** Under the output: what the network predicted for this sample, the truth, and the loss. */
+  outcomeText(t) {
+    if (!t) return [];
+    const first = (v) => (Array.isArray(v) ? first(v[0]) : v);
+    const flatArr = (v) => (Array.isArray(v) && Array.isArray(v[0]) ? v[0] : v);
+    const loss = `loss ${fmt(first(t.loss), 4)}`;
+    const target = first(t.target);
+    if (t.loss_name === 'cross_entropy' && Array.isArray(t.prediction)) {
+      const p = flatArr(t.prediction);
+      let k = 0; p.forEach((v, q) => { if (v > p[k]) k = q; });
+      return [`predicts class ${k} (p ${fmt(p[k], 3)})`, `true class ${fmt(target)}`, loss];
+    }
+    if (t.loss_name === 'bce') return [`P(class 1) = ${fmt(first(t.prediction), 3)}`, `true class ${fmt(target)}`, loss];
+    return [`output ${fmt(first(t.prediction), 4)}`, `target ${fmt(target, 4)}`, loss];
+  }
+
   // ---- names, hover and click -----------------------------------------------------------------
 
   neuronName(c, i) {
@@ -547,14 +603,14 @@ export class NetworkView {
     if (!t) { this.tip.hidden = true; return; }
     let text = '';
     if (t.kind === 'link') {
-      const w = this.weights && this.weights[t.l] ? this.weights[t.l][t.i][t.j] : null;
+      const w = at(this.weights, t.l, t.i, t.j);
       const lk = this.links.find((x) => x.l === t.l && x.i === t.i && x.j === t.j);
       const g = lk && lk.g !== undefined ? lk.g : null;
       text = `${this.linkName(t.l, t.i, t.j)}\nweight ${fmt(w, 5)}`;
       if (g !== null) text += `\n∂L/∂w ${fmt(g, 4)} (${g < 0 ? '▲ increase' : g > 0 ? '▼ decrease' : 'no change'})`;
       text += '\nclick to inspect or edit';
     } else if (t.kind === 'bias') {
-      const b = this.biases && this.biases[t.l] ? this.biases[t.l][t.i] : null;
+      const b = at(this.biases, t.l, t.i);
       text = `bias of ${this.neuronName(t.l + 1, t.i)}\n${fmt(b, 5)}\nclick to edit`;
     } else {
       text = this.neuronName(t.c, t.i);
@@ -563,14 +619,11 @@ export class NetworkView {
       if (this.sample && v !== null && v !== undefined) {
         const layer = t.c > 0 && this.sample.layers ? this.sample.layers[t.c - 1] : null;
         text += `\na ${fmt(v, 4)}`;
-        if (layer) text += ` · z ${fmt(layer.z[t.i], 4)}\n∂L/∂a ${fmt(layer.grad_a ? layer.grad_a[t.i] : null, 4)} · δ ${fmt(layer.delta ? layer.delta[t.i] : null, 4)}`;
+        if (layer) text += ` · z ${fmt(at(layer.z, t.i), 4)}\n∂L/∂a ${fmt(at(layer.grad_a, t.i), 4)} · δ ${fmt(at(layer.delta, t.i), 4)}`;
       }
       text += '\nclick for z, a, ∂L/∂a, δ';
     }
     this.tip.textContent = text;
-    const r = this.stage.parentElement.getBoundingClientRect();
-    this.tip.style.left = `${ev.clientX - r.left + 14}px`;
-    this.tip.style.top = `${ev.clientY - r.top + 14}px`;
-    this.tip.hidden = false;
+    placeTip(this.tip, this.stage.parentElement, ev);
   }
 }

@@ -2,7 +2,7 @@
 // input-gradient arrow -dL/dx and the adversarial nudge path. Draws only when something changed.
 
 import { PLANE_LUT, CLASS_LUTS, classColor, divergingCss } from './colors.js';
-import { fmt } from './format.js';
+import { fmt, placeTip } from './format.js';
 
 // CPU-backed canvases: small, redrawn often, and fast without a GPU (headless, VMs, old laptops).
 const CTX = { willReadFrequently: true };
@@ -250,7 +250,7 @@ export class Plane {
     ctx.fillStyle = '#151b29';
     ctx.fillRect(g.x0, g.y0, g.side, g.side);
     if (this.grid && this.grid.boundary) {
-      ctx.imageSmoothingEnabled = !this.discretize;
+      ctx.imageSmoothingEnabled = true;
       ctx.drawImage(this.gridCanvas, g.x0, g.y0, g.side, g.side);
     }
     this.drawAxes(ctx, g);
@@ -290,10 +290,6 @@ export class Plane {
       else text += ` · P(blue) ${v.toFixed(2)}`;
     }
     this.tip.textContent = text;
-    const r = this.canvas.getBoundingClientRect();
-    const pr = this.canvas.parentElement.getBoundingClientRect();
-    this.tip.style.left = `${ev.clientX - pr.left + 12}px`;
-    this.tip.style.top = `${ev.clientY - pr.top + 12 - (r.top - pr.top) * 0}px`;
-    this.tip.hidden = false;
+    placeTip(this.tip, this.canvas.parentElement, ev);
   }
 }

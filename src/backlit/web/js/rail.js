@@ -90,7 +90,7 @@ export class Rail {
     while (lo < hi) { const mid = (lo + hi) >> 1; if (this.epochs[mid] < e) lo = mid + 1; else hi = mid; }
     if (lo > 0 && Math.abs(this.epochs[lo - 1] - e) < Math.abs(this.epochs[lo] - e)) lo -= 1;
     this.hoverIndex = lo;
-    this.hoverOut.textContent = `epoch ${fmt(this.epochs[lo], 4)} · training ${fmt(this.train[lo], 4)} · test ${fmt(this.test[lo], 4)}`;
+    this.hoverOut.textContent = `epoch ${Math.floor(this.epochs[lo])} · train ${fmt(this.train[lo], 3)} · test ${fmt(this.test[lo], 3)}`;
     this.dirty = true;
   }
 

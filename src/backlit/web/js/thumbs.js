@@ -82,7 +82,7 @@ const ICONS = {
     const pts = [];
     for (let k = 0; k < 60; k++) {
       const x = r() * 1.8 - 0.9; const y = r() * 1.8 - 0.9;
-      pts.push([x, y, divergingCss(x + y, 1.6)]);
+      pts.push([x, y, divergingCss(x + y, 1.1)]);
     }
     return pts;
   },
@@ -93,7 +93,7 @@ const ICONS = {
       const x = r() * 1.8 - 0.9; const y = r() * 1.8 - 0.9;
       let v = 0;
       for (const [cx, cy, s] of centres) v += s * Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 0.12);
-      pts.push([x, y, divergingCss(v, 0.8)]);
+      pts.push([x, y, divergingCss(v, 0.5)]);
     }
     return pts;
   },
