@@ -3,6 +3,7 @@ whitelist), security headers, "server full", port picking, and a real `backlit s
 cleanly on Ctrl-C."""
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import signal
@@ -98,7 +99,9 @@ TRAVERSALS = [
 @pytest.mark.parametrize("path", TRAVERSALS)
 def test_path_traversal_is_404(web_root, path):
     app = create_app(web_root=web_root)
-    status, body = asyncio.run(_asgi_get(app, path))
+    # a thread of its own: the browser tests' Playwright loop may be running in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        status, body = pool.submit(asyncio.run, _asgi_get(app, path)).result()
     assert status == 404
     assert b"SECRET" not in body and b"outside" not in body and b"TOKEN" not in body
 

@@ -293,11 +293,11 @@ def check_features(names) -> list[str]:
     names = list(names)
     if not names:
         raise ValueError("at least one feature is needed")
-    for name in names:
+    for k, name in enumerate(names):
         if name not in FEATURES:
             raise ValueError(f"unknown feature {name!r}; choose from: {', '.join(FEATURES)}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"feature listed twice: {', '.join(names)}")
+        if name in names[:k]:
+            raise ValueError(f"feature {name!r} is listed twice")
     return names
 
 

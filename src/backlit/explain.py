@@ -381,18 +381,15 @@ class Trace:
         bias = j == "bias"
         backprop = float(lt.grad_b[i] if bias else lt.grad_W[i, j])
         inputs, target = self._model_inputs(), self._target_rows()
-        with self._weights() as params:
+        with self._weights() as params:   # puts every live weight back afterwards, bit for bit
             w = params[2 * layer + (1 if bias else 0)].data
             idx = (i,) if bias else (i, j)
             w0 = w[idx].copy()
-            try:
-                w[idx] = w0 + eps
-                plus = self._eval(inputs, target)
-                h = w[idx] - (w0 - eps)       # the step actually taken, after rounding
-                w[idx] = w0 - eps
-                minus = self._eval(inputs, target)
-            finally:
-                w[idx] = w0
+            w[idx] = w0 + eps
+            plus = self._eval(inputs, target)
+            h = w[idx] - (w0 - eps)       # the step actually taken, after rounding
+            w[idx] = w0 - eps
+            minus = self._eval(inputs, target)
         slope = (plus - minus) / float(h)
         scale = max(abs(slope), abs(backprop))
         rel = 0.0 if scale == 0 else abs(slope - backprop) / scale

@@ -237,7 +237,7 @@ class Session:
         """Validate and run one frame from the client; always returns replies (an error at worst)."""
         reply_to = None
         try:
-            msg = P.decode(raw)
+            msg = P.decode(raw, self.limits.max_message_bytes)
             reply_to = P.message_id(msg)
             replies = self.pg.handle(P.validate(msg))
         except ProtocolError as e:

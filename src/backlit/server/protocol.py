@@ -454,7 +454,7 @@ def _parse_float(text):
     return value
 
 
-def decode(raw: str | bytes | None) -> dict:
+def decode(raw: str | bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) -> dict:
     """Parse one text frame into a dict (not yet validated against its schema).
 
     Rejects binary frames, frames over MAX_MESSAGE_BYTES, invalid JSON, NaN/Infinity literals,
@@ -464,9 +464,9 @@ def decode(raw: str | bytes | None) -> dict:
         raise ProtocolError("message", "empty message; send one JSON object per text frame")
     if isinstance(raw, (bytes, bytearray)):
         raise ProtocolError("message", "binary frames are not accepted; send JSON text frames")
-    size = len(raw.encode("utf-8", "surrogatepass")) if len(raw) * 4 > MAX_MESSAGE_BYTES else len(raw)
-    if size > MAX_MESSAGE_BYTES:
-        raise ProtocolError("message", f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes (64 KiB)")
+    size = len(raw.encode("utf-8", "surrogatepass")) if len(raw) * 4 > max_bytes else len(raw)
+    if size > max_bytes:
+        raise ProtocolError("message", f"message is {size} bytes; the limit is {max_bytes} bytes")
     try:
         msg = json.loads(raw, parse_constant=_reject_constant, parse_float=_parse_float)
     except RecursionError:
@@ -510,9 +510,9 @@ def validate(msg: dict) -> dict:
     return out
 
 
-def parse(raw: str | bytes | None) -> dict:
+def parse(raw: str | bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) -> dict:
     """decode + validate."""
-    return validate(decode(raw))
+    return validate(decode(raw, max_bytes))
 
 
 # --------------------------------------------------------------------------------------------------

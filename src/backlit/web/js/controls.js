@@ -102,7 +102,8 @@ export class Controls {
     this.thumbButtons = new Map();
     for (const d of list) {
       const canvas = el('canvas', { width: 64, height: 64, 'aria-hidden': 'true' });
-      const b = el('button', { type: 'button', class: `thumb kind-${d.kind}`, 'data-dataset': d.name, title: `${d.label || d.name} (${KIND_LABEL[d.kind] || d.kind})`, 'aria-label': `Dataset ${d.label || d.name}` },
+      const title = `${d.label || d.name}: ${d.description || KIND_LABEL[d.kind] || d.kind}`;
+      const b = el('button', { type: 'button', class: `thumb kind-${d.kind}`, 'data-dataset': d.name, title, 'aria-label': `Dataset ${d.label || d.name}` },
         canvas, el('span', { class: 'thumb-label' }, d.label || d.name));
       b.addEventListener('click', () => { if (!this.busy) this.onChange(this.datasetChange(d.name)); });
       drawThumb(canvas, d.name, d.kind);

@@ -253,8 +253,10 @@ export class Inspector {
     const flipped = n.flipped;
     const steps = n.path ? n.path.length - 1 : 0;
     const text = flipped
-      ? `Adversarial nudge: moving a copy of this point along +∂L/∂x flipped its class from ${n.from_class} to ${n.to_class} after ${steps} steps (dashed path on the plane). The dataset is unchanged.`
-      : `Adversarial nudge: ${steps} steps along +∂L/∂x did not flip the class${n.message ? ` (${n.message})` : ''}.`;
+      ? `Moving a copy of this point along +∂L/∂x (uphill on the loss) flipped its predicted class from ${n.from_class} to ${n.to_class} after ${steps} steps: the dashed path on the plane. The dataset is unchanged.`
+      : n.from_class === null || n.from_class === undefined
+        ? `A copy of this point took ${steps} steps along +∂L/∂x (uphill on the loss): the dashed path on the plane. The dataset is unchanged.`
+        : `${steps} steps along +∂L/∂x did not flip the predicted class (class ${n.from_class}); the walk stopped at the edge of the plane or after its step budget.`;
     this.updateBox.replaceChildren(el('h4', {}, 'Adversarial nudge'), el('p', { class: 'kv' }, text));
   }
 

@@ -57,6 +57,7 @@ function renderStatus() {
     else if (transient) { kind = transient.kind; text = transient.text; }
     else { text = `connected · ${app.playing ? 'training' : (app.header && app.header.status) || (app.state && app.state.status) || 'ready'}`; }
   }
+  $('lr').classList.toggle('warn', app.diverged);
   statusEl.dataset.kind = kind;
   if (statusEl.textContent !== text) statusEl.textContent = text;
 }

@@ -204,6 +204,11 @@ export class Plane {
       ctx.fillStyle = n.to_class !== undefined && n.to_class !== null && this.points && this.points.kind !== 'regression'
         ? classColor(n.to_class) : '#fff';
       ctx.fill(); ctx.lineWidth = 2; ctx.strokeStyle = '#fff'; ctx.stroke();
+      const label = n.flipped ? `flips to class ${n.to_class}` : (this.points && this.points.kind === 'regression' ? 'nudged' : 'no flip');
+      ctx.font = '11px system-ui, sans-serif';
+      ctx.textAlign = ex > g.x0 + g.side * 0.7 ? 'right' : 'left'; ctx.textBaseline = 'bottom';
+      ctx.shadowColor = 'rgba(0,0,0,0.9)'; ctx.shadowBlur = 3; ctx.fillStyle = '#fff';
+      ctx.fillText(label, ex + (ctx.textAlign === 'right' ? -8 : 8), ey - 6);
       ctx.restore();
     }
     // ring
