@@ -184,3 +184,24 @@ def test_plot_grid_rows_go_upwards():
     with no_grad():
         ref = model(data.featurize(np.stack([gx.ravel(), gy.ravel()], 1), feats)).data
     np.testing.assert_allclose(out.reshape(-1, 2), ref, rtol=1e-12, atol=1e-12)
+
+
+def test_ctrl_c_writes_the_last_finished_epoch_and_exits_130(tmp_path, capsys, monkeypatch):
+    evaluate, calls = train.evaluate, []
+
+    def interrupted_in_epoch_2(*args):
+        calls.append(1)
+        if len(calls) == 5:  # two evaluations (train, test) per epoch: the 5th measures epoch 2
+            raise KeyboardInterrupt
+        return evaluate(*args)
+
+    monkeypatch.setattr(train, "evaluate", interrupted_in_epoch_2)
+    out = tmp_path / "stopped"
+    assert run([*QUICK, "--quiet", "--out", str(out)]) == 130
+    assert "interrupted; kept the model from epoch 1" in capsys.readouterr().err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["interrupted"] is True and m["epochs_run"] == 1 and m["history"]["epoch"] == [0, 1]
+    model = nn.load(out / "model.json")  # the model of epoch 1, not the one half-way through epoch 2
+    Xtr, ytr, _, _ = data.split(data.make("circle", n=200, seed=3), train_ratio=0.5, seed=3)
+    loss, _ = evaluate(model, data.featurize(Xtr), ytr, "binary", "bce")
+    assert loss == pytest.approx(m["history"]["train_loss"][1], rel=1e-12)
