@@ -80,18 +80,18 @@ def plot_boundary(model, X_train, y_train, X_test=None, y_test=None, *, kind="bi
     ax = fig.add_subplot()
     _heatmap(ax, out, kind, classes, extent, threshold)
 
-    def scatter(X, y, edge, marker):
+    def scatter(X, y, edge):
         if X is None or len(X) == 0:
             return
         if kind == "regression":
             ax.scatter(X[:, 0], X[:, 1], c=np.clip(y, -1, 1), cmap=POINT_CMAP,
-                       vmin=-1, vmax=1, s=20, marker=marker, edgecolors=edge, linewidths=0.7)
+                       vmin=-1, vmax=1, s=20, edgecolors=edge, linewidths=0.7)
             return
         colors = np.array(CLASS_COLORS)[np.asarray(y, dtype=int)]
-        ax.scatter(X[:, 0], X[:, 1], c=colors, s=20, marker=marker, edgecolors=edge, linewidths=0.7)
+        ax.scatter(X[:, 0], X[:, 1], c=colors, s=20, edgecolors=edge, linewidths=0.7)
 
-    scatter(X_train, y_train, "white", "o")
-    scatter(X_test, y_test, "black", "o")
+    scatter(X_train, y_train, "white")
+    scatter(X_test, y_test, "black")
     ax.set_xlim(*extent)
     ax.set_ylim(*extent)
     ax.set_aspect("equal")

@@ -179,6 +179,7 @@ def fit(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", los
             return False
         objective.backward()
         opt.step()
+        # the loss alone can miss it: tanh(inf) = 1, so an infinite weight may still give a finite loss
         return all(np.isfinite(p.data).all() for p in params)
 
     if not record(0):
@@ -384,11 +385,11 @@ def run_train(args, parser=None) -> int:
               file=sys.stderr)
         return 1
     final = result.final()
-    summary = (f"epoch {result.epochs_run}: train loss {_fmt(final['train_loss'])}, "
-               f"test loss {_fmt(final['test_loss'])}")
+    summary = (f"epoch {result.epochs_run}: train loss {_fmt(final.get('train_loss'))}, "
+               f"test loss {_fmt(final.get('test_loss'))}")
     if cfg["kind"] != "regression":
-        summary += (f", train accuracy {_pct(final['train_accuracy'])}, "
-                    f"test accuracy {_pct(final['test_accuracy'])}")
+        summary += (f", train accuracy {_pct(final.get('train_accuracy'))}, "
+                    f"test accuracy {_pct(final.get('test_accuracy'))}")
     print(summary)
     print(f"wrote {', '.join(os.path.join(args.out, f) for f in OUTPUT_FILES)}")
     if result.diverged:

@@ -131,8 +131,7 @@ class LeakyReLU(_Activation):
         return f"negative_slope={self.negative_slope}"
 
 
-_MODULES = {"tanh": Tanh, "relu": ReLU, "sigmoid": Sigmoid, "linear": Identity,
-            "leaky_relu": LeakyReLU}
+_MODULES = {cls.name: cls for cls in (Tanh, ReLU, Sigmoid, Identity, LeakyReLU)}
 
 
 def activation_module(name: str) -> Module:
