@@ -144,6 +144,20 @@ def test_every_field_equals_pytorch(case, seed):
         assert np.array_equal(lt.weight, lin.weight.data) and np.array_equal(lt.bias, lin.bias.data)
 
 
+def test_trace_reads_one_real_engine_backward(monkeypatch):
+    # the recorded gradients come from the engine's own backward(), run once, not a second hand path
+    calls = []
+    backward = Tensor.backward
+
+    def spy(self, *args, **kwargs):
+        calls.append(self.shape)
+        return backward(self, *args, **kwargs)
+
+    monkeypatch.setattr(Tensor, "backward", spy)
+    explain.trace(nn.MLP([2, 4, 2, 1], seed=3), [0.5, -1.0], [1], loss="bce", features=["x1", "x2"])
+    assert calls == [()]
+
+
 def test_single_point_shapes_and_batch_shapes():
     model = nn.MLP([2, 4, 2, 1], seed=3)
     one = explain.trace(model, [0.5, -1.0], [1], loss="bce", features=["x1", "x2"])
@@ -354,7 +368,8 @@ def test_preview_is_one_sgd_step_and_leaves_the_model_unchanged():
     assert pv["train_loss_after"] == pytest.approx(
         reference_loss(model, new_W, new_b, ds.X, ds.y, "bce", feats), rel=1e-10)
     assert pv["sample_loss_after"] < pv["sample_loss_before"]   # a small step downhill
-    assert explain.trace(model, [0, 1], [1], loss="bce", features=feats).preview(0.1)["train_loss_after"] is None
+    no_train_set = explain.trace(model, [0, 1], [1], loss="bce", features=feats)
+    assert no_train_set.preview(0.1)["train_loss_after"] is None
 
 
 def test_cost_measures_small_networks_and_estimates_on_request():

@@ -205,3 +205,18 @@ def test_ctrl_c_writes_the_last_finished_epoch_and_exits_130(tmp_path, capsys, m
     Xtr, ytr, _, _ = data.split(data.make("circle", n=200, seed=3), train_ratio=0.5, seed=3)
     loss, _ = evaluate(model, data.featurize(Xtr), ytr, "binary", "bce")
     assert loss == pytest.approx(m["history"]["train_loss"][1], rel=1e-12)
+
+
+def test_a_closed_stdout_is_not_an_error(tmp_path):
+    # `backlit train ... | head -1`: the reader may go away before the summary is printed
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "backlit.cli", *QUICK, "--quiet",
+                             "--out", str(tmp_path / "run")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # nobody reads: every write to stdout fails with a broken pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert "Traceback" not in err
+    assert (tmp_path / "run" / "model.json").exists()

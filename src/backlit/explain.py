@@ -31,8 +31,6 @@ from .engine.ops import stable_sigmoid
 from .nn import loss_function
 
 VERSION = 1
-LOSSES = ("bce", "mse", "cross_entropy", "hinge")
-"""The loss names ``trace`` accepts (those of ``nn.LOSSES``)."""
 FD_MEASURE_LIMIT = 2000
 """Up to this many parameters, ``Trace.cost`` times the 2P finite-difference passes for real."""
 
@@ -600,7 +598,7 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
               for (z, a), lin, act, gW, gb in zip(zas, model.linears, model.activations, grads_W, grads_b)]
     out = zas[-1][1].data
     if loss == "bce":
-        pred = stable_sigmoid(out)
+        pred = stable_sigmoid(out)          # the engine's overflow-free sigmoid, on plain numpy
     elif loss == "cross_entropy":
         with no_grad():
             pred = F.softmax(Tensor(out), axis=-1).data

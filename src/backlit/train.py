@@ -23,7 +23,7 @@ import numpy as np
 
 from . import data, nn, optim
 from . import functional as F
-from .engine import Tensor, no_grad
+from .engine import no_grad
 
 ACTIVATIONS = nn.ACTIVATIONS
 OPTIMIZERS = optim.OPTIMIZERS
@@ -390,8 +390,11 @@ def run_train(args, parser=None) -> int:
     if cfg["kind"] != "regression":
         summary += (f", train accuracy {_pct(final.get('train_accuracy'))}, "
                     f"test accuracy {_pct(final.get('test_accuracy'))}")
-    print(summary)
-    print(f"wrote {', '.join(os.path.join(args.out, f) for f in OUTPUT_FILES)}")
+    try:
+        print(summary)
+        print(f"wrote {', '.join(os.path.join(args.out, f) for f in OUTPUT_FILES)}", flush=True)
+    except BrokenPipeError:  # e.g. `backlit train ... | head -1`: the reader has gone, the files are written
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     if result.diverged:
         print(f"{prog}: training diverged at epoch {result.diverged_epoch} (the loss became NaN or "
               f"infinite); kept the model from epoch {result.epochs_run}. "

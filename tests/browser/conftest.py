@@ -259,10 +259,11 @@ class App:
             "([n, s, f]) => window.__t.diff(n, s) > f", arg=[name, selector, fraction]
         )
 
-    def screenshot(self, name: str) -> Path:
+    def screenshot(self, name: str, full_page: bool = False) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        self.page.screenshot(path=str(path))
+        self.page.mouse.move(2, 2)  # no hover tooltip over the picture
+        self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
 

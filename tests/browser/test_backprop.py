@@ -258,7 +258,7 @@ def test_inspector_shows_the_traces_gradient_and_its_chain_rule_factors(ready):
     assert app.raw("delta") == pytest.approx(delta, rel=1e-9, abs=1e-15)
     assert app.raw("a_in") == pytest.approx(a_in, rel=1e-9, abs=1e-15)
     assert shown == pytest.approx(delta * a_in, rel=1e-9, abs=1e-15)  # dL/dw = delta_i * a_j
-    app.screenshot("inspector")
+    app.screenshot("inspector", full_page=True)
 
 
 def test_check_it_agrees_with_backprop(ready):
@@ -269,7 +269,7 @@ def test_check_it_agrees_with_backprop(ready):
     expect(rel).to_have_attribute("data-raw", re.compile(r"\S"))
     assert app.raw("rel_error") < 1e-4
     assert app.raw("slope") == pytest.approx(grad_w(trace, 0)[1, 0], rel=1e-3, abs=1e-7)
-    app.screenshot("check-it")
+    app.screenshot("check-it", full_page=True)
 
 
 def test_apply_this_update_lowers_the_samples_loss(ready):
@@ -408,3 +408,16 @@ def test_adversarial_nudge_walks_a_copy_and_leaves_the_data_alone(ready):
     assert app.page.evaluate("() => window.__t.texts.filter(t => t === 'points').length") == points_before
     assert app.page.locator("#plane").get_attribute("data-selected") == selected
     app.screenshot("adversarial-nudge")
+
+
+def test_skip_animation_shows_the_result_at_once(ready):
+    app = ready
+    ncols = app.columns()
+    app.page.locator("#skip-animation").check()
+    log = forward(app)
+    first_lit = next(s for s in log if s["litCols"])
+    assert first_lit["fullLitCols"] == list(range(ncols)), f"forward still animated: {first_lit}"
+    log = backward(app)
+    first_halo = next(s for s in log if s["haloCols"])
+    assert len(first_halo["haloCols"]) >= ncols - 1, f"backward still animated: {first_halo}"
+    assert check_links_match_trace(app, app.trace()) >= 10

@@ -259,7 +259,7 @@ class Session:
     async def train_loop(self) -> None:
         try:
             await self._train_loop()
-        except (WebSocketDisconnect, ConnectionError, RuntimeError):
+        except (WebSocketDisconnect, OSError, RuntimeError):
             pass  # the socket closed under us; the reader sees the disconnect and cleans up
         except asyncio.CancelledError:
             raise
@@ -379,7 +379,7 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
                 if raw is None:
                     raw = message.get("bytes")
                 await session.on_message(raw)
-        except (WebSocketDisconnect, ConnectionError, RuntimeError):
+        except (WebSocketDisconnect, OSError, RuntimeError):
             pass  # the tab went away (or the server is stopping)
         except Exception:
             hub.errors += 1

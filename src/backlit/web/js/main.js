@@ -8,7 +8,11 @@ import { Plane } from './plane.js';
 import { Rail } from './rail.js';
 import { Inspector } from './inspector.js';
 import { Stepper } from './stepper.js';
-import { setPalette, palette, classColor } from './colors.js';
+import { setPalette, palette } from './colors.js';
+import { StatusLine } from './status.js';
+import { downloadJson, readSessionFile } from './session.js';
+import { bindKeys } from './keys.js';
+import { renderScale } from './plane.js';
 
 const $ = (id) => document.getElementById(id);
 const showTest = $('show-test');
@@ -46,27 +50,13 @@ window.backlitDebug = {
 };
 
 // ---- status line ---------------------------------------------------------------------------------
-const statusEl = $('status');
-let connection = { kind: 'connecting', text: 'connecting…' };
-let transient = null;
-let transientTimer = null;
+const status = new StatusLine($('status'));
 function renderStatus() {
-  let kind = connection.kind; let text = connection.text;
-  if (connection.kind === 'connected') {
-    if (app.diverged) { kind = 'diverged'; text = 'diverged: lower the learning rate or reset'; }
-    else if (transient) { kind = transient.kind; text = transient.text; }
-    else { text = `connected · ${app.playing ? 'training' : (app.header && app.header.status) || (app.state && app.state.status) || 'ready'}`; }
-  }
+  const text = app.playing ? 'training' : (app.header && app.header.status) || (app.state && app.state.status) || 'ready';
+  status.setSession({ diverged: app.diverged, text });
   $('lr').classList.toggle('warn', app.diverged);
-  statusEl.dataset.kind = kind;
-  if (statusEl.textContent !== text) statusEl.textContent = text;
 }
-function flash(text, kind = 'error', ms = 7000) {
-  transient = { kind, text };
-  clearTimeout(transientTimer);
-  transientTimer = setTimeout(() => { transient = null; renderStatus(); }, ms);
-  renderStatus();
-}
+const flash = (text, kind, ms) => status.flash(text, kind, ms);
 
 // ---- socket --------------------------------------------------------------------------------------
 const socket = new Socket({
@@ -87,7 +77,7 @@ const socket = new Socket({
     }
     send('hello', payload);
   },
-  onStatus(kind, text) { connection = { kind, text }; renderStatus(); },
+  onStatus(kind, text) { status.setConnection(kind, text); },
   onMessage: handleMessage,
   onFrame: handleFrame,
 });
@@ -198,7 +188,7 @@ function handleMessage(msg) {
 function onPoints(msg) {
   app.points = msg;
   plane.setPoints(msg);
-  renderScale(msg);
+  renderScale($('plane-scale'), msg);
   // new data: the selected index now points at a different sample; ask for it again
   app.selection = null;
   plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null);
@@ -236,26 +226,6 @@ function onState(s) {
   plane.setOptions({ showTest: showTest.checked, discretize: discretize.checked });
   writeHash(typeof s.url_state === 'string' ? s.url_state : formatHash(app.config));
   renderStatus();
-}
-
-/** Colour key under the plane: what each hue means for this kind of dataset. */
-function renderScale(points) {
-  const box = $('plane-scale');
-  const chip = (color, text) => {
-    const c = document.createElement('span'); c.className = 'chip';
-    const d = document.createElement('span'); d.className = 'dot'; d.style.background = color;
-    c.append(d, text); return c;
-  };
-  const bar = (css) => { const b = document.createElement('span'); b.className = 'bar'; b.style.background = css; return b; };
-  box.replaceChildren();
-  if (points.kind === 'multiclass') {
-    for (let k = 0; k < (points.classes || 3); k++) box.append(chip(classColor(k), `class ${k}`));
-    box.append(' · shade = confidence');
-  } else if (points.kind === 'regression') {
-    box.append('low', bar(`linear-gradient(90deg, ${classColor(0)}, #1a2030, ${classColor(1)})`), 'high');
-  } else {
-    box.append(chip(classColor(0), 'class 0'), bar(`linear-gradient(90deg, ${classColor(0)}, #1a2030, ${classColor(1)})`), chip(classColor(1), 'class 1'));
-  }
 }
 
 function setEpoch(e) {
@@ -425,30 +395,15 @@ function openBias(l, i) {
 }
 
 function download(session) {
-  const blob = new Blob([JSON.stringify(session, null, 2)], { type: 'application/json' });
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  const ds = (app.config.dataset || 'session');
-  a.href = url; a.download = `backlit-${ds}-epoch${Math.floor((app.header && app.header.epoch) || 0)}.json`;
-  document.body.append(a); a.click(); a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 5000);
-  flash(`saved ${a.download}`, 'info', 3000);
+  const name = `backlit-${app.config.dataset || 'session'}-epoch${Math.floor((app.header && app.header.epoch) || 0)}.json`;
+  downloadJson(session, name);
+  flash(`saved ${name}`, 'info', 3000);
 }
 
 async function loadFile(file) {
   if (!file) return;
-  if (file.size > 60 * 1024) { flash(`could not load ${file.name}: the file is larger than 60 KiB`); return; }
-  let session;
-  try {
-    session = JSON.parse(await file.text());
-  } catch (err) {
-    flash(`could not load ${file.name}: it is not valid JSON`);
-    return;
-  }
-  if (!session || typeof session !== 'object' || Array.isArray(session)) {
-    flash(`could not load ${file.name}: not a backlit session (expected a JSON object)`);
-    return;
-  }
+  const { session, error } = await readSessionFile(file);
+  if (error) { flash(error); return; }
   stepper.cancel();
   send('load', { session }, { onError: (m) => flash(`could not load ${file.name}: ${m.message || 'rejected by the server'}`) });
 }
@@ -491,23 +446,13 @@ try { $('cb-palette').checked = localStorage.getItem('backlit.palette') === 'cb'
 $('cb-palette').addEventListener('change', applyPalette);
 applyPalette();
 
-document.addEventListener('keydown', (ev) => {
-  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
-  const t = ev.target;
-  const typing = t instanceof HTMLElement && (t.isContentEditable || ['INPUT', 'SELECT', 'TEXTAREA'].includes(t.tagName));
-  if (typing) return;
-  const onButton = t instanceof HTMLElement && t.tagName === 'BUTTON';
-  switch (ev.key) {
-    case ' ':
-      if (onButton) return;              // space on a focused button presses that button
-      ev.preventDefault(); togglePlay(); break;
-    case 'ArrowRight': ev.preventDefault(); $('step').click(); break;
-    case 'f': case 'F': doForward(); break;
-    case 'b': case 'B': doBackward(); break;
-    case 'n': case 'N': doNext(); break;
-    case 'Escape': inspector.showEmpty(); network.select(null, null); break;
-    default: break;
-  }
+bindKeys({
+  togglePlay,
+  step: () => $('step').click(),
+  forward: doForward,
+  backward: doBackward,
+  next: doNext,
+  escape: () => { inspector.showEmpty(); network.select(null, null); },
 });
 
 // A hash typed or pasted by hand: apply what differs (the server validates it).

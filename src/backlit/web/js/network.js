@@ -2,14 +2,14 @@
 // outlines), links coloured by weight sign when idle and by gradient sign after Backward or while
 // training. Orange = the loss wants the weight to increase (dL/dw < 0), green = decrease.
 
-import { NEURON_LUT, gradientColor, weightColor, palette } from './colors.js';
+import { gradientColor, weightColor, palette } from './colors.js';
+import { MapPainter } from './netmaps.js';
 import { svg, fmt, placeTip } from './format.js';
 
 // CPU-backed canvases: small, redrawn often, and fast without a GPU (headless, VMs, old laptops).
 const CTX = { willReadFrequently: true };
 
 const XHTML = 'http://www.w3.org/1999/xhtml';
-const SCALE_ONE = new Set(['tanh', 'sigmoid']);
 
 /** a[i][j]... or null when any level is missing (stale data from a previous architecture). */
 function at(a, ...idx) {
@@ -51,7 +51,11 @@ export class NetworkView {
     this.dirty = true;
     this.mapsDirty = true;
     this.titleTime = 0;
+    this.linkTime = 0;
+    this.titleEvery = 200;
+    this.linksPending = false;
     this.dpr = 1;
+    this.mapPainter = new MapPainter();
     this.build();
     new ResizeObserver(() => { this.structDirty = true; this.dirty = true; }).observe(stage);
     this.svg.addEventListener('click', (ev) => this.click(ev));
@@ -342,7 +346,13 @@ export class NetworkView {
     }
     const manyLinks = this.links.length > 400;
     let selected = null; let selWidth = 0;
-    for (const lk of this.links) {
+    // Thousands of changing SVG attributes cost more than a frame: with a big network, live batch
+    // gradients are redrawn at 4 Hz (the heatmaps, plane and rail keep the full rate).
+    const now0 = performance.now();
+    const throttled = this.links.length > 300 && this.phase === 'idle' && now0 - this.linkTime < 250;
+    this.linksPending = throttled;
+    if (!throttled) this.linkTime = now0;
+    for (const lk of (throttled ? [] : this.links)) {
       const c = lk.cache;
       const w = at(this.weights, lk.l, lk.i, lk.j) ?? 0;
       const g = grads && lk.l >= grads.fromCol ? at(grads.gradW, lk.l, lk.i, lk.j) : null;
@@ -378,13 +388,14 @@ export class NetworkView {
       this.set(lk.glyph, c, 'text', glyph);
       this.set(lk.glyph, c, 'fill', stroke);
     }
-    if (selected) {
+    if (throttled) { /* keep the last highlight */ } else if (selected) {
       this.selPath.setAttribute('d', selected.path.getAttribute('d'));
       this.selPath.setAttribute('stroke-width', (selWidth + 7).toFixed(1));
       this.selPath.setAttribute('visibility', 'visible');
     } else this.selPath.setAttribute('visibility', 'hidden');
     const now = performance.now();
-    this.titlePending = now - this.titleTime <= 200;
+    this.titleEvery = this.links.length > 300 ? 1000 : 200;
+    this.titlePending = now - this.titleTime <= this.titleEvery;
     if (!this.titlePending) {
       this.titleTime = now;
       for (const lk of this.links) {
@@ -401,6 +412,7 @@ export class NetworkView {
         if (nu.cache.btitle !== t) { nu.bias.firstChild.textContent = t; nu.cache.btitle = t; }
       }));
     }
+    if (throttled) return;
     const layered = this.isLayered;
     const s = this.s;
     const lines = this.outcomeText(layered && this.fwdCol >= this.nCols - 1 ? this.sample : null);
@@ -457,77 +469,19 @@ export class NetworkView {
     void pal;
   }
 
-  /** Neuron heatmaps: one putImageData into an atlas, then one drawImage per neuron. */
+  /** Neuron heatmaps, and where the selected sample sits on every lit map. */
   drawMaps() {
-    const ctx = this.canvas.getContext('2d', CTX);
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
-    const s = this.s;
-    const maps = this.maps;
-    const total = this.sizes.reduce((a, b) => a + b, 0);
-    const ok = maps && maps.shape && maps.shape[0] === total;
-    if (ok) {
-      const nr = maps.shape[1];
-      if (!this.atlas || this.atlas.width !== nr * total || this.atlas.height !== nr) {
-        this.atlas = document.createElement('canvas');
-        this.atlas.width = nr * total; this.atlas.height = nr;
-        this.atlasImage = this.atlas.getContext('2d', CTX).createImageData(nr * total, nr);
-      }
-      const px = new Uint32Array(this.atlasImage.data.buffer);
-      const data = maps.data;
-      const rowStride = nr * total;
-      let idx = 0;
-      for (let c = 0; c < this.sizes.length; c++) {
-        const act = c === 0 ? 'input' : this.activations[c - 1] || 'linear';
-        for (let i = 0; i < this.sizes[c]; i++, idx++) {
-          const base = idx * nr * nr;
-          let scale = 1;
-          if (!SCALE_ONE.has(act)) {
-            let m = 0;
-            for (let k = 0; k < nr * nr; k++) { const a = Math.abs(data[base + k]); if (a > m) m = a; }
-            scale = m > 1e-9 ? m : 1;
-          }
-          for (let r = 0; r < nr; r++) {
-            for (let q = 0; q < nr; q++) {
-              let t = 0.5 + 0.5 * data[base + r * nr + q] / scale;
-              t = t < 0 ? 0 : t > 1 ? 1 : t;
-              px[r * rowStride + idx * nr + q] = NEURON_LUT[(t * 255) | 0];
-            }
-          }
-        }
-      }
-      this.atlas.getContext('2d', CTX).putImageData(this.atlasImage, 0, 0);
-      ctx.imageSmoothingEnabled = true;
-      idx = 0;
-      for (let c = 0; c < this.sizes.length; c++) {
-        for (let i = 0; i < this.sizes[c]; i++, idx++) {
-          const nu = this.neurons[c][i];
-          ctx.drawImage(this.atlas, idx * nr, 0, nr, nr, nu.x, nu.y, s, s);
-        }
-      }
-    } else {
-      ctx.fillStyle = '#1d2435';
-      for (const col of this.neurons) for (const nu of col) ctx.fillRect(nu.x, nu.y, s, s);
-    }
-    // where the selected sample sits on every lit neuron's map
-    const t = this.sample;
-    if (t && this.isLayered && t.x) {
-      const fx = (t.x[0] + 6) / 12; const fy = (6 - t.x[1]) / 12;
-      for (let c = 0; c <= Math.min(this.fwdCol, this.sizes.length - 1); c++) {
-        for (const nu of this.neurons[c]) {
-          const x = nu.x + fx * s; const y = nu.y + fy * s;
-          ctx.beginPath(); ctx.arc(x, y, Math.max(1.6, s / 16), 0, Math.PI * 2);
-          ctx.fillStyle = '#fff'; ctx.fill();
-          ctx.lineWidth = 1; ctx.strokeStyle = 'rgba(0,0,0,0.8)'; ctx.stroke();
-        }
-      }
-    }
+    const lit = this.isLayered && this.sample && this.sample.x ? Math.min(this.fwdCol, this.sizes.length - 1) : -1;
+    this.mapPainter.draw(this.canvas.getContext('2d', CTX), {
+      maps: this.maps, sizes: this.sizes, activations: this.activations, neurons: this.neurons,
+      s: this.s, dpr: this.dpr, point: lit >= 0 ? this.sample.x : null, litUpTo: lit,
+    });
   }
 
   draw() {
     if (this.structDirty) { this.layout(); this.structDirty = false; this.dirty = true; }
-    if (this.titlePending && performance.now() - this.titleTime > 200) this.dirty = true;
+    if (this.titlePending && performance.now() - this.titleTime > this.titleEvery) this.dirty = true;
+    if (this.linksPending && performance.now() - this.linkTime >= 250) this.dirty = true;
     let drew = false;
     if (this.mapsDirty) { this.drawMaps(); this.mapsDirty = false; drew = true; }
     if (this.dirty) { this.drawSvg(); this.dirty = false; drew = true; }

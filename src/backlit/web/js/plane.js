@@ -298,3 +298,26 @@ export class Plane {
     placeTip(this.tip, this.canvas.parentElement, ev);
   }
 }
+
+/** The colour key under the plane: what each hue means for this kind of dataset. */
+export function renderScale(box, points) {
+  const chip = (color, text) => {
+    const c = document.createElement('span'); c.className = 'chip';
+    const d = document.createElement('span'); d.className = 'dot'; d.style.background = color;
+    c.append(d, text); return c;
+  };
+  const bar = () => {
+    const b = document.createElement('span'); b.className = 'bar';
+    b.style.background = `linear-gradient(90deg, ${classColor(0)}, #1a2030, ${classColor(1)})`;
+    return b;
+  };
+  box.replaceChildren();
+  if (points.kind === 'multiclass') {
+    for (let k = 0; k < (points.classes || 3); k++) box.append(chip(classColor(k), `class ${k}`));
+    box.append(' · shade = confidence');
+  } else if (points.kind === 'regression') {
+    box.append('low', bar(), 'high');
+  } else {
+    box.append(chip(classColor(0), 'class 0'), bar(), chip(classColor(1), 'class 1'));
+  }
+}
