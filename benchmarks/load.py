@@ -91,8 +91,10 @@ class Server:
         return self.proc.stderr.read()
 
 
-async def session(url: str, seconds: float, warmup: float, result: dict, start_at: float) -> None:
-    """One tab: hello, play, then a learning-rate change every second; count frames and latencies."""
+async def session(url: str, seconds: float, warmup: float, result: dict, start_at: float,
+                  phase: float = 0.0) -> None:
+    """One tab: hello, play, then a learning-rate change every second (at its own phase within the
+    second, as independent users would); count frames and latencies."""
     frames = 0
     first_seen = last_seen = None
     latencies: list[float] = []
@@ -106,7 +108,7 @@ async def session(url: str, seconds: float, warmup: float, result: dict, start_a
             next_id = 2
             t_begin = start_at + warmup
             t_end = t_begin + seconds
-            next_control = time.monotonic() + 1.0
+            next_control = time.monotonic() + 1.0 + phase
             lrs = (0.03, 0.01)
             while True:
                 now = time.monotonic()
@@ -150,7 +152,8 @@ async def session(url: str, seconds: float, warmup: float, result: dict, start_a
 async def run_load(url: str, n: int, seconds: float, warmup: float) -> list[dict]:
     results = [dict() for _ in range(n)]
     start_at = time.monotonic()
-    await asyncio.gather(*(session(url, seconds, warmup, r, start_at) for r in results))
+    await asyncio.gather(*(session(url, seconds, warmup, r, start_at, phase=i / n)
+                           for i, r in enumerate(results)))
     return results
 
 

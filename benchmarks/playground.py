@@ -9,8 +9,9 @@ Measured in the page:
 - frames received per second (binary frames, each a 100x100 boundary plus every neuron's map);
 - frames drawn per second (requestAnimationFrame callbacks while the page draws what arrives);
 - training samples per second (from the frame headers' samples_seen);
-- control latency: the learning-rate <select> is changed, and the time runs until the first binary
-  frame that follows the server's `state` echoing the new value (p50/p99 over --changes changes).
+- control latency: the learning-rate <select> is changed, and the time runs until the binary frame
+  that answers the resulting `set` message arrives (its header's reply_to), after the `state` echoing
+  the new value (p50/p99 over --changes changes).
 
 Then it trains the same network (batch 10, SGD, lr 0.03, BCE on logits, float64) with a hand-written
 numpy loop, with PyTorch, and with backlit's own nn/optim (no server), and reports the playground's
@@ -51,7 +52,7 @@ PROBE = r"""
     const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, h)));
     if (!B.shape) B.shape = header.arrays.map(a => [a.name, a.shape]);
     B.frames.push([t, header.samples_seen, header.step]);
-    if (B.waiter) B.waiter('frame', t);
+    if (B.waiter) B.waiter('frame', t, header);
   }
   const Native = window.WebSocket;
   window.WebSocket = class extends Native {
@@ -65,6 +66,13 @@ PROBE = r"""
         } else if (ev.data instanceof ArrayBuffer) onBinary(ev.data, t);
         else ev.data.arrayBuffer().then((b) => onBinary(b, t));
       });
+    }
+    send(data) {
+      if (typeof data === 'string' && data.includes('"set"')) {
+        const m = JSON.parse(data);
+        if (m.type === 'set') B.lastSetId = m.id ?? null;
+      }
+      return super.send(data);
     }
   };
   const tick = (t) => {
@@ -94,11 +102,18 @@ PROBE = r"""
     for (let k = 0; k < n; k++) {
       const want = values[k % values.length];
       const option = [...sel.options].find((o) => Math.abs(Number(o.value) - want) < 1e-12);
+      // The reflecting frame is the reply to our `set` (header.reply_to = its id); without ids, the
+      // first frame after the state that echoes the new value.
       let tState = null;
+      B.lastSetId = undefined;
       const done = new Promise((resolve) => {
         B.waiter = (kind, t, m) => {
-          if (kind === 'state' && Math.abs(m.config.lr - want) < 1e-12) tState = t;
-          else if (kind === 'frame' && tState !== null) { B.waiter = null; resolve(t); }
+          const id = B.lastSetId;
+          if (kind === 'state' && Math.abs(m.config.lr - want) < 1e-12 && (id == null || m.reply_to === id)) tState = t;
+          else if (kind === 'frame' && tState !== null && (id == null || m.reply_to === id)) {
+            B.waiter = null;
+            resolve(t);
+          }
         };
       });
       const t0 = performance.now();
@@ -150,6 +165,14 @@ def chromium_path() -> str | None:
     return None
 
 
+def main_thread_metrics(cdp) -> dict:
+    """Seconds the page's main thread has spent, in total and by kind (Chrome's Performance domain)."""
+    names = {"TaskDuration": "total", "ScriptDuration": "script", "LayoutDuration": "layout",
+             "RecalcStyleDuration": "style"}
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {short: metrics.get(name, 0.0) for name, short in names.items()}
+
+
 def measure_page(url: str, seconds: float, changes: int) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -168,9 +191,14 @@ def measure_page(url: str, seconds: float, changes: int) -> dict:
         page.get_by_role("button", name="Train", exact=True).click()
         page.wait_for_function("() => window.__bench.frames.length > 5", timeout=30_000)
         page.wait_for_timeout(2000)  # warm-up
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        before = main_thread_metrics(cdp)
         page.evaluate("() => window.__bench.reset()")
         page.wait_for_timeout(seconds * 1000)
         result = page.evaluate("() => window.__bench.summary()")
+        after = main_thread_metrics(cdp)
+        result["busy"] = {k: (after[k] - before[k]) / result["secs"] for k in after}
         latencies = page.evaluate("([n, v]) => window.__bench.latency(n, v)", [changes, [0.01, 0.03]])
         browser.close()
     result["latency_ms"] = latencies
@@ -299,6 +327,9 @@ def main(argv=None) -> int:
     if page.get("drawMs") is not None:
         print(f"animation frames that drew new content: {page['contentDraws']:.1f}/s,"
               f" {page['drawMs']:.1f} ms of drawing each (the page's own counters)")
+    busy = page["busy"]
+    print(f"page main thread busy {100 * busy['total']:.0f}% of the time (script {100 * busy['script']:.0f}%,"
+          f" style {100 * busy['style']:.0f}%, layout {100 * busy['layout']:.0f}%)")
     print(f"{os.cpu_count()} CPUs; 1-min load average before the run: {load_before:.1f}"
           " (other work on the machine slows every figure)\n")
     print(f"{'measure':<28}{'value':>12}  {'target':>10}  ok")

@@ -45,10 +45,15 @@ def chromium_path() -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
+    """Mark every test here `browser`, and run them after all the others: pytest-playwright keeps an
+    event loop running in the main thread from the first browser test to the end of the session, which
+    would break later tests that call asyncio.run()."""
     here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.browser)
+    ours = [item for item in items if here in Path(str(item.fspath)).parents]
+    for item in ours:
+        item.add_marker(pytest.mark.browser)
+    mine = set(map(id, ours))
+    items[:] = [item for item in items if id(item) not in mine] + ours
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -87,6 +87,7 @@ def test_pause_stops_training(app):
     start_training(app)
     app.page.wait_for_function("() => Number(window.backlitDebug.lastFrameHeader.epoch) >= 1")
     pause_training(app)
+    app.page.wait_for_function("() => window.backlitDebug.lastFrameHeader.playing === false")
     app.wait_drawn()
     epoch = app.epoch()
     step = app.header()["step"]
@@ -95,6 +96,7 @@ def test_pause_stops_training(app):
     assert app.epoch() == epoch
     assert app.header()["step"] == step
     assert app.page.evaluate("() => window.__t.frames") <= frames + 1  # at most one frame in flight
+    assert app.header()["playing"] is False, "a frame sent after the pause says it is still playing"
     expect(app.button("Train")).to_be_visible()
 
 

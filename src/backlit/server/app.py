@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import re
 import time
 from pathlib import Path
@@ -139,7 +140,7 @@ class Hub:
     """
 
     MONITOR_PERIOD = 0.025
-    MAX_SLOW = 6.0  # frame interval at most 6 x 27 ms = 162 ms (about 6 frames/s)
+    MAX_SLOW = 6.0  # frame interval at most 6 x 25 ms = 150 ms (about 6.7 frames/s)
 
     def __init__(self, limits: Limits):
         self.limits = limits
@@ -155,7 +156,8 @@ class Hub:
         return self.sessions >= self.limits.max_sessions
 
     def frame_interval(self) -> float:
-        return self.limits.frame_interval * self.slow
+        # One session alone gets the full rate: its lag can only come from other programs.
+        return self.limits.frame_interval * (self.slow if self.playing > 1 else 1.0)
 
     def train_budget(self) -> float:
         """Seconds of training per frame interval for one session: the training sessions share one
@@ -306,7 +308,9 @@ class Session:
                 else:
                     await self.send({"type": "frame", "header": header, "arrays": arrays})
             self._sync_playing()
-            delay = interval - (time.monotonic() - start)
+            # A little jitter keeps sessions that started together from drawing their frames in the
+            # same instant (a burst that would delay everyone's control replies).
+            delay = interval * random.uniform(0.9, 1.1) - (time.monotonic() - start)
             await asyncio.sleep(max(0.0, delay))
 
     def close(self) -> None:

@@ -52,9 +52,9 @@ class Limits:
     max_layers: int = 8
     max_neurons: int = 16
     max_message_bytes: int = MAX_MESSAGE_BYTES
-    frame_interval: float = 0.027  # seconds between frames while training (about 37 frames/s)
+    frame_interval: float = 0.025  # seconds between frames while training (about 40 frames/s)
     tick_seconds: float = 0.008  # training work per tick, before yielding to other sessions
-    train_seconds_per_frame: float = 0.016  # training budget per frame interval, shared by all sessions
+    train_seconds_per_frame: float = 0.015  # training budget per frame interval, shared by all sessions
     max_history: int = 1000  # loss-curve points kept; older ones are thinned 2:1
 
     def to_dict(self) -> dict:

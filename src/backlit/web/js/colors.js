@@ -10,7 +10,6 @@ function mix(a, b, t) {
 }
 
 export const CLASS_HEX = ['#d84b9f', '#4f86ff', '#e4e15a', '#9b6bff', '#35c7e6'];
-export const CLASS_NAMES = ['magenta', 'blue', 'yellow', 'violet', 'cyan'];
 const CLASS_RGB = CLASS_HEX.map(hex);
 const PLANE_BG = hex('#151b29');
 
@@ -24,7 +23,6 @@ const GRADIENT = {
 let paletteName = 'default';
 export function setPalette(name) { paletteName = GRADIENT[name] ? name : 'default'; }
 export function palette() { return GRADIENT[paletteName]; }
-export function paletteIsCb() { return paletteName === 'cb'; }
 
 // 256-entry lookup tables (RGBA, packed for Uint32 writes) for the plane and the neuron maps.
 // `diverging`: t in [0,1] -> class 0 hue (t=0) through the dark background (t=0.5) to class 1 hue (t=1).
@@ -47,14 +45,14 @@ function buildLut(stops, gamma = 1) {
 
 const soft = (rgb, k) => mix(PLANE_BG, rgb, k);
 export const PLANE_LUT = buildLut([
-  [0, soft(CLASS_RGB[0], 0.8)], [0.5, mix(PLANE_BG, [235, 238, 245], 0.06)], [1, soft(CLASS_RGB[1], 0.8)],
+  [0, soft(CLASS_RGB[0], 0.68)], [0.5, mix(PLANE_BG, [235, 238, 245], 0.06)], [1, soft(CLASS_RGB[1], 0.68)],
 ], 0.6);
 export const NEURON_LUT = buildLut([
   [0, soft(CLASS_RGB[0], 0.95)], [0.5, mix(PLANE_BG, [235, 238, 245], 0.08)], [1, soft(CLASS_RGB[1], 0.95)],
 ]);
 
 // Per-class ramps for multiclass: confidence (0..1 normalised) -> background to class hue.
-export const CLASS_LUTS = CLASS_RGB.map((rgb) => buildLut([[0, mix(PLANE_BG, rgb, 0.12)], [1, soft(rgb, 0.8)]]));
+export const CLASS_LUTS = CLASS_RGB.map((rgb) => buildLut([[0, mix(PLANE_BG, rgb, 0.12)], [1, soft(rgb, 0.68)]]));
 
 export function classColor(k) { return CLASS_HEX[((k % CLASS_HEX.length) + CLASS_HEX.length) % CLASS_HEX.length]; }
 

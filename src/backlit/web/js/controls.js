@@ -101,7 +101,7 @@ export class Controls {
     thumbs.replaceChildren();
     this.thumbButtons = new Map();
     for (const d of list) {
-      const canvas = el('canvas', { width: 64, height: 64, 'aria-hidden': 'true' });
+      const canvas = el('canvas', { width: 128, height: 128, 'aria-hidden': 'true' });   // 2x for sharp HiDPI
       const title = `${d.label || d.name}: ${d.description || KIND_LABEL[d.kind] || d.kind}`;
       const b = el('button', { type: 'button', class: `thumb kind-${d.kind}`, 'data-dataset': d.name, title, 'aria-label': `Dataset ${d.label || d.name}` },
         canvas, el('span', { class: 'thumb-label' }, d.label || d.name));

@@ -107,7 +107,7 @@ export class Inspector {
   /** A link was clicked. `names` = {from, to}; blame arrives later via setBlame. */
   showLink(l, i, j, { weight, names, hasTrace, layerName }) {
     this.mode = 'link'; this.target = { l, i, j };
-    this.heading(`Weight ${names.from} → ${names.to}`, `layer ${l + 1}, W[${i}, ${j}]`);
+    this.heading(`Weight ${names.from} → ${names.to}`, `W${l}[${i},${j}]: row ${i} (the neuron it feeds), column ${j} (the input it reads)`);
     this.main.replaceChildren(
       el('div', { class: 'insp-row' }, el('span', { class: 'lbl' }, 'w'), num('weight', weight, 6),
         this.editor('weight', weight, (v) => this.handlers.onSetWeight(l, i, j, v))),
@@ -203,11 +203,24 @@ export class Inspector {
     );
   }
 
-  showNeuron(c, i, name, { isInput, activation }) {
+  /**
+   * A neuron was clicked. `incoming` lists the weights that feed it ({l, i, j, from, w, g}): each one
+   * opens that weight, which also makes every weight reachable from the keyboard.
+   */
+  showNeuron(c, i, name, { isInput, activation, incoming = [] }) {
     this.mode = 'neuron'; this.target = { c, i };
     this.heading(`Neuron ${name}`, isInput ? 'input feature' : `activation ${activation}`);
+    const list = incoming.length ? el('div', { class: 'incoming' }, el('h4', {}, 'Weights into this neuron'),
+      ...incoming.map((x) => {
+        const b = el('button', { type: 'button', class: 'chip-btn', title: `Inspect the weight ${x.from} → ${name}` },
+          `${x.from} → ${name}`, el('span', { class: 'num' }, ` w ${fmt(x.w, 3)}`),
+          x.g === null || x.g === undefined ? '' : el('span', { class: 'num' }, ` · ∂L/∂w ${fmt(x.g, 3)}`));
+        if (x.g !== null && x.g !== undefined) b.lastChild.style.color = gradientColor(x.g);
+        b.addEventListener('click', () => this.handlers.onOpenLink(x.l, x.i, x.j));
+        return b;
+      })) : '';
     this.main.replaceChildren(el('div', { class: 'neuron-vals', id: 'neuron-vals' }, el('p', { class: 'muted' }, 'reading…')),
-      el('div', { class: 'insp-actions' }, this.checkButton(false)));
+      list, el('div', { class: 'insp-actions' }, this.checkButton(false)));
     this.checkBox.replaceChildren();
   }
 
@@ -229,7 +242,7 @@ export class Inspector {
 
   showBias(l, i, name, value) {
     this.mode = 'bias'; this.target = { l, i };
-    this.heading(`Bias of ${name}`, `layer ${l + 1}, b[${i}]`);
+    this.heading(`Bias of ${name}`, `b${l}[${i}]`);
     this.main.replaceChildren(
       el('div', { class: 'insp-row' }, el('span', { class: 'lbl' }, 'b'), num('bias', value, 6),
         this.editor('bias', value, (v) => this.handlers.onSetWeight(l, i, 'bias', v))),

@@ -7,7 +7,7 @@ export function bindKeys(actions) {
     const t = ev.target;
     const typing = t instanceof HTMLElement && (t.isContentEditable || ['INPUT', 'SELECT', 'TEXTAREA'].includes(t.tagName));
     if (typing) return;
-    const onButton = t instanceof HTMLElement && t.tagName === 'BUTTON';
+    const onButton = t instanceof Element && (t.tagName === 'BUTTON' || t.getAttribute('role') === 'button');
     switch (ev.key) {
       case ' ':
         if (onButton) return;

@@ -4,7 +4,7 @@ import { Socket } from './socket.js';
 import { parseHash, writeHash, formatHash, setSchema } from './state.js';
 import { Controls } from './controls.js';
 import { NetworkView } from './network.js';
-import { Plane } from './plane.js';
+import { Plane, renderScale } from './plane.js';
 import { Rail } from './rail.js';
 import { Inspector } from './inspector.js';
 import { Stepper } from './stepper.js';
@@ -12,7 +12,6 @@ import { setPalette, palette } from './colors.js';
 import { StatusLine } from './status.js';
 import { downloadJson, readSessionFile } from './session.js';
 import { bindKeys } from './keys.js';
-import { renderScale } from './plane.js';
 
 const $ = (id) => document.getElementById(id);
 const showTest = $('show-test');
@@ -31,6 +30,7 @@ const app = {
   diverged: false,
   pending: new Map(),            // message id -> what to do with its reply (or its error)
   afterTrace: [],                // callbacks waiting for the next trace
+  selecting: false,              // a select is in flight (its trace will follow)
   drawCount: 0,                  // animation frames that drew something
   drawMs: 0,                     // time spent drawing them
   rafCount: 0,
@@ -63,6 +63,8 @@ const socket = new Socket({
   onOpen(reconnect) {
     // First visit: the hash is the configuration. Reconnect: the config we had, and the last weights.
     app.selection = null;
+    app.selecting = false;
+    app.afterTrace = [];
     if (!reconnect || !app.state) {
       const hash = location.hash.replace(/^#/, '');
       send('hello', hash ? { url_state: hash } : {});
@@ -126,6 +128,7 @@ const inspector = new Inspector($('inspector'), {
     app.traceStale = true;
   },
   neuronName: (c, i) => network.neuronName(c, i),
+  onOpenLink: (l, i, j) => openLink(l, i, j),
   // values of neuron i in linear layer l from the current trace, for the inspector's explanation
   context(l, i) {
     const t = app.trace;
@@ -179,6 +182,7 @@ function handleMessage(msg) {
       flash(text, 'error');
       if (pending && pending.onError) pending.onError(msg);
       app.afterTrace = [];
+      app.selecting = false;
       break;
     }
     default: break;
@@ -193,7 +197,12 @@ function onPoints(msg) {
   app.selection = null;
   plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null);
   const sel = app.state && app.state.selected;
-  if (sel !== null && sel !== undefined) send('select', { index: sel });
+  if (sel !== null && sel !== undefined) selectIndex(sel);
+}
+
+/** Ask for a sample; its selection and trace follow. withTrace() waits for that trace. */
+function selectIndex(index) {
+  if (send('select', { index }) !== null) app.selecting = true;
 }
 
 function onState(s) {
@@ -217,7 +226,7 @@ function onState(s) {
   if (s.epoch !== undefined) setEpoch(s.epoch);
   if (s.param_count !== undefined) $('param-count').textContent = `${s.param_count} parameters · network ${sizes.join('-')}`;
   if (s.selected !== undefined && s.selected !== null && app.selection && app.selection.index !== s.selected) {
-    send('select', { index: s.selected });
+    selectIndex(s.selected);
   }
   if (s.selected === null && app.selection) { app.selection = null; plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null); }
   setPlaying(app.playing);
@@ -273,6 +282,7 @@ function scheduleTraceRefresh() {
 }
 
 function onTrace(t) {
+  app.selecting = false;
   app.trace = t;
   app.traceStale = false;
   network.setSample(t);
@@ -296,12 +306,16 @@ function withTrace(fn) {
   if (app.trace && !app.traceStale) { fn(app.trace); return; }
   app.afterTrace.push(fn);
   if (app.afterTrace.length > 1) return;
-  if (!app.selection) send('next_sample'); else send('trace');
+  if (app.selecting) return;                       // a selection is on its way, with its trace
+  if (app.selection) send('trace');
+  else if (app.state && Number.isInteger(app.state.selected)) selectIndex(app.state.selected);
+  else send('next_sample');
 }
 
 function handleFrame(h, arrays) {
   app.framesReceived += 1;
   app.header = h;
+  if (h.reply_to !== undefined && h.reply_to !== null) app.pending.delete(h.reply_to);
   if (h.weights) { app.lastWeights = { weights: h.weights, biases: h.biases }; network.setWeights(h.weights, h.biases); }
   if (h.history || h.history_reset) rail.addHistory(h.history || [], !!h.history_reset);
   rail.setMetrics(h);
@@ -384,7 +398,17 @@ function openLink(l, i, j) {
 
 function openNeuron(c, i) {
   network.select(null, { c, i });
-  inspector.showNeuron(c, i, network.neuronName(c, i), { isInput: c === 0, activation: (app.state && app.state.activations && app.state.activations[c - 1]) || '' });
+  const incoming = [];
+  if (c > 0) {
+    const W = app.lastWeights?.weights?.[c - 1];
+    const G = app.trace && !app.traceStale ? app.trace.layers?.[c - 1]?.grad_W : null;
+    for (let j = 0; j < network.sizes[c - 1]; j++) {
+      incoming.push({ l: c - 1, i, j, from: network.neuronName(c - 1, j), w: W?.[i]?.[j] ?? null, g: G?.[i]?.[j] ?? null });
+    }
+  }
+  inspector.showNeuron(c, i, network.neuronName(c, i), {
+    isInput: c === 0, activation: (app.state && app.state.activations && app.state.activations[c - 1]) || '', incoming,
+  });
   withTrace(() => send('neuron', { layer: c - 1, i }));
 }
 

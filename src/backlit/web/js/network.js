@@ -2,7 +2,7 @@
 // outlines), links coloured by weight sign when idle and by gradient sign after Backward or while
 // training. Orange = the loss wants the weight to increase (dL/dw < 0), green = decrease.
 
-import { gradientColor, weightColor, palette } from './colors.js';
+import { gradientColor, weightColor } from './colors.js';
 import { MapPainter } from './netmaps.js';
 import { svg, fmt, placeTip } from './format.js';
 
@@ -59,6 +59,12 @@ export class NetworkView {
     this.build();
     new ResizeObserver(() => { this.structDirty = true; this.dirty = true; }).observe(stage);
     this.svg.addEventListener('click', (ev) => this.click(ev));
+    this.svg.addEventListener('keydown', (ev) => {
+      const n = ev.target instanceof Element ? ev.target.closest('.neuron') : null;
+      if (!n || (ev.key !== 'Enter' && ev.key !== ' ')) return;
+      ev.preventDefault(); ev.stopPropagation();
+      this.handlers.onNeuron(+n.dataset.col, +n.dataset.index);
+    });
     this.svg.addEventListener('mousemove', (ev) => this.hover(ev));
     this.svg.addEventListener('mouseleave', () => { this.tip.hidden = true; });
   }
@@ -69,6 +75,7 @@ export class NetworkView {
     const same = JSON.stringify([sizes, inputLabels]) === JSON.stringify([this.sizes, this.inputLabels]);
     this.activations = activations || [];
     this.maxNeurons = maxNeurons || 16;
+    this.mapsDirty = true;       // the maps' colour scale depends on the activation
     if (same) return;
     this.sizes = sizes.slice();
     this.inputLabels = inputLabels.slice();
@@ -101,6 +108,9 @@ export class NetworkView {
     if (this.fwdCol >= 0) this.svg.dataset.forwardLayer = String(this.fwdCol); else delete this.svg.dataset.forwardLayer;
     if (Number.isFinite(this.bwdCol)) this.svg.dataset.backwardLayer = String(this.bwdCol); else delete this.svg.dataset.backwardLayer;
     this.dirty = true; this.mapsDirty = true;
+    // The neurons' data-lit / data-halo must change in the same task as data-phase, so that anyone
+    // watching the DOM never sees a phase without its drawing (the canvas maps follow at the next frame).
+    if (!this.structDirty && this.links) { this.drawSvg(); this.dirty = false; }
   }
   select(link, neuron) { this.selectedLink = link; this.selectedNeuron = neuron; this.dirty = true; }
   invalidate() { this.structDirty = true; this.dirty = true; this.mapsDirty = true; }
@@ -130,7 +140,10 @@ export class NetworkView {
     for (let c = 0; c < sizes.length; c++) {
       const col = [];
       for (let i = 0; i < sizes[c]; i++) {
-        const g = svg('g', { class: 'neuron', 'data-col': c, 'data-index': i, tabindex: -1 });
+        // small networks: every neuron is a tab stop (Enter opens it, and from there its weights)
+        const focusable = sizes.reduce((a, b) => a + b, 0) <= 48;
+        const g = svg('g', { class: 'neuron', 'data-col': c, 'data-index': i, tabindex: focusable ? 0 : -1,
+          role: 'button', 'aria-label': `neuron ${this.neuronName(c, i)}` });
         const box = svg('rect', { class: 'box', rx: 4 });
         const dim = svg('rect', { class: 'dim', rx: 4 });
         const ring = svg('rect', { class: 'ring', rx: 5 });
@@ -274,7 +287,8 @@ export class NetworkView {
     const lastOut = outCol[outCol.length - 1];
     if (lastOut) {
       const ox = lastOut.x + s / 2; const oy = lastOut.y + s + 30;
-      this.outcomeLines.forEach((t, k) => { t.setAttribute('x', ox); t.setAttribute('y', oy + k * 14); });
+      this.outcomeX = ox;
+      this.outcomeLines.forEach((t, k) => { t.__last = {}; t.setAttribute('y', oy + k * 14); });
     }
     this.fo.setAttribute('width', W); this.fo.setAttribute('height', H);
     this.dpr = window.devicePixelRatio || 1;
@@ -330,7 +344,6 @@ export class NetworkView {
 
   drawSvg() {
     const grads = this.shownGradients();
-    const pal = palette();
     let gmax = 0;
     let dmax = 0;
     if (grads) {
@@ -416,7 +429,10 @@ export class NetworkView {
     const layered = this.isLayered;
     const s = this.s;
     const lines = this.outcomeText(layered && this.fwdCol >= this.nCols - 1 ? this.sample : null);
-    this.outcomeLines.forEach((t, k) => this.set(t, null, 'text', lines[k] || ''));
+    // centred under the output, but kept inside the view (monospace: about 6.7 px per character)
+    const half = 3.4 * Math.max(0, ...lines.map((x) => x.length));
+    const ox = Math.min(this.outcomeX || 0, (this.W || 0) - 4 - half);
+    this.outcomeLines.forEach((t, k) => { this.set(t, null, 'text', lines[k] || ''); this.set(t, null, 'x', ox.toFixed(1)); });
     this.neurons.forEach((col, c) => col.forEach((nu, i) => {
       const cc = nu.cache;
       const lit = layered && c <= this.fwdCol;
@@ -466,7 +482,6 @@ export class NetworkView {
         this.set(nu.bias, cc, 'fill', gb !== null && gb !== undefined ? gradientColor(gb) : weightColor(b));
       }
     }));
-    void pal;
   }
 
   /** Neuron heatmaps, and where the selected sample sits on every lit map. */
@@ -508,7 +523,7 @@ export class NetworkView {
 
   neuronName(c, i) {
     if (c === 0) return this.inputLabels[i] || `input ${i + 1}`;
-    if (c === this.nCols - 1) return this.sizes[c] > 1 ? `output ${i + 1}` : 'output';
+    if (c === this.nCols - 1) return this.sizes[c] > 1 ? `out ${i}` : 'output';
     return `h${c}.${i + 1}`;
   }
   linkName(l, i, j) { return `${this.neuronName(l, j)} → ${this.neuronName(l + 1, i)}`; }

@@ -8,6 +8,13 @@ import { fmt, placeTip } from './format.js';
 const CTX = { willReadFrequently: true };
 
 const EXTENT = 6;
+
+/** '#rrggbb' mixed towards white by k. */
+function tint(hex, k) {
+  const n = parseInt(hex.slice(1), 16);
+  const c = [(n >> 16) & 255, (n >> 8) & 255, n & 255].map((v) => Math.round(v + (255 - v) * k));
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
 const M = { left: 26, right: 6, top: 6, bottom: 22 };
 
 export class Plane {
@@ -126,10 +133,10 @@ export class Plane {
     gctx.putImageData(this.image, 0, 0);
   }
 
-  pointColor(label) {
+  pointColor(label, lighten = 0) {
     if (!this.points) return '#fff';
     if (this.points.kind === 'regression') return divergingCss(label, this.regressionScale());
-    return classColor(label | 0);
+    return lighten ? tint(classColor(label | 0), lighten) : classColor(label | 0);
   }
 
   paintPoints() {
@@ -139,21 +146,23 @@ export class Plane {
     if (!this.points) return;
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     const g = this.geom();
-    const r = this.points.train.length > 1500 ? 2.2 : 3.2;
+    const r = this.points.train.length > 1500 ? 2.4 : 3.4;
+    // training points: a lighter tint of their class with a white rim (as in TF Playground);
+    // test points: the class colour with a dark rim
     ctx.lineWidth = 1;
-    ctx.strokeStyle = 'rgba(255,255,255,0.85)';
+    ctx.strokeStyle = 'rgba(255,255,255,0.9)';
     for (const p of this.points.train) {
       const [x, y] = this.toPx(p[0], p[1], g);
       ctx.beginPath(); ctx.arc(x, y, r, 0, Math.PI * 2);
-      ctx.fillStyle = this.pointColor(p[2]); ctx.fill(); ctx.stroke();
+      ctx.fillStyle = this.pointColor(p[2], 0.22); ctx.fill(); ctx.stroke();
     }
     if (this.showTest) {
-      ctx.lineWidth = 1.8;
+      ctx.lineWidth = 1.6;
+      ctx.strokeStyle = '#0b0f18';
       for (const p of this.points.test) {
         const [x, y] = this.toPx(p[0], p[1], g);
-        ctx.beginPath(); ctx.arc(x, y, r, 0, Math.PI * 2);
-        ctx.fillStyle = '#0b0f18'; ctx.fill();
-        ctx.strokeStyle = this.pointColor(p[2]); ctx.stroke();
+        ctx.beginPath(); ctx.arc(x, y, r + 0.3, 0, Math.PI * 2);
+        ctx.fillStyle = this.pointColor(p[2], 0.22); ctx.fill(); ctx.stroke();
       }
     }
   }

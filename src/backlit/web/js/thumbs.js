@@ -108,7 +108,7 @@ export function drawThumb(canvas, name, kind) {
   const pts = make(rng(name.length * 7919 + name.charCodeAt(0)));
   for (const [x, y, color] of pts) {
     ctx.beginPath();
-    ctx.arc(w / 2 + x * w * 0.46, h / 2 - y * h * 0.46, 2.1, 0, Math.PI * 2);
+    ctx.arc(w / 2 + x * w * 0.46, h / 2 - y * h * 0.46, w / 30, 0, Math.PI * 2);
     ctx.fillStyle = color;
     ctx.fill();
   }
