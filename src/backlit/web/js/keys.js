@@ -1,18 +1,28 @@
 // Keyboard: Space train/pause, → step, F forward, B backward, N next sample, Esc close the inspector.
-// Keys are ignored while typing in a field, and Space on a focused button presses that button.
+// Keys are ignored while typing in a text field or a select. On a checkbox or slider the letters still
+// work (Space and the arrows keep their own meaning there), and Space on a focused button presses it.
+
+const TEXT_TYPES = new Set(['text', 'number', 'search', 'email', 'url', 'password', 'tel', 'file']);
 
 export function bindKeys(actions) {
   document.addEventListener('keydown', (ev) => {
-    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat && ev.key !== 'ArrowRight') return;
     const t = ev.target;
-    const typing = t instanceof HTMLElement && (t.isContentEditable || ['INPUT', 'SELECT', 'TEXTAREA'].includes(t.tagName));
+    if (!(t instanceof Element)) return;
+    const tag = t.tagName;
+    const typing = (t instanceof HTMLElement && t.isContentEditable) || tag === 'TEXTAREA' || tag === 'SELECT'
+      || (tag === 'INPUT' && TEXT_TYPES.has((t.getAttribute('type') || 'text').toLowerCase()));
     if (typing) return;
-    const onButton = t instanceof Element && (t.tagName === 'BUTTON' || t.getAttribute('role') === 'button');
+    const control = tag === 'INPUT';                 // checkbox, range: Space is theirs
+    const slider = control && t.getAttribute('type') === 'range';   // and a slider's arrows
+    const onButton = tag === 'BUTTON' || t.getAttribute('role') === 'button';
     switch (ev.key) {
       case ' ':
-        if (onButton) return;
+        if (onButton || control) return;
         ev.preventDefault(); actions.togglePlay(); break;
-      case 'ArrowRight': ev.preventDefault(); actions.step(); break;
+      case 'ArrowRight':
+        if (slider) return;
+        ev.preventDefault(); actions.step(); break;
       case 'f': case 'F': actions.forward(); break;
       case 'b': case 'B': actions.backward(); break;
       case 'n': case 'N': actions.next(); break;

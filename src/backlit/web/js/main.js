@@ -93,9 +93,13 @@ function send(type, payload = {}, onReply = null) {
 
 // ---- views ---------------------------------------------------------------------------------------
 const controls = new Controls({
-  onChange(partial) { stepper.cancel(); send('set', { config: partial }); },
+  onChange(partial) {
+    // the optimiser settings keep the weights and the sample, so a finished Backward can stay on screen
+    if (Object.keys(partial).every((k) => KEEPS_TRACE.has(k))) stepper.cancel(); else stopAnimation();
+    send('set', { config: partial });
+  },
   onAction(name) {
-    if (name === 'regenerate') { stepper.cancel(); send('regenerate'); }
+    if (name === 'regenerate') { stopAnimation(); send('regenerate'); }
     if (name === 'feature-needed') flash('the network needs at least one input feature', 'info', 3000);
   },
 });
@@ -149,6 +153,14 @@ const stepper = new Stepper(network, {
   skip: () => $('skip-animation').checked,
 });
 
+const KEEPS_TRACE = new Set(['lr', 'batch_size', 'optimizer', 'regularization', 'reg_rate']);
+
+/** Stop a Forward/Backward animation and go back to the plain network view. */
+function stopAnimation() {
+  stepper.cancel();
+  if (network.phase !== 'idle') network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
+}
+
 function limit(key, fallback) { return (app.state && app.state.limits && app.state.limits[key]) || fallback; }
 
 function changeHidden(mutate) {
@@ -163,7 +175,7 @@ function handleMessage(msg) {
   const pending = msg.reply_to !== undefined ? app.pending.get(msg.reply_to) : undefined;
   if (pending) app.pending.delete(msg.reply_to);
   switch (msg.type) {
-    case 'state': onState(msg); break;
+    case 'state': onState(msg); if (pending && pending.onOk) pending.onOk(msg); break;
     case 'points': onPoints(msg); break;
     case 'selection': onSelection(msg); break;
     case 'trace': onTrace(msg.trace || msg); break;
@@ -191,6 +203,7 @@ function handleMessage(msg) {
 
 function onPoints(msg) {
   app.points = msg;
+  stopAnimation();                 // new data: the animated sample is gone
   plane.setPoints(msg);
   renderScale($('plane-scale'), msg);
   // new data: the selected index now points at a different sample; ask for it again
@@ -354,6 +367,7 @@ function togglePlay() {
   else {
     stepper.cancel();
     network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
+    status.clearFlash();
     send('play'); setPlaying(true);
   }
 }
@@ -429,7 +443,10 @@ async function loadFile(file) {
   const { session, error } = await readSessionFile(file);
   if (error) { flash(error); return; }
   stepper.cancel();
-  send('load', { session }, { onError: (m) => flash(`could not load ${file.name}: ${m.message || 'rejected by the server'}`) });
+  send('load', { session }, {
+    onError: (m) => flash(`could not load ${file.name}: ${m.message || 'rejected by the server'}`),
+    onOk: () => flash(`loaded ${file.name}`, 'info', 3000),
+  });
 }
 
 // ---- wiring --------------------------------------------------------------------------------------

@@ -148,9 +148,10 @@ export class NetworkView {
         const dim = svg('rect', { class: 'dim', rx: 4 });
         const ring = svg('rect', { class: 'ring', rx: 5 });
         const value = svg('text', { class: 'value' });
+        const vbg = svg('rect', { class: 'vbg', rx: 3, height: 12, visibility: 'hidden' });
         const mark = svg('text', { class: 'mark' });
         const abar = svg('rect', { class: 'abar', width: 4 });
-        g.append(dim, box, ring, abar, value, mark);
+        g.append(dim, box, ring, abar, vbg, value, mark);
         let bias = null;
         if (c > 0) {
           bias = svg('circle', { class: 'bias', r: 3.6, 'data-layer': c - 1, 'data-i': i });
@@ -159,7 +160,7 @@ export class NetworkView {
         const halo = svg('rect', { class: 'halo', rx: 8 });
         this.gHalos.append(halo);
         this.gNeurons.append(g);
-        col.push({ g, box, dim, ring, abar, value, mark, bias, halo, x: 0, y: 0, cache: {} });
+        col.push({ g, box, dim, ring, abar, vbg, value, mark, bias, halo, x: 0, y: 0, cache: {} });
       }
       this.neurons.push(col);
     }
@@ -227,15 +228,11 @@ export class NetworkView {
   layout() {
     const W = Math.max(200, this.stage.clientWidth);
     const maxN0 = Math.max(1, ...this.sizes);
-    const H = Math.round(Math.max(330, Math.min(540, 40 + maxN0 * 64)));
-    if (this.stage.style.height !== `${H}px`) this.stage.style.height = `${H}px`;
-    this.W = W; this.H = H;
-    this.svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
-    this.svg.setAttribute('width', W); this.svg.setAttribute('height', H);
+    const H0 = Math.round(Math.max(330, Math.min(540, 40 + maxN0 * 64)));
     const n = this.nCols;
     const maxN = Math.max(1, ...this.sizes);
     const top = 26; const bottom = 10;
-    const avail = H - top - bottom;
+    const avail = H0 - top - bottom;
     const pitch = Math.min(avail / maxN, 66);
     const s = Math.max(12, Math.min(40, Math.floor(pitch * 0.74)));
     this.s = s; this.pitch = pitch;
@@ -253,10 +250,11 @@ export class NetworkView {
         nu.ring.setAttribute('x', nu.x - 3); nu.ring.setAttribute('y', nu.y - 3);
         nu.ring.setAttribute('width', s + 6); nu.ring.setAttribute('height', s + 6);
         nu.value.setAttribute('x', nu.x + s / 2); nu.value.setAttribute('y', nu.y + s + 11);
+        nu.vbg.setAttribute('y', nu.y + s + 2);
         nu.mark.setAttribute('x', nu.x + s + 3); nu.mark.setAttribute('y', nu.y + 8);
         if (nu.bias) { nu.bias.setAttribute('cx', nu.x - 1); nu.bias.setAttribute('cy', nu.y + s - 1); }
         nu.cache = {};
-        for (const e of [nu.g, nu.box, nu.dim, nu.ring, nu.abar, nu.value, nu.mark, nu.bias, nu.halo]) if (e) e.__last = {};
+        for (const e of [nu.g, nu.box, nu.dim, nu.ring, nu.abar, nu.vbg, nu.value, nu.mark, nu.bias, nu.halo]) if (e) e.__last = {};
       });
       const lab = this.colLabels[c];
       lab.setAttribute('x', colX[c] + s / 2); lab.setAttribute('y', 14);
@@ -283,13 +281,21 @@ export class NetworkView {
       lk.glyph.setAttribute('x', mx); lk.glyph.setAttribute('y', lk.my + 3.5);
       lk.cache = {}; lk.path.__last = {}; lk.glyph.__last = {};
     }
+    // The three outcome lines sit under the output column; a tall output column (multi-class)
+    // makes the stage taller instead of letting them spill over the buttons below.
     const outCol = this.neurons[n - 1] || [];
     const lastOut = outCol[outCol.length - 1];
+    let H = H0;
     if (lastOut) {
       const ox = lastOut.x + s / 2; const oy = lastOut.y + s + 30;
       this.outcomeX = ox;
       this.outcomeLines.forEach((t, k) => { t.__last = {}; t.setAttribute('y', oy + k * 14); });
+      H = Math.max(H0, Math.ceil(oy + 2 * 14 + 6));
     }
+    if (this.stage.style.height !== `${H}px`) this.stage.style.height = `${H}px`;
+    this.W = W; this.H = H;
+    this.svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+    this.svg.setAttribute('width', W); this.svg.setAttribute('height', H);
     this.fo.setAttribute('width', W); this.fo.setAttribute('height', H);
     this.dpr = window.devicePixelRatio || 1;
     this.canvas.width = Math.round(W * this.dpr); this.canvas.height = Math.round(H * this.dpr);
@@ -439,7 +445,16 @@ export class NetworkView {
       this.set(nu.g, cc, 'data-lit', lit ? '1' : null);
       this.set(nu.dim, cc, 'visibility', layered && !lit ? 'visible' : 'hidden');
       const v = lit ? this.sampleValue(c, i) : null;
-      this.set(nu.value, cc, 'text', v === null || v === undefined ? '' : fmt(v, 3));
+      // values under the boxes only where there is room for them (hover always shows them)
+      const vtext = v === null || v === undefined || this.pitch - s < 13 ? '' : fmt(v, 3);
+      this.set(nu.value, cc, 'text', vtext);
+      // a dark plate under the value, so a halo's edge behind it never reads as a minus sign
+      if (vtext) {
+        const vw = 6.1 * vtext.length + 4;
+        this.set(nu.vbg, cc, 'width', vw.toFixed(1));
+        this.set(nu.vbg, cc, 'x', (nu.x + s / 2 - vw / 2).toFixed(1));
+        this.set(nu.vbg, cc, 'visibility', 'visible');
+      } else this.set(nu.vbg, cc, 'visibility', 'hidden');
       // activation bar on the box's right edge: up (blue) for a > 0, down (magenta) for a < 0
       if (v !== null && v !== undefined && Number.isFinite(v)) {
         const len = Math.max(1, (s / 2 - 2) * Math.min(1, Math.abs(v)));
@@ -454,7 +469,8 @@ export class NetworkView {
         d = c === 0 ? at(grads.inputDelta, i) : at(grads.delta, c - 1, i);
       }
       if (d !== null && d !== undefined && Number.isFinite(d)) {
-        const pad = 2 + Math.min(15, this.pitch * 0.3) * Math.sqrt(dmax > 0 ? Math.abs(d) / dmax : 0);
+        // at most half the gap between two boxes, so neighbouring halos never merge
+        const pad = 2 + Math.max(2, Math.min(13, (this.pitch - s) / 2 - 3)) * Math.sqrt(dmax > 0 ? Math.abs(d) / dmax : 0);
         const color = gradientColor(d);
         this.set(nu.halo, cc, 'x', (nu.x - pad).toFixed(1));
         this.set(nu.halo, cc, 'y', (nu.y - pad).toFixed(1));

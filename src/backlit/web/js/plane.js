@@ -246,7 +246,20 @@ export class Plane {
       ctx.font = '11px system-ui, sans-serif';
       ctx.fillStyle = '#fff'; ctx.textAlign = dx >= 0 ? 'left' : 'right'; ctx.textBaseline = 'middle';
       ctx.shadowColor = 'rgba(0,0,0,0.9)'; ctx.shadowBlur = 3;
-      ctx.fillText('−∂L/∂x', tx + (dx >= 0 ? 6 : -6), ty);
+      // the label stays inside the plot, whichever way the arrow points
+      const label = '−∂L/∂x';
+      const lw = ctx.measureText(label).width;
+      let lx = dx >= 0 ? tx + 6 : tx - 6 - lw;
+      let ly = ty;
+      if (lx < g.x0 + 3 || lx + lw > g.x0 + g.side - 3) {
+        // no room beside the tip: centre the label beyond it, above or below, off the shaft
+        lx = tx - lw / 2;
+        ly = ty + (dy >= 0 ? 12 : -12);
+      }
+      lx = Math.max(g.x0 + 3, Math.min(g.x0 + g.side - 3 - lw, lx));
+      ly = Math.max(g.y0 + 8, Math.min(g.y0 + g.side - 8, ly));
+      ctx.textAlign = 'left';
+      ctx.fillText(label, lx, ly);
       ctx.shadowBlur = 0;
     }
   }
@@ -301,7 +314,7 @@ export class Plane {
         const conf = grid.confidence ? grid.confidence.data[r * cols + c] : null;
         text += ` · class ${v | 0}${conf !== null ? ` (p ${conf.toFixed(2)})` : ''}`;
       } else if (grid.kind === 'regression') text += ` · output ${fmt(v, 3)}`;
-      else text += ` · P(blue) ${v.toFixed(2)}`;
+      else text += ` · P(class 1) ${v.toFixed(2)}`;
     }
     this.tip.textContent = text;
     placeTip(this.tip, this.canvas.parentElement, ev);

@@ -21,6 +21,14 @@ export class StatusLine {
     this.render();
   }
 
+  /** Drop a short-lived message (the user moved on: training, stepping, a new action). */
+  clearFlash() {
+    if (!this.transient) return;
+    clearTimeout(this.timer);
+    this.transient = null;
+    this.render();
+  }
+
   render() {
     let { kind, text } = this.connection;
     if (kind === 'connected') {
