@@ -21,8 +21,7 @@ import time
 
 import numpy as np
 
-from . import data, explain, nn, optim
-from . import functional as F
+from . import data, explain, nn, optim, train
 from .engine import Tensor, no_grad
 from .server import protocol as P
 from .server.protocol import Limits, ProtocolError
@@ -120,14 +119,7 @@ class Playground:
 
     # ---- training -------------------------------------------------------------------------------
     def _loss(self, out: Tensor, target) -> Tensor:
-        name = self.loss_name
-        if name == "cross_entropy":
-            return F.cross_entropy(out, target)
-        if name == "bce":
-            return F.binary_cross_entropy_with_logits(out, target)
-        if name == "hinge":
-            return F.hinge_loss(out, target)
-        return F.mse_loss(out, target)
+        return nn.loss_function(self.loss_name)(out, target)
 
     def _train_step(self) -> float:
         """One optimizer step on the next batch; returns the batch's training loss (with penalty)."""
@@ -198,10 +190,7 @@ class Playground:
 
     # ---- evaluation -----------------------------------------------------------------------------
     def _predict_class(self, out: np.ndarray) -> np.ndarray:
-        if self.kind == "multiclass":
-            return out.argmax(axis=1)
-        threshold = 0.5 if self.loss_name == "mse" else 0.0
-        return (out[:, 0] > threshold).astype(np.int64)
+        return train.predict(out, self.kind, self.loss_name)
 
     def _forward(self, Xf: np.ndarray) -> Tensor:
         """No-grad forward in row chunks. NOTE: a single big matmul lets OpenBLAS split it over

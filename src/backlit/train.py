@@ -28,11 +28,7 @@ from .engine import no_grad
 ACTIVATIONS = nn.ACTIVATIONS
 OPTIMIZERS = optim.OPTIMIZERS
 REGULARIZATIONS = ["none", "l1", "l2"]
-LOSSES_BY_KIND = {
-    "binary": ["bce", "hinge", "mse"],
-    "multiclass": ["cross_entropy"],
-    "regression": ["mse"],
-}
+LOSSES_BY_KIND = nn.LOSSES_BY_KIND
 
 
 def default_loss(kind: str) -> str:

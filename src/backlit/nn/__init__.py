@@ -21,6 +21,7 @@ from .layers import (
 )
 from .losses import (
     LOSSES,
+    LOSSES_BY_KIND,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
     HingeLoss,
@@ -51,6 +52,7 @@ __all__ = [
     "CrossEntropyLoss",
     "HingeLoss",
     "LOSSES",
+    "LOSSES_BY_KIND",
     "get_loss",
     "loss_function",
     "penalty",

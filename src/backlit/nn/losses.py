@@ -45,6 +45,13 @@ class HingeLoss(_Loss):
 
 LOSSES = {cls.name: cls for cls in (MSELoss, BCEWithLogitsLoss, CrossEntropyLoss, HingeLoss)}
 
+# Which losses fit which kind of dataset; the first is the default.
+LOSSES_BY_KIND = {
+    "binary": ("bce", "hinge", "mse"),
+    "multiclass": ("cross_entropy",),
+    "regression": ("mse",),
+}
+
 
 def _loss_class(name: str) -> type:
     try:

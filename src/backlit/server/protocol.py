@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 
-from .. import data
+from .. import data, nn
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_SEED = 2**31 - 1
@@ -72,7 +72,6 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 REGULARIZATIONS = ("none", "l1", "l2")
 PROBLEMS = ("classification", "regression")
 LOSSES = ("bce", "hinge", "mse", "cross_entropy")
-LOSSES_FOR_KIND = {"binary": ("bce", "hinge", "mse"), "multiclass": ("cross_entropy",), "regression": ("mse",)}
 
 
 @dataclass(frozen=True)
@@ -287,7 +286,7 @@ def resolve_config(current: dict, partial: dict, prefix: str = "config.") -> dic
         raise ProtocolError(prefix + "problem", f"problem {partial['problem']!r} does not fit dataset "
                             f"{spec.name!r}, which is a {spec.problem} set")
     new["problem"] = spec.problem
-    allowed = LOSSES_FOR_KIND[spec.kind]
+    allowed = nn.LOSSES_BY_KIND[spec.kind]
     if new["loss"] not in allowed:
         if "loss" in partial:
             raise ProtocolError(prefix + "loss", f"loss {new['loss']!r} does not fit the {spec.kind} dataset "
