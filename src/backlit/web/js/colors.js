@@ -15,9 +15,9 @@ const PLANE_BG = hex('#151b29');
 
 const GRADIENT = {
   default: { increase: '#ff9d2e', decrease: '#3ddc84', incName: 'orange', decName: 'green',
-             pos: '#6d93e8', neg: '#c9619f' },
+             pos: '#6d93e8', neg: '#c9619f', posName: 'blue', negName: 'magenta' },
   cb: { increase: '#e69f00', decrease: '#56b4e9', incName: 'orange', decName: 'sky blue',
-        pos: '#d5dae4', neg: '#717a8c' },
+        pos: '#d5dae4', neg: '#717a8c', posName: 'light grey', negName: 'dark grey' },
 };
 
 let paletteName = 'default';

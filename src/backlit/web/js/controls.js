@@ -63,7 +63,7 @@ export class Controls {
       if (current && fits(current)) send({ problem: want });
       else {
         const next = this.datasets.find(fits);
-        send(next ? { problem: want, dataset: next.name } : { problem: want });
+        send(next ? this.datasetChange(next.name) : { problem: want });
       }
     });
     $('dataset').addEventListener('change', (e) => send(this.datasetChange(e.target.value)));
@@ -84,7 +84,12 @@ export class Controls {
   datasetChange(name) {
     const d = this.datasets.find((x) => x.name === name);
     const partial = { dataset: name };
-    if (d) partial.problem = d.kind === 'regression' ? 'regression' : 'classification';
+    if (d) {
+      partial.problem = d.kind === 'regression' ? 'regression' : 'classification';
+      // a dataset of another kind starts from that kind's usual loss (regression's MSE must not
+      // stick to a classification set picked afterwards)
+      if (d.kind !== this.kind && LOSSES[d.kind]) partial.loss = LOSSES[d.kind][0][0];
+    }
     return partial;
   }
 

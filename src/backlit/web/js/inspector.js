@@ -56,7 +56,9 @@ export class Inspector {
   }
 
   checkButton(enabled) {
-    const b = el('button', { type: 'button', class: 'step-btn', id: 'check-it', title: 'Nudge this weight by ±ε and compare the slope with backprop' }, 'Check it');
+    const title = enabled ? 'Nudge this weight by ±ε and compare the slope with backprop'
+      : 'Click a connection (a weight) first: Check it compares its backprop gradient with finite differences';
+    const b = el('button', { type: 'button', class: 'step-btn', id: 'check-it', title }, 'Check it');
     b.disabled = !enabled;
     b.addEventListener('click', () => this.handlers.onCheck());
     return b;
@@ -123,7 +125,16 @@ export class Inspector {
   setWeightValue(w) {
     const span = this.main.querySelector('[data-value="weight"]');
     if (span) setNum(span, w, 6);
+    // the editor follows the weight too, unless the user is typing in it
+    const input = this.editInput;
+    if (input && input.isConnected && document.activeElement !== input && w !== null && w !== undefined) {
+      const text = String(Number(w.toPrecision(6)));
+      if (input.value !== text) input.value = text;
+    }
   }
+
+  /** The finite-difference result belongs to the weights it was run on: drop it when they change. */
+  clearCheck() { if (this.checkBox.firstChild) this.checkBox.replaceChildren(); }
 
   setBlame(b) {
     const box = this.main.querySelector('#blame');
@@ -171,7 +182,7 @@ export class Inspector {
       const tbody = el('tbody');
       for (const t of terms) {
         const name = this.handlers.neuronName ? this.handlers.neuronName(b.layer + 2, t.k) : `k=${t.k}`;
-        const prod = t.product !== undefined ? t.product : t.w * t.delta;
+        const prod = t.product;          // the server's w·δ (nothing is recomputed here)
         const pcell = num('term', prod);
         pcell.style.color = gradientColor(prod);
         tbody.append(el('tr', {}, el('td', {}, name), el('td', {}, num('w', t.w)), el('td', {}, num('delta_k', t.delta)), el('td', {}, pcell)));

@@ -111,7 +111,7 @@ const plane = new Plane($('plane'), $('plane-tip'), {
 const rail = new Rail($('loss-chart'), $('chart-hover'));
 
 const network = new NetworkView({
-  svgEl: $('network'), stage: $('net-stage'), buttons: $('neuron-buttons'), tip: $('net-tip'),
+  svgEl: $('network'), stage: $('net-stage'), buttons: $('neuron-buttons'), tip: $('net-tip'), keyEl: $('link-key'),
   handlers: {
     onLink: openLink,
     onNeuron: openNeuron,
@@ -128,6 +128,7 @@ const inspector = new Inspector($('inspector'), {
     withTrace(() => send('check', { layer: t.l, i: t.i, j: t.j }));
   },
   onSetWeight(layer, i, j, value) {
+    inspector.clearCheck();
     send('set_weight', { layer, i, j, value }, { onError: (m) => inspector.showEditError(m.message || 'rejected') });
     app.traceStale = true;
   },
@@ -181,9 +182,10 @@ function handleMessage(msg) {
     case 'trace': onTrace(msg.trace || msg); break;
     case 'blame': inspector.setBlame(msg.blame || msg); break;
     case 'neuron': inspector.setNeuron(msg.neuron || msg); break;
-    case 'check': inspector.setCheck(msg.check || msg); break;
+    case 'check': inspector.setCheck(msg.check || msg); app.checkStep = app.header ? app.header.step : null; break;
     case 'nudge': plane.setNudge(msg); inspector.setNudge(msg); break;
     case 'update':
+      inspector.clearCheck();
       inspector.setUpdate(msg);
       app.traceStale = true;
       refreshTrace();
@@ -273,7 +275,7 @@ function onSelection(sel) {
   const changed = !app.selection || app.selection.index !== sel.index;
   app.selection = sel;
   plane.setSelected(sel);
-  if (changed) { plane.setNudge(null); inspector.clearUpdate(); }
+  if (changed) { plane.setNudge(null); inspector.clearUpdate(); inspector.clearCheck(); }
   // the server follows every selection with its trace
 }
 
@@ -330,6 +332,7 @@ function handleFrame(h, arrays) {
   app.header = h;
   if (h.reply_to !== undefined && h.reply_to !== null) app.pending.delete(h.reply_to);
   if (h.weights) { app.lastWeights = { weights: h.weights, biases: h.biases }; network.setWeights(h.weights, h.biases); }
+  if (app.checkStep !== undefined && h.step !== app.checkStep) { inspector.clearCheck(); app.checkStep = undefined; }
   if (h.history || h.history_reset) rail.addHistory(h.history || [], !!h.history_reset);
   rail.setMetrics(h);
   setEpoch(h.epoch ?? 0);

@@ -2,7 +2,7 @@
 // outlines), links coloured by weight sign when idle and by gradient sign after Backward or while
 // training. Orange = the loss wants the weight to increase (dL/dw < 0), green = decrease.
 
-import { gradientColor, weightColor } from './colors.js';
+import { gradientColor, weightColor, palette } from './colors.js';
 import { MapPainter } from './netmaps.js';
 import { svg, fmt, placeTip } from './format.js';
 
@@ -18,17 +18,11 @@ function at(a, ...idx) {
   return v === undefined ? null : v;
 }
 
-function avgRows(v) {
-  // batch deltas may arrive as (batch, n) rows or already reduced to (n)
-  if (!Array.isArray(v) || !v.length || !Array.isArray(v[0])) return v;
-  const n = v[0].length; const out = new Array(n).fill(0);
-  for (const row of v) for (let k = 0; k < n; k++) out[k] += row[k] / v.length;
-  return out;
-}
-
 export class NetworkView {
-  constructor({ svgEl, stage, buttons, tip, handlers }) {
+  constructor({ svgEl, stage, buttons, tip, handlers, keyEl }) {
     this.svg = svgEl;
+    this.keyEl = keyEl || null;   // one line under the view: what the links show right now
+    this.keyText = null;
     this.stage = stage;
     this.buttons = buttons;
     this.tip = tip;
@@ -324,7 +318,7 @@ export class NetworkView {
     if (this.phase === 'idle' && this.batch && this.batch.grad_W) {
       return {
         source: 'batch', gradW: this.batch.grad_W, gradB: this.batch.grad_b || null,
-        delta: (this.batch.delta || []).map(avgRows), inputDelta: null, fromCol: 0,
+        delta: this.batch.delta || [], inputDelta: null, fromCol: 0,
       };
     }
     return null;
@@ -348,8 +342,32 @@ export class NetworkView {
     else el.setAttribute(key, value);
   }
 
+  /** Say under the view what the links mean right now: weights, this sample's or the batch's gradient. */
+  drawKey(grads) {
+    if (!this.keyEl) return;
+    const p = palette();
+    const mode = grads ? grads.source : 'weights';
+    const text = `${mode}|${p.posName}|${p.incName}`;
+    if (text === this.keyText) return;
+    this.keyText = text;
+    const chip = (color, text) => {
+      const c = document.createElement('span'); c.className = 'chip';
+      const e = document.createElement('span'); e.className = 'sw'; e.style.background = color;
+      c.append(e, text);
+      return c;
+    };
+    if (mode === 'weights') {
+      this.keyEl.replaceChildren('Links show the weights:', chip(p.pos, `${p.posName} +`), chip(p.neg, `${p.negName} −`),
+        '· thicker = larger |w| · click a link to inspect or edit it');
+    } else {
+      const whose = mode === 'sample' ? "this sample's ∂L/∂w" : "the last training batch's ∂L/∂w";
+      this.keyEl.replaceChildren(`Links show ${whose} (colours above) · thicker = larger |∂L/∂w| · halo = |δ| of the neuron`);
+    }
+  }
+
   drawSvg() {
     const grads = this.shownGradients();
+    this.drawKey(grads);
     let gmax = 0;
     let dmax = 0;
     if (grads) {
