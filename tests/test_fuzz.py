@@ -1,19 +1,22 @@
 """Fuzzing the real WebSocket endpoint with hypothesis: random JSON, wrong types, huge numbers, deep
-nesting, oversized frames and binary frames. The server must never raise (no internal errors), the
-connection must stay open, and every message must get either a valid reply or an error reply."""
+nesting, oversized frames and binary frames, sent over a real socket to the app served by uvicorn with
+`backlit serve`'s settings. The server must never raise (no internal errors), the connection must stay
+open, and every message must get either a valid reply or an error reply."""
 
 import json
-import warnings
+import threading
+import time
 
 import numpy as np
 import pytest
+import uvicorn
 from hypothesis import HealthCheck, given, settings, strategies as st
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
-warnings.filterwarnings("ignore", message=".*httpx.*")  # Starlette's test client on newer Starlette
-from starlette.testclient import TestClient  # noqa: E402
-
-from backlit.server import protocol as P  # noqa: E402
-from backlit.server.app import create_app  # noqa: E402
+from backlit.server import protocol as P
+from backlit.server.app import create_app
+from backlit.server.run import bind, uvicorn_config
 
 REPLY_TYPES = {"state", "points", "frame", "selection", "trace", "blame", "neuron", "check", "nudge",
                "update", "session", "error"}
@@ -28,15 +31,17 @@ class Harness:
         self.messages = 0
 
     def receive(self):
-        m = self.ws.receive()
-        assert m["type"] == "websocket.send", f"connection closed: {m}"
-        if m.get("bytes") is not None:
-            header, arrays = P.unpack_frame(m["bytes"])
+        try:
+            m = self.ws.recv(timeout=60)
+        except ConnectionClosed as e:
+            pytest.fail(f"the server closed the connection: {e}")
+        if isinstance(m, bytes):
+            header, arrays = P.unpack_frame(m)
             assert header["type"] == "frame"
             json.dumps(header, allow_nan=False)
             assert all(np.isfinite(a).all() for a in arrays.values())
             return header
-        text = m["text"]
+        text = m
         msg = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} sent to the page"))
         assert isinstance(msg, dict) and msg.get("type") in REPLY_TYPES, text[:200]
         if msg["type"] == "error":
@@ -56,7 +61,7 @@ class Harness:
 
     def _until_reply(self, sentinel, last=None):
         self.sentinel += 1
-        self.ws.send_text(json.dumps({**sentinel, "id": self.sentinel}))
+        self.ws.send(json.dumps({**sentinel, "id": self.sentinel}))
         replies = []
         while True:
             msg = self.receive()
@@ -70,11 +75,24 @@ class Harness:
 @pytest.fixture(scope="module")
 def harness():
     app = create_app()
-    with TestClient(app) as client, client.websocket_connect("/ws") as ws:
-        h = Harness(ws, app)
-        h.exchange(lambda w: w.send_text(json.dumps({"type": "hello"})))
-        yield h
+    sock, port = bind("127.0.0.1", 8700)
+    server = uvicorn.Server(uvicorn_config(app))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            time.sleep(0.01)
+        with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10, max_size=None) as ws:
+            h = Harness(ws, app)
+            h.exchange(lambda w: w.send(json.dumps({"type": "hello"})))
+            yield h
         assert app.state.hub.errors == 0  # nothing but ProtocolErrors: the server never raised
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
 
 
 # ---- strategies --------------------------------------------------------------------------------
@@ -118,23 +136,23 @@ shaped = shaped.filter(lambda m: m.get("type") != "play" or m.get("id") == 1)
 
 
 def text_frame(obj):
-    return lambda ws: ws.send_text(json.dumps(obj))  # NaN/Infinity go out as bare literals
+    return lambda ws: ws.send(json.dumps(obj))  # NaN/Infinity go out as bare literals
 
 
 frames = st.one_of(
     shaped.map(text_frame),
     shaped.map(text_frame),
     json_values.map(text_frame),
-    st.text(max_size=200).map(lambda t: (lambda ws: ws.send_text(t))),
-    st.integers(1, 60_000).map(lambda n: (lambda ws: ws.send_text("[" * n + "]" * n))),
-    st.integers(1, 30_000).map(lambda n: (lambda ws: ws.send_text('{"a":' * n + "1" + "}" * n))),
+    st.text(max_size=200).map(lambda t: (lambda ws: ws.send(t))),
+    st.integers(1, 60_000).map(lambda n: (lambda ws: ws.send("[" * n + "]" * n))),
+    st.integers(1, 30_000).map(lambda n: (lambda ws: ws.send('{"a":' * n + "1" + "}" * n))),
     st.integers(64 * 1024 - 100, 200 * 1024).map(
-        lambda n: (lambda ws: ws.send_text('{"type": "step", "p": "' + "x" * n + '"}'))),
-    st.binary(max_size=300).map(lambda b: (lambda ws: ws.send_bytes(b))),
+        lambda n: (lambda ws: ws.send('{"type": "step", "p": "' + "x" * n + '"}'))),
+    st.binary(max_size=300).map(lambda b: (lambda ws: ws.send(b))),
     st.sampled_from(['{"type": "set", "config": {"lr": NaN}}', '{"type": "set", "config": {"lr": 1e999}}',
                      '{"type": "select", "index": ' + "9" * 5000 + "}", '{"type": "step", "id": 1e400}',
                      '{"type":"set_weight","layer":0,"i":0,"j":0,"value":-Infinity}', "\x00", ""]
-                    ).map(lambda t: (lambda ws: ws.send_text(t))),
+                    ).map(lambda t: (lambda ws: ws.send(t))),
 )
 
 

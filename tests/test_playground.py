@@ -365,12 +365,15 @@ def test_divergence_pauses_and_keeps_finite_weights():
     pg.play()
     out = []
     for _ in range(50):
+        before = [p.data.copy() for p in pg.model.parameters()]
         out = pg.train_for(0.005)
         if out:
             break
     assert types(out) == ["state"]
     assert out[0]["diverged"] and not out[0]["playing"] and out[0]["status"] == STATUS_DIVERGED
+    # the weights are the last finite ones: those the diverging tick started from
     assert pg._weights_finite()
+    assert all(np.array_equal(p.data, b) for p, b in zip(pg.model.parameters(), before))
     msgs = [pg._frame_msg(), *pg.save(), *pg.trace(), pg.state()]
     assert_json_clean(msgs)
     assert msgs[0]["header"]["diverged"] and msgs[0]["header"]["status"] == STATUS_DIVERGED

@@ -176,8 +176,7 @@ def test_malformed_messages_get_an_error_naming_the_field(conn, msg, field):
 
 
 @pytest.mark.parametrize("raw", [
-    "not json", "[1, 2]", '"step"', "null", '{"type": "set", "config": {"lr": NaN}}',
-    '{"type": "set", "config": {"lr": Infinity}}', '{"type": "set", "config": {"lr": 1e999}}',
+    "not json", "[1, 2]", '"step"', "null", '{"type": "step", "n": ' + "9" * 5000 + "}",
     "[" * 20000 + "]" * 20000, '{"type": "step", "pad": "' + "x" * (70 * 1024) + '"}', "",
 ])
 def test_undecodable_frames_get_an_error(conn, raw):
@@ -193,6 +192,55 @@ def test_binary_frames_are_refused(conn):
     assert reply == {"type": "error", "field": "message",
                      "message": "binary frames are not accepted; send JSON text frames"}
     assert conn.request({"type": "step"})[0]["type"] == "frame"
+
+
+BAD_NUMBERS = [
+    ('{"type": "set", "config": {"lr": NaN}}', "config.lr", "finite number in 1e-05..10"),
+    ('{"type": "set", "config": {"lr": Infinity}}', "config.lr", "finite number in 1e-05..10"),
+    ('{"type": "set", "config": {"lr": 1e999}}', "config.lr", "finite number in 1e-05..10"),
+    ('{"type": "set", "config": {"lr": "abc", "hidden": [3]}}', "config.lr", "in 1e-05..10"),
+    ('{"type": "set", "config": {"reg_rate": -Infinity}}', "config.reg_rate", "in 0..1"),
+    ('{"type": "set_weight", "layer": 0, "i": 0, "j": 0, "value": "abc"}', "value", "in -1000..1000"),
+    ('{"type": "set_weight", "layer": 0, "i": 0, "j": 0, "value": NaN}', "value", "in -1000..1000"),
+    ('{"type": "set_weight", "layer": 0, "i": 0, "j": "bias", "value": -1e999}', "value", "in -1000..1000"),
+    ('{"type": "set_weight", "layer": 0, "i": 4, "j": 0, "value": 1}', "i", "0..3"),
+    ('{"type": "set_weight", "layer": 3, "i": 0, "j": 0, "value": 1}', "layer", "0..2"),
+    ('{"type": "set_weight", "layer": 1, "i": 0, "j": 4, "value": 1}', "j", "0..3"),
+    ('{"type": "select", "index": 250}', "index", "0..249"),
+    ('{"type": "select", "index": NaN}', "index", "integer"),
+    ('{"type": "select_point", "x": Infinity, "y": 0}', "x", "in -10..10"),
+    ('{"type": "hello", "weights": [[[NaN, 1], [1, 1], [1, 1], [1, 1]], [[1, 1, 1, 1], [1, 1, 1, 1]], '
+     '[[1, 1]]], "biases": [[0, 0, 0, 0], [0, 0], [0]]}', "weights[0]", "finite numbers in -1000..1000"),
+]
+
+
+@pytest.mark.parametrize("raw, field, allowed", BAD_NUMBERS)
+def test_bad_numbers_never_reach_the_model(conn, raw, field, allowed):
+    """NaN/inf, strings and out-of-range indices get an error naming the field and the allowed range;
+    the weights, the config and the counters are exactly as before."""
+    conn.request({"type": "hello", "config": {"dataset": "xor"}})
+    conn.request({"type": "step"})
+    before = conn.request({"type": "save"})[0]["session"]
+    conn.ws.send_text(raw)
+    reply = conn.recv()
+    assert reply["type"] == "error" and reply["field"] == field and allowed in reply["message"], reply
+    if raw.startswith('{"type": "hello"'):  # hello starts afresh, with fresh weights, not the bad ones
+        assert kinds([conn.recv() for _ in range(3)]) == ["state", "points", "frame"]
+        before = conn.request({"type": "save"})[0]["session"]
+        conn.request({"type": "reset"})
+    after = conn.request({"type": "save"})[0]["session"]
+    assert after == before
+    assert conn.app.state.hub.errors == 0
+
+
+def test_blame_and_check_take_a_bias(conn):
+    conn.request({"type": "hello"})
+    blame = conn.request({"type": "blame", "layer": 1, "i": 0, "j": "bias"})[0]
+    assert blame["type"] == "blame" and blame["j"] == "bias"
+    check = conn.request({"type": "check", "layer": 2, "i": 0, "j": "bias"})[0]
+    assert check["type"] == "check" and check["j"] == "bias" and check["rel_error"] < 1e-6
+    err = conn.request({"type": "check", "layer": 2, "i": 0, "j": "weight"})[0]
+    assert err["type"] == "error" and err["field"] == "j" and '"bias"' in err["message"]
 
 
 def test_error_reply_carries_the_id_when_it_is_valid(conn):

@@ -319,6 +319,25 @@ def test_real_server_websocket_origin(served):
         assert json.loads(ws.recv(timeout=10))["field"] == "message"
 
 
+def test_real_server_survives_frames_over_the_transport_limit(served):
+    """Over 1 MiB the transport closes the connection (1009); the server itself carries on."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    uri = f"ws://127.0.0.1:{served['port']}/ws"
+    with connect(uri, open_timeout=5, max_size=None) as ws:
+        ws.send("x" * (2 * 1024 * 1024))
+        with pytest.raises(ConnectionClosed) as e:
+            ws.recv(timeout=10)
+        assert e.value.rcvd is not None and e.value.rcvd.code == 1009
+    with connect(uri, open_timeout=5) as ws:  # a new tab is served as before
+        ws.send(b"\x00" * 100)
+        assert json.loads(ws.recv(timeout=10))["field"] == "message"
+        ws.send(json.dumps({"type": "step", "id": 7}))
+        header, _ = P.unpack_frame(ws.recv(timeout=10))
+        assert header["reply_to"] == 7
+
+
 def test_zz_ctrl_c_stops_cleanly_while_training(served):
     from websockets.sync.client import connect
 

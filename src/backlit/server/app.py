@@ -29,6 +29,7 @@ from . import protocol as P
 from .protocol import Limits, ProtocolError
 
 log = logging.getLogger("backlit.server")
+_jitter = random.Random()  # private: training must not consume the global random state
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
@@ -310,7 +311,7 @@ class Session:
             self._sync_playing()
             # A little jitter keeps sessions that started together from drawing their frames in the
             # same instant (a burst that would delay everyone's control replies).
-            delay = interval * random.uniform(0.9, 1.1) - (time.monotonic() - start)
+            delay = interval * _jitter.uniform(0.9, 1.1) - (time.monotonic() - start)
             await asyncio.sleep(max(0.0, delay))
 
     def close(self) -> None:

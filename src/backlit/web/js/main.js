@@ -192,7 +192,8 @@ function handleMessage(msg) {
       break;
     case 'session': download(msg.session); break;
     case 'error': {
-      const text = msg.field ? `${msg.field}: ${msg.message}` : (msg.message || 'error');
+      const m = msg.message || 'error';
+      const text = msg.field && !m.startsWith(msg.field) ? `${msg.field}: ${m}` : m;
       flash(text, 'error');
       if (pending && pending.onError) pending.onError(msg);
       app.afterTrace = [];
@@ -248,7 +249,8 @@ function onState(s) {
   showTest.checked = !!app.config.show_test;
   discretize.checked = !!app.config.discretize;
   plane.setOptions({ showTest: showTest.checked, discretize: discretize.checked });
-  writeHash(typeof s.url_state === 'string' ? s.url_state : formatHash(app.config));
+  app.urlState = typeof s.url_state === 'string' ? s.url_state : formatHash(app.config);
+  writeHash(app.urlState);
   renderStatus();
 }
 
@@ -371,7 +373,8 @@ function togglePlay() {
     stepper.cancel();
     network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
     status.clearFlash();
-    send('play'); setPlaying(true);
+    // the button only reads "Pause" when the server was actually asked to train
+    if (send('play') !== null) setPlaying(true);
   }
 }
 
@@ -504,7 +507,10 @@ window.addEventListener('hashchange', () => {
   const h = parseHash(location.hash);
   const diff = {};
   for (const [k, v] of Object.entries(h)) if (JSON.stringify(v) !== JSON.stringify(app.config[k])) diff[k] = v;
-  if (Object.keys(diff).length) { stepper.cancel(); send('set', { config: diff }); }
+  if (!Object.keys(diff).length) return;
+  stopAnimation();
+  // a rejected hash is put back to the configuration that is really running (the error says why)
+  send('set', { config: diff }, { onError: () => { if (app.urlState !== undefined) writeHash(app.urlState); } });
 });
 
 // ---- render loop: draw only what changed -------------------------------------------------------
