@@ -213,6 +213,31 @@ def test_bind_picks_the_next_free_port():
         taken.close()
 
 
+def test_bind_gives_connections_without_nagle_delay():
+    """asyncio sets TCP_NODELAY only on IPPROTO_TCP sockets; without it a second reply in a row
+    (state, then frame) waits for the client's delayed ACK."""
+
+    async def accepted_nodelay():
+        sock, port = bind("127.0.0.1", _free_port())
+        done = asyncio.Event()
+        seen = {}
+
+        def on_connect(reader, writer):
+            seen["nodelay"] = writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            writer.close()
+            done.set()
+
+        server = await asyncio.start_server(on_connect, sock=sock)
+        async with server:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            await asyncio.wait_for(done.wait(), 10)
+            writer.close()
+        return seen["nodelay"]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, accepted_nodelay()).result() != 0
+
+
 def _free_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

@@ -57,8 +57,11 @@ def bind(host: str, port: int, tries: int = PORT_TRIES) -> tuple[socket.socket, 
     last: OSError | None = None
     for p in range(port, min(port + tries, 65536)):
         infos = socket.getaddrinfo(host, p, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, _, _, _, addr = infos[0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        family, kind, proto, _, addr = infos[0]
+        # NOTE: the protocol number matters: asyncio turns Nagle's algorithm off (TCP_NODELAY) only
+        # on sockets whose proto is IPPROTO_TCP. With proto 0, a reply sent right after another
+        # one (state, then frame) waits for the browser's delayed ACK: about 40 ms.
+        sock = socket.socket(family, kind, proto)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(addr)

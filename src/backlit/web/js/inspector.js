@@ -220,19 +220,37 @@ export class Inspector {
    */
   showNeuron(c, i, name, { isInput, activation, incoming = [] }) {
     this.mode = 'neuron'; this.target = { c, i };
+    this.chips = [];
     this.heading(`Neuron ${name}`, isInput ? 'input feature' : `activation ${activation}`);
     const list = incoming.length ? el('div', { class: 'incoming' }, el('h4', {}, 'Weights into this neuron'),
       ...incoming.map((x) => {
+        const wSpan = el('span', { class: 'num' });
+        const gSpan = el('span', { class: 'num' });
         const b = el('button', { type: 'button', class: 'chip-btn', title: `Inspect the weight ${x.from} → ${name}` },
-          `${x.from} → ${name}`, el('span', { class: 'num' }, ` w ${fmt(x.w, 3)}`),
-          x.g === null || x.g === undefined ? '' : el('span', { class: 'num' }, ` · ∂L/∂w ${fmt(x.g, 3)}`));
-        if (x.g !== null && x.g !== undefined) b.lastChild.style.color = gradientColor(x.g);
+          `${x.from} → ${name}`, wSpan, gSpan);
         b.addEventListener('click', () => this.handlers.onOpenLink(x.l, x.i, x.j));
+        this.chips.push({ wSpan, gSpan });
         return b;
       })) : '';
+    this.updateIncoming(incoming);
     this.main.replaceChildren(el('div', { class: 'neuron-vals', id: 'neuron-vals' }, el('p', { class: 'muted' }, 'reading…')),
       list, el('div', { class: 'insp-actions' }, this.checkButton(false)));
     this.checkBox.replaceChildren();
+  }
+
+  /** New weights or a new trace: refresh the weight chips in place (keeps keyboard focus). */
+  updateIncoming(incoming) {
+    if (this.mode !== 'neuron' || !this.chips) return;
+    incoming.forEach((x, k) => {
+      const chip = this.chips[k];
+      if (!chip) return;
+      const wt = ` w ${fmt(x.w, 3)}`;
+      if (chip.wSpan.textContent !== wt) chip.wSpan.textContent = wt;
+      const has = x.g !== null && x.g !== undefined;
+      const gt = has ? ` · ∂L/∂w ${fmt(x.g, 3)}` : '';
+      if (chip.gSpan.textContent !== gt) chip.gSpan.textContent = gt;
+      chip.gSpan.style.color = has ? gradientColor(x.g) : '';
+    });
   }
 
   setNeuron(n) {

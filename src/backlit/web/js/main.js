@@ -312,6 +312,7 @@ function onTrace(t) {
     send('blame', { layer: l, i, j });
   } else if (inspector.mode === 'neuron' && inspector.target) {
     send('neuron', { layer: inspector.target.c - 1, i: inspector.target.i });
+    inspector.updateIncoming(incomingOf(inspector.target.c, inspector.target.i));
   }
   const waiting = app.afterTrace;
   app.afterTrace = [];
@@ -416,8 +417,8 @@ function openLink(l, i, j) {
   withTrace(() => send('blame', { layer: l, i, j }));
 }
 
-function openNeuron(c, i) {
-  network.select(null, { c, i });
+/** The weights into neuron i of column c, with this sample's ∂L/∂w when the trace is current. */
+function incomingOf(c, i) {
   const incoming = [];
   if (c > 0) {
     const W = app.lastWeights?.weights?.[c - 1];
@@ -426,6 +427,12 @@ function openNeuron(c, i) {
       incoming.push({ l: c - 1, i, j, from: network.neuronName(c - 1, j), w: W?.[i]?.[j] ?? null, g: G?.[i]?.[j] ?? null });
     }
   }
+  return incoming;
+}
+
+function openNeuron(c, i) {
+  network.select(null, { c, i });
+  const incoming = incomingOf(c, i);
   inspector.showNeuron(c, i, network.neuronName(c, i), {
     isInput: c === 0, activation: (app.state && app.state.activations && app.state.activations[c - 1]) || '', incoming,
   });

@@ -1,9 +1,16 @@
 // Save and Load: the session JSON comes from the server; the page only moves it to and from a file.
 
-const MAX_BYTES = 60 * 1024;     // the server takes messages up to 64 KiB
+const MAX_MESSAGE = 63 * 1024;   // the server takes messages up to 64 KiB (the load envelope included)
+const MAX_FILE = 1024 * 1024;    // a hand-indented file may be bigger than the message it becomes
+
+/** Indented JSON, but each innermost list of numbers (a weight row) on one line. */
+function readableJson(data) {
+  return JSON.stringify(data, null, 2)
+    .replace(/\[\s+([-+\d.eE,\s]+?)\s+\]/g, (_, inner) => `[${inner.replace(/\s+/g, '')}]`);
+}
 
 export function downloadJson(data, filename) {
-  const blob = new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' });
+  const blob = new Blob([readableJson(data)], { type: 'application/json' });
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url; a.download = filename;
@@ -14,7 +21,7 @@ export function downloadJson(data, filename) {
 /** Read a chosen file: resolves to {session} or {error} (a sentence naming the file). */
 export async function readSessionFile(file) {
   const name = file.name;
-  if (file.size > MAX_BYTES) return { error: `could not load ${name}: the file is larger than 60 KiB` };
+  if (file.size > MAX_FILE) return { error: `could not load ${name}: the file is larger than 1 MiB` };
   let data;
   try {
     data = JSON.parse(await file.text());
@@ -23,6 +30,10 @@ export async function readSessionFile(file) {
   }
   if (!data || typeof data !== 'object' || Array.isArray(data)) {
     return { error: `could not load ${name}: not a backlit session (expected a JSON object)` };
+  }
+  // what goes over the wire is the compact form, and that is what has to fit in one message
+  if (JSON.stringify(data).length > MAX_MESSAGE) {
+    return { error: `could not load ${name}: the session is larger than the server's 64 KiB message limit` };
   }
   return { session: data };
 }
