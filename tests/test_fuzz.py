@@ -134,12 +134,31 @@ shaped = st.fixed_dictionaries(
 # Keep "play" rare so the session is not always training.
 shaped = shaped.filter(lambda m: m.get("type") != "play" or m.get("id") == 1)
 
+# Messages that pass the schema's shape (every required field, mostly the right types) so that the
+# values reach the session: indices just inside and outside the network, NaN/inf and huge numbers.
+near_index = st.one_of(st.integers(-2, 20), st.integers(-2, 20), huge_numbers, json_values)
+near_number = st.one_of(st.floats(-2e3, 2e3), st.floats(allow_nan=True, allow_infinity=True), huge_numbers,
+                        json_values)
+sessions = st.fixed_dictionaries(
+    {"format": st.one_of(st.just("backlit.session"), json_values), "version": st.one_of(st.just(1), json_values),
+     "config": st.one_of(configs, json_values)},
+    optional={"weights": json_values, "biases": json_values, "step": near_index, "samples_seen": near_index})
+NEAR = {"layer": near_index, "i": near_index, "index": near_index, "x": near_number, "y": near_number,
+        "value": near_number, "j": st.one_of(near_index, st.just("bias")), "config": configs,
+        "session": sessions, "url_state": st.one_of(st.text(max_size=60), st.just("d=xor&h=3,3&lr=1e999")),
+        "weights": json_values, "biases": json_values, "samples_seen": near_index, "step": near_index}
+typed = st.sampled_from([k for k in P.MESSAGE_TYPES if k != "play"]).flatmap(
+    lambda kind: st.fixed_dictionaries({"type": st.just(kind), **{f: NEAR[f] for f in P.SCHEMAS[kind]}},
+                                       optional={"id": st.integers(-10, 10**6)}))
+
 
 def text_frame(obj):
     return lambda ws: ws.send(json.dumps(obj))  # NaN/Infinity go out as bare literals
 
 
 frames = st.one_of(
+    typed.map(text_frame),
+    typed.map(text_frame),
     shaped.map(text_frame),
     shaped.map(text_frame),
     json_values.map(text_frame),
