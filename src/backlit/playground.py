@@ -429,6 +429,7 @@ class Playground:
 
     def set_weight(self, layer, i, j, value) -> list[dict]:
         """W_layer[i, j] = value, or b_layer[i] = value when j == "bias"."""
+        self._check_index(layer, i, j)
         lin = self.model.linears[layer]
         if j == "bias":
             lin.bias.data[i] = value
