@@ -255,7 +255,8 @@ def test_hello_skips_bad_keys_and_reports_them():
     pg = Playground()
     msgs = pg.hello(url_state="d=xor&lr=abc&zz=1&h=3", config={"noise": 0.1, "batch_size": -1})
     errors = [m for m in msgs if m["type"] == "error"]
-    assert {e["field"] for e in errors} >= {"url_state.lr", "config.batch_size"}
+    assert [e["field"] for e in errors] == ["url_state.lr", "url_state.zz", "config.batch_size"]
+    assert "1e-05..10" in errors[0]["message"] and "1..500" in errors[2]["message"]
     assert types(msgs)[-3:] == ["state", "points", "frame"]
     assert pg.config["dataset"] == "xor" and pg.config["hidden"] == [3] and pg.config["noise"] == 0.1
     assert pg.config["lr"] == 0.03 and pg.config["batch_size"] == 10

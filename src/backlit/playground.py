@@ -337,11 +337,11 @@ class Playground:
         errors: list[dict] = []
         partial: dict = {}
         if url_state:
-            partial.update(_lenient(lambda: P.from_url_state(url_state, self.limits), errors,
-                                    lambda: _url_pairs(url_state), "url_state", self.limits))
+            pairs = [p for p in str(url_state).lstrip("#").split("&") if p]
+            partial.update(_lenient(lambda t: P.from_url_state(t, self.limits), url_state, pairs, errors))
         if config:
-            partial.update(_lenient(lambda: P.check_config(config, self.limits), errors,
-                                    lambda: config if isinstance(config, dict) else {}, "config", self.limits))
+            items = [{k: v} for k, v in config.items()] if isinstance(config, dict) else []
+            partial.update(_lenient(lambda c: P.check_config(c, self.limits), config, items, errors))
         for _ in range(len(partial) + 1):
             try:
                 self.config = P.resolve_config(P.resolve_config(P.default_config(), {}), partial)
@@ -602,29 +602,19 @@ class Playground:
         return [self.state(schema=True), self.points(), self._frame_msg()]
 
 
-def _url_pairs(text: str) -> dict:
-    """url_state split into {setting name: raw text}, for retrying one key at a time."""
-    out = {}
-    for part in filter(None, str(text).lstrip("#").split("&")):
-        key, _, raw = part.partition("=")
-        s = P.BY_URL_KEY.get(key)
-        out[s.name if s else key] = f"{key}={raw}"
-    return out
-
-
-def _lenient(parse, errors: list, pieces, source: str, limits: Limits) -> dict:
-    """Parse a whole url_state/config; on errors, keep every key that is valid on its own."""
+def _lenient(parse, whole, pieces: list, errors: list) -> dict:
+    """``parse(whole)``; if that fails, keep every piece (one URL pair, one config key) that parses on
+    its own, and report each piece that does not (or the whole's error if no single piece is to blame)."""
     try:
-        return parse()
+        return parse(whole)
     except ProtocolError as e:
-        errors.append(e.reply())
+        first = e.reply()
     good: dict = {}
-    for name, piece in pieces().items():
+    bad: list = []
+    for piece in pieces:
         try:
-            if source == "url_state":
-                good.update(P.from_url_state(piece, limits))
-            else:
-                good.update(P.check_config({name: piece}, limits))
-        except ProtocolError:
-            pass
+            good.update(parse(piece))
+        except ProtocolError as e:
+            bad.append(e.reply())
+    errors.extend(bad or [first])
     return good

@@ -196,7 +196,7 @@ def _origin_allowed(websocket: WebSocket, allowed: set[str]) -> bool:
         return False
     if netloc and netloc == host:
         return True
-    return origin in allowed or (netloc and netloc in allowed)
+    return origin in allowed or bool(netloc and netloc in allowed)
 
 
 class Session:

@@ -349,6 +349,7 @@ def from_url_state(text: str, limits: Limits | None = None) -> dict:
             else:
                 value = raw
         except ValueError:
+            check_setting(s, raw[:20], limits, prefix="url_state.")  # raises, naming the allowed range
             raise ProtocolError(name, f"{name} has a malformed value {raw[:20]!r}") from None
         out[s.name] = check_setting(s, value, limits, prefix="url_state.")
     return out
@@ -500,11 +501,6 @@ def validate(msg: dict) -> dict:
         elif required:
             raise ProtocolError(key, f"{kind} needs the field {key!r}")
     return out
-
-
-def parse(raw: str | bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) -> dict:
-    """decode + validate."""
-    return validate(decode(raw, max_bytes))
 
 
 # --------------------------------------------------------------------------------------------------
