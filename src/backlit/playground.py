@@ -10,9 +10,9 @@ with :func:`backlit.server.protocol.pack_frame`.
     pg.train_for(0.01, 10_000)         # bounded work for one server tick
     header, arrays = pg.frame()
 
-The config table, its validation and the URL-hash form live in ``backlit.server.protocol`` (a pure
-module: the session and the adapter share the one table). Invalid input raises
-:class:`~backlit.server.protocol.ProtocolError` naming the field.
+The config table, its validation and the URL-hash form live in ``backlit.settings`` (the session and
+the server's protocol share the one table). Invalid input raises
+:class:`~backlit.settings.ProtocolError` naming the field.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ import time
 
 import numpy as np
 
-from . import data, explain, nn, optim, train
+from . import data, explain, nn, optim, settings, train
 from .engine import Tensor, no_grad
-from .server import protocol as P
-from .server.protocol import Limits, ProtocolError
+from .settings import Limits, ProtocolError
 
 SESSION_FORMAT = "backlit.session"
 SESSION_VERSION = 1
@@ -53,9 +52,9 @@ class Playground:
         if isinstance(limits, dict):
             limits = Limits(**limits)
         self.limits = limits or Limits()
-        self.config = P.resolve_config(P.default_config(), {})
+        self.config = settings.resolve_config(settings.default_config(), {})
         if config:
-            self.config = P.resolve_config(self.config, P.check_config(config, self.limits))
+            self.config = settings.resolve_config(self.config, settings.check_config(config, self.limits))
         self.playing = False
         self.diverged = False
         self._build_data()
@@ -301,7 +300,7 @@ class Playground:
         return "paused" if self.step_count else "ready"
 
     def state(self, schema: bool = False) -> dict:
-        msg = {"type": "state", "config": dict(self.config), "url_state": P.to_url_state(self.config),
+        msg = {"type": "state", "config": dict(self.config), "url_state": settings.to_url_state(self.config),
                "limits": self.limits.to_dict(), "datasets": DATASETS_INFO, "features": FEATURES_INFO,
                "playing": self.playing, "diverged": self.diverged, "status": self.status,
                "epoch": int(self.epoch), "samples_seen": self.samples_seen, "step": self.step_count,
@@ -310,7 +309,7 @@ class Playground:
                "kind": self.kind, "classes": self.classes, "selected": self.selected,
                "n_train": self.n_train, "n_test": len(self.X_test)}
         if schema:
-            msg["schema"] = P.schema(self.limits)
+            msg["schema"] = settings.schema(self.limits)
         return msg
 
     def points(self) -> dict:
@@ -322,7 +321,7 @@ class Playground:
                 "test": rows(self.X_test, self.y_test), "kind": self.kind, "classes": self.classes}
 
     def url_state(self) -> str:
-        return P.to_url_state(self.config)
+        return settings.to_url_state(self.config)
 
     # ---- dispatch -------------------------------------------------------------------------------
     def handle(self, msg: dict) -> list[dict]:
@@ -338,13 +337,13 @@ class Playground:
         partial: dict = {}
         if url_state:
             pairs = [p for p in str(url_state).lstrip("#").split("&") if p]
-            partial.update(_lenient(lambda t: P.from_url_state(t, self.limits), url_state, pairs, errors))
+            partial.update(_lenient(lambda t: settings.from_url_state(t, self.limits), url_state, pairs, errors))
         if config:
             items = [{k: v} for k, v in config.items()] if isinstance(config, dict) else []
-            partial.update(_lenient(lambda c: P.check_config(c, self.limits), config, items, errors))
+            partial.update(_lenient(lambda c: settings.check_config(c, self.limits), config, items, errors))
         for _ in range(len(partial) + 1):
             try:
-                self.config = P.resolve_config(P.resolve_config(P.default_config(), {}), partial)
+                self.config = settings.resolve_config(settings.resolve_config(settings.default_config(), {}), partial)
                 break
             except ProtocolError as e:
                 errors.append(e.reply())
@@ -354,7 +353,7 @@ class Playground:
         self._build_model()
         if weights is not None:
             try:
-                self._set_weights(*P.check_weights(weights, biases, self.sizes))
+                self._set_weights(*settings.check_weights(weights, biases, self.sizes))
                 if samples_seen is not None:
                     self.samples_seen = samples_seen
                 if step is not None:
@@ -374,20 +373,20 @@ class Playground:
     def set(self, config) -> list[dict]:
         """Change settings. Data keys regenerate the data, network keys rebuild the net (both
         re-initialise it and pause, as TF Playground does); training keys keep the weights."""
-        partial = P.check_config(config, self.limits)
-        new = P.resolve_config(self.config, partial)
+        partial = settings.check_config(config, self.limits)
+        new = settings.resolve_config(self.config, partial)
         changed = {k for k in new if new[k] != self.config[k]}
         self.config = new
-        if changed & set(P.GROUPS["data"]):
+        if changed & set(settings.GROUPS["data"]):
             self.playing = False
             self._build_data()
             self._build_model()
             return [self.state(), self.points(), self._frame_msg()]
-        if changed & set(P.GROUPS["network"]):
+        if changed & set(settings.GROUPS["network"]):
             self.playing = False
             self._build_model()
             return [self.state(), self._frame_msg()]
-        if changed & set(P.GROUPS["training"]):
+        if changed & set(settings.GROUPS["training"]):
             self.diverged = False
             if "optimizer" in changed:
                 self._make_optimizer()
@@ -398,7 +397,7 @@ class Playground:
 
     def regenerate(self) -> list[dict]:
         """New data from seed + 1 (the seed also initialises the net, so it is re-initialised too)."""
-        self.config["seed"] = (self.config["seed"] + 1) % (P.MAX_SEED + 1)
+        self.config["seed"] = (self.config["seed"] + 1) % (settings.MAX_SEED + 1)
         self.playing = False
         self._build_data()
         self._build_model()
@@ -508,7 +507,7 @@ class Playground:
         self._check_index(layer, i, j)
         with np.errstate(all="ignore"):
             result = self._trace().check(layer, i, j)
-        return [{"type": "check", **P._finite(result)}]
+        return [{"type": "check", **settings.json_safe(result)}]
 
     def nudge(self) -> list[dict]:
         """Walk a copy of the selected point along +dL/dx (the loss against its *predicted* class) in
@@ -560,7 +559,7 @@ class Playground:
             out.append(self.state())
         keys = ("sample_loss_before", "sample_loss_after", "train_loss_before", "train_loss_after")
         update = {"type": "update", "lr": lr, "index": int(self.selected),
-                  **{k: P._finite(preview.get(k)) for k in keys}}
+                  **{k: settings.json_safe(preview.get(k)) for k in keys}}
         return out + [update, self._frame_msg()]
 
     # ---- actions: save / load -------------------------------------------------------------------
@@ -583,16 +582,16 @@ class Playground:
             raise ProtocolError("session.format", f"not a backlit session file (format must be {SESSION_FORMAT!r})")
         version = session.get("version")
         if version != SESSION_VERSION or isinstance(version, bool):
-            raise ProtocolError("session.version", f"session version {P._describe(version)} is not supported "
+            raise ProtocolError("session.version", f"session version {settings._describe(version)} is not supported "
                                 f"(this backlit reads version {SESSION_VERSION})")
         config = session.get("config")
-        partial = P.check_config(config, self.limits, prefix="session.config.")
-        new = P.resolve_config(P.resolve_config(P.default_config(), {}), partial, prefix="session.config.")
-        step = P.check_int("session.step", session.get("step", 0), 0, 2**53 - 1)
-        seen = P.check_int("session.samples_seen", session.get("samples_seen", 0), 0, 2**53 - 1)
+        partial = settings.check_config(config, self.limits, prefix="session.config.")
+        new = settings.resolve_config(settings.resolve_config(settings.default_config(), {}), partial, prefix="session.config.")
+        step = settings.check_int("session.step", session.get("step", 0), 0, 2**53 - 1)
+        seen = settings.check_int("session.samples_seen", session.get("samples_seen", 0), 0, 2**53 - 1)
         n_out = new["classes"] if data.DATASETS[new["dataset"]].kind == "multiclass" else 1
         sizes = [len(new["features"])] + list(new["hidden"]) + [n_out]
-        Ws, bs = P.check_weights(session.get("weights"), session.get("biases"), sizes, name="session.weights")
+        Ws, bs = settings.check_weights(session.get("weights"), session.get("biases"), sizes, name="session.weights")
         self.config = new
         self.playing = False
         self._build_data()
