@@ -59,3 +59,17 @@ export function placeTip(tip, box, ev) {
   tip.style.left = `${left}px`;
   tip.style.top = `${top}px`;
 }
+
+/**
+ * Size a canvas's backing store to its CSS box times the device pixel ratio.
+ * Returns the ratio, and whether the size changed (so the caller knows to redraw).
+ */
+export function fitCanvas(canvas) {
+  const r = canvas.getBoundingClientRect();
+  const dpr = window.devicePixelRatio || 1;
+  const w = Math.max(1, Math.round(r.width * dpr));
+  const h = Math.max(1, Math.round(r.height * dpr));
+  const changed = canvas.width !== w || canvas.height !== h;
+  if (changed) { canvas.width = w; canvas.height = h; }
+  return { dpr, changed };
+}

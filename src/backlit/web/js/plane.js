@@ -2,7 +2,7 @@
 // input-gradient arrow -dL/dx and the adversarial nudge path. Draws only when something changed.
 
 import { PLANE_LUT, CLASS_LUTS, classColor, divergingCss } from './colors.js';
-import { fmt, placeTip } from './format.js';
+import { fitCanvas, fmt, placeTip } from './format.js';
 
 // CPU-backed canvases: small, redrawn often, and fast without a GPU (headless, VMs, old laptops).
 const CTX = { willReadFrequently: true };
@@ -44,13 +44,10 @@ export class Plane {
   }
 
   resize() {
-    const r = this.canvas.getBoundingClientRect();
-    this.dpr = window.devicePixelRatio || 1;
-    const w = Math.max(1, Math.round(r.width * this.dpr));
-    const h = Math.max(1, Math.round(r.height * this.dpr));
-    if (this.canvas.width !== w || this.canvas.height !== h) {
-      this.canvas.width = w; this.canvas.height = h;
-      this.pointLayer.width = w; this.pointLayer.height = h;
+    const { dpr, changed } = fitCanvas(this.canvas);
+    this.dpr = dpr;
+    if (changed) {
+      this.pointLayer.width = this.canvas.width; this.pointLayer.height = this.canvas.height;
       this.pointsDirty = true;
       this.dirty = true;
     }

@@ -1,6 +1,6 @@
 // The rail: loss curve (train + test vs epoch) with hover values, and the loss/accuracy numbers.
 
-import { setNum, fmt } from './format.js';
+import { fitCanvas, setNum, fmt } from './format.js';
 
 // CPU-backed canvases: small, redrawn often, and fast without a GPU (headless, VMs, old laptops).
 const CTX = { willReadFrequently: true };
@@ -32,13 +32,9 @@ export class Rail {
   }
 
   resize() {
-    const r = this.canvas.getBoundingClientRect();
-    this.dpr = window.devicePixelRatio || 1;
-    const w = Math.max(1, Math.round(r.width * this.dpr));
-    const h = Math.max(1, Math.round(r.height * this.dpr));
-    if (this.canvas.width !== w || this.canvas.height !== h) {
-      this.canvas.width = w; this.canvas.height = h; this.dirty = true;
-    }
+    const { dpr, changed } = fitCanvas(this.canvas);
+    this.dpr = dpr;
+    if (changed) this.dirty = true;
   }
 
   /** Append history rows [epoch, train_loss, test_loss]; `reset` replaces everything. */
