@@ -223,6 +223,23 @@ class App:
         )
 
     # -- acting ----------------------------------------------------------------------------------
+    def link_point(self, layer: int, i: int, j: int) -> dict:
+        """Screen coordinates of the middle of the drawn link for W_layer[i, j]."""
+        return self.page.evaluate(
+            """([l, i, j]) => {
+                const p = document.querySelector(`#network .link[data-layer="${l}"][data-i="${i}"][data-j="${j}"]`);
+                const m = p.getPointAtLength(p.getTotalLength() / 2);
+                const sp = new DOMPoint(m.x, m.y).matrixTransform(p.getScreenCTM());
+                return {x: sp.x, y: sp.y};
+            }""",
+            [layer, i, j],
+        )
+
+    def click_link(self, layer: int, i: int, j: int) -> None:
+        """A real mouse click on the middle of the drawn link."""
+        point = self.link_point(layer, i, j)
+        self.page.mouse.click(point["x"], point["y"])
+
     def button(self, name: str):
         return self.page.get_by_role("button", name=name, exact=True)
 

@@ -222,24 +222,12 @@ def test_clicking_the_plane_selects_the_nearest_sample(ready):
 
 
 # -- inspector -------------------------------------------------------------------------------------
-def click_link(app, layer: int, i: int, j: int) -> None:
-    """A real mouse click on the middle of the drawn link."""
-    point = app.page.evaluate(
-        """([l, i, j]) => {
-            const p = document.querySelector(`#network .link[data-layer="${l}"][data-i="${i}"][data-j="${j}"]`);
-            const m = p.getPointAtLength(p.getTotalLength() / 2);
-            const sp = new DOMPoint(m.x, m.y).matrixTransform(p.getScreenCTM());
-            return {x: sp.x, y: sp.y};
-        }""",
-        [layer, i, j],
-    )
-    app.page.mouse.click(point["x"], point["y"])
 
 
 def open_inspector(app, layer=1, i=0, j=1):
     forward_backward(app)
     trace = app.trace()
-    click_link(app, layer, i, j)
+    app.click_link(layer, i, j)
     inspector = app.page.locator("#inspector")
     expect(inspector).to_be_visible()
     expect(inspector.locator('[data-value="grad_w"]')).to_be_visible()
@@ -371,7 +359,7 @@ def test_trace_on_screen_matches_an_independent_pytorch_computation(ready):
         np.testing.assert_allclose(grad_w(trace, k), lt.grad_W.reshape(grad_w(trace, k).shape), rtol=1e-6,
                                    atol=1e-12)
     # And what the inspector prints is the same number.
-    click_link(app, 0, 0, 0)
+    app.click_link(0, 0, 0)
     assert app.raw("grad_w") == pytest.approx(Ws[0].grad[0, 0].item(), rel=1e-5, abs=1e-9)
 
 

@@ -84,16 +84,6 @@ def test_show_test_data_and_discretize_redraw_the_plane(app):
     app.wait_pixels_change("with-test", fraction=0.005)
 
 
-def link_point(app, layer: int, i: int, j: int) -> dict:
-    return app.page.evaluate(
-        """([l, i, j]) => {
-            const p = document.querySelector(`#network .link[data-layer="${l}"][data-i="${i}"][data-j="${j}"]`);
-            const m = p.getPointAtLength(p.getTotalLength() / 2);
-            const sp = new DOMPoint(m.x, m.y).matrixTransform(p.getScreenCTM());
-            return {x: sp.x, y: sp.y};
-        }""",
-        [layer, i, j],
-    )
 
 
 def test_hovering_a_link_shows_its_weight_and_clicking_lets_you_type_one(app):
@@ -106,7 +96,7 @@ def test_hovering_a_link_shows_its_weight_and_clicking_lets_you_type_one(app):
     shown = float(re.search(r"=\s*([-+]?\d*\.?\d+(?:e[-+]?\d+)?)", title.text_content()).group(1))
     assert shown == pytest.approx(w, rel=1e-3, abs=1e-4)
 
-    point = link_point(app, layer, i, j)
+    point = app.link_point(layer, i, j)
     page.mouse.click(point["x"], point["y"])
     box = page.get_by_label("New weight value")
     expect(box).to_be_visible()
