@@ -22,7 +22,9 @@ import time
 import numpy as np
 
 from . import data, explain, nn, optim, settings, train
+from . import functional as F
 from .engine import Tensor, no_grad
+from .engine.ops import stable_sigmoid
 from .settings import Limits, ProtocolError
 
 SESSION_FORMAT = "backlit.session"
@@ -238,13 +240,12 @@ class Playground:
     def _output_maps(self, out: np.ndarray) -> np.ndarray:
         """Raw outputs (..., K) -> what the boundary shows: P(class 1), class probabilities or values."""
         if self.kind == "multiclass":
-            z = out - out.max(axis=-1, keepdims=True)
-            e = np.exp(z)
-            return e / e.sum(axis=-1, keepdims=True)
+            with no_grad():
+                return F.softmax(Tensor(out), axis=-1).data
         if self.kind == "binary":
             if self.loss_name == "mse":
                 return np.clip(out, 0.0, 1.0)
-            return 0.5 * (1.0 + np.tanh(0.5 * out))  # sigmoid, without overflow
+            return stable_sigmoid(out)
         return out
 
     def frame(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -282,9 +283,8 @@ class Playground:
         lins = self.model.linears
         if not self._grads_valid or any(l.weight.grad is None or l.bias.grad is None for l in lins):
             return None
-        grad_b = [np.asarray(l.bias.grad).tolist() for l in lins]
-        return {"grad_W": [np.asarray(l.weight.grad).tolist() for l in lins], "grad_b": grad_b,
-                "delta": grad_b}
+        return {"grad_W": [np.asarray(l.weight.grad).tolist() for l in lins],
+                "grad_b": [np.asarray(l.bias.grad).tolist() for l in lins]}
 
     def _frame_msg(self) -> dict:
         header, arrays = self.frame()

@@ -318,7 +318,8 @@ export class NetworkView {
     if (this.phase === 'idle' && this.batch && this.batch.grad_W) {
       return {
         source: 'batch', gradW: this.batch.grad_W, gradB: this.batch.grad_b || null,
-        delta: this.batch.delta || [], inputDelta: null, fromCol: 0,
+        // the batch loss is a mean, so each bias gradient is that neuron's δ summed over the batch
+        delta: this.batch.grad_b || [], inputDelta: null, fromCol: 0,
       };
     }
     return null;
