@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from backlit.playground import STATUS_DIVERGED, Playground
+from backlit.playground import STATUS_DIVERGED, HistoryCursor, Playground
 from backlit.server import protocol as P
 from backlit.server.protocol import Limits, ProtocolError
 
@@ -68,7 +68,7 @@ def test_frame_layout():
     assert "confidence" not in arrays
     assert [np.array(w).shape for w in header["weights"]] == [(4, 2), (2, 4), (1, 2)]
     assert [len(b) for b in header["biases"]] == [4, 2, 1]
-    assert header["batch_grad"] is None and header["history_reset"] is True
+    assert header["batch_grad"] is None and "history" not in header
     assert 0 <= arrays["boundary"].min() and arrays["boundary"].max() <= 1
     packed = P.pack_frame(header, arrays)
     h2, a2 = P.unpack_frame(packed)
@@ -327,13 +327,29 @@ def test_train_for_is_bounded_and_learns():
 
 def test_history_deltas_and_reset():
     pg = Playground()
-    h = pg.frame()[0]
+    cursor = HistoryCursor()
+    pg.frame()
+    h = pg.history_since(cursor)
     assert h["history_reset"] and len(h["history"]) == 1
-    assert pg.frame()[0]["history"] == []  # nothing changed
-    h = pg.step()[0]["header"]
+    pg.frame()
+    assert pg.history_since(cursor) == {"history": [], "history_reset": False}  # nothing changed
+    pg.step()
+    h = pg.history_since(cursor)
     assert not h["history_reset"] and len(h["history"]) == 1 and h["history"][0][0] == pytest.approx(0.04)
-    h = pg.reset()[1]["header"]
-    assert h["history_reset"] and len(h["history"]) == 1 and h["epoch"] == 0
+    assert pg.reset()[1]["header"]["epoch"] == 0
+    h = pg.history_since(cursor)
+    assert h["history_reset"] and len(h["history"]) == 1
+
+
+def test_frame_is_a_read_two_viewers_each_get_the_whole_history():
+    pg = Playground()
+    a, b = HistoryCursor(), HistoryCursor()
+    for _ in range(3):
+        pg.step()
+    pg.frame()
+    pg.frame()  # a second viewer drawing the same weights adds no point
+    assert len(pg.history_since(a)["history"]) == 3
+    assert len(pg.history_since(b)["history"]) == 3
 
 
 def test_history_is_thinned():

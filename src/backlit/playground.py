@@ -42,6 +42,15 @@ DATASETS_INFO = [{"name": s.name, "kind": s.kind, "label": s.label, "description
 FEATURES_INFO = [{"name": name, "label": label} for name, label in data.FEATURES.items()]
 
 
+class HistoryCursor:
+    """How much of a session's loss history one viewer (one connection, one widget) has been sent."""
+
+    __slots__ = ("generation", "sent")
+
+    def __init__(self):
+        self.generation, self.sent = -1, 0
+
+
 def _float(v) -> float | None:
     v = float(v)
     return v if np.isfinite(v) else None
@@ -57,6 +66,7 @@ class Playground:
         self.config = settings.resolve_config(settings.default_config(), {})
         if config:
             self.config = settings.resolve_config(self.config, settings.check_config(config, self.limits))
+        self.history_generation = 0
         self.playing = False
         self.diverged = False
         self._build_data()
@@ -94,8 +104,7 @@ class Playground:
         self._batch_rng = np.random.default_rng((c["seed"], 1))
         self._new_epoch_order()
         self.history: list[list] = []
-        self._history_sent = 0
-        self._history_reset = True
+        self.history_generation += 1  # viewers' cursors see the old history is gone
         self._version = 0  # bumped on every weight change; caches key on it
         self._history_version = -1
         self._metrics_cache = None
@@ -228,14 +237,25 @@ class Playground:
         return self.samples_seen / self.n_train
 
     def _record_history(self, m: dict) -> None:
+        """One loss-curve point per weight version (so any number of viewers add at most one)."""
         if self._history_version == self._version:
             return
         self._history_version = self._version
         self.history.append([self.epoch, m["train_loss"], m["test_loss"]])
         if len(self.history) > self.limits.max_history:
-            # Thin the older points 2:1 (keep the newest); the page gets the full history again.
+            # Thin the older points 2:1 (keep the newest); viewers get the full history again.
             self.history = self.history[-1::-2][::-1]
-            self._history_reset = True
+            self.history_generation += 1
+
+    def history_since(self, cursor: "HistoryCursor") -> dict:
+        """The loss-curve rows one viewer has not seen yet; advances *its* cursor, not the session.
+
+        ``{"history": rows, "history_reset": bool}``: with reset, the rows replace the viewer's curve.
+        """
+        reset = cursor.generation != self.history_generation
+        rows = self.history if reset else self.history[cursor.sent:]
+        cursor.generation, cursor.sent = self.history_generation, len(self.history)
+        return {"history": rows, "history_reset": reset}
 
     def _output_maps(self, out: np.ndarray) -> np.ndarray:
         """Raw outputs (..., K) -> what the boundary shows: P(class 1), class probabilities or values."""
@@ -249,7 +269,10 @@ class Playground:
         return out
 
     def frame(self) -> tuple[dict, dict[str, np.ndarray]]:
-        """The header and float32 arrays of one binary frame (layout in docs/protocol.md)."""
+        """The header and float32 arrays of one binary frame (layout in docs/protocol.md).
+
+        A read: the loss-curve rows are added by the adapter from its own :class:`HistoryCursor`
+        (:meth:`history_since`), so two viewers of one session never take history from each other."""
         with np.errstate(all="ignore"):
             g = explain.grid(self.model, extent=data.EXTENT, resolution=GRID_RES,
                              neuron_resolution=NEURON_RES, features=self.config["features"])
@@ -268,11 +291,8 @@ class Playground:
                     arrays[name] = np.nan_to_num(a, nan=0.0, posinf=FLOAT32_MAX, neginf=-FLOAT32_MAX)
         m = self.metrics()
         self._record_history(m)
-        reset = self._history_reset
-        new = self.history if reset else self.history[self._history_sent:]
-        self._history_sent, self._history_reset = len(self.history), False
         header = {"type": "frame", "epoch": self.epoch, "samples_seen": self.samples_seen,
-                  "step": self.step_count, **m, "history": new, "history_reset": reset,
+                  "step": self.step_count, **m,
                   "weights": [lin.weight.data.tolist() for lin in self.model.linears],
                   "biases": [lin.bias.data.tolist() for lin in self.model.linears],
                   "batch_grad": self._batch_grad(), "playing": self.playing, "diverged": self.diverged,

@@ -24,7 +24,7 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from ..playground import Playground
+from ..playground import HistoryCursor, Playground
 from . import protocol as P
 from .protocol import Limits, ProtocolError
 
@@ -207,6 +207,7 @@ class Session:
         self.hub = hub
         self.limits = limits
         self.pg = Playground(limits=limits)
+        self.history = HistoryCursor()  # this connection's place in the session's loss history
         self.send_lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self.last_frame = 0.0
@@ -219,7 +220,9 @@ class Session:
             return
         async with self.send_lock:
             if msg.get("type") == "frame":
-                header = msg["header"] if reply_to is None else {**msg["header"], "reply_to": reply_to}
+                header = {**msg["header"], **self.pg.history_since(self.history)}
+                if reply_to is not None:
+                    header["reply_to"] = reply_to
                 await self.ws.send_bytes(P.pack_frame(header, msg["arrays"]))
                 self.last_frame = time.monotonic()
             else:
