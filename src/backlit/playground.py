@@ -175,8 +175,9 @@ class Playground:
         self.playing = False
         self.diverged = True
 
-    def train_for(self, max_seconds: float, max_samples: int = 10**9) -> list[dict]:
-        """Train for at most ``max_seconds`` of wall time or ``max_samples`` samples (at least one step).
+    def train_for(self, max_seconds: float, max_samples: int = 10**9, max_steps: int = 10**9) -> list[dict]:
+        """Train for at most ``max_seconds`` of wall time, ``max_samples`` samples or ``max_steps``
+        optimizer steps (at least one step).
 
         Returns [] normally, or [state] when training diverged (the session is then paused).
         """
@@ -184,13 +185,14 @@ class Playground:
             return []
         snap = self._snapshot()
         deadline = time.perf_counter() + max_seconds
-        start = self.samples_seen
+        start, first_step = self.samples_seen, self.step_count
         with np.errstate(all="ignore"):
             while True:
                 loss = self._train_step()
                 if not np.isfinite(loss):
                     break
-                if self.samples_seen - start >= max_samples or time.perf_counter() >= deadline:
+                if self.samples_seen - start >= max_samples or self.step_count - first_step >= max_steps \
+                        or time.perf_counter() >= deadline:
                     break
             ok = np.isfinite(loss) and self._weights_finite()
         if not ok:

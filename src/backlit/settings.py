@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 
-from . import data, nn
+from . import data, nn, pacing
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_SEED = 2**31 - 1
@@ -63,7 +63,8 @@ class Limits:
 # --------------------------------------------------------------------------------------------------
 # The config table: one row per setting (name, type, default, range or choices, URL key, group).
 # Groups: "data" regenerates the data (and re-initialises the net), "network" rebuilds the net,
-# "training" keeps the weights, "page" is only stored and echoed (the page uses it).
+# "training" keeps the weights, "pace" is read by the adapter that runs training, "page" is only
+# stored and echoed (the page uses it).
 # --------------------------------------------------------------------------------------------------
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "leaky_relu")
@@ -123,6 +124,8 @@ CONFIG: tuple[Setting, ...] = (
     Setting("regularization", "str", "none", "r", "training", choices=REGULARIZATIONS,
             doc="penalty added to the training loss: l1 = sum |w|, l2 = 0.5 sum w^2 (weights only)"),
     Setting("reg_rate", "float", 0.0, "rr", "training", 0.0, 1.0, doc="penalty factor"),
+    Setting("speed", "int", pacing.DEFAULT_LEVEL, "sp", "pace", 1, len(pacing.PACES),
+            doc="training pace while playing: a level of backlit.pacing.PACES (the top one has no limit)"),
     Setting("show_test", "bool", False, "st", "page", doc="page only: draw the test points"),
     Setting("discretize", "bool", False, "dz", "page", doc="page only: discretize the boundary"),
 )
@@ -130,7 +133,7 @@ CONFIG: tuple[Setting, ...] = (
 SETTINGS: dict[str, Setting] = {s.name: s for s in CONFIG}
 BY_URL_KEY: dict[str, Setting] = {s.url: s for s in CONFIG}
 GROUPS: dict[str, tuple[str, ...]] = {
-    g: tuple(s.name for s in CONFIG if s.group == g) for g in ("data", "network", "training", "page")
+    g: tuple(s.name for s in CONFIG if s.group == g) for g in ("data", "network", "training", "pace", "page")
 }
 
 

@@ -24,6 +24,7 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from ..pacing import Pacer
 from ..playground import HistoryCursor, Playground
 from . import protocol as P
 from .protocol import Limits, ProtocolError
@@ -208,9 +209,11 @@ class Session:
         self.limits = limits
         self.pg = Playground(limits=limits)
         self.history = HistoryCursor()  # this connection's place in the session's loss history
+        self.pacer = Pacer()  # this connection's training pace (the speed setting)
         self.send_lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self.last_frame = 0.0
+        self.sent_step = -1  # the step of the last frame sent: a paced session sends no repeat frames
         self.counted_playing = False
         self.closed = False
 
@@ -221,6 +224,7 @@ class Session:
         async with self.send_lock:
             if msg.get("type") == "frame":
                 header = {**msg["header"], **self.pg.history_since(self.history)}
+                self.sent_step = header.get("step")
                 if reply_to is not None:
                     header["reply_to"] = reply_to
                 await self.ws.send_bytes(P.pack_frame(header, msg["arrays"]))
@@ -281,16 +285,24 @@ class Session:
                 self._sync_playing()
                 self.wake.clear()
                 await self.wake.wait()
+                self.pacer.reset()
                 continue
             start = time.monotonic()
             interval = self.hub.frame_interval()
             budget = self.hub.train_budget()
             spent = 0.0
             diverged = []
-            while self.pg.playing and spent < budget:
+            due = self.pacer.due(self.pg.config["speed"], start)
+            while self.pg.playing and spent < budget and (due is None or due > 0):
                 t0 = time.perf_counter()
                 try:
-                    diverged = self.pg.train_for(min(lim.tick_seconds, budget - spent))
+                    before = self.pg.step_count
+                    diverged = self.pg.train_for(min(lim.tick_seconds, budget - spent),
+                                                 max_steps=10**9 if due is None else due)
+                    if due is not None:
+                        ran = max(self.pg.step_count - before, 1)
+                        self.pacer.spend(ran)
+                        due -= ran
                 except Exception:
                     self.hub.errors += 1
                     log.exception("internal error while training; pausing the session")
@@ -300,7 +312,7 @@ class Session:
                 await asyncio.sleep(0)  # let other sessions and this session's messages in
             for msg in diverged:
                 await self.send(msg)
-            if (self.pg.playing or diverged) and \
+            if (self.pg.playing or diverged) and (diverged or self.pg.step_count != self.sent_step) and \
                     (diverged or time.monotonic() - self.last_frame >= interval * 0.5):
                 try:
                     header, arrays = self.pg.frame()
