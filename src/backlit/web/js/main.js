@@ -12,6 +12,8 @@ import { setPalette, palette } from './colors.js';
 import { StatusLine } from './status.js';
 import { downloadJson, readSessionFile } from './session.js';
 import { bindKeys } from './keys.js';
+import { LearnPanel } from './learn.js';
+import { Tour } from './tour.js';
 
 const $ = (id) => document.getElementById(id);
 const showTest = $('show-test');
@@ -149,6 +151,9 @@ const inspector = new Inspector($('inspector'), {
   },
 });
 
+const learn = new LearnPanel($('learn'), $('learn-toggle'), { send: (type, payload) => send(type, payload) });
+const tour = new Tour($('tour'), $('tour-start'));
+
 const stepper = new Stepper(network, {
   speed: () => Number($('anim-speed').value),
   skip: () => $('skip-animation').checked,
@@ -191,6 +196,7 @@ function handleMessage(msg) {
       refreshTrace();
       break;
     case 'session': download(msg.session); break;
+    case 'code': learn.onCode(msg); break;
     case 'error': {
       const m = msg.message || 'error';
       const text = msg.field && !m.startsWith(msg.field) ? `${msg.field}: ${m}` : m;
@@ -252,6 +258,8 @@ function onState(s) {
   app.urlState = typeof s.url_state === 'string' ? s.url_state : formatHash(app.config);
   writeHash(app.urlState);
   renderStatus();
+  learn.onState(s);
+  tour.maybeStart();
 }
 
 function setEpoch(e) {
@@ -303,6 +311,7 @@ function onTrace(t) {
   app.trace = t;
   app.traceStale = false;
   network.setSample(t);
+  learn.onTrace(t);
   plane.setInputGrad(t.input_grad || null);
   if (t.cost) inspector.setCost(t.cost, app.state && app.state.param_count);
   if (t.loss_name) inspector.setLossName(t.loss_name);
