@@ -27,36 +27,11 @@ import numpy as np
 from . import data as _data
 from . import functional as F
 from .engine import Tensor, is_grad_enabled, no_grad
-from .engine.ops import stable_sigmoid
-from .nn import loss_function
+from .nn import loss_function, losses
 
 VERSION = 1
 FD_MEASURE_LIMIT = 2000
 """Up to this many parameters, ``Trace.cost`` times the 2P finite-difference passes for real."""
-
-_LOSS_LABEL = {"bce": "binary cross-entropy", "mse": "mean squared error",
-               "cross_entropy": "cross-entropy", "hinge": "hinge"}
-
-
-# --------------------------------------------------------------------------------------------------
-# Losses and targets: the same functions and target conventions as backlit.functional (batch mean).
-# --------------------------------------------------------------------------------------------------
-
-def _prepare_target(y, loss: str, n: int, k: int) -> np.ndarray:
-    """Targets shaped to match the (n, k) output: int class indices (n,) for cross-entropy, else (n, k)."""
-    y = np.asarray(y.data if isinstance(y, Tensor) else y)
-    if loss == "cross_entropy":
-        if y.size != n:
-            raise ValueError(f"cross_entropy needs one class index per sample ({n}), got shape {y.shape}")
-        t = y.reshape(n)
-        bad = t[(t != np.round(t)) | (t < 0) | (t >= k)]
-        if bad.size:
-            raise ValueError(f"cross_entropy targets must be class indices in 0..{k - 1}, got {_fmt(bad[0])}")
-        return t.astype(np.int64)
-    if y.size != n * k:
-        raise ValueError(f"{loss} needs {k} target value(s) per sample ({n} samples), got shape {y.shape}")
-    return y.astype(np.float64).reshape(n, k)
-
 
 def _params(model) -> list[Tensor]:
     return [p for lin in model.linears for p in (lin.weight, lin.bias)]
@@ -292,7 +267,7 @@ class Trace:
 
     def _loss_line(self, i, d, fp, grad_a, delta) -> str:
         """How the output delta comes from the loss, in words and (for one sample) numbers."""
-        name = _LOSS_LABEL[self.loss_name]
+        name = losses.loss_class(self.loss_name).long_label
         act = self.layers[-1].activation
         if self.batched:
             return f"{d} comes from the {name} loss (the batch mean: each sample's share carries 1/{self.n})"
@@ -418,7 +393,7 @@ class Trace:
         X = np.asarray(self.train_X, dtype=np.float64)
         inputs = _data.featurize(X, self.features) if self.features is not None else X
         k = self.layers[-1].weight.shape[0]
-        return inputs, _prepare_target(self.train_y, self.loss_name, len(X), k)
+        return inputs, losses.targets(self.train_y, self.loss_name, len(X), k)
 
     # ---- cost ----------------------------------------------------------------------------------
     def parameter_count(self) -> int:
@@ -564,7 +539,7 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
     batched = X.ndim == 2
     X2 = X if batched else X[None]
     n, k = len(X2), model.sizes[-1]
-    target = _prepare_target(y, loss, n, k)
+    target = losses.targets(y, loss, n, k)
 
     params = _params(model)
     saved = [p.grad for p in params]
@@ -597,13 +572,7 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
                          one(_grad(a)), one(_grad(z)), gW, gb)
               for (z, a), lin, act, gW, gb in zip(zas, model.linears, model.activations, grads_W, grads_b)]
     out = zas[-1][1].data
-    if loss == "bce":
-        pred = stable_sigmoid(out)          # the engine's overflow-free sigmoid, on plain numpy
-    elif loss == "cross_entropy":
-        with no_grad():
-            pred = F.softmax(Tensor(out), axis=-1).data
-    else:
-        pred = out
+    pred = losses.loss_class(loss).prediction(out)
     return Trace(model=model, loss_name=loss, features=None if features is None else list(features),
                  batched=batched, x=X, inputs=one(inputs.data), input_grad=one(_grad(x_t)),
                  feature_grad=one(_grad(inputs)), loss=float(L.item()), output=one(out),
@@ -695,6 +664,17 @@ def grid(model, extent=(-6.0, 6.0), resolution: int = 100, neuron_resolution: in
     return Grid(output=out[:m].reshape(res, res, -1), inputs=coarse(np.asarray(inputs[m:])),
                 neurons=[coarse(h) for h in hidden], output_neurons=coarse(out[m:]),
                 xs=xs, ys=ys, extent=(lo, hi))
+
+
+def forward_chunked(model, inputs: np.ndarray) -> np.ndarray:
+    """``model(inputs).data`` under ``no_grad``, in row chunks of :func:`_chunk_rows` (why: there)."""
+    rows = _chunk_rows(model.sizes)
+    dtype = model.linears[0].weight.dtype
+    with no_grad():
+        if len(inputs) <= rows:
+            return model(Tensor(inputs, dtype=dtype)).data
+        return np.concatenate([model(Tensor(inputs[s:s + rows], dtype=dtype)).data
+                               for s in range(0, len(inputs), rows)])
 
 
 def _chunk_rows(sizes) -> int:

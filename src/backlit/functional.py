@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import activations
 from .engine import Tensor, ops
 from .engine.tensor import _apply, _leaf, _named, _node
 
@@ -52,26 +53,12 @@ def linear(x, W, b=None):
     return _node(ops.Linear, parents, out, ctx)
 
 
-_ACTIVATIONS = {
-    "tanh": lambda x: x.tanh(),
-    "relu": lambda x: x.relu(),
-    "sigmoid": lambda x: x.sigmoid(),
-    "linear": lambda x: x,
-    "identity": lambda x: x,
-    "leaky_relu": lambda x: x.leaky_relu(),
-}
-
-
 def activation(x, name):
-    """Apply an activation by name: "tanh", "relu", "sigmoid", "linear" (identity) or "leaky_relu"."""
-    try:
-        fn = _ACTIVATIONS[name]
-    except KeyError:
-        raise ValueError(f"activation: unknown name {name!r}; choose from {sorted(_ACTIVATIONS)}") from None
-    return fn(_t(x))
+    """Apply a registered activation by name (see ``backlit.activations``): "tanh", "relu", ..."""
+    return activations.get(name).fn(_t(x))
 
 
-ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "leaky_relu")
+ACTIVATIONS = activations.ACTIVATIONS  # the live registry: name -> Activation
 
 
 # ---- softmax family ---------------------------------------------------------------------------------

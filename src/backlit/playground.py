@@ -21,10 +21,8 @@ import time
 
 import numpy as np
 
-from . import data, explain, nn, optim, settings, train
-from . import functional as F
+from . import data, explain, kinds, nn, optim, settings
 from .engine import Tensor, no_grad
-from .engine.ops import stable_sigmoid
 from .settings import Limits, ProtocolError
 
 SESSION_FORMAT = "backlit.session"
@@ -90,8 +88,7 @@ class Playground:
     def _build_model(self) -> None:
         """(Re)build the network from the config, initialised from the seed; epoch 0, history cleared."""
         c = self.config
-        n_out = self.classes if self.kind == "multiclass" else 1
-        self.sizes = [len(c["features"])] + list(c["hidden"]) + [n_out]
+        self.sizes = [len(c["features"])] + list(c["hidden"]) + [kinds.get(self.kind).n_outputs(self.classes)]
         self.model = nn.MLP(self.sizes, activation=c["activation"], seed=c["seed"], init="xavier")
         self.loss_name = c["loss"]
         self.Xf_train = data.featurize(self.X_train, c["features"])
@@ -116,9 +113,7 @@ class Playground:
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
         """Targets in the layout the loss takes: class indices for cross-entropy, else (n, 1) floats."""
-        if self.loss_name == "cross_entropy":
-            return y.astype(np.int64)
-        return y.astype(np.float64).reshape(-1, 1)
+        return nn.losses.targets(y, self.loss_name, len(y), self.sizes[-1])
 
     def _new_epoch_order(self) -> None:
         perm = self._batch_rng.permutation(self.n_train)
@@ -202,19 +197,10 @@ class Playground:
 
     # ---- evaluation -----------------------------------------------------------------------------
     def _predict_class(self, out: np.ndarray) -> np.ndarray:
-        return train.predict(out, self.kind, self.loss_name)
+        return kinds.get(self.kind).predict(out, self.loss_name)
 
     def _forward(self, Xf: np.ndarray) -> Tensor:
-        """No-grad forward in row chunks. NOTE: a single big matmul lets OpenBLAS split it over
-        threads, which for these narrow layers costs far more than it saves (and stalls for tens of ms
-        on a busy machine); chunks keep every matmul under its threading threshold."""
-        widest = max(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
-        rows = max(64, 200_000 // widest)
-        with no_grad():
-            if len(Xf) <= rows:
-                return self.model(Tensor(Xf))
-            return Tensor(np.concatenate([self.model(Tensor(Xf[s:s + rows])).data
-                                          for s in range(0, len(Xf), rows)]))
+        return Tensor(explain.forward_chunked(self.model, Xf))
 
     def _evaluate(self, Xf: np.ndarray, T: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
         with no_grad(), np.errstate(all="ignore"):
@@ -261,14 +247,7 @@ class Playground:
 
     def _output_maps(self, out: np.ndarray) -> np.ndarray:
         """Raw outputs (..., K) -> what the boundary shows: P(class 1), class probabilities or values."""
-        if self.kind == "multiclass":
-            with no_grad():
-                return F.softmax(Tensor(out), axis=-1).data
-        if self.kind == "binary":
-            if self.loss_name == "mse":
-                return np.clip(out, 0.0, 1.0)
-            return stable_sigmoid(out)
-        return out
+        return kinds.get(self.kind).display(out, self.loss_name)
 
     def frame(self) -> tuple[dict, dict[str, np.ndarray]]:
         """The header and float32 arrays of one binary frame (layout in docs/protocol.md).
@@ -611,7 +590,7 @@ class Playground:
         new = settings.resolve_config(settings.resolve_config(settings.default_config(), {}), partial, prefix="session.config.")
         step = settings.check_int("session.step", session.get("step", 0), 0, 2**53 - 1)
         seen = settings.check_int("session.samples_seen", session.get("samples_seen", 0), 0, 2**53 - 1)
-        n_out = new["classes"] if data.DATASETS[new["dataset"]].kind == "multiclass" else 1
+        n_out = kinds.get(data.DATASETS[new["dataset"]].kind).n_outputs(new["classes"])
         sizes = [len(new["features"])] + list(new["hidden"]) + [n_out]
         Ws, bs = settings.check_weights(session.get("weights"), session.get("biases"), sizes, name="session.weights")
         self.config = new

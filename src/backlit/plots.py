@@ -1,8 +1,8 @@
 """PNG plots for `backlit train`: the decision boundary and the loss curves.
 
 Uses matplotlib's object API with the Agg canvas (no pyplot, so no global backend is touched).
-Orange and green are reserved for gradients (what the loss wants a weight to do), so classes are drawn
-in blue, magenta, purple, crimson and charcoal, never orange or green.
+Classes take the colours of ``backlit.palette``, which the page uses too; orange and green are
+reserved for gradients.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ from matplotlib.colors import LinearSegmentedColormap, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from . import data, explain
+from . import data, explain, kinds
+from .palette import CLASS_COLORS
 
-CLASS_COLORS = ["#c51b7d", "#2166ac", "#6a3d9a", "#b2182b", "#404040"]
-"""Class k is drawn in CLASS_COLORS[k]: magenta, blue, purple, crimson, charcoal."""
-
-TRAIN_COLOR, TEST_COLOR = "#2166ac", "#c51b7d"
+TRAIN_COLOR, TEST_COLOR = CLASS_COLORS[1], CLASS_COLORS[0]
 
 
 def _lighten(color, amount: float) -> np.ndarray:
@@ -50,8 +48,7 @@ def output_grid(model, features=None, resolution: int = 200, extent=data.EXTENT)
 def _heatmap(ax, out, kind, classes, extent, threshold):
     ext = [extent[0], extent[1], extent[0], extent[1]]
     if kind == "multiclass":
-        z = out - out.max(axis=2, keepdims=True)
-        p = np.exp(z) / np.exp(z).sum(axis=2, keepdims=True)
+        p = kinds.get(kind).display(out)
         k = p.argmax(axis=2)
         conf = (p.max(axis=2) - 1 / classes) / (1 - 1 / classes)  # 0 at a tie, 1 when certain
         base = np.array([to_rgb(c) for c in CLASS_COLORS[:classes]])[k]

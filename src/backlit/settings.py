@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields as dc_fields
 from typing import Any
 from urllib.parse import quote, unquote
 
 import numpy as np
 
-from . import data, nn, pacing
+from . import activations, data, kinds, nn, pacing
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_SEED = 2**31 - 1
@@ -67,11 +68,11 @@ class Limits:
 # stored and echoed (the page uses it).
 # --------------------------------------------------------------------------------------------------
 
-ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "leaky_relu")
-OPTIMIZERS = ("sgd", "momentum", "adam")
-REGULARIZATIONS = ("none", "l1", "l2")
-PROBLEMS = ("classification", "regression")
-LOSSES = ("bce", "hinge", "mse", "cross_entropy")
+ACTIVATIONS = activations.ACTIVATIONS  # live registries: an entry added there is a valid choice here
+LOSSES = nn.LOSSES
+OPTIMIZERS = {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam"}
+REGULARIZATIONS = {"none": "None", "l1": "L1", "l2": "L2"}
+PROBLEMS = {"classification": "Classification", "regression": "Regression"}
 
 
 @dataclass(frozen=True)
@@ -83,51 +84,72 @@ class Setting:
     group: str
     lo: float | None = None  # numbers: range; lists: per-item range
     hi: float | None = None
-    choices: tuple | None = None  # strings and list[str] items
+    options: Mapping | None = None  # strings and list[str] items: a live registry, value -> label or entry
     max_len: int | None = None  # lists
     min_len: int = 0
     doc: str = ""
+    label: str = ""  # the control's label on the page
+    stops: tuple = ()  # numbers: the values a menu or slider offers (any value in range is valid)
+
+    @property
+    def choices(self) -> tuple | None:
+        """The valid values now (read from the registry each time, so a registered entry is valid)."""
+        return None if self.options is None else tuple(self.options)
 
     def to_dict(self, limits: Limits) -> dict:
         d = {"name": self.name, "type": self.type, "default": self.default, "url": self.url,
-             "group": self.group, "doc": self.doc}
+             "group": self.group, "doc": self.doc, "label": self.label}
         lo, hi, max_len = bounds(self, limits)
         if lo is not None:
             d["min"], d["max"] = lo, hi
-        if self.choices is not None:
-            d["choices"] = list(self.choices)
+        if self.options is not None:
+            d["choices"] = list(self.options)
+            d["labels"] = {k: v if isinstance(v, str) else getattr(v, "label", k) for k, v in self.options.items()}
+        if self.stops:
+            d["stops"] = [v for v in self.stops if hi is None or v <= hi]
         if max_len is not None:
             d["min_len"], d["max_len"] = self.min_len, max_len
         return d
 
 
 CONFIG: tuple[Setting, ...] = (
-    Setting("dataset", "str", "spiral", "d", "data", choices=tuple(data.DATASETS), doc="dataset name"),
-    Setting("noise", "float", 0.0, "n", "data", 0.0, 0.5, doc="TF Playground's noise slider / 100"),
-    Setting("train_ratio", "float", 0.5, "tr", "data", 0.1, 0.9, doc="share of points used for training"),
-    Setting("n_points", "int", 500, "np", "data", 50, 5000, doc="number of points (max: limits.max_points)"),
-    Setting("classes", "int", 3, "k", "data", 3, 5, doc="classes of a multiclass set (others ignore it)"),
-    Setting("seed", "int", 1, "s", "data", 0, MAX_SEED, doc="seeds the data, the split, the init, the order"),
-    Setting("features", "list[str]", ["x1", "x2"], "f", "network", choices=tuple(data.FEATURES),
-            min_len=1, max_len=len(data.FEATURES), doc="input features, a non-empty subset"),
+    Setting("dataset", "str", "circle", "d", "data", options=data.DATASETS, doc="dataset name", label="Dataset"),
+    Setting("noise", "float", 0.0, "n", "data", 0.0, 0.5, doc="TF Playground's noise slider / 100", label="Noise"),
+    Setting("train_ratio", "float", 0.5, "tr", "data", 0.1, 0.9, doc="share of points used for training",
+            label="Ratio of training to test data"),
+    Setting("n_points", "int", 500, "np", "data", 50, 5000, doc="number of points (max: limits.max_points)",
+            label="Points", stops=(100, 250, 500, 1000, 2000, 5000)),
+    Setting("classes", "int", 3, "k", "data", 3, 5, doc="classes of a multiclass set (others ignore it)",
+            label="Classes", stops=(3, 4, 5)),
+    Setting("seed", "int", 1, "s", "data", 0, MAX_SEED, doc="seeds the data, the split, the init, the order",
+            label="Seed"),
+    Setting("features", "list[str]", ["x1", "x2"], "f", "network", options=data.FEATURES,
+            min_len=1, max_len=len(data.FEATURES), doc="input features, a non-empty subset", label="Features"),
     Setting("hidden", "list[int]", [4, 2], "h", "network", 1, 16, max_len=8,
-            doc="neurons per hidden layer (max: limits.max_layers x limits.max_neurons)"),
-    Setting("activation", "str", "tanh", "a", "network", choices=ACTIVATIONS, doc="hidden activation"),
-    Setting("problem", "str", "classification", "p", "network", choices=PROBLEMS,
-            doc="derived from the dataset; a mismatch is an error"),
-    Setting("loss", "str", "bce", "l", "network", choices=LOSSES,
-            doc="bce | hinge | mse (binary), cross_entropy (multiclass), mse (regression)"),
-    Setting("lr", "float", 0.03, "lr", "training", 1e-5, 10.0, doc="learning rate"),
-    Setting("batch_size", "int", 10, "bs", "training", 1, 500, doc="samples per step"),
-    Setting("optimizer", "str", "sgd", "o", "training", choices=OPTIMIZERS,
-            doc="sgd, momentum (SGD with momentum 0.9) or adam"),
-    Setting("regularization", "str", "none", "r", "training", choices=REGULARIZATIONS,
-            doc="penalty added to the training loss: l1 = sum |w|, l2 = 0.5 sum w^2 (weights only)"),
-    Setting("reg_rate", "float", 0.0, "rr", "training", 0.0, 1.0, doc="penalty factor"),
+            doc="neurons per hidden layer (max: limits.max_layers x limits.max_neurons)", label="Hidden layers"),
+    Setting("activation", "str", "tanh", "a", "network", options=ACTIVATIONS, doc="hidden activation",
+            label="Activation"),
+    Setting("problem", "str", "classification", "p", "network", options=PROBLEMS,
+            doc="derived from the dataset; a mismatch is an error", label="Problem type"),
+    Setting("loss", "str", "bce", "l", "network", options=LOSSES,
+            doc="bce | hinge | mse (binary), cross_entropy (multiclass), mse (regression)", label="Loss"),
+    Setting("lr", "float", 0.03, "lr", "training", 1e-5, 10.0, doc="learning rate", label="Learning rate",
+            stops=(0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10)),
+    Setting("batch_size", "int", 10, "bs", "training", 1, 500, doc="samples per step", label="Batch size",
+            stops=(1, 100)),
+    Setting("optimizer", "str", "sgd", "o", "training", options=OPTIMIZERS,
+            doc="sgd, momentum (SGD with momentum 0.9) or adam", label="Optimizer"),
+    Setting("regularization", "str", "none", "r", "training", options=REGULARIZATIONS,
+            doc="penalty added to the training loss: l1 = sum |w|, l2 = 0.5 sum w^2 (weights only)",
+            label="Regularization"),
+    Setting("reg_rate", "float", 0.0, "rr", "training", 0.0, 1.0, doc="penalty factor", label="Regularization rate",
+            stops=(0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1)),
     Setting("speed", "int", pacing.DEFAULT_LEVEL, "sp", "pace", 1, len(pacing.PACES),
-            doc="training pace while playing: a level of backlit.pacing.PACES (the top one has no limit)"),
-    Setting("show_test", "bool", False, "st", "page", doc="page only: draw the test points"),
-    Setting("discretize", "bool", False, "dz", "page", doc="page only: discretize the boundary"),
+            options=None, doc="training pace while playing: a level of backlit.pacing.PACES (the top one has no limit)",
+            label="Training speed", stops=tuple(p.level for p in pacing.PACES)),
+    Setting("show_test", "bool", False, "st", "page", doc="page only: draw the test points", label="Show test data"),
+    Setting("discretize", "bool", False, "dz", "page", doc="page only: discretize the boundary",
+            label="Discretize output"),
 )
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in CONFIG}
@@ -288,7 +310,7 @@ def resolve_config(current: dict, partial: dict, prefix: str = "config.") -> dic
         raise ProtocolError(prefix + "problem", f"problem {partial['problem']!r} does not fit dataset "
                             f"{spec.name!r}, which is a {spec.problem} set")
     new["problem"] = spec.problem
-    allowed = nn.LOSSES_BY_KIND[spec.kind]
+    allowed = kinds.get(spec.kind).losses()
     if new["loss"] not in allowed:
         if "loss" in partial:
             raise ProtocolError(prefix + "loss", f"loss {new['loss']!r} does not fit the {spec.kind} dataset "

@@ -21,22 +21,20 @@ from typing import Callable
 
 import numpy as np
 
-from . import data, nn, optim
-from . import functional as F
-from .engine import no_grad
+from . import data, kinds, nn, optim
+from .engine import Tensor, no_grad
 
 ACTIVATIONS = nn.ACTIVATIONS
 OPTIMIZERS = optim.OPTIMIZERS
 REGULARIZATIONS = ["none", "l1", "l2"]
-LOSSES_BY_KIND = nn.LOSSES_BY_KIND
 
 
 def default_loss(kind: str) -> str:
-    return LOSSES_BY_KIND[kind][0]
+    return kinds.get(kind).losses()[0]
 
 
 def n_outputs(kind: str, classes: int | None) -> int:
-    return classes if kind == "multiclass" else 1
+    return kinds.get(kind).n_outputs(classes)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -56,29 +54,15 @@ def build_model(features, hidden, kind: str, classes=None, activation="tanh", se
 
 
 def data_loss(out, y: np.ndarray, loss: str):
-    """The mean loss of model outputs ``out`` (n, k) against targets ``y`` (n,), as a 0-d Tensor.
-
-    Every loss but cross-entropy reads the single output column as a score; hinge takes the 0/1
-    targets as -1/+1.
-    """
-    if loss == "cross_entropy":
-        return F.cross_entropy(out, np.asarray(y, dtype=np.int64))
-    return nn.loss_function(loss)(out.reshape(-1), np.asarray(y, dtype=np.float64))
-
-
-def threshold(loss: str | None) -> float:
-    """Where a binary score switches to class 1: 0.5 for ``mse`` (0/1 targets), else 0."""
-    return 0.5 if loss == "mse" else 0.0
+    """The mean loss of model outputs ``out`` (n, k) against targets ``y`` (n,), as a 0-d Tensor."""
+    n, k = out.shape[0], out.shape[-1]
+    t = nn.losses.targets(y, loss, n, k)
+    return nn.loss_function(loss)(out, t if t.dtype.kind == "i" else Tensor(t))
 
 
 def predict(out: np.ndarray, kind: str, loss: str | None = None) -> np.ndarray:
     """Class predictions (int) from raw outputs (n, k); for regression the outputs themselves."""
-    out = np.asarray(out)
-    if kind == "multiclass":
-        return out.argmax(axis=1)
-    if kind == "binary":
-        return (out[:, 0] > threshold(loss)).astype(np.int64)
-    return out[:, 0]
+    return kinds.get(kind).predict(out, loss)
 
 
 def evaluate(model, inputs: np.ndarray, y: np.ndarray, kind: str, loss: str):
@@ -130,13 +114,12 @@ def fit(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", los
     ``catch_interrupt``, Ctrl-C also restores the last finished epoch and returns (``interrupted``).
     Returns a :class:`FitResult`.
     """
-    if kind not in LOSSES_BY_KIND:
-        raise ValueError(f"unknown kind {kind!r}; choose one of: {', '.join(LOSSES_BY_KIND)}")
+    kinds.get(kind)  # raises for an unknown kind
     features = data.check_features(data.DEFAULT_FEATURES if features is None else features)
     loss = loss or default_loss(kind)
-    if loss not in LOSSES_BY_KIND[kind]:
+    if loss not in nn.losses_for(kind):
         raise ValueError(f"loss {loss!r} does not fit a {kind} problem; "
-                         f"choose one of: {', '.join(LOSSES_BY_KIND[kind])}")
+                         f"choose one of: {', '.join(nn.losses_for(kind))}")
     regularization = None if regularization in (None, "none") else regularization
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -325,9 +308,9 @@ def parse_config(args) -> dict:
     check(max(classes or 0, 4) <= args.n_points <= 100_000,
           f"--n-points must be between {max(classes or 0, 4)} and 100000 (got {args.n_points})")
     loss = args.loss or default_loss(spec.kind)
-    check(loss in LOSSES_BY_KIND[spec.kind],
+    check(loss in nn.losses_for(spec.kind),
           f"loss {loss!r} does not fit dataset {args.dataset!r} ({spec.kind}); choose one of: "
-          f"{', '.join(LOSSES_BY_KIND[spec.kind])}")
+          f"{', '.join(nn.losses_for(spec.kind))}")
     try:
         features = data.check_features(args.features)
     except ValueError as e:
@@ -426,7 +409,7 @@ def _write_outputs(out, model, result, cfg, split) -> None:
         title += f" · test accuracy {_pct(final['test_accuracy'])}"
     plots.plot_boundary(model, Xtr, ytr, Xte, yte, kind=cfg["kind"], classes=cfg["classes"],
                         features=cfg["features"], path=os.path.join(out, "boundary.png"),
-                        title=title, threshold=threshold(cfg["loss"]))
+                        title=title, threshold=nn.loss_class(cfg["loss"]).threshold)
     plots.plot_loss(result.history, path=os.path.join(out, "loss.png"), title=cfg["dataset"])
 
 

@@ -21,13 +21,14 @@ from .layers import (
 )
 from .losses import (
     LOSSES,
-    LOSSES_BY_KIND,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
     HingeLoss,
     MSELoss,
     get_loss,
+    loss_class,
     loss_function,
+    losses_for,
     penalty,
 )
 from .module import Module
@@ -52,7 +53,8 @@ __all__ = [
     "CrossEntropyLoss",
     "HingeLoss",
     "LOSSES",
-    "LOSSES_BY_KIND",
+    "losses_for",
+    "loss_class",
     "get_loss",
     "loss_function",
     "penalty",

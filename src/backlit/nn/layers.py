@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import activations
 from .. import functional as F
 from ..engine import Tensor
 from .module import Module
 
 INITS = ("uniform", "xavier", "he")
-ACTIVATIONS = F.ACTIVATIONS  # "linear" is the identity
-
-# name -> the engine op that applies it; "linear" (identity) applies nothing.
-_APPLY = {
-    "tanh": Tensor.tanh,
-    "relu": Tensor.relu,
-    "sigmoid": Tensor.sigmoid,
-    "leaky_relu": Tensor.leaky_relu,
-    "linear": None,
-}
+ACTIVATIONS = activations.ACTIVATIONS  # the live registry; "linear" is the identity
 
 
 def _as_tensor(x, dtype=np.float64) -> Tensor:
@@ -34,9 +26,7 @@ def _is_size(s) -> bool:
 
 
 def _check_activation(name) -> str:
-    if name not in _APPLY:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
-    return name
+    return activations.get(name).name
 
 
 def init_weights(in_features: int, out_features: int, init: str, rng: np.random.Generator):
@@ -93,9 +83,7 @@ class _Activation(Module):
     name = "linear"
 
     def forward(self, x):
-        f = _APPLY[self.name]
-        x = _as_tensor(x)
-        return x if f is None else f(x)
+        return activations.get(self.name).fn(_as_tensor(x))
 
 
 class Tanh(_Activation):
@@ -135,8 +123,14 @@ _MODULES = {cls.name: cls for cls in (Tanh, ReLU, Sigmoid, Identity, LeakyReLU)}
 
 
 def activation_module(name: str) -> Module:
-    """The activation module for a name in ACTIVATIONS, e.g. "tanh" -> Tanh()."""
-    return _MODULES[_check_activation(name)]()
+    """The activation module for a registered name, e.g. "tanh" -> Tanh(); an activation registered
+    without a module class of its own gets a generic one that applies the registry's function."""
+    name = _check_activation(name)
+    if name in _MODULES:
+        return _MODULES[name]()
+    module = _Activation()
+    module.name = name
+    return module
 
 
 class Sequential(Module):
@@ -197,10 +191,9 @@ class MLP(Module):
         if len(hidden) != n_hidden:
             raise ValueError(f"MLP {sizes} has {n_hidden} hidden layers but {len(hidden)} "
                              f"activations were given: {hidden}")
-        for name in hidden:
-            _check_activation(name)
+        hidden = [_check_activation(name) for name in hidden]
         if output_activation is not None:
-            _check_activation(output_activation)
+            output_activation = _check_activation(output_activation)
         if init not in INITS:
             raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
         if rng is None:
@@ -219,11 +212,9 @@ class MLP(Module):
         if not isinstance(x, Tensor):
             x = Tensor(x, dtype=self.linears[0].weight.dtype)
         self._check_input(x)
-        linear = F.linear
+        linear, table = F.linear, activations.ACTIVATIONS
         for lin, act in zip(self.linears, self.activations):
-            x = linear(x, lin.weight, lin.bias)
-            if act != "linear":
-                x = _APPLY[act](x)
+            x = table[act].fn(linear(x, lin.weight, lin.bias))
         return x
 
     def forward_layers(self, x) -> list[tuple[Tensor, Tensor]]:
@@ -236,8 +227,7 @@ class MLP(Module):
         out = []
         for lin, act in zip(self.linears, self.activations):
             z = F.linear(a, lin.weight, lin.bias)
-            f = _APPLY[act]
-            a = z if f is None else f(z)
+            a = activations.ACTIVATIONS[act].fn(z)
             out.append((z, a))
         return out
 
