@@ -43,9 +43,11 @@ def test_defaults_are_tf_playground_network():
     assert s["config"] == P.resolve_config(P.default_config(), {})
     assert s["kind"] == "binary" and s["classes"] == 2 and s["problem"] == "classification"
     assert s["url_state"] == "" and s["epoch"] == 0 and not s["playing"] and s["status"] == "ready"
-    assert {d["name"] for d in s["datasets"]} >= {"spiral", "blobs", "plane"}
-    assert [f["name"] for f in s["features"]][:2] == ["x1", "x2"]
-    assert [row["name"] for row in s["schema"]] == [x.name for x in P.CONFIG]
+    schema = s["schema"]
+    assert {d["name"] for d in schema["datasets"]} >= {"spiral", "blobs", "plane"}
+    assert [f["name"] for f in schema["features"]][:2] == ["x1", "x2"]
+    assert [row["name"] for row in schema["settings"]] == [x.name for x in P.CONFIG]
+    assert s["config"]["dataset"] == "circle"
     assert s["param_count"] == 2 * 4 + 4 + 4 * 2 + 2 + 2 + 1
     json.dumps(s, allow_nan=False)
 
@@ -68,7 +70,8 @@ def test_frame_layout():
     assert "confidence" not in arrays
     assert [np.array(w).shape for w in header["weights"]] == [(4, 2), (2, 4), (1, 2)]
     assert [len(b) for b in header["biases"]] == [4, 2, 1]
-    assert header["batch_grad"] is None and "history" not in header
+    assert "history" not in header
+    assert [np.array(g).shape for g in header["train_grad"]["grad_W"]] == [(4, 2), (2, 4), (1, 2)]
     assert 0 <= arrays["boundary"].min() and arrays["boundary"].max() <= 1
     packed = P.pack_frame(header, arrays)
     h2, a2 = P.unpack_frame(packed)
@@ -302,13 +305,12 @@ def test_step_and_epoch_counting():
     assert types(msgs) == ["frame"]
     h = msgs[0]["header"]
     assert h["step"] == 1 and h["samples_seen"] == 20 and h["epoch"] == pytest.approx(0.4)
-    assert h["batch_grad"] is not None
-    assert np.array(h["batch_grad"]["grad_W"][0]).shape == (4, 2)
-    assert np.array(h["batch_grad"]["grad_b"][0]).shape == (4,)
+    assert np.array(h["train_grad"]["grad_W"][0]).shape == (4, 2)
+    assert np.array(h["train_grad"]["grad_b"][0]).shape == (4,)
     for _ in range(4):
         pg.step()
     # batches of 20, 20, then the epoch's last 10, then a new shuffled epoch: 20, 20
-    assert pg.samples_seen == 90 and pg.state()["epoch"] == 1 and pg.step_count == 5
+    assert pg.samples_seen == 90 and pg.state()["epoch"] == pytest.approx(1.8) and pg.step_count == 5
     pg.set({"batch_size": 500})  # capped at the training-set size
     pg.step()  # the rest of this epoch (10), then whole epochs of 50
     pg.step()
@@ -581,3 +583,34 @@ def test_handle_dispatches_validated_messages():
                                                           "j": "bias", "value": 1}):
         msgs = pg.handle(P.validate(raw))
         assert msgs and all("type" in m for m in msgs)
+
+
+def test_frames_show_the_training_sets_gradient_and_the_largest_per_sample_gradient():
+    """The links' gradient while training is the whole training set's mean ∂L/∂W (equal to PyTorch's),
+    and the width scale is the largest |∂L/∂w| of any single sample (per-sample gradients in PyTorch)."""
+    import torch
+    pg = Playground({"dataset": "xor", "hidden": [3]})
+    for _ in range(5):
+        pg.step()
+    h = pg.frame()[0]
+    Ws = [torch.tensor(l.weight.data, requires_grad=True) for l in pg.model.linears]
+    bs = [torch.tensor(l.bias.data, requires_grad=True) for l in pg.model.linears]
+
+    def forward(x):
+        a = torch.tanh(x @ Ws[0].T + bs[0])
+        return a @ Ws[1].T + bs[1]
+
+    X = torch.tensor(pg.Xf_train)
+    y = torch.tensor(pg.y_train, dtype=torch.float64)[:, None]
+    torch.nn.functional.binary_cross_entropy_with_logits(forward(X), y).backward()
+    for l in range(2):
+        np.testing.assert_allclose(h["train_grad"]["grad_W"][l], Ws[l].grad.numpy(), rtol=1e-9, atol=1e-14)
+    largest = 0.0
+    for n in range(len(X)):
+        for W in Ws:
+            W.grad = None
+        torch.nn.functional.binary_cross_entropy_with_logits(forward(X[n:n + 1]), y[n:n + 1]).backward()
+        largest = max(largest, *(float(W.grad.abs().max()) for W in Ws))
+    assert h["train_grad"]["scale"]["grad_W"] == pytest.approx(largest, rel=1e-9)
+    assert pg.metrics()["train_loss"] == pytest.approx(float(torch.nn.functional.binary_cross_entropy_with_logits(
+        forward(X), y)), rel=1e-12)

@@ -114,7 +114,7 @@ def test_training_sends_frames_and_controls_apply_between_ticks(conn):
     steps = [f["step"] for f in frames]
     assert steps == sorted(steps) and steps[-1] > steps[0]
     assert all(f["history"] or f["history_reset"] for f in frames)
-    assert frames[-1]["batch_grad"] is not None
+    assert frames[-1]["train_grad"]["grad_W"]
     state = conn.request({"type": "set", "config": {"lr": 0.3}}, count=1)[0]
     assert state["type"] == "state" and state["playing"] and state["config"]["lr"] == 0.3
     conn.request({"type": "pause"})

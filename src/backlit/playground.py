@@ -35,10 +35,6 @@ NUDGE_STEP = 0.1  # plane units per adversarial-nudge step
 NUDGE_MAX_STEPS = 120
 FD_MEASURE_MAX_PARAMS = 400  # above this the cost meter estimates finite differences instead of timing them
 
-DATASETS_INFO = [{"name": s.name, "kind": s.kind, "label": s.label, "description": s.description,
-                  "problem": s.problem} for s in data.DATASETS.values()]
-FEATURES_INFO = [{"name": name, "label": label} for name, label in data.FEATURES.items()]
-
 
 class HistoryCursor:
     """How much of a session's loss history one viewer (one connection, one widget) has been sent."""
@@ -105,7 +101,7 @@ class Playground:
         self._version = 0  # bumped on every weight change; caches key on it
         self._history_version = -1
         self._metrics_cache = None
-        self._grads_valid = False
+        self._pass_cache = None
         self.diverged = False
 
     def _make_optimizer(self) -> None:
@@ -146,7 +142,6 @@ class Playground:
         self.step_count += 1
         self.samples_seen += len(xb)
         self._version += 1
-        self._grads_valid = True
         return value
 
     def _snapshot(self) -> tuple:
@@ -166,7 +161,6 @@ class Playground:
         """Loss or weights went non-finite: back to the last finite weights, fresh optimizer, paused."""
         self._restore(snap)
         self._make_optimizer()
-        self._grads_valid = False
         self.playing = False
         self.diverged = True
 
@@ -211,12 +205,37 @@ class Playground:
                 acc = float(np.mean(self._predict_class(out.data) == y))
         return loss, acc
 
+    def _train_pass(self) -> dict:
+        """One forward + backward over the whole training set, once per weight version.
+
+        It gives the training loss and accuracy, and the gradient the links and halos show while
+        training: the training set's mean ∂L/∂w (data loss), which changes smoothly from step to step,
+        where one batch's gradient would flicker. ``scale`` is the largest |∂L/∂w| (and |δ|) any single
+        training sample has right now: the page's one width scale for every view, so that two samples'
+        blame, and the training view, can be compared by eye.
+        """
+        if self._pass_cache is not None and self._pass_cache[0] == self._version:
+            return self._pass_cache[1]
+        with np.errstate(all="ignore"):
+            tr = explain.trace(self.model, self.Xf_train, self.y_train, loss=self.loss_name)
+            # the recorded δ are of the mean loss: one sample's own δ is n times larger
+            n = self.n_train
+            per_w = n * max(float((np.abs(lt.delta).max(axis=1) * np.abs(tr.a_in(l)).max(axis=1)).max())
+                            for l, lt in enumerate(tr.layers))
+            per_delta = n * max(float(np.abs(lt.delta).max()) for lt in tr.layers)
+        acc = None if self.kind == "regression" else float(np.mean(self._predict_class(tr.output) == self.y_train))
+        out = {"train_loss": _float(tr.loss), "train_acc": acc,
+               "train_grad": {"grad_W": [lt.grad_W for lt in tr.layers], "grad_b": [lt.grad_b for lt in tr.layers],
+                              "scale": {"grad_W": _float(per_w), "delta": _float(per_delta)}}}
+        self._pass_cache = (self._version, out)
+        return out
+
     def metrics(self) -> dict:
         """Train/test loss (data loss only, no penalty) and accuracy (None for regression)."""
         if self._metrics_cache is None or self._metrics_cache[0] != self._version:
-            tl, ta = self._evaluate(self.Xf_train, self.T_train, self.y_train)
+            train = self._train_pass()
             sl, sa = self._evaluate(self.Xf_test, self.T_test, self.y_test)
-            m = {"train_loss": tl, "test_loss": sl, "train_acc": ta, "test_acc": sa}
+            m = {"train_loss": train["train_loss"], "test_loss": sl, "train_acc": train["train_acc"], "test_acc": sa}
             self._metrics_cache = (self._version, m)
         return dict(self._metrics_cache[1])
 
@@ -276,16 +295,10 @@ class Playground:
                   "step": self.step_count, **m,
                   "weights": [lin.weight.data.tolist() for lin in self.model.linears],
                   "biases": [lin.bias.data.tolist() for lin in self.model.linears],
-                  "batch_grad": self._batch_grad(), "playing": self.playing, "diverged": self.diverged,
+                  "train_grad": settings.json_safe(self._train_pass()["train_grad"]),
+                  "playing": self.playing, "diverged": self.diverged,
                   "status": self.status}
         return header, arrays
-
-    def _batch_grad(self) -> dict | None:
-        lins = self.model.linears
-        if not self._grads_valid or any(l.weight.grad is None or l.bias.grad is None for l in lins):
-            return None
-        return {"grad_W": [np.asarray(l.weight.grad).tolist() for l in lins],
-                "grad_b": [np.asarray(l.bias.grad).tolist() for l in lins]}
 
     def _frame_msg(self) -> dict:
         header, arrays = self.frame()
@@ -302,9 +315,9 @@ class Playground:
 
     def state(self, schema: bool = False) -> dict:
         msg = {"type": "state", "config": dict(self.config), "url_state": settings.to_url_state(self.config),
-               "limits": self.limits.to_dict(), "datasets": DATASETS_INFO, "features": FEATURES_INFO,
+               "limits": self.limits.to_dict(),
                "playing": self.playing, "diverged": self.diverged, "status": self.status,
-               "epoch": int(self.epoch), "samples_seen": self.samples_seen, "step": self.step_count,
+               "epoch": self.epoch, "samples_seen": self.samples_seen, "step": self.step_count,
                "param_count": sum(p.data.size for p in self._params()), "sizes": list(self.sizes),
                "activations": list(self.model.activations), "problem": self.config["problem"],
                "kind": self.kind, "classes": self.classes, "selected": self.selected,
@@ -368,7 +381,6 @@ class Playground:
             np.copyto(lin.weight.data, W)
             np.copyto(lin.bias.data, b)
         self._make_optimizer()
-        self._grads_valid = False
         self._version += 1
 
     def set(self, config) -> list[dict]:
@@ -435,7 +447,6 @@ class Playground:
             lin.bias.data[i] = value
         else:
             lin.weight.data[i, j] = value
-        self._grads_valid = False
         self._version += 1
         return [self._frame_msg()]
 

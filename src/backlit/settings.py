@@ -11,6 +11,7 @@ turns it into an ``{"type": "error", "field": ..., "message": ...}`` reply and t
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 
-from . import activations, data, kinds, nn, pacing
+from . import activations, data, kinds, nn, pacing, palette
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_SEED = 2**31 - 1
@@ -172,10 +173,54 @@ def bounds(s: Setting, limits: Limits) -> tuple:
     return s.lo, s.hi, s.max_len
 
 
-def schema(limits: Limits | None = None) -> list[dict]:
-    """The config table as JSON (sent in the first `state` message)."""
+def schema(limits: Limits | None = None) -> dict:
+    """Everything the page builds itself from, as JSON (sent in the first `state` message): the
+    settings table, and the registries of activations, losses, problem kinds, datasets (with the
+    settings of a network that solves each), input features, training paces and colours, and the
+    plane's extent. The page holds no copy of any of these."""
     limits = limits or Limits()
-    return [s.to_dict(limits) for s in CONFIG]
+    return {
+        "settings": [s.to_dict(limits) for s in CONFIG],
+        "activations": [a.to_dict() for a in activations.ACTIVATIONS.values()],
+        "losses": [cls.to_dict() for cls in nn.LOSSES.values()],
+        "kinds": [k.to_dict() for k in kinds.KINDS.values()],
+        "datasets": [{"name": d.name, "kind": d.kind, "label": d.label, "description": d.description,
+                      "problem": d.problem, "solver": d.solver, "preview": _preview(d.name)}
+                     for d in data.DATASETS.values()],
+        "features": [{"name": name, "label": label} for name, label in data.FEATURES.items()],
+        "paces": [{"level": p.level, "steps_per_second": p.steps_per_second, "label": p.label}
+                  for p in pacing.PACES],
+        "extent": list(data.EXTENT),
+        "palette": palette.to_dict(),
+    }
+
+
+@functools.lru_cache(maxsize=None)
+def _preview(name: str, n: int = 80) -> list:
+    """A few of a dataset's real points, scaled to [-1, 1], for its thumbnail: [[x, y, label], ...]."""
+    ds = data.make(name, n=n, seed=0)
+    scale = max(abs(data.EXTENT[0]), abs(data.EXTENT[1]))
+    return [[round(x / scale, 3), round(y / scale, 3), round(float(v), 3) if ds.kind == "regression" else int(v)]
+            for (x, y), v in zip(ds.X.tolist(), ds.y.tolist())]
+
+
+def markdown_table(limits: Limits | None = None) -> str:
+    """The settings table as Markdown, for docs/protocol.md (a test checks the doc against it):
+    ``python -c "from backlit.settings import markdown_table; print(markdown_table())"``."""
+    limits = limits or Limits()
+    lines = ["| key | URL key | type | default | allowed | group |", "|---|---|---|---|---|---|"]
+    for s in CONFIG:
+        lo, hi, max_len = bounds(s, limits)
+        if s.choices is not None:
+            allowed = ", ".join(s.choices)
+        elif s.type == "list[int]":
+            allowed = f"0 .. {max_len} layers, each {lo} .. {hi}"
+        elif lo is not None:
+            allowed = f"{_fmt(lo)} .. {_fmt(hi)}"
+        else:
+            allowed = "true, false"
+        lines.append(f"| `{s.name}` | `{s.url}` | {s.type} | {json.dumps(s.default)} | {allowed} | {s.group} |")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -297,8 +342,8 @@ def resolve_config(current: dict, partial: dict, prefix: str = "config.") -> dic
 
     - ``problem`` follows the dataset. Giving a problem that does not fit the dataset given in the same
       message is an error; giving only a new problem switches to that problem's first dataset.
-    - ``loss`` must fit the dataset's kind. If the dataset changes and the old loss does not fit, the
-      loss falls back to the kind's default (bce, cross_entropy, mse).
+    - ``loss`` must fit the dataset's kind. A dataset of another kind starts from that kind's default
+      loss (bce, cross_entropy, mse), so regression's mse does not stick to a binary set picked later.
     """
     new = dict(current)
     new.update(partial)
@@ -311,6 +356,9 @@ def resolve_config(current: dict, partial: dict, prefix: str = "config.") -> dic
                             f"{spec.name!r}, which is a {spec.problem} set")
     new["problem"] = spec.problem
     allowed = kinds.get(spec.kind).losses()
+    kind_changed = data.DATASETS[current["dataset"]].kind != spec.kind if "dataset" in current else False
+    if kind_changed and "loss" not in partial:
+        new["loss"] = allowed[0]  # a set of another kind starts from that kind's usual loss
     if new["loss"] not in allowed:
         if "loss" in partial:
             raise ProtocolError(prefix + "loss", f"loss {new['loss']!r} does not fit the {spec.kind} dataset "

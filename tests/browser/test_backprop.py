@@ -158,15 +158,15 @@ def test_backward_runs_right_to_left_and_links_take_the_gradient_sign(ready):
     app.screenshot("backward-phase")
 
 
-def test_while_training_links_show_the_current_batch_gradient(ready):
+def test_while_training_links_show_the_training_sets_gradient(ready):
     app = ready
     app.button("Train").click()
     expect(app.button("Pause")).to_be_visible()
     app.page.wait_for_function("() => window.backlitDebug.lastFrameHeader.step > 20")
-    # Some drawn frame must agree, link by link, with the batch gradient of the frame just received.
+    # Some drawn frame must agree, link by link, with the training gradient of the frame just received.
     matched = app.page.wait_for_function(
         """() => {
-            const h = window.backlitDebug.lastFrameHeader, bg = h && h.batch_grad;
+            const h = window.backlitDebug.lastFrameHeader, bg = h && h.train_grad;
             if (!h.playing || !bg) return false;
             let n = 0;
             for (const p of document.querySelectorAll('#network .link')) {

@@ -69,7 +69,9 @@ def test_regularization_rate_and_learning_rate_keep_the_weights(app):
     app.select_number("#lr", 0.3)
     app.wait_config(lr=0.3)
     assert app.header()["weights"] == weights, "training settings must not re-initialise the network"
-    expect(app.page.locator("#epoch")).to_have_text("0")
+    # one Step is one batch of 10 of the 250 training points: the counters say so
+    expect(app.page.locator("#epoch")).to_have_text("0.04")
+    expect(app.page.locator("#step-count")).to_have_text("step 1")
 
 
 def test_show_test_data_and_discretize_redraw_the_plane(app):

@@ -1,4 +1,6 @@
-// Palettes. Orange and green are reserved for gradients; classes and idle weight signs never use them.
+// Palettes, from the server's schema (backlit.palette): the same colours the PNG plots use. Orange and
+// green are reserved for gradients; classes and idle weight signs never use them. Until the schema
+// arrives everything is drawn in neutral greys.
 
 function hex(h) {
   const n = parseInt(h.slice(1), 16);
@@ -9,20 +11,15 @@ function mix(a, b, t) {
   return [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t];
 }
 
-export const CLASS_HEX = ['#d84b9f', '#4f86ff', '#e4e15a', '#9b6bff', '#35c7e6'];
-const CLASS_RGB = CLASS_HEX.map(hex);
-const PLANE_BG = hex('#151b29');
-
-const GRADIENT = {
-  default: { increase: '#ff9d2e', decrease: '#3ddc84', incName: 'orange', decName: 'green',
-             pos: '#6d93e8', neg: '#c9619f', posName: 'blue', negName: 'magenta' },
-  cb: { increase: '#e69f00', decrease: '#56b4e9', incName: 'orange', decName: 'sky blue',
-        pos: '#d5dae4', neg: '#717a8c', posName: 'light grey', negName: 'dark grey' },
-};
+let CLASS_HEX = ['#8a8f99', '#c4c8d0'];
+let CLASS_RGB = CLASS_HEX.map(hex);
+let PLANE_BG = hex('#151b29');
+const GREY = { increase: '#9aa0ab', decrease: '#5b6478', incName: '', decName: '', pos: '#9aa0ab', neg: '#5b6478', posName: '', negName: '' };
+let GRADIENT = { default: GREY };
 
 let paletteName = 'default';
 export function setPalette(name) { paletteName = GRADIENT[name] ? name : 'default'; }
-export function palette() { return GRADIENT[paletteName]; }
+export function palette() { return GRADIENT[paletteName] || GRADIENT.default; }
 
 // 256-entry lookup tables (RGBA, packed for Uint32 writes) for the plane and the neuron maps.
 // `diverging`: t in [0,1] -> class 0 hue (t=0) through the dark background (t=0.5) to class 1 hue (t=1).
@@ -44,15 +41,31 @@ function buildLut(stops, gamma = 1) {
 }
 
 const soft = (rgb, k) => mix(PLANE_BG, rgb, k);
-export const PLANE_LUT = buildLut([
-  [0, soft(CLASS_RGB[0], 0.68)], [0.5, mix(PLANE_BG, [235, 238, 245], 0.06)], [1, soft(CLASS_RGB[1], 0.68)],
-], 0.6);
-export const NEURON_LUT = buildLut([
-  [0, soft(CLASS_RGB[0], 0.95)], [0.5, mix(PLANE_BG, [235, 238, 245], 0.08)], [1, soft(CLASS_RGB[1], 0.95)],
-]);
+export let PLANE_LUT; export let NEURON_LUT; export let CLASS_LUTS;  // live bindings, rebuilt by setColors
 
-// Per-class ramps for multiclass: confidence (0..1 normalised) -> background to class hue.
-export const CLASS_LUTS = CLASS_RGB.map((rgb) => buildLut([[0, mix(PLANE_BG, rgb, 0.12)], [1, soft(rgb, 0.68)]]));
+function buildLuts() {
+  PLANE_LUT = buildLut([
+    [0, soft(CLASS_RGB[0], 0.68)], [0.5, mix(PLANE_BG, [235, 238, 245], 0.06)], [1, soft(CLASS_RGB[1], 0.68)],
+  ], 0.6);
+  NEURON_LUT = buildLut([
+    [0, soft(CLASS_RGB[0], 0.95)], [0.5, mix(PLANE_BG, [235, 238, 245], 0.08)], [1, soft(CLASS_RGB[1], 0.95)],
+  ]);
+  // Per-class ramps for multiclass: confidence (0..1 normalised) -> background to class hue.
+  CLASS_LUTS = CLASS_RGB.map((rgb) => buildLut([[0, mix(PLANE_BG, rgb, 0.12)], [1, soft(rgb, 0.68)]]));
+}
+buildLuts();
+
+const camel = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.replace(/_(\w)/g, (_, c) => c.toUpperCase()), v]));
+
+/** Adopt the schema's palette: {classes: [hex...], gradient: {default: {...}, cb: {...}}, plane_background}. */
+export function setColors(p) {
+  if (!p || !Array.isArray(p.classes) || !p.gradient) return;
+  CLASS_HEX = p.classes.slice();
+  CLASS_RGB = CLASS_HEX.map(hex);
+  PLANE_BG = hex(p.plane_background || '#151b29');
+  GRADIENT = Object.fromEntries(Object.entries(p.gradient).map(([k, v]) => [k, camel(v)]));
+  buildLuts();
+}
 
 export function classColor(k) { return CLASS_HEX[((k % CLASS_HEX.length) + CLASS_HEX.length) % CLASS_HEX.length]; }
 

@@ -1,117 +1,105 @@
-// Top bar, DATA column and FEATURES toggles. Every change becomes a partial config sent to the server;
-// the server's `state` reply is the truth and is written back into the controls.
+// Top bar, DATA column and FEATURES toggles, built from the server's schema (its settings table and
+// registries). Every change becomes a partial config sent to the server; the server applies the rules
+// (a dataset of another kind switches the problem and the loss) and its `state` reply is the truth,
+// written back into the controls.
 
-import { el } from './format.js';
+import { el, fmt } from './format.js';
 import { drawThumb } from './thumbs.js';
-
-const LR = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
-const REG_RATE = [0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1];
-const LOSSES = {
-  binary: [['bce', 'Cross-entropy'], ['hinge', 'Hinge'], ['mse', 'Squared error']],
-  multiclass: [['cross_entropy', 'Cross-entropy']],
-  regression: [['mse', 'Squared error']],
-};
-const KIND_LABEL = { binary: 'Classification · 2 classes', multiclass: 'Classification · 3–5 classes', regression: 'Regression' };
-const FALLBACK_DATASETS = [
-  { name: 'circle', kind: 'binary', label: 'Circle' }, { name: 'xor', kind: 'binary', label: 'Exclusive or' },
-  { name: 'gauss', kind: 'binary', label: 'Gaussian' }, { name: 'spiral', kind: 'binary', label: 'Spiral' },
-  { name: 'moons', kind: 'binary', label: 'Moons' }, { name: 'blobs', kind: 'multiclass', label: 'Blobs' },
-  { name: 'spiral_multi', kind: 'multiclass', label: 'Spiral arms' }, { name: 'plane', kind: 'regression', label: 'Plane' },
-  { name: 'multi_gauss', kind: 'regression', label: 'Multi Gaussian' },
-];
 
 const $ = (id) => document.getElementById(id);
 
-function fillSelect(select, values, format = String) {
-  select.replaceChildren(...values.map((v) => el('option', { value: String(v) }, format(v))));
+function fillSelect(select, values, label = String) {
+  select.replaceChildren(...values.map((v) => el('option', { value: String(v) }, label(v))));
 }
 
-function ensureOption(select, value, format = String) {
+function ensureOption(select, value, label = String) {
   const s = String(value);
-  if (![...select.options].some((o) => o.value === s)) select.append(el('option', { value: s }, format(value)));
+  if (![...select.options].some((o) => o.value === s)) select.append(el('option', { value: s }, label(value)));
   select.value = s;
 }
+
+const percent = (v) => `${Math.round(v * 100)}%`;
+const SLIDER_TEXT = { noise: (v) => String(Math.round(v * 100)), train_ratio: percent, batch_size: String };
 
 export class Controls {
   constructor({ onChange, onAction }) {
     this.onChange = onChange;
     this.onAction = onAction;
     this.config = {};
-    this.datasets = FALLBACK_DATASETS;
-    this.features = [];
+    this.schema = null;
     this.kind = 'binary';
     this.busy = false;
-    fillSelect($('lr'), LR);
-    fillSelect($('reg-rate'), REG_RATE);
-    this.buildDatasets(FALLBACK_DATASETS);
+    this.thumbButtons = new Map();
     this.wire();
+  }
+
+  setting(name) { return this.schema ? this.schema.settings.find((s) => s.name === name) : undefined; }
+
+  speedLabel(level) {
+    const p = this.schema && this.schema.paces.find((x) => x.level === Number(level));
+    return p ? p.label : String(level);
   }
 
   wire() {
     const send = (partial) => { if (!this.busy) this.onChange(partial); };
-    $('lr').addEventListener('change', (e) => send({ lr: Number(e.target.value) }));
-    $('activation').addEventListener('change', (e) => send({ activation: e.target.value }));
-    $('regularization').addEventListener('change', (e) => send({ regularization: e.target.value }));
-    $('reg-rate').addEventListener('change', (e) => send({ reg_rate: Number(e.target.value) }));
-    $('optimizer').addEventListener('change', (e) => send({ optimizer: e.target.value }));
-    $('loss').addEventListener('change', (e) => send({ loss: e.target.value }));
-    $('problem').addEventListener('change', (e) => {
-      // The problem type must fit the dataset: switch to the first dataset of the other kind, as TF does.
-      const want = e.target.value;
-      const fits = (d) => (want === 'regression') === (d.kind === 'regression');
-      const current = this.datasets.find((d) => d.name === this.config.dataset);
-      if (current && fits(current)) send({ problem: want });
-      else {
-        const next = this.datasets.find(fits);
-        send(next ? this.datasetChange(next.name) : { problem: want });
-      }
-    });
-    $('dataset').addEventListener('change', (e) => send(this.datasetChange(e.target.value)));
-    $('classes').addEventListener('change', (e) => send({ classes: Number(e.target.value) }));
-    $('n-points').addEventListener('change', (e) => send({ n_points: Number(e.target.value) }));
-    const slider = (id, key, show) => {
-      const input = $(id);
-      const out = $(`${id}-out`);
-      input.addEventListener('input', () => { out.textContent = show(Number(input.value)); });
-      input.addEventListener('change', () => send({ [key]: Number(input.value) }));
-    };
-    slider('noise', 'noise', (v) => String(Math.round(v * 100)));
-    slider('train-ratio', 'train_ratio', (v) => `${Math.round(v * 100)}%`);
-    slider('batch-size', 'batch_size', (v) => String(v));
+    for (const node of document.querySelectorAll('select[data-setting]')) {
+      node.addEventListener('change', () => {
+        const s = this.setting(node.dataset.setting);
+        send({ [node.dataset.setting]: s && s.type !== 'str' ? Number(node.value) : node.value });
+      });
+    }
+    for (const node of document.querySelectorAll('input[type=range][data-setting]')) {
+      const name = node.dataset.setting;
+      const out = $(`${node.id}-out`);
+      const text = (v) => (name === 'speed' ? this.speedLabel(v) : (SLIDER_TEXT[name] || String)(v));
+      node.addEventListener('input', () => { out.textContent = text(Number(node.value)); });
+      node.addEventListener('change', () => send({ [name]: Number(node.value) }));
+    }
     $('regenerate').addEventListener('click', () => this.onAction('regenerate'));
+    $('solve').addEventListener('click', () => {
+      const d = this.dataset(this.config.dataset);
+      if (d && !this.busy) this.onChange({ ...d.solver });
+    });
   }
 
-  datasetChange(name) {
-    const d = this.datasets.find((x) => x.name === name);
-    const partial = { dataset: name };
-    if (d) {
-      partial.problem = d.kind === 'regression' ? 'regression' : 'classification';
-      // a dataset of another kind starts from that kind's usual loss (regression's MSE must not
-      // stick to a classification set picked afterwards)
-      if (d.kind !== this.kind && LOSSES[d.kind]) partial.loss = LOSSES[d.kind][0][0];
+  dataset(name) { return this.schema ? this.schema.datasets.find((d) => d.name === name) : undefined; }
+
+  /** Build every menu, slider range, label, dataset thumbnail and feature toggle from the schema. */
+  setSchema(schema) {
+    if (!schema || !Array.isArray(schema.settings)) return;
+    this.schema = schema;
+    for (const span of document.querySelectorAll('[data-label]')) {
+      const s = this.setting(span.dataset.label);
+      if (s) span.textContent = s.label;
     }
-    return partial;
+    for (const node of document.querySelectorAll('[data-setting]')) {
+      const s = this.setting(node.dataset.setting);
+      if (!s) continue;
+      if (node.tagName === 'SELECT' && s.name !== 'loss' && s.name !== 'dataset') {
+        if (s.choices) fillSelect(node, s.choices, (v) => s.labels[v] || v);
+        else if (s.stops) fillSelect(node, s.stops, (v) => fmt(v));
+      } else if (node.type === 'range' && s.name !== 'batch_size') {
+        node.min = String(s.min); node.max = String(s.max);
+      }
+    }
+    this.buildDatasets(schema.datasets, schema.kinds);
+    this.buildFeatures(schema.features);
   }
 
-  buildDatasets(list) {
-    this.datasets = list;
+  buildDatasets(list, kinds) {
     const select = $('dataset');
-    const groups = new Map();
-    for (const d of list) {
-      if (!groups.has(d.kind)) groups.set(d.kind, el('optgroup', { label: KIND_LABEL[d.kind] || d.kind }));
-      groups.get(d.kind).append(el('option', { value: d.name }, d.label || d.name));
-    }
-    select.replaceChildren(...groups.values());
+    const groups = new Map(kinds.map((k) => [k.name, el('optgroup', { label: k.label })]));
+    for (const d of list) groups.get(d.kind).append(el('option', { value: d.name }, d.label));
+    select.replaceChildren(...[...groups.values()].filter((g) => g.children.length));
     const thumbs = $('dataset-thumbs');
     thumbs.replaceChildren();
     this.thumbButtons = new Map();
     for (const d of list) {
       const canvas = el('canvas', { width: 128, height: 128, 'aria-hidden': 'true' });   // 2x for sharp HiDPI
-      const title = `${d.label || d.name}: ${d.description || KIND_LABEL[d.kind] || d.kind}`;
-      const b = el('button', { type: 'button', class: `thumb kind-${d.kind}`, 'data-dataset': d.name, title, 'aria-label': `Dataset ${d.label || d.name}` },
-        canvas, el('span', { class: 'thumb-label' }, d.label || d.name));
-      b.addEventListener('click', () => { if (!this.busy) this.onChange(this.datasetChange(d.name)); });
-      drawThumb(canvas, d.name, d.kind);
+      const b = el('button', { type: 'button', class: `thumb kind-${d.kind}`, 'data-dataset': d.name, title: `${d.label}: ${d.description}`, 'aria-label': `Dataset ${d.label}` },
+        canvas, el('span', { class: 'thumb-label' }, d.label));
+      b.addEventListener('click', () => { if (!this.busy) this.onChange({ dataset: d.name }); });
+      drawThumb(canvas, d.preview, d.kind);
       thumbs.append(b);
       this.thumbButtons.set(d.name, b);
     }
@@ -131,8 +119,7 @@ export class Controls {
           if (on.size === 1) { this.onAction('feature-needed'); return; }
           on.delete(f.name);
         } else on.add(f.name);
-        // keep the registry order so the network's input column is stable
-        this.onChange({ features: this.features.map((x) => x.name).filter((n) => on.has(n)) });
+        this.onChange({ features: [...on] });   // the server keeps the registry's order
       });
       box.append(b);
     }
@@ -140,50 +127,50 @@ export class Controls {
 
   /** Write a server `state` message into the controls (without echoing changes back). */
   setState(state) {
+    if (!this.schema) return;
     this.busy = true;
     try {
       const c = state.config || {};
       this.config = c;
-      if (state.datasets && JSON.stringify(state.datasets) !== JSON.stringify(this.datasets)) this.buildDatasets(state.datasets);
-      if (state.features && JSON.stringify(state.features) !== JSON.stringify(this.features)) this.buildFeatures(state.features);
-      const d = this.datasets.find((x) => x.name === c.dataset);
-      this.kind = d ? d.kind : 'binary';
-      if (c.dataset !== undefined) $('dataset').value = c.dataset;
+      this.kind = state.kind || 'binary';
+      for (const node of document.querySelectorAll('select[data-setting]')) {
+        const s = this.setting(node.dataset.setting);
+        const v = c[node.dataset.setting];
+        if (v === undefined || !s || s.name === 'loss') continue;
+        ensureOption(node, v, (x) => (s.labels && s.labels[x]) || fmt(x));
+      }
       for (const [name, b] of this.thumbButtons) {
         b.classList.toggle('selected', name === c.dataset);
         b.setAttribute('aria-pressed', name === c.dataset ? 'true' : 'false');
       }
       $('classes-field').hidden = this.kind !== 'multiclass';
-      if (c.classes !== undefined) $('classes').value = String(c.classes);
-      if (c.lr !== undefined) ensureOption($('lr'), c.lr);
-      if (c.activation !== undefined) $('activation').value = c.activation;
-      if (c.regularization !== undefined) $('regularization').value = c.regularization;
-      if (c.reg_rate !== undefined) ensureOption($('reg-rate'), c.reg_rate);
       $('reg-rate').disabled = c.regularization === 'none';
-      if (c.optimizer !== undefined) $('optimizer').value = c.optimizer;
-      const problem = c.problem || state.problem;
-      if (problem) $('problem').value = problem;
-      fillSelect($('loss'), (LOSSES[this.kind] || LOSSES.binary).map((x) => x[0]),
-        (v) => (LOSSES[this.kind] || LOSSES.binary).find((x) => x[0] === v)[1]);
-      if (c.loss) ensureOption($('loss'), c.loss);
-      $('loss').disabled = (LOSSES[this.kind] || []).length <= 1;
-      const setSlider = (id, v, show) => { if (v === undefined) return; $(id).value = String(v); $(`${id}-out`).textContent = show(v); };
-      setSlider('noise', c.noise, (v) => String(Math.round(v * 100)));
-      setSlider('train-ratio', c.train_ratio, (v) => `${Math.round(v * 100)}%`);
-      if (c.batch_size !== undefined && c.batch_size > Number($('batch-size').max)) $('batch-size').max = String(c.batch_size);
-      setSlider('batch-size', c.batch_size, (v) => String(v));
-      if (c.n_points !== undefined) ensureOption($('n-points'), c.n_points);
+      const kind = this.schema.kinds.find((k) => k.name === this.kind);
+      const losses = this.schema.losses;
+      const lossLabel = (n) => (losses.find((l) => l.name === n) || { label: n }).label;
+      fillSelect($('loss'), kind ? kind.losses : [c.loss], lossLabel);
+      $('loss').value = c.loss;
+      $('loss').disabled = !kind || kind.losses.length <= 1;
+      for (const node of document.querySelectorAll('input[type=range][data-setting]')) {
+        const name = node.dataset.setting;
+        const v = c[name];
+        if (v === undefined) continue;
+        if (Number(node.max) < v) node.max = String(v);
+        node.value = String(v);
+        $(`${node.id}-out`).textContent = name === 'speed' ? this.speedLabel(v) : (SLIDER_TEXT[name] || String)(v);
+      }
       if (c.seed !== undefined) $('seed').textContent = String(c.seed);
       const on = new Set(c.features || []);
-      for (const b of document.querySelectorAll('button.feature')) {
-        const pressed = on.has(b.dataset.feature);
-        b.setAttribute('aria-pressed', pressed ? 'true' : 'false');
-      }
+      for (const b of document.querySelectorAll('button.feature')) b.setAttribute('aria-pressed', on.has(b.dataset.feature) ? 'true' : 'false');
       const hidden = c.hidden || [];
       const limits = state.limits || {};
       $('layer-count').textContent = `${hidden.length} hidden layer${hidden.length === 1 ? '' : 's'}`;
       $('add-layer').disabled = hidden.length >= (limits.max_layers ?? 8);
       $('remove-layer').disabled = hidden.length === 0;
+      const d = this.dataset(c.dataset);
+      const solved = d && Object.entries(d.solver).every(([k, v]) => JSON.stringify(c[k]) === JSON.stringify(v));
+      $('solve').disabled = !!solved;
+      $('solve').title = d ? `Switch to settings that solve ${d.label} within a minute: ${Object.entries(d.solver).map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(',') : v}`).join(' · ')}` : '';
     } finally {
       this.busy = false;
     }

@@ -11,26 +11,6 @@ function num(name, value, digits = 4) {
   return span;
 }
 
-function pick(obj, ...keys) {
-  if (!obj) return undefined;
-  for (const k of keys) if (obj[k] !== undefined && obj[k] !== null) return obj[k];
-  return undefined;
-}
-
-const FPRIME = {
-  tanh: 'f′(z) = 1 − tanh²(z)',
-  sigmoid: 'f′(z) = σ(z)(1 − σ(z))',
-  relu: 'f′(z) = 1 if z > 0 else 0',
-  leaky_relu: 'f′(z) = 1 if z > 0 else 0.01',
-  linear: 'f′(z) = 1',
-};
-
-const LOSS_DELTA = {
-  bce: 'δ = σ(z) − y   (binary cross-entropy on the logit)',
-  cross_entropy: 'δ = softmax(z) − onehot(y)   (cross-entropy)',
-  mse: 'δ = 2 (ŷ − y)   (squared error)',
-  hinge: 'δ = −y if y·z < 1 else 0   (hinge, y in {−1, +1})',
-};
 
 export class Inspector {
   constructor(root, handlers) {
@@ -39,6 +19,8 @@ export class Inspector {
     this.mode = null;
     this.target = null;
     this.lossName = 'bce';
+    this.fprime = {};
+    this.lossDelta = {};
     this.root.innerHTML = '';
     this.head = el('div', { class: 'insp-head' });
     this.main = el('div', { class: 'insp-main' });
@@ -50,6 +32,12 @@ export class Inspector {
   }
 
   setLossName(name) { if (name) this.lossName = name; }
+
+  /** The activations' f′ and the losses' δ formulas come from the schema's registries. */
+  setSchema(schema) {
+    this.fprime = Object.fromEntries(schema.activations.map((a) => [a.name, a.fprime]));
+    this.lossDelta = Object.fromEntries(schema.losses.map((l) => [l.name, l.delta]));
+  }
 
   heading(title, sub) {
     this.head.replaceChildren(el('h3', {}, title), sub ? el('span', { class: 'muted' }, sub) : '');
@@ -107,15 +95,13 @@ export class Inspector {
   }
 
   /** A link was clicked. `names` = {from, to}; blame arrives later via setBlame. */
-  showLink(l, i, j, { weight, names, hasTrace, layerName }) {
+  showLink(l, i, j, { weight, names, layerName }) {
     this.mode = 'link'; this.target = { l, i, j };
     this.heading(`Weight ${names.from} → ${names.to}`, `W${l}[${i},${j}]: row ${i} (the neuron it feeds), column ${j} (the input it reads)`);
     this.main.replaceChildren(
       el('div', { class: 'insp-row' }, el('span', { class: 'lbl' }, 'w'), num('weight', weight, 6),
         this.editor('weight', weight, (v) => this.handlers.onSetWeight(l, i, j, v))),
-      el('div', { class: 'blame', id: 'blame' },
-        hasTrace ? el('p', { class: 'muted' }, 'computing the chain rule…')
-          : el('p', { class: 'hint' }, 'Press Backward to see who blames this weight, and by how much.')),
+      el('div', { class: 'blame', id: 'blame' }, el('p', { class: 'muted' }, 'computing the chain rule…')),
       el('div', { class: 'insp-actions' }, this.checkButton(true)),
     );
     this.names = names; this.layerName = layerName;
@@ -139,9 +125,9 @@ export class Inspector {
   setBlame(b) {
     const box = this.main.querySelector('#blame');
     if (!box || this.mode !== 'link') return;
-    const gw = pick(b, 'grad_W', 'grad_w', 'product');
-    const delta = pick(b, 'delta');
-    const a = pick(b, 'a_in');
+    const gw = b.grad_W;
+    const delta = b.delta;
+    const a = b.a_in;
     const p = palette();
     const sign = gw < 0 ? `▲ the loss wants this weight to increase (${p.incName})`
       : gw > 0 ? `▼ the loss wants this weight to decrease (${p.decName})` : 'no pull either way';
@@ -156,18 +142,17 @@ export class Inspector {
         (() => { const s = num('grad_w', gw, 5); s.style.color = color; return s; })(),
         el('span', { class: 'verdict' }, sign)),
     ];
-    const terms = (pick(b, 'downstream', 'terms') || [])
-      .map((t) => (Array.isArray(t) ? { k: t[0], w: t[1], delta: t[2], product: t[3] } : t));
-    const fprime = pick(b, 'f_prime');
+    const terms = (b.downstream || []).map((t) => ({ k: t[0], w: t[1], delta: t[2], product: t[3] }));
+    const fprime = b.f_prime;
     const ctx = this.handlers.context ? this.handlers.context(b.layer, b.i) : {};
-    const z = pick(b, 'z') ?? ctx.z;
-    const act = pick(b, 'activation') || ctx.activation || '';
-    const isOut = b.is_output ?? b.output_layer ?? !terms.length;
+    const z = b.z ?? ctx.z;
+    const act = b.activation || ctx.activation || '';
+    const isOut = b.is_output;
     const lines = typeof b.formula === 'string' ? b.formula.split('\n') : [];
     const why = el('div', { class: 'why' });
     if (isOut) {
       why.append(el('p', {}, `δ(${to}) is the output's own error signal, straight from the loss: `,
-        el('code', {}, LOSS_DELTA[this.lossName] || 'δ = ∂L/∂z')));
+        el('code', {}, this.lossDelta[this.lossName] || 'δ = ∂L/∂z')));
       const detail = el('div', { class: 'kv' });
       if (z !== undefined) detail.append('z = ', num('z', z), '   ');
       if (ctx.prediction !== undefined) detail.append('prediction = ', num('prediction', ctx.prediction), '   ');
@@ -190,25 +175,25 @@ export class Inspector {
       table.append(tbody);
       why.append(table);
       const kv = el('div', { class: 'kv' });
-      kv.append('Σ = ∂L/∂a = ', num('sum', pick(b, 'sum', 'grad_a')), '   ');
+      kv.append('Σ = ∂L/∂a = ', num('sum', b.sum), '   ');
       if (z !== undefined) kv.append('z = ', num('z', z), '   ');
-      kv.append(`${FPRIME[act] || "f′(z)"} = `, num('f_prime', fprime));
+      kv.append(`${this.fprime[act] || "f′(z)"} = `, num('f_prime', fprime));
       why.append(kv);
-      why.append(el('div', { class: 'kv' }, 'δ = f′(z) · Σ = ', num('f_prime_echo', fprime), ' · ', num('sum_echo', pick(b, 'sum', 'grad_a')), ' = ', num('delta_echo', delta)));
+      why.append(el('div', { class: 'kv' }, 'δ = f′(z) · Σ = ', num('f_prime_echo', fprime), ' · ', num('sum_echo', b.sum), ' = ', num('delta_echo', delta)));
     }
     box.replaceChildren(...rows, why);
   }
 
   setCheck(c) {
-    const rel = pick(c, 'rel_error', 'relative_error');
+    const rel = c.rel_error;
     const ok = rel !== undefined && rel < 1e-4;
     this.checkBox.replaceChildren(
       el('h4', {}, 'Check it: finite differences'),
-      el('div', { class: 'kv' }, 'ε = ', num('eps', pick(c, 'eps', 'epsilon'), 2),
-        '   L(w + ε) = ', num('loss_plus', pick(c, 'loss_plus', 'loss_up'), 10),
-        '   L(w − ε) = ', num('loss_minus', pick(c, 'loss_minus', 'loss_down'), 10)),
-      el('div', { class: 'kv' }, 'slope = (L(w+ε) − L(w−ε)) / 2ε = ', num('slope', pick(c, 'slope', 'numeric', 'fd'), 8)),
-      el('div', { class: 'kv' }, 'backprop ∂L/∂w = ', num('backprop', pick(c, 'backprop', 'analytic', 'grad'), 8)),
+      el('div', { class: 'kv' }, 'ε = ', num('eps', c.eps, 2),
+        '   L(w + ε) = ', num('loss_plus', c.loss_plus, 10),
+        '   L(w − ε) = ', num('loss_minus', c.loss_minus, 10)),
+      el('div', { class: 'kv' }, 'slope = (L(w+ε) − L(w−ε)) / 2ε = ', num('slope', c.slope, 8)),
+      el('div', { class: 'kv' }, 'backprop ∂L/∂w = ', num('backprop', c.backprop, 8)),
       el('div', { class: `kv verdict-line ${ok ? 'ok' : 'bad'}` }, 'relative error = ', num('rel_error', rel, 3),
         el('span', { class: 'badge' }, ok ? '✓ backprop agrees' : '✗ check failed')),
     );
@@ -281,8 +266,8 @@ export class Inspector {
   }
 
   setUpdate(u) {
-    const sb = pick(u, 'sample_loss_before'); const sa = pick(u, 'sample_loss_after');
-    const tb = pick(u, 'train_loss_before'); const ta = pick(u, 'train_loss_after');
+    const sb = u.sample_loss_before; const sa = u.sample_loss_after;
+    const tb = u.train_loss_before; const ta = u.train_loss_after;
     const arrow = (b, a) => el('span', { class: a < b ? 'down' : a > b ? 'up' : '' }, a < b ? '↓' : a > b ? '↑' : '=');
     this.updateBox.replaceChildren(
       el('h4', {}, 'Apply this update: one SGD step on this sample only'),
@@ -305,16 +290,13 @@ export class Inspector {
   clearUpdate() { this.updateBox.replaceChildren(); }
 
   /** "1 forward + 1 backward: N µs · finite differences: 2P forwards ≈ M ms · K× faster" */
-  setCost(cost, params) {
+  setCost(cost) {
     if (!cost) return;
-    const ms = pick(cost, 'forward_backward_ms');
-    const us = ms !== undefined ? ms * 1000 : pick(cost, 'forward_backward_us');
-    const P = pick(cost, 'params') ?? params;
-    const fdForwards = pick(cost, 'fd_passes', 'fd_forwards') ?? (P !== undefined ? 2 * P : undefined);
-    const fdMs = pick(cost, 'fd_ms');
-    const fdUs = fdMs !== undefined ? fdMs * 1000 : undefined;
-    const ratio = pick(cost, 'ratio');
-    const est = cost.fd_measured === false || cost.fd_estimated === true;
+    const us = cost.forward_backward_ms * 1000;
+    const fdForwards = cost.fd_passes;
+    const fdUs = cost.fd_ms * 1000;
+    const ratio = cost.ratio ?? undefined;
+    const est = cost.fd_measured === false;
     this.cost.replaceChildren(
       el('span', { class: 'cost-title' }, 'Cost meter'),
       el('span', {}, '1 forward + 1 backward: ', el('b', { 'data-value': 'cost_us', 'data-raw': us ?? '' }, fmtDuration(us))),

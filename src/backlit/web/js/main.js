@@ -1,14 +1,15 @@
 // Wiring: socket <-> views. Holds the little page state there is; every number comes from the server.
 
 import { Socket } from './socket.js';
-import { parseHash, writeHash, formatHash, setSchema } from './state.js';
+import { readHash, writeHash } from './state.js';
 import { Controls } from './controls.js';
 import { NetworkView } from './network.js';
-import { Plane, renderScale } from './plane.js';
+import { Plane, renderScale, setExtent } from './plane.js';
 import { Rail } from './rail.js';
 import { Inspector } from './inspector.js';
 import { Stepper } from './stepper.js';
-import { setPalette, palette } from './colors.js';
+import { setPalette, palette, setColors } from './colors.js';
+import { setMapSchema } from './netmaps.js';
 import { StatusLine } from './status.js';
 import { downloadJson, readSessionFile } from './session.js';
 import { bindKeys } from './keys.js';
@@ -20,7 +21,8 @@ const showTest = $('show-test');
 const discretize = $('discretize');
 
 const app = {
-  config: parseHash(location.hash), // last validated config from the server (the hash's until then)
+  config: {},                    // the last validated config from the server
+  schema: null,                  // the settings table and registries, sent with the first state
   state: null,
   points: null,
   header: null,
@@ -68,7 +70,7 @@ const socket = new Socket({
     app.selecting = false;
     app.afterTrace = [];
     if (!reconnect || !app.state) {
-      const hash = location.hash.replace(/^#/, '');
+      const hash = readHash();
       send('hello', hash ? { url_state: hash } : {});
       return;
     }
@@ -227,14 +229,24 @@ function selectIndex(index) {
   if (send('select', { index }) !== null) app.selecting = true;
 }
 
+function adoptSchema(schema) {
+  app.schema = schema;
+  setColors(schema.palette);
+  setExtent(schema.extent);
+  setMapSchema(schema);
+  controls.setSchema(schema);
+  inspector.setSchema(schema);
+  applyPalette();
+}
+
 function onState(s) {
-  if (s.schema) setSchema(s.schema);
+  if (s.schema) adoptSchema(s.schema);
   app.state = s;
   app.config = s.config || app.config;
   app.playing = !!s.playing;
   app.diverged = !!s.diverged;
   controls.setState(s);
-  const feats = (s.features || []);
+  const feats = app.schema ? app.schema.features : [];
   const labels = (app.config.features || []).map((n) => (feats.find((f) => f.name === n) || { label: n }).label);
   const sizes = s.sizes || [labels.length, ...(app.config.hidden || []), 1];
   const before = network.sizes.join(',') + '|' + network.inputLabels.join(',');
@@ -245,7 +257,7 @@ function onState(s) {
     if (inspector.mode !== 'empty') inspector.showEmpty();
   }
   inspector.setLossName(app.config.loss);
-  if (s.epoch !== undefined) setEpoch(s.epoch);
+  if (s.epoch !== undefined) setEpoch(s.epoch, s.step);
   if (s.param_count !== undefined) $('param-count').textContent = `${s.param_count} parameters · network ${sizes.join('-')}`;
   if (s.selected !== undefined && s.selected !== null && app.selection && app.selection.index !== s.selected) {
     selectIndex(s.selected);
@@ -255,17 +267,22 @@ function onState(s) {
   showTest.checked = !!app.config.show_test;
   discretize.checked = !!app.config.discretize;
   plane.setOptions({ showTest: showTest.checked, discretize: discretize.checked });
-  app.urlState = typeof s.url_state === 'string' ? s.url_state : formatHash(app.config);
+  app.urlState = s.url_state;
   writeHash(app.urlState);
   renderStatus();
   learn.onState(s);
   tour.maybeStart();
 }
 
-function setEpoch(e) {
+/** The epoch counter counts fractions (one Step is one batch), and the step counter below it steps. */
+function setEpoch(e, step) {
   const el = $('epoch');
-  const t = String(Math.floor(e));
+  const t = e >= 100 ? String(Math.floor(e)) : e >= 10 ? e.toFixed(1) : e.toFixed(2);
   if (el.textContent !== t) el.textContent = t;
+  if (Number.isInteger(step)) {
+    const st = `step ${step.toLocaleString('en-US')}`;
+    if ($('step-count').textContent !== st) $('step-count').textContent = st;
+  }
 }
 
 function setPlaying(p) {
@@ -313,7 +330,7 @@ function onTrace(t) {
   network.setSample(t);
   learn.onTrace(t);
   plane.setInputGrad(t.input_grad || null);
-  if (t.cost) inspector.setCost(t.cost, app.state && app.state.param_count);
+  if (t.cost) inspector.setCost(t.cost);
   if (t.loss_name) inspector.setLossName(t.loss_name);
   // keep the open inspector in step with the new trace
   if (inspector.mode === 'link' && inspector.target) {
@@ -347,16 +364,16 @@ function handleFrame(h, arrays) {
   if (app.checkStep !== undefined && h.step !== app.checkStep) { inspector.clearCheck(); app.checkStep = undefined; }
   if (h.history || h.history_reset) rail.addHistory(h.history || [], !!h.history_reset);
   rail.setMetrics(h);
-  setEpoch(h.epoch ?? 0);
+  setEpoch(h.epoch ?? 0, h.step);
   if (arrays.boundary) {
     plane.setGrid({
-      kind: (app.points && app.points.kind) || kindOfDataset(),
+      kind: (app.points && app.points.kind) || (app.state && app.state.kind),
       classes: (app.points && app.points.classes) || (app.state && app.state.classes),
       boundary: arrays.boundary, confidence: arrays.confidence || null,
     });
   }
   if (arrays.neurons) network.setMaps(arrays.neurons);
-  network.setBatch(h.batch_grad || null);
+  network.setTraining(h.train_grad || null);
   if (h.playing !== undefined && h.playing !== app.playing) setPlaying(!!h.playing);
   if (h.diverged !== undefined) app.diverged = !!h.diverged;
   renderStatus();
@@ -367,11 +384,6 @@ function handleFrame(h, arrays) {
     const w = h.weights?.[l]?.[i]?.[j] ?? null;
     if (w !== null && w !== undefined) inspector.setWeightValue(w);
   }
-}
-
-function kindOfDataset() {
-  const ds = app.state && app.state.datasets ? app.state.datasets.find((d) => d.name === app.config.dataset) : null;
-  return ds ? ds.kind : 'binary';
 }
 
 // ---- actions -------------------------------------------------------------------------------------
@@ -500,8 +512,10 @@ function applyPalette() {
   document.body.classList.toggle('cb', $('cb-palette').checked);
   document.documentElement.style.setProperty('--inc', p.increase);
   document.documentElement.style.setProperty('--dec', p.decrease);
-  document.querySelector('#legend .legend-inc').textContent = `${p.incName} ▲: loss wants this weight to increase`;
-  document.querySelector('#legend .legend-dec').textContent = `${p.decName} ▼: to decrease`;
+  if (p.incName) {
+    document.querySelector('#legend .legend-inc').textContent = `${p.incName} ▲: loss wants this weight to increase`;
+    document.querySelector('#legend .legend-dec').textContent = `${p.decName} ▼: to decrease`;
+  }
   try { localStorage.setItem('backlit.palette', $('cb-palette').checked ? 'cb' : 'default'); } catch { /* private mode */ }
   network.invalidate();
 }
@@ -518,15 +532,13 @@ bindKeys({
   escape: () => { inspector.showEmpty(); network.select(null, null); },
 });
 
-// A hash typed or pasted by hand: apply what differs (the server validates it).
+// A hash typed or pasted by hand is a complete description: keys it lacks take their defaults, so
+// the session starts again from it, as a fresh tab opening the link would (the server validates it).
 window.addEventListener('hashchange', () => {
-  const h = parseHash(location.hash);
-  const diff = {};
-  for (const [k, v] of Object.entries(h)) if (JSON.stringify(v) !== JSON.stringify(app.config[k])) diff[k] = v;
-  if (!Object.keys(diff).length) return;
+  const hash = readHash();
+  if (hash === app.urlState) return;
   stopAnimation();
-  // a rejected hash is put back to the configuration that is really running (the error says why)
-  send('set', { config: diff }, { onError: () => { if (app.urlState !== undefined) writeHash(app.urlState); } });
+  send('hello', { url_state: hash });
 });
 
 // ---- render loop: draw only what changed -------------------------------------------------------

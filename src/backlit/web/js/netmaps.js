@@ -5,9 +5,16 @@
 import { NEURON_LUT } from './colors.js';
 
 const CTX = { willReadFrequently: true };
-// Bounded activations keep their natural scale; the others (inputs, ReLU, linear outputs) are scaled
-// by their own largest |value| so that their shape stays visible.
-const SCALE_ONE = new Set(['tanh', 'sigmoid']);
+// Bounded activations (the registry says which) keep their natural scale; the others (inputs, ReLU,
+// linear outputs) are scaled by their own largest |value| so that their shape stays visible.
+let BOUNDED = new Set();
+let EXTENT = 1;
+
+/** Adopt the schema: which activations are bounded, and the plane's extent. */
+export function setMapSchema(schema) {
+  BOUNDED = new Set(schema.activations.filter((a) => a.bounded).map((a) => a.name));
+  EXTENT = Math.max(Math.abs(schema.extent[0]), Math.abs(schema.extent[1]));
+}
 
 export class MapPainter {
   constructor() {
@@ -49,7 +56,7 @@ export class MapPainter {
       for (let i = 0; i < v.sizes[c]; i++, idx++) {
         const base = idx * nr * nr;
         let scale = 1;
-        if (!SCALE_ONE.has(act)) {
+        if (!BOUNDED.has(act)) {
           let m = 0;
           for (let k = 0; k < nr * nr; k++) { const a = Math.abs(data[base + k]); if (a > m) m = a; }
           scale = m > 1e-9 ? m : 1;
@@ -76,7 +83,7 @@ export class MapPainter {
 
   /** A white dot where the selected sample sits, on every map the forward pass has reached. */
   marks(ctx, v) {
-    const fx = (v.point[0] + 6) / 12; const fy = (6 - v.point[1]) / 12;
+    const fx = (v.point[0] + EXTENT) / (2 * EXTENT); const fy = (EXTENT - v.point[1]) / (2 * EXTENT);
     for (let c = 0; c <= v.litUpTo; c++) {
       for (const nu of v.neurons[c]) {
         ctx.beginPath(); ctx.arc(nu.x + fx * v.s, nu.y + fy * v.s, Math.max(1.6, v.s / 16), 0, Math.PI * 2);

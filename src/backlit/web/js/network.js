@@ -2,7 +2,7 @@
 // outlines), links coloured by weight sign when idle and by gradient sign after Backward or while
 // training. Orange = the loss wants the weight to increase (dL/dw < 0), green = decrease.
 
-import { gradientColor, weightColor, palette } from './colors.js';
+import { gradientColor, weightColor, palette, classColor } from './colors.js';
 import { MapPainter } from './netmaps.js';
 import { svg, fmt, placeTip } from './format.js';
 
@@ -35,7 +35,9 @@ export class NetworkView {
     this.biases = null;
     this.maps = null;            // {shape:[N,nr,nr], data}
     this.sample = null;          // trace dict of the selected sample
-    this.batch = null;           // frame.batch_grad
+    this.training = null;        // frame.train_grad: the training set's mean gradient
+    this.scale = null;           // {w, d}: the shared width scale (see observeScale)
+    this.scaleTime = 0;
     this.phase = 'idle';
     this.fwdCol = -1;            // forward reached this column
     this.bwdCol = Infinity;      // backward reached this column (halos for cols >= bwdCol)
@@ -73,7 +75,7 @@ export class NetworkView {
     if (same) return;
     this.sizes = sizes.slice();
     this.inputLabels = inputLabels.slice();
-    this.sample = null; this.batch = null;
+    this.sample = null; this.training = null; this.scale = null;
     this.phase = 'idle'; this.fwdCol = -1; this.bwdCol = Infinity;
     this.selectedLink = null; this.selectedNeuron = null;
     this.build();
@@ -89,7 +91,27 @@ export class NetworkView {
     this.weights = ok ? weights : null; this.biases = ok ? biases : null; this.dirty = true;
   }
   setMaps(maps) { this.maps = maps; this.mapsDirty = true; }
-  setBatch(batch) { this.batch = batch && this.fits(batch.grad_W) ? batch : null; this.dirty = true; }
+  setTraining(tg) {
+    this.training = tg && this.fits(tg.grad_W) ? tg : null;
+    if (this.training && this.training.scale) this.observeScale(this.training.scale);
+    this.dirty = true;
+  }
+
+  /**
+   * One width scale for every view (training, Forward/Backward, Next sample): full width is the
+   * largest |∂L/∂w| any single training sample has now (the server measures it each frame), and
+   * halos likewise for |δ|. It follows that number with a half-life of 2 s, so widths stay comparable
+   * from one sample to the next and never jump.
+   */
+  observeScale(scale) {
+    const now = performance.now();
+    const w = scale.grad_W; const d = scale.delta;
+    if (!(w > 0) || !(d > 0)) return;
+    if (!this.scale) { this.scale = { w, d }; this.scaleTime = now; return; }
+    const k = 1 - 0.5 ** (Math.min(now - this.scaleTime, 10000) / 2000);
+    this.scale = { w: this.scale.w * (w / this.scale.w) ** k, d: this.scale.d * (d / this.scale.d) ** k };
+    this.scaleTime = now;
+  }
   setSample(trace) {
     const ok = trace && trace.layers && this.fits(trace.layers.map((x) => x.grad_W));
     this.sample = ok ? trace : null; this.dirty = true; this.mapsDirty = true;
@@ -315,11 +337,11 @@ export class NetworkView {
         fromCol: this.bwdCol,
       };
     }
-    if (this.phase === 'idle' && this.batch && this.batch.grad_W) {
+    if (this.phase === 'idle' && this.training) {
       return {
-        source: 'batch', gradW: this.batch.grad_W, gradB: this.batch.grad_b || null,
-        // the batch loss is a mean, so each bias gradient is that neuron's δ summed over the batch
-        delta: this.batch.grad_b || [], inputDelta: null, fromCol: 0,
+        source: 'training', gradW: this.training.grad_W, gradB: this.training.grad_b,
+        // the loss is the mean over the training set, so a bias's gradient is its neuron's mean δ
+        delta: this.training.grad_b, inputDelta: null, fromCol: 0,
       };
     }
     return null;
@@ -343,35 +365,39 @@ export class NetworkView {
     else el.setAttribute(key, value);
   }
 
-  /** Say under the view what the links mean right now: weights, this sample's or the batch's gradient. */
+  /** Say under the view what the links mean right now, and what full width stands for. */
   drawKey(grads) {
     if (!this.keyEl) return;
     const p = palette();
     const mode = grads ? grads.source : 'weights';
-    const text = `${mode}|${p.posName}|${p.incName}`;
+    const full = this.scale ? fmt(this.scale.w, 2) : '';
+    const text = `${mode}|${p.posName}|${p.incName}|${full}`;
     if (text === this.keyText) return;
     this.keyText = text;
-    const chip = (color, text) => {
+    const chip = (color, label) => {
       const c = document.createElement('span'); c.className = 'chip';
       const e = document.createElement('span'); e.className = 'sw'; e.style.background = color;
-      c.append(e, text);
+      c.append(e, label);
       return c;
     };
     if (mode === 'weights') {
       this.keyEl.replaceChildren('Links show the weights:', chip(p.pos, `${p.posName} +`), chip(p.neg, `${p.negName} −`),
         '· thicker = larger |w| · click a link to inspect or edit it');
     } else {
-      const whose = mode === 'sample' ? "this sample's ∂L/∂w" : "the last training batch's ∂L/∂w";
-      this.keyEl.replaceChildren(`Links show ${whose} (colours above) · thicker = larger |∂L/∂w| · halo = |δ| of the neuron`);
+      const whose = mode === 'sample' ? "this sample's ∂L/∂w"
+        : 'the whole training set\'s mean ∂L/∂w, recomputed every frame (one batch alone would flicker)';
+      const scaleText = full ? ` · full width = |∂L/∂w| of ${full}, the largest any one training sample has now` : '';
+      this.keyEl.replaceChildren(`Links show ${whose}${scaleText} · halo = |δ| of the neuron`);
     }
   }
 
   drawSvg() {
     const grads = this.shownGradients();
     this.drawKey(grads);
-    let gmax = 0;
-    let dmax = 0;
-    if (grads) {
+    // the shared scale; before the first frame has measured it, this view's own largest value
+    let gmax = this.scale ? this.scale.w : 0;
+    let dmax = this.scale ? this.scale.d : 0;
+    if (grads && !this.scale) {
       grads.gradW.forEach((W, l) => {
         if (l < grads.fromCol || !W) return;
         for (const row of W) for (const v of row) gmax = Math.max(gmax, Math.abs(v));
@@ -380,12 +406,11 @@ export class NetworkView {
         if (l + 1 < grads.fromCol || !d) return;
         for (const v of d) dmax = Math.max(dmax, Math.abs(v));
       });
-      if (grads.inputDelta && grads.fromCol <= 0) for (const v of grads.inputDelta) dmax = Math.max(dmax, Math.abs(v));
     }
     const manyLinks = this.links.length > 400;
     let selected = null; let selWidth = 0;
-    // Thousands of changing SVG attributes cost more than a frame: with a big network, live batch
-    // gradients are redrawn at 4 Hz (the heatmaps, plane and rail keep the full rate).
+    // Thousands of changing SVG attributes cost more than a frame: with a big network, the live training
+    // gradient is redrawn at 4 Hz (the heatmaps, plane and rail keep the full rate).
     const now0 = performance.now();
     const throttled = this.links.length > 300 && this.phase === 'idle' && now0 - this.linkTime < 250;
     this.linksPending = throttled;
@@ -397,7 +422,7 @@ export class NetworkView {
       let stroke; let width; let sign = 'none'; let dash = null; let glyph = ''; let opacity;
       if (g !== null && g !== undefined) {
         stroke = gradientColor(g);
-        width = 0.8 + 7 * (gmax > 0 ? Math.abs(g) / gmax : 0);
+        width = 0.8 + 7 * (gmax > 0 ? Math.min(1, Math.abs(g) / gmax) : 0);
         sign = g < 0 ? 'increase' : g > 0 ? 'decrease' : 'none';
         if (g > 0) dash = '7 4';
         if (gmax > 0 && Math.abs(g) >= 0.2 * gmax && !manyLinks) glyph = g < 0 ? '▲' : '▼';
@@ -480,7 +505,7 @@ export class NetworkView {
         this.set(nu.abar, cc, 'x', (nu.x + s + 2).toFixed(1));
         this.set(nu.abar, cc, 'y', (v >= 0 ? nu.y + s / 2 - len : nu.y + s / 2).toFixed(1));
         this.set(nu.abar, cc, 'height', len.toFixed(1));
-        this.set(nu.abar, cc, 'fill', v >= 0 ? '#4f86ff' : '#d84b9f');
+        this.set(nu.abar, cc, 'fill', classColor(v >= 0 ? 1 : 0));
         this.set(nu.abar, cc, 'visibility', 'visible');
       } else this.set(nu.abar, cc, 'visibility', 'hidden');
       let d = null;
@@ -489,7 +514,7 @@ export class NetworkView {
       }
       if (d !== null && d !== undefined && Number.isFinite(d)) {
         // at most half the gap between two boxes, so neighbouring halos never merge
-        const pad = 2 + Math.max(2, Math.min(13, (this.pitch - s) / 2 - 3)) * Math.sqrt(dmax > 0 ? Math.abs(d) / dmax : 0);
+        const pad = 2 + Math.max(2, Math.min(13, (this.pitch - s) / 2 - 3)) * Math.sqrt(dmax > 0 ? Math.min(1, Math.abs(d) / dmax) : 0);
         const color = gradientColor(d);
         this.set(nu.halo, cc, 'x', (nu.x - pad).toFixed(1));
         this.set(nu.halo, cc, 'y', (nu.y - pad).toFixed(1));

@@ -7,7 +7,10 @@ import { fitCanvas, fmt, placeTip } from './format.js';
 // CPU-backed canvases: small, redrawn often, and fast without a GPU (headless, VMs, old laptops).
 const CTX = { willReadFrequently: true };
 
-const EXTENT = 6;
+let EXTENT = 1;  // half the side of the plane; the schema's extent replaces it
+
+/** Adopt the schema's plane extent [lo, hi] (symmetric about 0). */
+export function setExtent(extent) { EXTENT = Math.max(Math.abs(extent[0]), Math.abs(extent[1])); }
 
 /** '#rrggbb' mixed towards white by k. */
 function tint(hex, k) {
@@ -177,15 +180,16 @@ export class Plane {
     ctx.fillStyle = '#8a93a6';
     ctx.font = '10px system-ui, sans-serif';
     ctx.textAlign = 'center'; ctx.textBaseline = 'top';
-    for (let v = -6; v <= 6; v += 2) {
+    const tick = EXTENT / 3;
+    for (let v = -EXTENT; v <= EXTENT + 1e-9; v += tick) {
       const [x] = this.toPx(v, 0, g);
-      ctx.fillText(String(v), x, g.y0 + g.side + 5);
+      ctx.fillText(fmt(v, 3), x, g.y0 + g.side + 5);
       ctx.fillRect(x, g.y0 + g.side, 1, 3);
     }
     ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
-    for (let v = -6; v <= 6; v += 2) {
+    for (let v = -EXTENT; v <= EXTENT + 1e-9; v += tick) {
       const [, y] = this.toPx(0, v, g);
-      ctx.fillText(String(v), g.x0 - 6, y);
+      ctx.fillText(fmt(v, 3), g.x0 - 6, y);
       ctx.fillRect(g.x0 - 3, y, 3, 1);
     }
   }
