@@ -97,3 +97,16 @@ def series(history: dict) -> dict:
     rows = [(e, d, w) for e, d, w in zip(history["epoch"], history.get("delta_norm", []),
                                           history.get("grad_W_norm", [])) if d is not None]
     return {"epoch": [r[0] for r in rows], "delta": [r[1] for r in rows], "grad_W": [r[2] for r in rows]}
+
+
+def layer_names(n_layers: int) -> list[str]:
+    """"layer 1", ..., "output": the names the plots and the strip use."""
+    return [f"layer {l + 1}" for l in range(n_layers - 1)] + ["output"]
+
+
+def strip_data(history: dict) -> dict:
+    """What the page's GradFlowStrip.setData takes, from a ``train.fit`` history:
+    ``{"layers": [...], "rows": [[epoch, [‖δ‖ per layer], [‖dL/dW‖ per layer]], ...]}``."""
+    s = series(history)
+    n = len(s["delta"][0]) if s["delta"] else 0
+    return {"layers": layer_names(n), "rows": [[e, d, w] for e, d, w in zip(s["epoch"], s["delta"], s["grad_W"])]}

@@ -80,6 +80,7 @@ class Node:
     grad: np.ndarray | None
     group: str | None = None
     requires_grad: bool = False
+    zoom: dict | None = None
     x: float = 0.0
     y: float = 0.0
     layer: int = 0
@@ -113,8 +114,8 @@ class Graph:
     """The recorded graph below ``root``. Build it with :func:`graph`."""
 
     def __init__(self, root: Tensor, names: dict | None = None, groups: dict | None = None,
-                 title: str | None = None, upstream: np.ndarray | None = None):
-        names, groups = names or {}, groups or {}
+                 title: str | None = None, upstream: np.ndarray | None = None, zoom: dict | None = None):
+        names, groups, zoom = names or {}, groups or {}, zoom or {}
         order = _topological(root)                      # parents before children
         index = {id(t): k for k, t in enumerate(order)}
         self.title = title
@@ -127,7 +128,7 @@ class Graph:
             label = names.get(id(t), (None,))[0] or (t.op if t.parents else _leaf_label(t))
             self.nodes.append(Node(k, t.op, role, label, tuple(t.shape), np.array(t.data, copy=True),
                                    None if t.grad is None else np.array(t.grad, copy=True),
-                                   groups.get(id(t)), bool(t.requires_grad)))
+                                   groups.get(id(t)), bool(t.requires_grad), zoom.get(id(t))))
         self.edges = [Edge(index[id(p)], index[id(t)], s) for t in order for s, p in enumerate(t.parents)]
         self.forward = [n.id for n in self.nodes if n.role == "op"]
         self.steps: list[Step] = []
@@ -211,7 +212,7 @@ class Graph:
                 "id": n.id, "op": n.op, "role": n.role, "label": n.label, "group": n.group,
                 "shape": list(n.shape), "value": _cells(n.value),
                 "grad": None if n.grad is None else _cells(n.grad),
-                "requires_grad": n.requires_grad, "x": round(n.x, 1), "y": round(n.y, 1),
+                "requires_grad": n.requires_grad, "zoom": n.zoom, "x": round(n.x, 1), "y": round(n.y, 1),
                 "text": {"value": _short(n.value), "grad": "—" if n.grad is None else _short(n.grad)},
             } for n in self.nodes],
             "edges": [{"source": e.source, "target": e.target, "slot": e.slot} for e in self.edges],
@@ -318,7 +319,7 @@ def graph(t: Tensor, backward: bool = False, names: dict | None = None, title: s
     return _with_backward(t, names, {}, title)
 
 
-def _with_backward(root: Tensor, names: dict, groups: dict, title, gradient=None) -> Graph:
+def _with_backward(root: Tensor, names: dict, groups: dict, title, gradient=None, zoom=None) -> Graph:
     """Run root.backward(gradient) with every intermediate gradient retained, and record the sweep.
 
     The leaves' gradients are read from this pass alone (any earlier .grad is added back afterwards,
@@ -335,7 +336,7 @@ def _with_backward(root: Tensor, names: dict, groups: dict, title, gradient=None
             before[id(t)] = t.grad
             t.grad = None
     root.backward(gradient)
-    g = Graph(root, names, groups, title=title, upstream=gradient)
+    g = Graph(root, names, groups, title=title, upstream=gradient, zoom=zoom)
     g._record_steps(order)
     for t in order:
         if id(t) in before and before[id(t)] is not None:
@@ -358,7 +359,7 @@ def step_graph(model, x, y, loss: str = "bce", features=None, regularization: st
     X = np.array(x, dtype=dtype).reshape(1, -1)
     x_t = Tensor(X, requires_grad=True, dtype=dtype)
     names = {id(x_t): ("x (point)" if features else "x (input)", "input")}
-    groups = {}
+    groups, zoom = {}, {}
     params = [p for lin in model.linears for p in (lin.weight, lin.bias)]
     saved = [p.grad for p in params]
     for p in params:
@@ -377,6 +378,7 @@ def step_graph(model, x, y, loss: str = "bce", features=None, regularization: st
             names[id(z)] = (f"z{l} = linear", None)
             for t in (lin.weight, lin.bias, z):
                 groups[id(t)] = group
+            zoom[id(z)] = zoom[id(act)] = {"layer": l - 1, "neurons": lin.out_features}
             if act is not z:
                 names[id(act)] = (f"a{l} = {act.op}", None)
                 groups[id(act)] = group
@@ -397,7 +399,7 @@ def step_graph(model, x, y, loss: str = "bce", features=None, regularization: st
             for t in (pen, scaled, total):
                 groups[id(t)] = "loss"
             L = total
-        g = _with_backward(L, names, groups, title="one training step, op by op")
+        g = _with_backward(L, names, groups, title="one training step, op by op", zoom=zoom)
     finally:
         for p, s in zip(params, saved):
             p.grad = s

@@ -426,7 +426,7 @@ def _write_outputs(out, model, result, cfg, split) -> None:
         "interrupted": result.interrupted,
         "final": final,
         "history": result.history,
-        "gradflow": {"layers": [f"layer {l + 1}" for l in range(len(model.linears) - 1)] + ["output"],
+        "gradflow": {"layers": gradflow.layer_names(len(model.linears)),
                      "note": "history.delta_norm / grad_W_norm: per epoch (null at epoch 0), one value "
                              "per layer: the epoch's mean of ‖δ‖ (per sample) and ‖dL/dW‖ over its steps"},
     }
