@@ -501,13 +501,13 @@ def _cells(a) -> dict:
 
 
 def _short(a) -> str:
-    """A value in a few characters: 0.1234, [0.1, -0.2], or "4×8 in [-0.3, 0.5]"."""
+    """A value in a few characters: 0.1234, [0.1, -0.2], or "4×8: -0.3…0.5" (its range)."""
     a = np.asarray(a, dtype=float)
     if a.size == 1:
         return f"{a.item():.4g}"
     if a.size <= 3:
         return "[" + ", ".join(f"{v:.3g}" for v in a.reshape(-1)) + "]"
-    return f"{'×'.join(map(str, a.shape))} in [{np.nanmin(a):.2g}, {np.nanmax(a):.2g}]"
+    return f"{'×'.join(map(str, a.shape))}: {np.nanmin(a):.2g}…{np.nanmax(a):.2g}"
 
 
 def _lines(n: Node) -> list[str]:
