@@ -32,6 +32,7 @@ from .engine import (
 __version__ = "0.1.0"
 
 from . import functional, nn, optim  # noqa: E402  (they build on the engine above)
+from . import graph  # noqa: E402  (callable: backlit.graph(tensor) draws its computation graph)
 
 __all__ = [
     "Tensor",
@@ -59,5 +60,6 @@ __all__ = [
     "functional",
     "nn",
     "optim",
+    "graph",
     "__version__",
 ]

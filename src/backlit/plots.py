@@ -133,3 +133,41 @@ def _plot_loss(history, path, title):
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
+
+
+def plot_gradflow(history: dict, path="gradflow.png", title=None):
+    """Write the gradient flow through depth: per layer, ‖δ‖ (mean over the samples, left) and
+    ‖dL/dW‖ (right) against the epoch, on a log scale (``history`` from ``train.fit``; see
+    ``backlit.gradflow``). Layers go from light (first) to dark (output), with a different dash per
+    layer as a second cue; blues and purples only, as orange and green mean a gradient's sign."""
+    from . import gradflow
+
+    s = gradflow.series(history)
+    fig = Figure(figsize=(9, 3.6), dpi=100)
+    axes = fig.subplots(1, 2, sharex=True)
+    if not s["epoch"]:
+        fig.text(0.5, 0.5, "no gradient steps yet", ha="center")
+        fig.savefig(path)
+        return
+    n_layers = len(s["delta"][0])
+    ramp = LinearSegmentedColormap.from_list("backlit_depth", ["#9ecae1", "#3f51b5", "#3b0f70"])
+    dashes = ["-", "--", "-.", ":"]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        for ax, key, label in ((axes[0], "delta", "‖δ‖ = ‖∂ℓ/∂z‖, mean over samples"),
+                               (axes[1], "grad_W", "‖∂L/∂W‖")):
+            values = np.array(s[key], dtype=float)
+            for l in range(n_layers):
+                name = "output" if l == n_layers - 1 else f"layer {l + 1}"
+                ax.plot(s["epoch"], np.where(values[:, l] > 0, values[:, l], np.nan),
+                        color=ramp(l / max(n_layers - 1, 1)), ls=dashes[l % len(dashes)], lw=1.5, label=name)
+            ax.set_yscale("log")
+            ax.set_xlabel("epoch")
+            ax.set_title(label, fontsize=9)
+            ax.grid(alpha=0.3, which="both")
+        axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)

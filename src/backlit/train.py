@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import data, kinds, nn, optim
+from . import data, gradflow, kinds, nn, optim
 from .engine import Tensor, no_grad
 
 ACTIVATIONS = nn.ACTIVATIONS
@@ -134,6 +134,8 @@ def fit(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", los
     opt = optim.make(optimizer, params, lr)
     rng = np.random.default_rng(seed)
     result = FitResult()
+    result.history.update(delta_norm=[], grad_W_norm=[])  # per epoch, one value per layer: gradflow.py
+    norms = []  # this epoch's per-step gradflow.layer_norms
 
     def record(epoch: int) -> bool:
         tr_loss, tr_acc = evaluate(model, in_train, ytr, kind, loss)
@@ -144,6 +146,10 @@ def fit(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", los
                      test_accuracy=te_acc)
         for k in HISTORY_KEYS:
             result.history[k].append(entry[k])
+        # gradient flow: the epoch's mean per-layer norms, from the steps' own gradients (none at epoch 0)
+        for k, key in (("delta", "delta_norm"), ("grad_W", "grad_W_norm")):
+            result.history[key].append(np.mean([n[k] for n in norms], axis=0).tolist() if norms else None)
+        norms.clear()
         if callback is not None:
             callback(entry)
         return True
@@ -151,12 +157,16 @@ def fit(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", los
     def step(idx) -> bool:
         """One optimizer step on the points ``idx``; False if the loss or a weight is not finite."""
         opt.zero_grad()
-        objective = data_loss(model(in_train[idx]), ytr[idx], loss)
+        zas = model.forward_layers(in_train[idx])  # model(x), keeping each layer's z for its δ
+        for z, _ in zas:
+            z.retain_grad()
+        objective = data_loss(zas[-1][1], ytr[idx], loss)
         if regularization and reg_rate:
             objective = objective + reg_rate * nn.penalty(weights, regularization)
         if not math.isfinite(float(objective.item())):
             return False
         objective.backward()
+        norms.append(gradflow.layer_norms([z.grad for z, _ in zas], [lin.weight.grad for lin in model.linears]))
         opt.step()
         # the loss alone can miss it: tanh(inf) = 1, so an infinite weight may still give a finite loss
         return all(np.isfinite(p.data).all() for p in params)
@@ -179,7 +189,7 @@ def fit(model, X_train, y_train, X_test=None, y_test=None, *, kind="binary", los
         if not catch_interrupt:
             raise
         model.load_state_dict(good)
-        for k in HISTORY_KEYS:  # drop an epoch recorded after the state that was kept
+        for k in result.history:  # drop an epoch recorded after the state that was kept
             del result.history[k][good_epoch + 1:]
         result.interrupted = True
     return result
@@ -399,6 +409,9 @@ def _write_outputs(out, model, result, cfg, split) -> None:
         "interrupted": result.interrupted,
         "final": final,
         "history": result.history,
+        "gradflow": {"layers": gradflow.layer_names(len(model.linears)),
+                     "note": "history.delta_norm / grad_W_norm: per epoch (null at epoch 0), one value "
+                             "per layer: the epoch's mean of ‖δ‖ (per sample) and ‖dL/dW‖ over its steps"},
     }
     with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
         f.write(metrics_json(metrics))
@@ -411,9 +424,11 @@ def _write_outputs(out, model, result, cfg, split) -> None:
                         features=cfg["features"], path=os.path.join(out, "boundary.png"),
                         title=title, threshold=nn.loss_class(cfg["loss"]).threshold)
     plots.plot_loss(result.history, path=os.path.join(out, "loss.png"), title=cfg["dataset"])
+    plots.plot_gradflow(result.history, path=os.path.join(out, "gradflow.png"),
+                        title=f"{cfg['dataset']} · {cfg['activation']} · init {cfg['init']}")
 
 
-OUTPUT_FILES = ["boundary.png", "loss.png", "model.json", "metrics.json"]
+OUTPUT_FILES = ["boundary.png", "loss.png", "gradflow.png", "model.json", "metrics.json"]
 
 
 def metrics_json(metrics: dict) -> str:
