@@ -3,7 +3,7 @@
 // the `code` message); this module only writes words around them. Hovering (or focusing) a section
 // highlights the part of the page it talks about.
 
-import { el, fmtDuration } from './format.js';
+import { el, fmt, fmtDuration } from './format.js';
 import { palette } from './colors.js';
 
 const STORE = 'backlit.learn';                 // 'open' | 'closed'
@@ -97,7 +97,7 @@ export class LearnPanel {
     const dec = () => { const s = el('span', { class: 'learn-dec' }, 'green'); this.decWords.push(s); return s; };
 
     // live numbers
-    this.lossName = el('span', { class: 'learn-live', 'data-live': 'loss-name' }, 'the loss');
+    this.lossName = el('b', { 'data-live': 'loss-name' }, 'the loss');
     this.pSpan = el('b', { class: 'learn-live', 'data-cost': 'params' }, 'P');
     this.pSpan2 = el('b', { class: 'learn-live', 'data-cost': 'params' }, 'P');
     this.fdSpan = el('b', { class: 'learn-live', 'data-cost': 'fd_passes' }, '2P');
@@ -105,9 +105,13 @@ export class LearnPanel {
     this.fdMs = el('b', { class: 'learn-live', 'data-cost': 'fd_ms' }, '–');
     this.fdHow = el('span', { 'data-cost': 'fd_measured' }, '');
     this.ratio = el('b', { class: 'learn-live', 'data-cost': 'ratio' }, '–');
-    this.costTimes = el('p', { class: 'learn-cost-times', hidden: true },
-      'Timed on this machine just now: one forward and one backward pass took ', this.fbMs, '; the ',
-      this.fdSpan, ' forward passes ', this.fdHow, ' ', this.fdMs, '. Backprop was ', this.ratio, ' faster.');
+    this.costTimes = el('div', { class: 'learn-cost-times', hidden: true },
+      el('table', { class: 'learn-meter' },
+        el('caption', {}, 'Timed on this machine, for this network'),
+        el('tr', {}, el('th', { scope: 'row' }, 'Backprop'), el('td', {}, '1 forward + 1 backward'), el('td', { class: 'num' }, this.fbMs)),
+        el('tr', {}, el('th', { scope: 'row' }, 'Finite differences'),
+          el('td', {}, '2P = ', this.fdSpan, ' forward passes'), el('td', { class: 'num' }, this.fdHow, this.fdMs))),
+      el('p', {}, 'Backprop was ', this.ratio, ' faster, and the gap grows with every parameter you add.'));
     this.costWaiting = el('p', { class: 'learn-muted' }, 'Press Forward to time one step of this network.');
 
     this.code = el('code', { class: 'language-python' }, 'Asking the server for the PyTorch version of this network…');
@@ -275,9 +279,10 @@ export class LearnPanel {
     this.renderParams(c.params, c.fd_passes);
     setRaw(this.fbMs, c.forward_backward_ms, fmtDuration(c.forward_backward_ms * 1000));
     setRaw(this.fdMs, c.fd_ms, fmtDuration(c.fd_ms * 1000));
-    this.fdHow.textContent = c.fd_measured ? 'took' : 'would take about';
+    this.fdHow.textContent = c.fd_measured ? '' : '≈ ';
+    this.fdHow.title = c.fd_measured ? 'measured' : 'estimated from one timed forward pass';
     this.fdHow.dataset.raw = String(!!c.fd_measured);
-    setRaw(this.ratio, c.ratio, Number.isFinite(c.ratio) ? `${c.ratio >= 10 ? Math.round(c.ratio) : c.ratio.toFixed(1)}×` : '–');
+    setRaw(this.ratio, c.ratio, Number.isFinite(c.ratio) ? `${fmt(c.ratio, 3)}×` : '–');
     this.costTimes.hidden = false;
     this.costWaiting.hidden = true;
   }

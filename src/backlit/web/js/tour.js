@@ -97,6 +97,8 @@ export class Tour {
       document.addEventListener('keydown', this.onKey, true);
       window.addEventListener('resize', this.onMove);
       window.addEventListener('scroll', this.onMove, true);
+      // the page may still be laying itself out (network, inspector): follow the control
+      this.timer = setInterval(this.onMove, 300);
     }
     this.card.hidden = false;
     document.body.classList.add('touring');
@@ -114,6 +116,7 @@ export class Tour {
     this.text.textContent = step.text;
     this.hint.textContent = `Press the ringed button, or ${step.keyName === 'Space' ? 'the Space bar' : `the ${step.keyName} key`}.`;
     this.nextBtn.textContent = i === STEPS.length - 1 ? 'Finish' : 'Next';
+    this.scrolled = false;
     this.target = document.querySelector(step.target);
     if (this.target) {
       this.target.classList.add('tour-target');
@@ -151,6 +154,7 @@ export class Tour {
     document.removeEventListener('keydown', this.onKey, true);
     window.removeEventListener('resize', this.onMove);
     window.removeEventListener('scroll', this.onMove, true);
+    clearInterval(this.timer);
     try { localStorage.setItem(STORE, how); } catch { /* private mode */ }
     if (cardHadFocus) {
       const back = this.returnFocus && this.returnFocus.isConnected ? this.returnFocus : (lastTarget || this.startButton);
@@ -188,7 +192,14 @@ export class Tour {
     let top = vh - ch - gap;
     let side = 'none';
     if (this.target) {
-      const r = this.target.getBoundingClientRect();
+      let r = this.target.getBoundingClientRect();
+      const short = r.bottom + gap + ch + 8 - vh;
+      if (short > 0 && !this.scrolled && r.top - short >= 8) {
+        // the card would cover what the step asks you to watch: scroll a little and put it below instead
+        this.scrolled = true;
+        window.scrollBy(0, Math.ceil(short) + 4);
+        r = this.target.getBoundingClientRect();
+      }
       left = r.left + r.width / 2 - cw / 2;
       if (r.bottom + gap + ch <= vh - 8) { top = r.bottom + gap; side = 'below'; }
       else if (r.top - gap - ch >= 8) { top = r.top - gap - ch; side = 'above'; }
