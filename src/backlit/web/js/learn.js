@@ -7,7 +7,6 @@ import { el, fmt, fmtDuration } from './format.js';
 import { palette } from './colors.js';
 
 const STORE = 'backlit.learn';                 // 'open' | 'closed'
-const NARROW = '(max-width: 720px)';            // the panel covers the page below this width
 
 // Which part of the page each section describes: elements by selector, and a class on svg#network.
 const HIGHLIGHTS = {
@@ -227,7 +226,6 @@ export class LearnPanel {
     this.root.hidden = false;
     this.toggle.setAttribute('aria-expanded', 'true');
     document.body.classList.add('learn-open');
-    document.body.classList.toggle('learn-cover', matchMedia(NARROW).matches);
     if (remember) store('open');
     this.renderLossName();
     this.requestCode();
@@ -239,7 +237,7 @@ export class LearnPanel {
     this.highlight(null);
     this.root.hidden = true;
     this.toggle.setAttribute('aria-expanded', 'false');
-    document.body.classList.remove('learn-open', 'learn-cover');
+    document.body.classList.remove('learn-open');
     store('closed');
     if (hadFocus) this.toggle.focus({ preventScroll: true });
   }

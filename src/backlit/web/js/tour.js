@@ -165,7 +165,7 @@ export class Tour {
 
   key(ev) {
     if (!this.running) return;
-    if (ev.key === 'Escape') { ev.preventDefault(); this.end('skipped'); return; }
+    if (ev.key === 'Escape') { ev.preventDefault(); ev.stopPropagation(); this.end('skipped'); return; }
     if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
     const step = STEPS[this.index];
     if (!step || ev.key.toLowerCase() !== step.key) return;
