@@ -167,6 +167,8 @@ class App:
         page.on("pageerror", lambda e: self.page_errors.append(str(e)))
         page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
         page.add_init_script(PROBE)
+        # the first-visit tour would cover the page: these tests run as a returning visitor
+        page.add_init_script("try { localStorage.setItem('backlit.tour', 'skipped'); } catch (e) {}")
 
     # -- loading ---------------------------------------------------------------------------------
     def open(self, hash_: str = "", base_url: str | None = None) -> "App":

@@ -153,7 +153,7 @@ const inspector = new Inspector($('inspector'), {
   },
 });
 
-const learn = new LearnPanel($('learn'), $('learn-toggle'), { send: (type, payload) => send(type, payload) });
+const learn = new LearnPanel($('learn'), $('learn-toggle'), { send: (type, payload, onReply) => send(type, payload, onReply) });
 const tour = new Tour($('tour'), $('tour-start'));
 
 const stepper = new Stepper(network, {

@@ -1,10 +1,227 @@
 // The guided first minute: Forward -> Backward -> Train -> Next sample.
+// Each step rings its control and says what to watch. Pressing that control (with the mouse, or its
+// key: F, B, Space, N) or the card's Next moves on; Esc or "Skip tour" ends it. It starts by itself on
+// the first visit only: localStorage remembers "done" or "skipped", and `?notour` in the URL keeps it
+// away for one load.
+
+import { el } from './format.js';
+
+const STORE = 'backlit.tour';
+
+const STEPS = [
+  {
+    id: 'forward', target: '#forward', key: 'f', keyName: 'F',
+    title: 'Forward: the network makes a guess',
+    text: 'Press Forward. Watch the neurons light up column by column, from left to right: the selected '
+      + 'point goes in on the left, each neuron\'s fill shows how strongly it fires, and the last column is '
+      + 'the network\'s guess.',
+  },
+  {
+    id: 'backward', target: '#backward', key: 'b', keyName: 'B',
+    title: 'Backward: the error is shared out',
+    text: 'Press Backward. Now it runs from right to left: a halo grows around each neuron, bigger where the '
+      + 'neuron mattered more for the error, and every link turns orange (the loss wants that weight larger) '
+      + 'or green (smaller).',
+  },
+  {
+    id: 'train', target: '#play', key: ' ', keyName: 'Space',
+    title: 'Train: many small steps',
+    text: 'Press Train. The network repeats those two passes on batch after batch and moves every weight a '
+      + 'little each time. Watch the coloured background of the plane reshape around the points, and the '
+      + 'loss curve above it fall.',
+  },
+  {
+    id: 'next', target: '#next-sample', key: 'n', keyName: 'N',
+    title: 'Next sample: each point blames differently',
+    text: 'Press Pause when you have seen enough, then Next sample a few times. Every point lights up its '
+      + 'own pattern of links: training follows the average of all that blame. The Learn button explains '
+      + 'each thing you saw.',
+  },
+];
+
+const TEXT_TYPES = new Set(['text', 'number', 'search', 'email', 'url', 'password', 'tel', 'file']);
 
 export class Tour {
   constructor(root, startButton) {
     this.root = root;
     this.startButton = startButton;
+    this.index = -1;               // -1: not running
+    this.autoTried = false;
+    this.target = null;
+    this.returnFocus = null;
+    this.build();
+    startButton.addEventListener('click', () => this.start({ auto: false }));
+    this.onTargetClick = () => this.advance();
+    this.onKey = (ev) => this.key(ev);
+    this.onMove = () => this.place();
+    window.backlitTour = this;     // for tests and the console
   }
 
-  maybeStart() {}
+  get running() { return this.index >= 0; }
+
+  build() {
+    this.root.classList.add('tour-root');
+    this.stepNo = el('span', { class: 'tour-count' }, '');
+    this.title = el('h2', { id: 'tour-title', class: 'tour-title' }, '');
+    this.text = el('p', { id: 'tour-text', class: 'tour-text' }, '');
+    this.hint = el('p', { class: 'tour-hint' }, '');
+    this.skipBtn = el('button', { type: 'button', class: 'ghost-btn small tour-skip' }, 'Skip tour');
+    this.nextBtn = el('button', { type: 'button', class: 'tour-next' }, 'Next');
+    this.skipBtn.addEventListener('click', () => this.end('skipped'));
+    this.nextBtn.addEventListener('click', () => this.advance());
+    this.card = el('div', {
+      class: 'tour-card', role: 'dialog', 'aria-modal': 'false',
+      'aria-labelledby': 'tour-title', 'aria-describedby': 'tour-text', tabIndex: -1,
+    },
+    this.stepNo, this.title,
+    el('div', { 'aria-live': 'polite', class: 'tour-live' }, this.text),
+    this.hint,
+    el('div', { class: 'tour-actions' }, this.skipBtn, this.nextBtn));
+    this.card.hidden = true;
+    this.root.replaceChildren(this.card);
+  }
+
+  /** Called after every state: start once, on a first visit. */
+  maybeStart() {
+    if (this.autoTried) return;
+    this.autoTried = true;
+    if (suppressed()) return;
+    // let the page lay out its first network before measuring where the controls are
+    requestAnimationFrame(() => requestAnimationFrame(() => { if (!this.running) this.start({ auto: true }); }));
+  }
+
+  start({ auto = false } = {}) {
+    if (!this.running) {
+      const a = document.activeElement;
+      this.returnFocus = auto || !a || a === document.body ? null : a;
+      document.addEventListener('keydown', this.onKey, true);
+      window.addEventListener('resize', this.onMove);
+      window.addEventListener('scroll', this.onMove, true);
+      // the page may still be laying itself out (network, inspector): follow the control
+      this.timer = setInterval(this.onMove, 300);
+    }
+    this.card.hidden = false;
+    document.body.classList.add('touring');
+    this.show(0);
+    this.nextBtn.focus({ preventScroll: true });
+  }
+
+  show(i) {
+    this.untarget();
+    this.index = i;
+    const step = STEPS[i];
+    this.card.dataset.step = step.id;
+    this.stepNo.textContent = `Step ${i + 1} of ${STEPS.length}`;
+    this.title.textContent = step.title;
+    this.text.textContent = step.text;
+    this.hint.textContent = `Press the ringed button, or ${step.keyName === 'Space' ? 'the Space bar' : `the ${step.keyName} key`}.`;
+    this.nextBtn.textContent = i === STEPS.length - 1 ? 'Finish' : 'Next';
+    this.scrolled = false;
+    this.target = document.querySelector(step.target);
+    if (this.target) {
+      this.target.classList.add('tour-target');
+      this.target.addEventListener('click', this.onTargetClick);
+      this.target.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    }
+    this.place();
+  }
+
+  untarget() {
+    if (!this.target) return;
+    this.target.classList.remove('tour-target');
+    this.target.removeEventListener('click', this.onTargetClick);
+    this.target = null;
+  }
+
+  advance() {
+    if (!this.running) return;
+    if (this.index + 1 < STEPS.length) {
+      this.show(this.index + 1);
+    } else {
+      this.end('done');
+    }
+  }
+
+  end(how) {
+    if (!this.running) return;
+    const lastTarget = this.target;
+    const cardHadFocus = this.card.contains(document.activeElement);
+    this.untarget();
+    this.index = -1;
+    this.card.hidden = true;
+    delete this.card.dataset.step;
+    document.body.classList.remove('touring');
+    document.removeEventListener('keydown', this.onKey, true);
+    window.removeEventListener('resize', this.onMove);
+    window.removeEventListener('scroll', this.onMove, true);
+    clearInterval(this.timer);
+    try { localStorage.setItem(STORE, how); } catch { /* private mode */ }
+    if (cardHadFocus) {
+      const back = this.returnFocus && this.returnFocus.isConnected ? this.returnFocus : (lastTarget || this.startButton);
+      back.focus({ preventScroll: true });
+    }
+    this.returnFocus = null;
+  }
+
+  key(ev) {
+    if (!this.running) return;
+    if (ev.key === 'Escape') { ev.preventDefault(); ev.stopPropagation(); this.end('skipped'); return; }
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
+    const step = STEPS[this.index];
+    if (!step || ev.key.toLowerCase() !== step.key) return;
+    // mirror keys.js: letters are ignored while typing; Space belongs to a focused button or input
+    const t = ev.target;
+    if (!(t instanceof Element)) return;
+    const tag = t.tagName;
+    if (tag === 'TEXTAREA' || tag === 'SELECT' || (t instanceof HTMLElement && t.isContentEditable)) return;
+    if (tag === 'INPUT' && TEXT_TYPES.has((t.getAttribute('type') || 'text').toLowerCase())) return;
+    if (step.key === ' ' && (tag === 'BUTTON' || tag === 'INPUT' || t.getAttribute('role') === 'button')) return;
+    this.advance();
+  }
+
+  /** Put the card next to the ringed control: below it if there is room, else above; inside the viewport. */
+  place() {
+    if (!this.running || this.card.hidden) return;
+    const vw = document.documentElement.clientWidth;
+    const vh = document.documentElement.clientHeight;
+    const card = this.card;
+    const cw = card.offsetWidth;
+    const ch = card.offsetHeight;
+    const gap = 12;
+    let left = (vw - cw) / 2;
+    let top = vh - ch - gap;
+    let side = 'none';
+    if (this.target) {
+      let r = this.target.getBoundingClientRect();
+      const short = r.bottom + gap + ch + 8 - vh;
+      if (short > 0 && !this.scrolled && r.top - short >= 8) {
+        // the card would cover what the step asks you to watch: scroll a little and put it below instead
+        this.scrolled = true;
+        window.scrollBy(0, Math.ceil(short) + 4);
+        r = this.target.getBoundingClientRect();
+      }
+      left = r.left + r.width / 2 - cw / 2;
+      if (r.bottom + gap + ch <= vh - 8) { top = r.bottom + gap; side = 'below'; }
+      else if (r.top - gap - ch >= 8) { top = r.top - gap - ch; side = 'above'; }
+      const arrow = Math.min(Math.max(r.left + r.width / 2 - Math.min(Math.max(left, 8), Math.max(8, vw - cw - 8)), 18), cw - 18);
+      card.style.setProperty('--arrow-x', `${arrow}px`);
+    }
+    left = Math.min(Math.max(left, 8), Math.max(8, vw - cw - 8));
+    top = Math.min(Math.max(top, 8), Math.max(8, vh - ch - 8));
+    card.dataset.side = side;
+    card.style.left = `${Math.round(left)}px`;
+    card.style.top = `${Math.round(top)}px`;
+  }
+}
+
+function suppressed() {
+  try {
+    if (new URLSearchParams(location.search).has('notour')) return true;
+  } catch { /* ignore */ }
+  try {
+    const v = localStorage.getItem(STORE);
+    return v === 'done' || v === 'skipped';
+  } catch {
+    return false;
+  }
 }
