@@ -70,8 +70,15 @@ def neuron_badges(model, Xf_train, activation=None) -> list[list]:
         acts = [activation] * len(acts) if isinstance(activation, str) else list(activation)
     with no_grad():
         zs = [z.data for z, _ in model.forward_layers(np.asarray(Xf_train, dtype=float))]
-    badges = []
+    return badges(zs, acts)
+
+
+def badges(zs, acts) -> list[list]:
+    """:func:`neuron_badges` from each layer's recorded pre-activations z (n, out) over the training
+    set, e.g. a batched trace's ``layers[l].z``: no second forward pass."""
+    out = []
     for z, act in zip(zs, acts):
+        z = np.asarray(z).reshape(-1, np.shape(z)[-1])
         row = [None] * z.shape[-1]
         if act == "relu":
             row = ["dead" if dead else None for dead in np.all(z <= 0, axis=0)]
@@ -79,8 +86,8 @@ def neuron_badges(model, Xf_train, activation=None) -> list[list]:
             slope = _slope(z, act)
             share = np.mean(np.abs(slope) < SATURATED_SLOPE, axis=0)
             row = ["saturated" if s > SATURATED_SHARE else None for s in share]
-        badges.append(row)
-    return badges
+        out.append(row)
+    return out
 
 
 def _slope(z: np.ndarray, act: str) -> np.ndarray:

@@ -353,7 +353,7 @@ def step_graph(model, x, y, loss: str = "bce", features=None, regularization: st
     the weights, which makes each W fan out to two consumers). Parameter gradients are left as they were.
     """
     from . import data as _data
-    from .nn import loss_function, penalty
+    from .nn import loss_function, losses, penalty
 
     dtype = model.linears[0].weight.dtype
     X = np.array(x, dtype=dtype).reshape(1, -1)
@@ -383,7 +383,7 @@ def step_graph(model, x, y, loss: str = "bce", features=None, regularization: st
                 names[id(act)] = (f"a{l} = {act.op}", None)
                 groups[id(act)] = group
             a = act
-        L = loss_function(loss)(a, _target(y, loss, model.sizes[-1]))
+        L = loss_function(loss)(a, losses.targets(y, loss, 1, model.sizes[-1]))
         names[id(L)] = (f"loss ({loss})", None)
         for p in L.parents:
             if not p.requires_grad:
@@ -476,13 +476,6 @@ def _name_below(top: Tensor, stop: Tensor, groups: dict, group: str) -> None:
     for t in _topological(top):
         if t is not stop and t.parents:
             groups[id(t)] = group
-
-
-def _target(y, loss: str, k: int):
-    y = np.asarray(y)
-    if loss == "cross_entropy":
-        return y.reshape(1).astype(np.int64)
-    return y.astype(np.float64).reshape(1, k)
 
 
 def _leaf_label(t: Tensor) -> str:

@@ -21,7 +21,8 @@ import time
 
 import numpy as np
 
-from . import data, explain, kinds, nn, optim, settings
+from . import data, explain, gradflow, kinds, nn, optim, settings
+from . import graph as graph_module
 from .engine import Tensor, no_grad
 from .settings import Limits, ProtocolError
 
@@ -33,6 +34,7 @@ GRID_RES = 100
 NEURON_RES = 25
 NUDGE_STEP = 0.1  # plane units per adversarial-nudge step
 NUDGE_MAX_STEPS = 120
+NUDGE_WRONG_STEPS = 12  # an already misclassified point walks this far deeper into the wrong class
 FD_MEASURE_MAX_PARAMS = 400  # above this the cost meter estimates finite differences instead of timing them
 
 
@@ -85,7 +87,7 @@ class Playground:
         """(Re)build the network from the config, initialised from the seed; epoch 0, history cleared."""
         c = self.config
         self.sizes = [len(c["features"])] + list(c["hidden"]) + [kinds.get(self.kind).n_outputs(self.classes)]
-        self.model = nn.MLP(self.sizes, activation=c["activation"], seed=c["seed"], init="xavier")
+        self.model = nn.MLP(self.sizes, activation=c["activation"], seed=c["seed"], init=c["init"])
         self.loss_name = c["loss"]
         self.Xf_train = data.featurize(self.X_train, c["features"])
         self.Xf_test = data.featurize(self.X_test, c["features"])
@@ -224,7 +226,11 @@ class Playground:
                             for l, lt in enumerate(tr.layers))
             per_delta = n * max(float(np.abs(lt.delta).max()) for lt in tr.layers)
         acc = None if self.kind == "regression" else float(np.mean(self._predict_class(tr.output) == self.y_train))
-        out = {"train_loss": _float(tr.loss), "train_acc": acc,
+        with np.errstate(all="ignore"):
+            flow = gradflow.from_trace(tr)
+            badges = gradflow.badges([lt.z for lt in tr.layers[:-1]], self.model.activations[:-1])
+        out = {"train_loss": _float(tr.loss), "train_acc": acc, "gradflow": settings.json_safe(flow),
+               "badges": badges,
                "train_grad": {"grad_W": [lt.grad_W for lt in tr.layers], "grad_b": [lt.grad_b for lt in tr.layers],
                               "scale": {"grad_W": _float(per_w), "delta": _float(per_delta)}}}
         self._pass_cache = (self._version, out)
@@ -248,7 +254,8 @@ class Playground:
         if self._history_version == self._version:
             return
         self._history_version = self._version
-        self.history.append([self.epoch, m["train_loss"], m["test_loss"]])
+        flow = self._train_pass()["gradflow"]
+        self.history.append([self.epoch, m["train_loss"], m["test_loss"], flow["delta"], flow["grad_W"]])
         if len(self.history) > self.limits.max_history:
             # Thin the older points 2:1 (keep the newest); viewers get the full history again.
             self.history = self.history[-1::-2][::-1]
@@ -296,6 +303,7 @@ class Playground:
                   "weights": [lin.weight.data.tolist() for lin in self.model.linears],
                   "biases": [lin.bias.data.tolist() for lin in self.model.linears],
                   "train_grad": settings.json_safe(self._train_pass()["train_grad"]),
+                  "badges": self._train_pass()["badges"],
                   "playing": self.playing, "diverged": self.diverged,
                   "status": self.status}
         return header, arrays
@@ -522,30 +530,68 @@ class Playground:
         return [{"type": "check", **settings.json_safe(result)}]
 
     def nudge(self) -> list[dict]:
-        """Walk a copy of the selected point along +dL/dx (the loss against its *predicted* class) in
-        steps of NUDGE_STEP until the prediction flips, the walk leaves the plane, or NUDGE_MAX_STEPS."""
+        """An adversarial example: walk a copy of the selected point along +∂L/∂x, uphill on the loss
+        of its *true* label (the opposite of the −∂L/∂x arrow), in steps of NUDGE_STEP.
+
+        A correctly classified point walks until its predicted class flips; one that is already
+        misclassified walks NUDGE_WRONG_STEPS steps deeper into the wrong class. Either walk also stops
+        at the edge of the plane or after NUDGE_MAX_STEPS. ``losses`` is the true-label loss at every
+        point of the path: it rises.
+        """
         x = self.X_train[self.selected].astype(np.float64).copy()
+        target = self._target_of(self.selected)
         cls = self._class_at(x)
-        target = cls if self.kind != "regression" else self._target_of(self.selected)
+        wrong = self.kind != "regression" and cls != target
         path, flipped, to_class = [x.tolist()], False, cls
+        tr = self._trace(x, target)
+        losses = [tr.loss]
         lo, hi = data.EXTENT
-        for _ in range(NUDGE_MAX_STEPS):
-            g = np.asarray(self._trace(x, target).input_grad, dtype=np.float64)
+        for _ in range(NUDGE_WRONG_STEPS if wrong else NUDGE_MAX_STEPS):
+            g = np.asarray(tr.input_grad, dtype=np.float64)
             norm = float(np.hypot(*g))
             if not np.isfinite(norm) or norm == 0.0:
                 break
             x = np.clip(x + NUDGE_STEP * g / norm, lo, hi)
             path.append(x.tolist())
+            tr = self._trace(x, target)
+            losses.append(tr.loss)
             if self.kind != "regression":
                 to_class = self._class_at(x)
-                if to_class != cls:
+                if not wrong and to_class != cls:
                     flipped = True
                     break
             if x[0] in (lo, hi) or x[1] in (lo, hi):
                 break
         return [{"type": "nudge", "index": int(self.selected), "path": path, "flipped": flipped,
                  "from_class": cls, "to_class": to_class if self.kind != "regression" else None,
+                 "true_label": target, "already_wrong": wrong, "losses": settings.json_safe(losses),
                  "steps": len(path) - 1}]
+
+    def graph(self) -> list[dict]:
+        """The selected sample's training step as the engine recorded it, op by op (backlit.graph)."""
+        c = self.config
+        with np.errstate(all="ignore"):
+            g = graph_module.step_graph(self.model, self.X_train[self.selected], self._target_of(self.selected),
+                                        loss=self.loss_name, features=c["features"],
+                                        regularization=c["regularization"], reg_rate=c["reg_rate"])
+        return [{"type": "graph", "graph": g.to_dict()}]
+
+    def graph_zoom(self, layer, neuron) -> list[dict]:
+        """One neuron of the selected sample's step as micrograd draws it: each wᵢ·aᵢ, their sum, + b,
+        the activation, run through the engine on scalars."""
+        self._check_index(layer, neuron)
+        with np.errstate(all="ignore"):
+            g = graph_module.neuron_graph(self._trace(), layer, neuron)
+        return [{"type": "graph_zoom", "graph": g.to_dict()}]
+
+    def saliency(self) -> list[dict]:
+        """∂L/∂x of every training point, each for its own loss, from ONE batched backward pass: the
+        saliency field the page draws as arrows (−∂L/∂x: where each point would move to fit better)."""
+        with np.errstate(all="ignore"):
+            tr = explain.trace(self.model, self.X_train, self.y_train, loss=self.loss_name,
+                               features=self.config["features"])
+        # the pass is of the mean loss; each point's own gradient is n times its row
+        return [{"type": "saliency", "grad": settings.json_safe(tr.input_grad * self.n_train)}]
 
     def _class_at(self, x: np.ndarray):
         if self.kind == "regression":
@@ -554,12 +600,25 @@ class Playground:
             out = self.model(Tensor(data.featurize(x[None], self.config["features"]))).data
         return int(self._predict_class(out)[0])
 
-    def apply_update(self) -> list[dict]:
-        """One plain SGD step (current lr) on the selected sample only: W <- W - lr * dL/dW."""
-        lr = self.config["lr"]
+    def apply_update(self, scale: float = 1.0) -> list[dict]:
+        """One plain SGD step on the selected sample only: W <- W - (scale * lr) * dL/dW.
+
+        When that step raises the sample's own loss (one full step on one sample can jump past the
+        minimum along the gradient), the reply says so and offers the largest smaller step, lr × 10^-k,
+        that would lower it (``suggested_scale``; None when none of 1/10 ... 1/1000 does).
+        """
+        lr = self.config["lr"] * scale
         tr = self._trace()
         with np.errstate(all="ignore"):
             preview = tr.preview(lr)
+            overshot = bool(preview["sample_loss_after"] > preview["sample_loss_before"])
+            suggestion = None
+            if overshot:
+                for k in (0.1, 0.01, 0.001):
+                    smaller = tr.preview(lr * k)
+                    if smaller["sample_loss_after"] < smaller["sample_loss_before"]:
+                        suggestion = {"suggested_scale": scale * k, "suggested_loss": smaller["sample_loss_after"]}
+                        break
             snap = self._snapshot()
             for lin, lt in zip(self.model.linears, tr.layers):
                 lin.weight.data -= lr * lt.grad_W
@@ -570,8 +629,9 @@ class Playground:
             self._diverge(snap)
             out.append(self.state())
         keys = ("sample_loss_before", "sample_loss_after", "train_loss_before", "train_loss_after")
-        update = {"type": "update", "lr": lr, "index": int(self.selected),
-                  **{k: settings.json_safe(preview.get(k)) for k in keys}}
+        update = {"type": "update", "lr": lr, "scale": scale, "index": int(self.selected), "overshot": overshot,
+                  "suggested_scale": None, "suggested_loss": None,
+                  **settings.json_safe(suggestion or {}), **{k: settings.json_safe(preview.get(k)) for k in keys}}
         return out + [update, self._frame_msg()]
 
     # ---- actions: save / load -------------------------------------------------------------------

@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 
-from . import activations, data, kinds, nn, pacing, palette
+from . import activations, data, gradflow, kinds, nn, pacing, palette, presets
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_SEED = 2**31 - 1
@@ -74,6 +74,7 @@ LOSSES = nn.LOSSES
 OPTIMIZERS = {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam"}
 REGULARIZATIONS = {"none": "None", "l1": "L1", "l2": "L2"}
 PROBLEMS = {"classification": "Classification", "regression": "Regression"}
+INITS = {"uniform": "Uniform (TF Playground)", "xavier": "Xavier", "he": "He"}
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,9 @@ CONFIG: tuple[Setting, ...] = (
             doc="neurons per hidden layer (max: limits.max_layers x limits.max_neurons)", label="Hidden layers"),
     Setting("activation", "str", "tanh", "a", "network", options=ACTIVATIONS, doc="hidden activation",
             label="Activation"),
+    Setting("init", "str", "xavier", "i", "network", options=INITS,
+            doc="weight initialisation: uniform (as TF Playground), xavier (Glorot) or he (Kaiming)",
+            label="Initialisation"),
     Setting("problem", "str", "classification", "p", "network", options=PROBLEMS,
             doc="derived from the dataset; a mismatch is an error", label="Problem type"),
     Setting("loss", "str", "bce", "l", "network", options=LOSSES,
@@ -188,6 +192,8 @@ def schema(limits: Limits | None = None) -> dict:
                       "problem": d.problem, "solver": d.solver, "preview": _preview(d.name)}
                      for d in data.DATASETS.values()],
         "features": [{"name": name, "label": label} for name, label in data.FEATURES.items()],
+        "presets": [p.to_dict() for p in presets.PRESETS.values()],
+        "badges": gradflow.BADGES,
         "paces": [{"level": p.level, "steps_per_second": p.steps_per_second, "label": p.label}
                   for p in pacing.PACES],
         "extent": list(data.EXTENT),

@@ -81,6 +81,10 @@ def _plane(name, v):
     return check_float(name, v, -PLANE_LIMIT, PLANE_LIMIT)
 
 
+def _scale(name, v):
+    return check_float(name, v, 1e-6, 1.0)
+
+
 _NOARGS: dict = {}
 SCHEMAS: dict[str, dict] = {
     "hello": {"config": (_opt_dict, False), "url_state": (_short_str, False),
@@ -102,9 +106,13 @@ SCHEMAS: dict[str, dict] = {
     "neuron": {"layer": (_layer_or_inputs, True), "i": (_index, True)},
     "check": {"layer": (_layer, True), "i": (_index, True), "j": (_j_or_bias, True)},
     "nudge": _NOARGS,
-    "apply_update": _NOARGS,
+    "apply_update": {"scale": (_scale, False)},
     "save": _NOARGS,
     "load": {"session": (_opt_dict, True)},
+    "saliency": _NOARGS,
+    "graph": _NOARGS,
+    "graph_zoom": {"layer": (_layer, True), "neuron": (_index, True)},
+    "code": _NOARGS,
 }
 MESSAGE_TYPES = tuple(SCHEMAS)
 
