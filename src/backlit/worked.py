@@ -147,28 +147,32 @@ def markdown(trace, blanks: bool = False) -> str:
     out = layers[-1]
     k = out.a.shape[0]
     o = f"a{_sup(L - 1)}"
-    loss = doc.num(("loss",), "L", trace.loss)
+    def loss():  # numbered where it is read, after the quantities it is made of
+        return doc.num(("loss",), "L", trace.loss)
+
     doc.add("## The loss", "")
     pred = np.atleast_1d(trace.prediction)
     if trace.loss_name == "bce":
         p = doc.num(("p", 0), r"\sigma(a)", pred[0])
         doc.add(f"- $p = \\sigma({o}_{{0}}) = 1 / (1 + e^{{-{o}_{{0}}}}) = {p}$",
-                f"- $L = -[y \\log p + (1 - y) \\log(1 - p)] = {loss}$")
+                f"- $L = -[y \\log p + (1 - y) \\log(1 - p)] = {loss()}$")
     elif trace.loss_name == "cross_entropy":
         y = int(target[0])
         for i in range(k):
             doc.add(f"- $p_{{{i}}} = \\mathrm{{softmax}}({o})_{{{i}}} = e^{{{o}_{{{i}}}}} / \\sum_c e^{{{o}_c}} = "
                     f"{doc.num(('p', i), f'p_{{{i}}}', pred[i])}$")
-        doc.add(f"- $L = -\\log p_{{y}} = -\\log {doc.num(('p', y), '', pred[y], True)} = {loss}$")
+        doc.add(f"- $L = -\\log p_{{y}} = -\\log {doc.num(('p', y), '', pred[y], True)} = {loss()}$")
     elif trace.loss_name == "mse":
-        mean = f"\\frac{{1}}{{{k}}} \\sum_i " if k > 1 else ""
-        sub = "_i" if k > 1 else "_{0}"
-        doc.add(f"- $L = {mean}({o}{sub} - y{'_i' if k > 1 else ''})^2 = {loss}$")
+        if k > 1:
+            doc.add(f"- $L = \\frac{{1}}{{{k}}} \\sum_i ({o}_i - y_i)^2 = {loss()}$")
+        else:
+            a = doc.num(("a", L - 1, 0), "", out.a[0], True)
+            doc.add(f"- $L = ({o}_{{0}} - y)^2 = ({a} - {given(target[0])})^2 = {loss()}$")
     else:
         yv = -1.0 if target[0] == 0 else float(target[0])
         margin = doc.num(("margin",), f"y {o}_{{0}}", yv * float(out.a[0]))
         doc.add(f"- $y \\, {o}_{{0}} = {given(yv)} \\cdot {doc.num(('a', L - 1, 0), '', out.a[0], True)} = {margin}$",
-                f"- $L = \\max(0, 1 - y \\, {o}_{{0}}) = {loss}$")
+                f"- $L = \\max(0, 1 - y \\, {o}_{{0}}) = {loss()}$")
     doc.add("")
 
     # ---- backward ---------------------------------------------------------------------------------
