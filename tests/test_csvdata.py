@@ -82,3 +82,27 @@ def test_a_good_csv_round_trips(tmp_path, name, classes):
     assert np.array_equal(back.X, ds.X) and np.array_equal(back.y, ds.y)
     assert back.y.dtype == ds.y.dtype
     assert csvdata.to_csv(back.X, back.y, back.kind) == text
+
+
+def test_train_on_a_csv_file(tmp_path, capsys):
+    from backlit import cli
+
+    ds = data.make("blobs", n=120, seed=1, classes=4)
+    good = tmp_path / "four.csv"
+    good.write_text(csvdata.to_csv(ds.X, ds.y, ds.kind))
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", str(good), "--hidden", "4", "--epochs", "3", "--out", str(out),
+                     "--quiet"]) == 0
+    import json
+    cfg = json.loads((out / "metrics.json").read_text())["config"]
+    assert (cfg["dataset"], cfg["kind"], cfg["classes"], cfg["n_points"]) == ("four", "multiclass", 4, 120)
+    assert cfg["loss"] == "cross_entropy" and cfg["data"] == str(good)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x1,x2,label\n1,2,0\n1,x,1\n3,3\n4,4,1\n9,99,0\n")
+    capsys.readouterr()
+    assert cli.main(["train", "--data", str(bad), "--out", str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err
+    assert "3 bad rows" in err and "line 3:" in err and "line 4:" in err and "line 6:" in err
+    assert not (tmp_path / "no" / "model.json").exists()
+    assert cli.main(["train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "no")]) == 2
+    assert "cannot read --data" in capsys.readouterr().err
