@@ -107,6 +107,7 @@ def test_training_step_code_runs_under_torch_with_backlits_loss_and_gradients(tm
     for cfg, r in zip(SNIPPET_CONFIGS, results):
         X, y = export.sample_batch(cfg)
         assert len(X) == min(export.SNIPPET_ROWS, cfg["batch_size"])
+        X, y = np.round(X, export.SNIPPET_DECIMALS), np.round(y, export.SNIPPET_DECIMALS)  # as written
         ours, grads = backlit_objective(cfg, r["weights"], X, y)
         assert float(r["printed"]["loss"]) == pytest.approx(ours, abs=1e-10, rel=1e-10)
         for g_torch, g_ours in zip(r["grads"], grads):
@@ -114,9 +115,10 @@ def test_training_step_code_runs_under_torch_with_backlits_loss_and_gradients(tm
 
 
 def test_training_step_code_takes_the_batch_it_is_given():
-    X = np.array([[0.5, -1.25], [3.0, 2.0]])
+    X = np.array([[0.5, -1.25], [3.0, 2.0 / 3.0]])
     code = export.pytorch_code(config(), X=X, y=np.array([1, 0]))
-    assert "[[0.5, -1.25], [3.0, 2.0]]" in code and "[1.0, 0.0]" in code
+    assert "[[0.5, -1.25], [3.0, 0.6667]]" in code and "[1.0, 0.0]" in code
+    assert "[3.0, 0.6666666666666666]" in export.pytorch_code(config(), X=X, y=np.array([1, 0]), decimals=None)
     with pytest.raises(ValueError, match="shape"):
         export.pytorch_code(config(), X=np.zeros((2, 3)), y=np.zeros(2))
     with pytest.raises(ValueError, match="does not fit a binary problem"):

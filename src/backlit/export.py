@@ -69,6 +69,8 @@ TORCH_OPTIMIZERS = {
 
 SNIPPET_ROWS = 4
 """Rows of the batch written into the short code when no batch is given."""
+SNIPPET_DECIMALS = 4
+"""The short code's batch is rounded to this many decimals (readable, and still exactly what it trains on)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,7 +236,7 @@ def _matrix(rows, indent: str | None) -> str:
 
 
 def pytorch_code(config: dict, model: nn.MLP | None = None, X=None, y=None, *,
-                 evaluate: bool = False) -> str:
+                 evaluate: bool = False, decimals: int | None = SNIPPET_DECIMALS) -> str:
     """PyTorch code (a string) that builds the network of ``config`` as ``torch.nn.Sequential``.
 
     - ``config``: the playground's config dict (or `backlit train`'s): features, hidden, activation,
@@ -246,6 +248,9 @@ def pytorch_code(config: dict, model: nn.MLP | None = None, X=None, y=None, *,
     - ``evaluate``: False (the default) writes one training step on the batch (the explanation panel's
       10-15 lines, printing the loss that step minimised); True writes the predictions and the data
       loss on the points instead (the exported script).
+    - ``decimals``: the training-step code rounds the batch to this many decimals, to keep it
+      readable (the code then trains on the rounded points); None writes every float exactly. The
+      exported script always writes them exactly.
 
     The code runs in float64 and prints ``loss <value>``; it needs only torch.
     """
@@ -256,6 +261,9 @@ def pytorch_code(config: dict, model: nn.MLP | None = None, X=None, y=None, *,
         X, y = sample_batch(config)
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
+    if decimals is not None and not evaluate:
+        X = np.round(X, decimals)
+        y = np.round(y, decimals) if y.dtype.kind == "f" else y
     if X.ndim != 2 or X.shape[1] != 2 or len(y) != len(X) or len(X) == 0:
         raise ValueError(f"X must be raw points of shape (n, 2) with one target each; got X {X.shape}, "
                          f"y {y.shape}")
