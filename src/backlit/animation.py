@@ -17,7 +17,7 @@ from . import data, plots, train
 DEFAULT_FRAMES = 60
 FRAME_MS = 80
 LAST_FRAME_MS = 1500  # hold the trained boundary before the loop starts again
-PALETTE_COLORS = 64
+PALETTE_COLORS = 96
 
 
 def frame_epochs(epochs: int, frames: int = DEFAULT_FRAMES) -> list[int]:
@@ -106,7 +106,13 @@ def render_gif(model, kept, history, cfg: dict, split, size=(640, 300), resoluti
         ax_l.legend(fontsize=7, loc="upper right")
         canvas.draw()
         rgba = np.asarray(canvas.buffer_rgba())
-        frames.append(Image.fromarray(rgba[..., :3].copy()).quantize(PALETTE_COLORS, dither=Image.Dither.NONE))
+        frames.append(Image.fromarray(rgba[..., :3].copy()))
+    # one palette for every frame, from the first and the last: colours do not flicker between frames
+    both = Image.new("RGB", (frames[0].width, 2 * frames[0].height))
+    both.paste(frames[0], (0, 0))
+    both.paste(frames[-1], (0, frames[0].height))
+    palette = both.quantize(PALETTE_COLORS, dither=Image.Dither.NONE)
+    frames = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
     buf = io.BytesIO()
     durations = [FRAME_MS] * (len(frames) - 1) + [LAST_FRAME_MS]
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=durations,
