@@ -277,8 +277,8 @@ def pytorch_code(config: dict, model: nn.MLP | None = None, X=None, y=None, *,
         sizes, acts = list(model.sizes), list(model.activations[:-1])
     out_act = model.activations[-1] if model is not None else "linear"
 
-    long = evaluate  # literals of a whole data set: one row per line
-    L = ["import torch", "from torch import nn"] + ([""] if long else [])
+    script = evaluate  # the whole data set as literals: one row per line
+    L = ["import torch", "from torch import nn"] + ([""] if script else [])
     L.append("torch.set_default_dtype(torch.float64)  # backlit computes in float64")
     modules = []
     for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -289,7 +289,7 @@ def pytorch_code(config: dict, model: nn.MLP | None = None, X=None, y=None, *,
         modules.append(TORCH_ACTIVATIONS[out_act])
     if model is None:
         L.append(f"torch.manual_seed({c['seed']})  # torch's own initialisation, not backlit's")
-    if long:
+    if script:
         L.append("model = nn.Sequential(\n" + "".join(f"    {m},\n" for m in modules) + ")")
     else:
         L.append(f"model = nn.Sequential({', '.join(modules)})")
@@ -301,10 +301,10 @@ def pytorch_code(config: dict, model: nn.MLP | None = None, X=None, y=None, *,
                  "    for layer, (W, b) in zip([m for m in model if isinstance(m, nn.Linear)], weights):\n"
                  "        layer.weight.copy_(torch.tensor(W))\n"
                  "        layer.bias.copy_(torch.tensor(b))")
-    if long:
+    if script:
         L.append("")
-    what = f"{len(X)} points (x1, x2)" if long else f"a batch of {len(X)} points (x1, x2)"
-    L.append(f"x = torch.tensor({_matrix(X, '' if long else None)})  # {what}")
+    what = f"{len(X)} points (x1, x2)" if script else f"a batch of {len(X)} points (x1, x2)"
+    L.append(f"x = torch.tensor({_matrix(X, '' if script else None)})  # {what}")
     if features != ["x1", "x2"]:
         cols = ", ".join(TORCH_FEATURES[f] for f in features)
         L.append(f"x1, x2 = x[:, :1], x[:, 1:]; x = torch.cat([{cols}], dim=1)  # the input features")

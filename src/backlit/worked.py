@@ -185,8 +185,9 @@ def markdown(trace, blanks: bool = False) -> str:
         fp = trace.f_prime(l)[0]
         doc.add(f"### Layer {l}", "")
         if l == L - 1:
-            doc.add(f"Chain rule: $\\delta{_sup(l)} = f'(z{_sup(l)}) \\odot \\frac{{\\partial L}}{{\\partial a{_sup(l)}}}$"
-                    f", with $\\partial L / \\partial a{_sup(l)}$ from the loss.", "")
+            grad = f"\\frac{{\\partial L}}{{\\partial a{_sup(l)}}}"
+            doc.add(f"Chain rule: $\\delta{_sup(l)} = f'(z{_sup(l)}) \\odot {grad}$, with "
+                    f"$\\partial L / \\partial a{_sup(l)}$ from the loss.", "")
         else:
             doc.add(f"Chain rule: $\\delta{_sup(l)} = f'(z{_sup(l)}) \\odot (W{_sup(l + 1)})^{{\\top}} "
                     f"\\delta{_sup(l + 1)}$.", "")
