@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -29,6 +31,9 @@ def test_three_bad_rows_are_named_by_line():
     assert "line 5: 2 columns, expected 3" in message
     assert "line 8: label 2 is not a class index (0 or 1)" in message
     assert not err.rescalable
+    d = err.to_dict()
+    assert d["lines"] == [3, 5, 8] and d["problems"][0] == {"line": 3, "message": "'abc' in column x2 is not a number"}
+    assert json.loads(json.dumps(d)) == d
 
 
 def test_labels_classes_and_kind():

@@ -73,6 +73,11 @@ class CSVError(ValueError):
                 "(--rescale on the command line).") if self.rescalable else ""
         super().__init__(f"{head}; nothing was loaded:\n{shown}{hint}")
 
+    def to_dict(self) -> dict:
+        """JSON-ready, for a reply to the page: the message, each problem, and the rescale offer."""
+        return {"message": str(self), "problems": [{"line": p.line, "message": p.message} for p in self.problems],
+                "lines": self.lines, "outside": self.outside, "rescalable": self.rescalable}
+
 
 def _number(text: str) -> float | None:
     try:
