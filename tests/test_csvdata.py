@@ -98,7 +98,6 @@ def test_train_on_a_csv_file(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["train", "--data", str(good), "--hidden", "4", "--epochs", "3", "--out", str(out),
                      "--quiet"]) == 0
-    import json
     cfg = json.loads((out / "metrics.json").read_text())["config"]
     assert (cfg["dataset"], cfg["kind"], cfg["classes"], cfg["n_points"]) == ("four", "multiclass", 4, 120)
     assert cfg["loss"] == "cross_entropy" and cfg["data"] == str(good)

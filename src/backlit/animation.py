@@ -40,21 +40,36 @@ def snapshots(cfg: dict, split, epochs: int | None = None, frames: int = DEFAULT
     epochs = cfg["epochs"] if epochs is None else epochs
     model = train.build_model(cfg["features"], cfg["hidden"], cfg["kind"], cfg["classes"],
                               cfg["activation"], seed=cfg["seed"], init=cfg["init"])
-    wanted = set(frame_epochs(epochs, frames))
-    kept = []
-
-    def keep(entry):
-        if entry["epoch"] in wanted:
-            kept.append((entry["epoch"], model.state_dict()))
-
+    recorder = Recorder(model, epochs, frames)
     Xtr, ytr, Xte, yte = split
     result = train.fit(model, Xtr, ytr, Xte, yte, kind=cfg["kind"], loss=cfg["loss"],
                        features=cfg["features"], optimizer=cfg["optimizer"], lr=cfg["lr"],
                        batch_size=cfg["batch"], epochs=epochs, regularization=cfg["regularization"],
-                       reg_rate=cfg["reg_rate"], seed=cfg["seed"], callback=keep)
-    if result.diverged:  # the last frame shows the model fit() kept, i.e. the last finite one
-        kept.append((result.epochs_run, model.state_dict()))
-    return model, kept, result.history
+                       reg_rate=cfg["reg_rate"], seed=cfg["seed"], callback=recorder)
+    recorder.finish(result)
+    return model, recorder.kept, result.history
+
+
+class Recorder:
+    """A ``train.fit`` callback that keeps ``model``'s weights at the epochs of :func:`frame_epochs`.
+
+    ``kept`` is [(epoch, state_dict), ...]. Call :meth:`finish` with the ``FitResult``: after a
+    divergence or an interruption, fit() puts back the last good weights, and the last frame shows them.
+    """
+
+    def __init__(self, model, epochs: int, frames: int = DEFAULT_FRAMES):
+        self.model = model
+        self.wanted = set(frame_epochs(epochs, frames))
+        self.kept: list = []
+
+    def __call__(self, entry: dict) -> None:
+        if entry["epoch"] in self.wanted:
+            self.kept.append((entry["epoch"], self.model.state_dict()))
+
+    def finish(self, result) -> None:
+        if result.diverged or result.interrupted:
+            self.kept = [(e, s) for e, s in self.kept if e <= result.epochs_run]
+            self.kept.append((result.epochs_run, self.model.state_dict()))
 
 
 def render_gif(model, kept, history, cfg: dict, split, size=(640, 300), resolution: int = 80) -> bytes:

@@ -430,7 +430,7 @@ def onnx_model(model: nn.MLP, features=None, loss: str | None = None, dtype=np.f
             "features": ",".join(features or []), "loss": loss or ""}
     for key, value in meta.items():
         proto.metadata_props.add(key=key, value=value)
-    onnx.checker.check_model(proto)
+    onnx.checker.check_model(proto, full_check=True)  # with shape inference
     return proto
 
 
