@@ -100,6 +100,7 @@ def test_training_step_code_runs_under_torch_with_backlits_loss_and_gradients(tm
         lines = code.strip().splitlines()
         assert 10 <= len(lines) <= 15, code
         assert "loss.backward()" in code and "opt.step()" in code
+        assert "backlit" not in "".join(l for l in lines if "import" in l)   # torch only
     assert "momentum=0.9" in codes[1] and "torch.sin(x1)" not in codes[1] and "torch.sin(x2)" in codes[1]
     assert "torch.optim.Adam" in codes[2] and "** 2" in codes[2]
     assert "abs()" in codes[3] and "cross_entropy" in codes[3]
