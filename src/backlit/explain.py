@@ -511,6 +511,14 @@ class Trace:
         d["preview"] = self.preview(lr) if lr is not None else self._preview
         return d
 
+    def to_markdown(self, blanks: bool = False) -> str:
+        """This one-sample trace written out as Markdown with LaTeX: every z, a, delta, dL/dW and
+        dL/db with the chain rule; ``blanks=True`` gives the exercise with an answer key (see
+        :mod:`backlit.worked`)."""
+        from . import worked
+
+        return worked.markdown(self, blanks=blanks)
+
 
 _COST_TIMES: dict = {}
 

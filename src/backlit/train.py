@@ -207,7 +207,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `backlit train` options to ``parser`` (argparse errors become one line, exit 2)."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the example on one line
     parser.description = ("Train a network on a 2-D dataset with a progress bar, then write\n"
-                          "boundary.png, loss.png, model.json and metrics.json to --out.")
+                          "boundary.png, loss.png, model.json and metrics.json to --out\n"
+                          "(and model.py, model.onnx, training.gif with --export and --gif).")
     parser.epilog = ("example:\n  backlit train --dataset spiral --hidden 8,8 --activation tanh "
                      "--lr 0.01 --epochs 400 --out runs/spiral")
     a = parser.add_argument
@@ -243,6 +244,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     a("--n-points", metavar="N", type=int, default=500, help="number of points (default: %(default)s)")
     a("--init", metavar="NAME", default="xavier",
       help=f"weight initialisation: {', '.join(nn.INITS)} (default: %(default)s)")
+    a("--data", metavar="FILE.csv", default=None,
+      help="train on the points of a CSV file, x1,x2,label or x1,x2,y, instead of --dataset "
+           "(--noise and --n-points are then not used)")
+    a("--rescale", action="store_true",
+      help="with --data: scale the points about the origin to fit the plane [-6, 6]")
+    a("--export", metavar="FORMATS", default="",
+      help="also write the trained model as torch (model.py, a PyTorch script) and/or onnx "
+           "(model.onnx), comma separated")
+    a("--gif", action="store_true",
+      help="also write training.gif: the decision boundary and the loss during training")
     a("--out", metavar="DIR", default="runs/train", help="output folder (default: %(default)s)")
     a("--quiet", action="store_true", help="no progress bar")
 
@@ -283,10 +294,44 @@ def _hidden(text: str) -> list[int]:
 
 
 def parse_config(args) -> dict:
-    """Validate the parsed arguments; return a plain config dict or raise UsageError."""
-    if args.dataset not in data.DATASETS:
+    """Validate the parsed arguments; return a plain config dict or raise UsageError.
+
+    With ``--data`` the CSV is read and checked here (a bad file is a usage error listing its bad
+    lines); its kind and classes take the place of the dataset's, and ``dataset`` is the file's name.
+    """
+    points = getattr(args, "data", None)
+    if points is not None:
+        from . import csvdata
+
+        try:
+            csv = csvdata.load_csv(points, classes=args.classes, rescale=getattr(args, "rescale", False),
+                                   max_rows=100_000)
+        except OSError as e:
+            raise UsageError(f"cannot read --data {points!r}: {e.strerror or e}") from None
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if len(csv) < max(csv.classes or 0, 4):
+            raise UsageError(f"--data {points!r} has {len(csv)} points; at least "
+                             f"{max(csv.classes or 0, 4)} are needed to train and test")
+        spec = data.DatasetSpec(csv.name, csv.kind, csv.name, f"points from {points}", None,
+                                csv.classes, csv.classes, csv.classes)
+        # from here on the file stands for the dataset: its name, its classes, its size
+        args = argparse.Namespace(**{**vars(args), "dataset": csv.name, "classes": None,
+                                     "n_points": len(csv)})
+    elif args.dataset not in data.DATASETS:
         raise UsageError(f"unknown dataset {args.dataset!r}; choose one of: {', '.join(data.DATASETS)}")
-    spec = data.DATASETS[args.dataset]
+    else:
+        spec = data.DATASETS[args.dataset]
+    formats = [f.strip().lower() for f in (getattr(args, "export", "") or "").split(",") if f.strip()]
+    for f in formats:
+        if f not in ("torch", "onnx"):
+            raise UsageError(f"unknown --export format {f!r}; choose torch, onnx or torch,onnx")
+    if "onnx" in formats:
+        try:
+            import onnx  # noqa: F401  (checked now, not after training)
+        except ImportError:
+            raise UsageError("--export onnx needs the onnx package: pip install onnx "
+                             "(or pip install 'backlit[export]')") from None
 
     def check(ok: bool, message: str):
         if not ok:
@@ -330,7 +375,8 @@ def parse_config(args) -> dict:
         activation=args.activation, lr=args.lr, batch=args.batch, epochs=args.epochs, seed=args.seed,
         loss=loss, optimizer=args.optimizer, regularization=args.regularization,
         reg_rate=args.reg_rate, features=features, noise=args.noise, train_ratio=args.train_ratio,
-        n_points=args.n_points, init=args.init,
+        n_points=args.n_points, init=args.init, data=points,
+        rescale=bool(getattr(args, "rescale", False)), export=formats, gif=bool(getattr(args, "gif", False)),
     )
 
 
@@ -359,16 +405,27 @@ def run_train(args, parser=None) -> int:
         print(f"{prog}: error: cannot create output folder {args.out!r}: {reason}", file=sys.stderr)
         return 2
 
-    ds = data.make(cfg["dataset"], n=cfg["n_points"], noise=cfg["noise"], seed=cfg["seed"],
-                   classes=cfg["classes"])
+    if cfg["data"] is not None:  # read and checked by parse_config: this read gives the same points
+        from . import csvdata
+
+        ds = csvdata.load_csv(cfg["data"], classes=cfg["classes"], rescale=cfg["rescale"], max_rows=100_000)
+    else:
+        ds = data.make(cfg["dataset"], n=cfg["n_points"], noise=cfg["noise"], seed=cfg["seed"],
+                       classes=cfg["classes"])
     Xtr, ytr, Xte, yte = data.split(ds, train_ratio=cfg["train_ratio"], seed=cfg["seed"])
     model = build_model(cfg["features"], cfg["hidden"], cfg["kind"], cfg["classes"],
                         cfg["activation"], seed=cfg["seed"], init=cfg["init"])
     model.meta["dataset"] = cfg["dataset"]
 
-    result = _fit_with_progress(model, Xtr, ytr, Xte, yte, cfg, quiet=getattr(args, "quiet", False))
+    recorder = None
+    if cfg.get("gif"):
+        from . import animation
+
+        recorder = animation.Recorder(model, cfg["epochs"])
+    result = _fit_with_progress(model, Xtr, ytr, Xte, yte, cfg, quiet=getattr(args, "quiet", False),
+                                callback=recorder)
     try:
-        _write_outputs(args.out, model, result, cfg, (Xtr, ytr, Xte, yte))
+        written = _write_outputs(args.out, model, result, cfg, (Xtr, ytr, Xte, yte), recorder)
     except (OSError, nn.ModelFileError) as e:
         print(f"{prog}: error: cannot write to {args.out!r}: {getattr(e, 'strerror', None) or e}",
               file=sys.stderr)
@@ -381,7 +438,7 @@ def run_train(args, parser=None) -> int:
                     f"test accuracy {_pct(final.get('test_accuracy'))}")
     try:
         print(summary)
-        print(f"wrote {', '.join(os.path.join(args.out, f) for f in OUTPUT_FILES)}", flush=True)
+        print(f"wrote {', '.join(os.path.join(args.out, f) for f in written)}", flush=True)
     except BrokenPipeError:  # e.g. `backlit train ... | head -1`: the reader has gone, the files are written
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     if result.diverged:
@@ -395,7 +452,8 @@ def run_train(args, parser=None) -> int:
     return 0
 
 
-def _write_outputs(out, model, result, cfg, split) -> None:
+def _write_outputs(out, model, result, cfg, split, recorder=None) -> list[str]:
+    """Write the output files; return their names (OUTPUT_FILES, then any --export and --gif files)."""
     from . import plots  # matplotlib takes a while to import: only when there is something to draw
 
     Xtr, ytr, Xte, yte = split
@@ -426,6 +484,26 @@ def _write_outputs(out, model, result, cfg, split) -> None:
     plots.plot_loss(result.history, path=os.path.join(out, "loss.png"), title=cfg["dataset"])
     plots.plot_gradflow(result.history, path=os.path.join(out, "gradflow.png"),
                         title=f"{cfg['dataset']} · {cfg['activation']} · init {cfg['init']}")
+    written = list(OUTPUT_FILES)
+    if cfg.get("export") or cfg.get("gif"):
+        from . import animation, export
+
+        if "torch" in cfg["export"]:
+            with open(os.path.join(out, "model.py"), "w", encoding="utf-8") as f:
+                f.write(export.pytorch_script(cfg, model, Xtr, ytr))
+            written.append("model.py")
+        if "onnx" in cfg["export"]:
+            with open(os.path.join(out, "model.onnx"), "wb") as f:
+                f.write(export.onnx_bytes(model, cfg["features"], cfg["loss"]))
+            written.append("model.onnx")
+        if cfg["gif"]:
+            recorder.finish(result)
+            final = model.state_dict()
+            with open(os.path.join(out, "training.gif"), "wb") as f:
+                f.write(animation.render_gif(model, recorder.kept, result.history, cfg, split))
+            model.load_state_dict(final)
+            written.append("training.gif")
+    return written
 
 
 OUTPUT_FILES = ["boundary.png", "loss.png", "gradflow.png", "model.json", "metrics.json"]
@@ -441,13 +519,14 @@ def metrics_json(metrics: dict) -> str:
     return body + "\n"
 
 
-def _fit_with_progress(model, Xtr, ytr, Xte, yte, cfg, quiet=False) -> FitResult:
+def _fit_with_progress(model, Xtr, ytr, Xte, yte, cfg, quiet=False, callback=None) -> FitResult:
+    """``fit`` with a progress bar; ``callback`` (e.g. an ``animation.Recorder``) also sees each epoch."""
     kwargs = dict(kind=cfg["kind"], loss=cfg["loss"], features=cfg["features"],
                   optimizer=cfg["optimizer"], lr=cfg["lr"], batch_size=cfg["batch"],
                   epochs=cfg["epochs"], regularization=cfg["regularization"],
                   reg_rate=cfg["reg_rate"], seed=cfg["seed"], catch_interrupt=True)
     if quiet:
-        return fit(model, Xtr, ytr, Xte, yte, **kwargs)
+        return fit(model, Xtr, ytr, Xte, yte, callback=callback, **kwargs)
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -470,5 +549,7 @@ def _fit_with_progress(model, Xtr, ytr, Xte, yte, cfg, quiet=False) -> FitResult
             progress.update(task, completed=entry["epoch"], train_loss=_fmt(entry["train_loss"]),
                             test_loss=_fmt(entry["test_loss"]), train_acc=_pct(entry["train_accuracy"]),
                             test_acc=_pct(entry["test_accuracy"]))
+            if callback is not None:
+                callback(entry)
 
         return fit(model, Xtr, ytr, Xte, yte, callback=update, **kwargs)

@@ -236,6 +236,19 @@ class MLP(Module):
             raise ValueError(f"MLP{self.sizes} takes {self.sizes[0]} input(s) per sample, "
                              f"e.g. shape (n, {self.sizes[0]}); got shape {x.shape}")
 
+    def to_torch(self):
+        """This network as a float64 ``torch.nn.Sequential`` with the same weights (needs torch)."""
+        from ..export import to_torch  # lazily: nn never imports torch at import time
+
+        return to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module) -> "MLP":
+        """An MLP with the weights of a torch ``Sequential`` of Linear layers and activations."""
+        from ..export import from_torch
+
+        return from_torch(module)
+
     def __repr__(self) -> str:
         lines = []
         for lin, act in zip(self.linears, self.activations):

@@ -1,0 +1,285 @@
+"""One sample's forward and backward pass written out as Markdown with LaTeX, from the step recorder.
+
+``markdown(trace)`` (also ``Trace.to_markdown()``) writes every z, a, dL/da, delta, dL/dW and dL/db,
+with each formula, the numbers plugged in, and the chain-rule line of each layer. Every number comes
+from the :class:`backlit.explain.Trace`: nothing is recomputed here except f'(z), which the trace gives
+too (``Trace.f_prime``, the engine's own derivative).
+
+``markdown(trace, blanks=True)`` is the exercise: the same text with every computed number replaced by
+a numbered blank, then an answer key listing each blank's quantity and value. The given numbers (the
+point, the inputs, the weights, the target) stay. A quantity used again later (a in the next layer's
+sum, delta in its gradients) keeps its blank number, so a student carries their own result forward.
+
+Notation, as in the playground: layers are numbered from 0; W^{(l)}_{i,j} connects input j of layer l
+to its neuron i; z^{(l)} = W^{(l)} a^{(l-1)} + b^{(l)}, a^{(l)} = f(z^{(l)}); the network's inputs
+(the features of the point (X_1, X_2)) are x_j. Math is inline ``$...$`` only, in the subset of LaTeX
+that matplotlib's mathtext, KaTeX and MathJax all read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_FEATURE_TEX = {"x1": "X_1", "x2": "X_2", "x1^2": "X_1^2", "x2^2": "X_2^2", "x1x2": "X_1 X_2",
+                "sin_x1": r"\sin X_1", "sin_x2": r"\sin X_2"}
+_ACT_TEX = {"tanh": r"\tanh", "sigmoid": r"\sigma", "relu": r"\mathrm{ReLU}",
+            "leaky_relu": r"\mathrm{LeakyReLU}", "linear": ""}
+_LOSS_NAMES = {"bce": "binary cross-entropy on the logit", "mse": "mean squared error",
+               "cross_entropy": "softmax cross-entropy", "hinge": "hinge"}
+
+
+def tex_number(v) -> str:
+    """A float as LaTeX with 6 significant digits: 0.123457, -12.5, 3.2 \\times 10^{-5}."""
+    s = f"{float(v):.6g}"
+    if "e" in s:
+        mant, exp = s.split("e")
+        s = f"{mant} \\times 10^{{{int(exp)}}}"
+    return s
+
+
+def blank(k: int) -> str:
+    """Blank number ``k`` as LaTeX: an underlined gap with the number in it."""
+    return rf"\underline{{\quad\mathsf{{({k})}}\quad}}"
+
+
+class _Doc:
+    """Collects lines; ``num`` writes a computed quantity as its number, or as its blank."""
+
+    def __init__(self, blanks: bool):
+        self.blanks = blanks
+        self.lines: list[str] = []
+        self.slots: dict = {}     # key -> (k, LaTeX name, value)
+
+    def num(self, key, name: str, value, factor: bool = False) -> str:
+        if key not in self.slots:
+            self.slots[key] = (len(self.slots) + 1, name, float(value))
+        k = self.slots[key][0]
+        text = blank(k) if self.blanks else tex_number(value)
+        return f"({text})" if factor else text
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+
+def given(v) -> str:
+    """A given number as a factor: in parentheses when negative."""
+    s = tex_number(v)
+    return f"({s})" if s.startswith("-") else s
+
+
+def _sup(l: int) -> str:
+    return f"^{{({l})}}"
+
+
+def markdown(trace, blanks: bool = False) -> str:
+    """The worked example of a one-sample ``trace`` (see the module doc); ``blanks`` for the exercise."""
+    if trace.batched:
+        raise ValueError("the worked example follows one sample: trace a single point, e.g. "
+                         "explain.trace(model, X[0], y[0], ...)")
+    doc = _Doc(blanks)
+    layers = trace.layers
+    L = len(layers)
+    sizes = trace.model.sizes
+    features = trace.features
+    title = "Exercise" if blanks else "Worked example"
+    acts = sorted({lt.activation for lt in layers[:-1]}) or ["none"]
+    doc.add(f"# {title}: one forward and one backward pass", "",
+            f"Network {'-'.join(map(str, sizes))} (activation {', '.join(acts)}), loss: "
+            f"{_LOSS_NAMES[trace.loss_name]}, on one sample. Layers are numbered from 0, as in the "
+            f"playground: $z{_sup('l')} = W{_sup('l')} a{_sup('l-1')} + b{_sup('l')}$ and "
+            f"$a{_sup('l')} = f(z{_sup('l')})$, where $W{_sup('l')}_{{i,j}}$ connects input $j$ to "
+            f"neuron $i$ and $a{_sup(-1)}$ is the input $x$.", "")
+    if blanks:
+        doc.add("Fill in each numbered blank. The same number means the same quantity: carry your "
+                "result forward. The answer key is at the end.", "")
+
+    # ---- the sample and its inputs ----------------------------------------------------------------
+    x = np.atleast_1d(trace.x)
+    inputs = np.atleast_1d(trace.inputs)
+    doc.add("## The sample", "")
+    target = np.atleast_1d(trace.target)
+    if trace.loss_name == "cross_entropy":
+        tgt = f"class $y = {int(target[0])}$"
+    elif trace.loss_name == "hinge":
+        tgt = f"label $y = {given(target[0])}$ (read as ${'-1' if target[0] == 0 else given(target[0])}$ " \
+              f"by the hinge loss)"
+    else:
+        tgt = "target " + ", ".join(f"$y_{{{i}}} = {given(t)}$" for i, t in enumerate(target)) \
+            if len(target) > 1 else f"target $y = {given(target[0])}$"
+    if features is not None:
+        doc.add(f"The point $(X_1, X_2) = ({tex_number(x[0])}, {tex_number(x[1])})$, {tgt}. "
+                f"The network's inputs are its features:", "")
+        for j, name in enumerate(features):
+            doc.add(f"- $x_{{{j}}} = {_FEATURE_TEX[name]} = {tex_number(inputs[j])}$")
+    else:
+        doc.add(f"The input $x = ({', '.join(tex_number(v) for v in inputs)})$, {tgt}.")
+    doc.add("")
+
+    def a_prev(l: int, j: int, factor: bool = True) -> str:
+        if l == 0:
+            return given(inputs[j]) if factor else tex_number(inputs[j])
+        return doc.num(("a", l - 1, j), f"a{_sup(l - 1)}_{{{j}}}", layers[l - 1].a[j], factor)
+
+    def a_name(l: int, j: int) -> str:
+        return f"x_{{{j}}}" if l == 0 else f"a{_sup(l - 1)}_{{{j}}}"
+
+    # ---- forward ----------------------------------------------------------------------------------
+    doc.add("## Forward pass", "")
+    for l, lt in enumerate(layers):
+        out_n, in_n = lt.weight.shape
+        f = lt.activation
+        doc.add(f"### Layer {l}: {in_n} → {out_n}, activation {f if f != 'linear' else 'none (linear)'}", "")
+        for i in range(out_n):
+            terms = " + ".join(f"{given(lt.weight[i, j])} \\cdot {a_prev(l, j)}" for j in range(in_n))
+            z = doc.num(("z", l, i), f"z{_sup(l)}_{{{i}}}", lt.z[i])
+            doc.add(f"- $z{_sup(l)}_{{{i}}} = \\sum_j W{_sup(l)}_{{{i},j}} {a_name(l, 'j')} + b{_sup(l)}_{{{i}}}"
+                    f" = {terms} + {given(lt.bias[i])} = {z}$")
+            if f == "linear":
+                doc.add(f"- $a{_sup(l)}_{{{i}}} = z{_sup(l)}_{{{i}}} = "
+                        f"{doc.num(('a', l, i), f'a{_sup(l)}_{{{i}}}', lt.a[i])}$")
+            else:
+                doc.add(f"- $a{_sup(l)}_{{{i}}} = {_ACT_TEX[f]}(z{_sup(l)}_{{{i}}}) = "
+                        f"{_ACT_TEX[f]}({doc.num(('z', l, i), '', lt.z[i])}) = "
+                        f"{doc.num(('a', l, i), f'a{_sup(l)}_{{{i}}}', lt.a[i])}$")
+        doc.add("")
+
+    # ---- the loss ---------------------------------------------------------------------------------
+    out = layers[-1]
+    k = out.a.shape[0]
+    o = f"a{_sup(L - 1)}"
+    def loss():  # numbered where it is read, after the quantities it is made of
+        return doc.num(("loss",), "L", trace.loss)
+
+    doc.add("## The loss", "")
+    pred = np.atleast_1d(trace.prediction)
+    if trace.loss_name == "bce":
+        p = doc.num(("p", 0), r"\sigma(a)", pred[0])
+        doc.add(f"- $p = \\sigma({o}_{{0}}) = 1 / (1 + e^{{-{o}_{{0}}}}) = {p}$",
+                f"- $L = -[y \\log p + (1 - y) \\log(1 - p)] = {loss()}$")
+    elif trace.loss_name == "cross_entropy":
+        y = int(target[0])
+        for i in range(k):
+            doc.add(f"- $p_{{{i}}} = \\mathrm{{softmax}}({o})_{{{i}}} = e^{{{o}_{{{i}}}}} / \\sum_c e^{{{o}_c}} = "
+                    f"{doc.num(('p', i), f'p_{{{i}}}', pred[i])}$")
+        doc.add(f"- $L = -\\log p_{{y}} = -\\log {doc.num(('p', y), '', pred[y], True)} = {loss()}$")
+    elif trace.loss_name == "mse":
+        if k > 1:
+            doc.add(f"- $L = \\frac{{1}}{{{k}}} \\sum_i ({o}_i - y_i)^2 = {loss()}$")
+        else:
+            a = doc.num(("a", L - 1, 0), "", out.a[0], True)
+            doc.add(f"- $L = ({o}_{{0}} - y)^2 = ({a} - {given(target[0])})^2 = {loss()}$")
+    else:
+        yv = -1.0 if target[0] == 0 else float(target[0])
+        margin = doc.num(("margin",), f"y {o}_{{0}}", yv * float(out.a[0]))
+        doc.add(f"- $y \\, {o}_{{0}} = {given(yv)} \\cdot {doc.num(('a', L - 1, 0), '', out.a[0], True)} = {margin}$",
+                f"- $L = \\max(0, 1 - y \\, {o}_{{0}}) = {loss()}$")
+    doc.add("")
+
+    # ---- backward ---------------------------------------------------------------------------------
+    doc.add("## Backward pass", "",
+            "Each layer's δ = ∂L/∂z comes from the layer to its right (the chain rule), and each "
+            "weight's gradient is the δ of the neuron it feeds times the activation it reads.", "")
+    for l in range(L - 1, -1, -1):
+        lt = layers[l]
+        out_n, in_n = lt.weight.shape
+        fp = trace.f_prime(l)[0]
+        doc.add(f"### Layer {l}", "")
+        if l == L - 1:
+            grad = f"\\frac{{\\partial L}}{{\\partial a{_sup(l)}}}"
+            doc.add(f"Chain rule: $\\delta{_sup(l)} = f'(z{_sup(l)}) \\odot {grad}$, with "
+                    f"$\\partial L / \\partial a{_sup(l)}$ from the loss.", "")
+        else:
+            doc.add(f"Chain rule: $\\delta{_sup(l)} = f'(z{_sup(l)}) \\odot (W{_sup(l + 1)})^{{\\top}} "
+                    f"\\delta{_sup(l + 1)}$.", "")
+        for i in range(out_n):
+            ga_name = f"\\frac{{\\partial L}}{{\\partial a{_sup(l)}_{{{i}}}}}"
+            ga = doc.num(("grad_a", l, i), ga_name, lt.grad_a[i])
+            if l == L - 1:
+                doc.add(f"- ${ga_name} = {_output_grad(trace, doc, i, k, target, o)} = {ga}$")
+            else:
+                nxt = layers[l + 1]
+                terms = " + ".join(
+                    f"{given(nxt.weight[m, i])} \\cdot "
+                    f"{doc.num(('delta', l + 1, m), '', nxt.delta[m], True)}"
+                    for m in range(nxt.weight.shape[0]))
+                doc.add(f"- ${ga_name} = \\sum_m W{_sup(l + 1)}_{{m,{i}}} \\delta{_sup(l + 1)}_{{m}} = "
+                        f"{terms} = {ga}$")
+            f = lt.activation
+            slope_name = f"f'(z{_sup(l)}_{{{i}}})"
+            slope = doc.num(("slope", l, i), slope_name, fp[i])
+            a_sym = f"a{_sup(l)}_{{{i}}}"
+            if f in ("tanh", "sigmoid"):
+                a_val = doc.num(("a", l, i), "", lt.a[i], True)
+                rule, form = ((f"1 - ({a_sym})^2", f"1 - {a_val}^2") if f == "tanh" else
+                              (f"{a_sym} (1 - {a_sym})", f"{a_val} (1 - {a_val})"))
+                doc.add(f"- ${slope_name} = {rule} = {form} = {slope}$")
+            elif f in ("relu", "leaky_relu"):
+                low = "0" if f == "relu" else "0.01"
+                side = ">" if lt.z[i] > 0 else r"\leq"
+                doc.add(f"- ${slope_name} = {slope}$, since $z{_sup(l)}_{{{i}}} {side} 0$ "
+                        f"(the slope is 1 above 0, {low} below)")
+            else:
+                doc.add(f"- ${slope_name} = {slope}$ (a linear layer)")
+            delta = doc.num(("delta", l, i), f"\\delta{_sup(l)}_{{{i}}}", lt.delta[i])
+            doc.add(f"- $\\delta{_sup(l)}_{{{i}}} = {slope_name} \\cdot {ga_name} = "
+                    f"{doc.num(('slope', l, i), '', fp[i], True)} \\cdot "
+                    f"{doc.num(('grad_a', l, i), '', lt.grad_a[i], True)} = {delta}$")
+        doc.add("", "Gradients of the weights and biases:", "")
+        for i in range(out_n):
+            d = doc.num(("delta", l, i), "", lt.delta[i], True)
+            for j in range(in_n):
+                gw = doc.num(("grad_W", l, i, j), f"\\frac{{\\partial L}}{{\\partial W{_sup(l)}_{{{i},{j}}}}}",
+                             lt.grad_W[i, j])
+                doc.add(f"- $\\frac{{\\partial L}}{{\\partial W{_sup(l)}_{{{i},{j}}}}} = \\delta{_sup(l)}_{{{i}}}"
+                        f" \\, {a_name(l, j)} = {d} \\cdot {a_prev(l, j)} = {gw}$")
+            gb = doc.num(("grad_b", l, i), f"\\frac{{\\partial L}}{{\\partial b{_sup(l)}_{{{i}}}}}", lt.grad_b[i])
+            doc.add(f"- $\\frac{{\\partial L}}{{\\partial b{_sup(l)}_{{{i}}}}} = \\delta{_sup(l)}_{{{i}}} "
+                    f"\\cdot 1 = {gb}$")
+        doc.add("")
+
+    # ---- the input gradient -----------------------------------------------------------------------
+    first = layers[0]
+    doc.add("## The input gradient", "",
+            "The same rule one step further gives how the loss changes with each input:", "")
+    fg = np.atleast_1d(trace.feature_grad)
+    for j in range(first.weight.shape[1]):
+        terms = " + ".join(f"{given(first.weight[i, j])} \\cdot "
+                           f"{doc.num(('delta', 0, i), '', first.delta[i], True)}"
+                           for i in range(first.weight.shape[0]))
+        gx_name = f"\\frac{{\\partial L}}{{\\partial x_{{{j}}}}}"
+        gx = doc.num(("grad_x", j), gx_name, fg[j])
+        doc.add(f"- ${gx_name} = \\sum_i W{_sup(0)}_{{i,{j}}} \\delta{_sup(0)}_{{i}} = {terms} = {gx}$")
+    doc.add("")
+
+    if blanks:
+        doc.add("## Answer key", "")
+        for k_, name, value in sorted(doc.slots.values(), key=lambda s: s[0]):
+            doc.add(f"- ({k_}) ${name} = {tex_number(value)}$")
+        doc.add("")
+    return "\n".join(doc.lines)
+
+
+def _output_grad(trace, doc, i: int, k: int, target, o: str) -> str:
+    """dL/da of output i as a formula with the numbers plugged in (the value is the trace's grad_a)."""
+    per = f" / {k}" if k > 1 and trace.loss_name != "cross_entropy" else ""
+    pred = np.atleast_1d(trace.prediction)
+    out = trace.layers[-1]
+    L = len(trace.layers)
+    if trace.loss_name == "bce":
+        p = doc.num(("p", i), "", pred[i], True)
+        if per:
+            return f"(p - y){per} = ({p} - {given(target[i])}){per}"
+        return f"p - y = {p} - {given(target[i])}"
+    if trace.loss_name == "cross_entropy":
+        return f"p_{{{i}}} - [y = {i}] = {doc.num(('p', i), '', pred[i], True)} - {int(int(target[0]) == i)}"
+    if trace.loss_name == "mse":
+        a = doc.num(("a", L - 1, i), "", out.a[i], True)
+        return f"2 ({o}_{{{i}}} - y){per} = 2 ({a} - {given(target[i])}){per}"
+    yv = -1.0 if target[i] == 0 else float(target[i])
+    margin = doc.num(("margin",), "", yv * float(out.a[i]), True)
+    inside = yv * float(out.a[i]) < 1
+    return (f"-y{per} \\;\\; (\\mathrm{{since}}\\; y \\, {o}_{{0}} = {margin} < 1)" if inside else
+            f"0 \\;\\; (\\mathrm{{since}}\\; y \\, {o}_{{0}} = {margin} \\geq 1)")
+
+
+__all__ = ["markdown", "tex_number", "blank"]
