@@ -614,3 +614,93 @@ def test_frames_show_the_training_sets_gradient_and_the_largest_per_sample_gradi
     assert h["train_grad"]["scale"]["grad_W"] == pytest.approx(largest, rel=1e-9)
     assert pg.metrics()["train_loss"] == pytest.approx(float(torch.nn.functional.binary_cross_entropy_with_logits(
         forward(X), y)), rel=1e-12)
+
+
+def test_nudge_walks_uphill_on_the_true_labels_loss_until_the_class_flips():
+    pg = Playground({"dataset": "gauss", "hidden": [2], "lr": 0.1})
+    for _ in range(40):
+        pg.step()
+    pg.select(0)
+    start = pg._trace()
+    msg = pg.nudge()[0]
+    assert msg["true_label"] == int(pg.y_train[0]) and not msg["already_wrong"] and msg["flipped"]
+    assert msg["to_class"] != msg["true_label"]
+    losses = msg["losses"]
+    assert len(losses) == msg["steps"] + 1 and all(b > a for a, b in zip(losses, losses[1:]))
+    # the first step goes along +dL/dx of the true label: opposite the -dL/dx arrow the page draws
+    step = np.subtract(msg["path"][1], msg["path"][0])
+    g = np.asarray(start.input_grad)
+    assert np.dot(step, g) / (np.linalg.norm(step) * np.linalg.norm(g)) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_nudge_on_a_misclassified_point_walks_deeper_into_the_wrong_class():
+    pg = Playground({"dataset": "xor"})  # untrained: about half the points are misclassified
+    pred = pg._predict_class(pg._forward(pg.Xf_train).data)
+    wrong = int(np.flatnonzero(pred != pg.y_train)[0])
+    pg.select(wrong)
+    msg = pg.nudge()[0]
+    assert msg["already_wrong"] and not msg["flipped"] and msg["steps"] > 0
+    assert all(b > a for a, b in zip(msg["losses"], msg["losses"][1:]))
+
+
+def test_saliency_is_each_points_own_input_gradient_from_one_pass():
+    pg = Playground({"dataset": "moons", "features": ["x1", "x2", "sin_x1"]})
+    grads = np.asarray(pg.saliency()[0]["grad"])
+    assert grads.shape == (pg.n_train, 2)
+    for index in (0, 7, 42):
+        pg.select(index)
+        np.testing.assert_allclose(grads[index], pg._trace().input_grad, rtol=1e-9, atol=1e-15)
+
+
+def test_an_overshooting_update_says_so_and_offers_a_smaller_step():
+    pg = Playground({"dataset": "plane", "hidden": [4, 2], "lr": 3.0})
+    over = None
+    for index in range(pg.n_train):
+        pg.select(index)
+        snapshot = pg._snapshot()
+        msg = pg.apply_update()[0]
+        if msg["overshot"]:
+            over = (index, snapshot, msg)
+            break
+        pg._restore(snapshot)
+    assert over is not None, "no sample overshoots at lr 3"
+    index, snapshot, msg = over
+    assert msg["sample_loss_after"] > msg["sample_loss_before"]
+    assert msg["suggested_scale"] in (0.1, 0.01, 0.001)
+    pg._restore(snapshot)
+    smaller = pg.apply_update(scale=msg["suggested_scale"])[0]
+    assert not smaller["overshot"] and smaller["sample_loss_after"] < smaller["sample_loss_before"]
+    assert smaller["sample_loss_after"] == pytest.approx(msg["suggested_loss"], rel=1e-9)
+
+
+def test_graph_of_the_selected_sample_is_the_engines_record():
+    pg = Playground({"hidden": [3]})
+    g = pg.graph()[0]["graph"]
+    ops = [n["op"] for n in g["nodes"]]
+    assert "linear" in " ".join(map(str, ops)) and len(g["edges"]) >= len(g["nodes"]) - 1
+    loss_node = next(n for n in g["nodes"] if n["id"] == g["root"])
+    assert loss_node["value"]["data"][0] == pytest.approx(pg._trace().loss, rel=1e-5)
+    zoom = pg.graph_zoom(0, 2)[0]["graph"]
+    assert zoom["nodes"] and zoom["backward"]
+
+
+@pytest.mark.parametrize("fmt", ["torch", "worked", "worked_blanks", "csv"])
+def test_exports_are_text_files_named_after_the_dataset(fmt):
+    msg = Playground({"dataset": "xor"}).export(fmt)[0]
+    assert msg["filename"].startswith("backlit-xor") and msg["text"]
+
+
+def test_onnx_export_runs_in_onnxruntime():
+    ort = pytest.importorskip("onnxruntime")
+    import base64
+    pg = Playground({"dataset": "xor", "features": ["x1", "x2", "x1x2"]})
+    blob = base64.b64decode(pg.export("onnx")[0]["base64"])
+    sess = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    out = sess.run(None, {sess.get_inputs()[0].name: pg.X_train[:5].astype(np.float32)})[0]
+    np.testing.assert_allclose(out, pg._forward(pg.Xf_train[:5]).data, rtol=1e-5, atol=1e-5)
+
+
+def test_code_is_the_current_network_in_pytorch():
+    text = Playground({"hidden": [5, 3], "activation": "relu", "optimizer": "adam"}).code()[0]["text"]
+    assert "nn.Linear(2, 5)" in text and "nn.ReLU()" in text and "Adam" in text and "loss.backward()" in text
+    assert 10 <= len(text.strip().splitlines()) <= 15

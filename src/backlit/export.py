@@ -28,8 +28,7 @@ import math
 
 import numpy as np
 
-from . import data, nn
-from .train import n_outputs, threshold
+from . import data, kinds, nn
 
 # activation name -> the torch.nn module that computes the same function (backlit's leaky slope is 0.01)
 TORCH_ACTIVATIONS = {
@@ -180,13 +179,13 @@ def _setup(config: dict) -> dict:
             raise ValueError(f"config has dataset {c.get('dataset')!r} and no 'kind'; give a dataset "
                              f"from {', '.join(data.DATASETS)} or kind: binary, multiclass or regression")
         kind = data.DATASETS[c["dataset"]].kind
-    if kind not in nn.LOSSES_BY_KIND:
+    if kind not in kinds.KINDS:
         raise ValueError(f"unknown kind {kind!r}; choose binary, multiclass or regression")
     classes = c.get("classes") if kind == "multiclass" else (2 if kind == "binary" else None)
-    loss = c.get("loss") or nn.LOSSES_BY_KIND[kind][0]
-    if loss not in nn.LOSSES_BY_KIND[kind]:
+    loss = c.get("loss") or nn.losses_for(kind)[0]
+    if loss not in nn.losses_for(kind):
         raise ValueError(f"loss {loss!r} does not fit a {kind} problem; choose one of: "
-                         f"{', '.join(nn.LOSSES_BY_KIND[kind])}")
+                         f"{', '.join(nn.losses_for(kind))}")
     features = data.check_features(c.get("features") or data.DEFAULT_FEATURES)
     activation = c.get("activation", "tanh")
     if activation not in TORCH_ACTIVATIONS:
@@ -268,7 +267,7 @@ def pytorch_code(config: dict, model: nn.MLP | None = None, X=None, y=None, *,
         raise ValueError(f"X must be raw points of shape (n, 2) with one target each; got X {X.shape}, "
                          f"y {y.shape}")
     kind, loss, features = c["kind"], c["loss"], c["features"]
-    sizes = [len(features), *c["hidden"], n_outputs(kind, c["classes"])]
+    sizes = [len(features), *c["hidden"], kinds.get(kind).n_outputs(c["classes"])]
     acts = [c["activation"]] * len(c["hidden"])
     if model is not None:
         if list(model.sizes) != sizes:
@@ -320,8 +319,8 @@ def pytorch_code(config: dict, model: nn.MLP | None = None, X=None, y=None, *,
         if kind == "multiclass":
             L.append("pred = out.argmax(dim=1)")
         elif kind == "binary":
-            L.append(f"pred = (out[:, 0] > {threshold(loss)!r}).long()  # class 1 where the score is "
-                     f"above {threshold(loss)!r}")
+            L.append(f"pred = (out[:, 0] > {nn.loss_class(loss).threshold!r}).long()  # class 1 where the score is "
+                     f"above {nn.loss_class(loss).threshold!r}")
         if kind == "regression":
             L.append('print("predictions", out[:, 0].tolist())')
         else:

@@ -17,11 +17,12 @@ the server's protocol share the one table). Invalid input raises
 
 from __future__ import annotations
 
+import base64
 import time
 
 import numpy as np
 
-from . import data, explain, gradflow, kinds, nn, optim, settings
+from . import csvdata, data, explain, export, gradflow, kinds, nn, optim, settings
 from . import graph as graph_module
 from .engine import Tensor, no_grad
 from .settings import Limits, ProtocolError
@@ -583,6 +584,35 @@ class Playground:
         with np.errstate(all="ignore"):
             g = graph_module.neuron_graph(self._trace(), layer, neuron)
         return [{"type": "graph_zoom", "graph": g.to_dict()}]
+
+    def code(self) -> list[dict]:
+        """The current network, loss and optimizer as 10-15 lines of runnable PyTorch (one training
+        step on a few of this session's points), for the explanation panel."""
+        return [{"type": "code", "language": "python", "text": export.pytorch_code(self.config)}]
+
+    def export(self, format) -> list[dict]:
+        """A file to download: the model as a PyTorch script or ONNX, the selected sample's worked
+        example (with numbers, or with blanks and an answer key), or the data as CSV."""
+        stem = f"backlit-{self.config['dataset']}"
+        if format == "torch":
+            body, name = export.pytorch_script(self.config, self.model, self.X_train, self.y_train), f"{stem}.py"
+        elif format == "onnx":
+            try:
+                blob = export.onnx_bytes(self.model, self.config["features"], self.loss_name)
+            except ImportError:
+                raise ProtocolError("format", "ONNX export needs the onnx package on the server: "
+                                    "pip install 'backlit[export]'") from None
+            return [{"type": "export", "format": format, "filename": f"{stem}.onnx",
+                     "mime": "application/octet-stream", "base64": base64.b64encode(blob).decode("ascii")}]
+        elif format in ("worked", "worked_blanks"):
+            with np.errstate(all="ignore"):
+                body = self._trace().to_markdown(blanks=format == "worked_blanks")
+            name = f"{stem}-sample{self.selected}{'-exercise' if format == 'worked_blanks' else ''}.md"
+        else:  # csv
+            X = np.concatenate([self.X_train, self.X_test])
+            y = np.concatenate([self.y_train, self.y_test])
+            body, name = csvdata.to_csv(X, y, self.kind), f"{stem}.csv"
+        return [{"type": "export", "format": format, "filename": name, "mime": "text/plain", "text": body}]
 
     def saliency(self) -> list[dict]:
         """∂L/∂x of every training point, each for its own loss, from ONE batched backward pass: the

@@ -81,6 +81,10 @@ def _plane(name, v):
     return check_float(name, v, -PLANE_LIMIT, PLANE_LIMIT)
 
 
+def _export_format(name, v):
+    return check_choice(name, v, ("torch", "onnx", "worked", "worked_blanks", "csv"))
+
+
 def _scale(name, v):
     return check_float(name, v, 1e-6, 1.0)
 
@@ -113,6 +117,7 @@ SCHEMAS: dict[str, dict] = {
     "graph": _NOARGS,
     "graph_zoom": {"layer": (_layer, True), "neuron": (_index, True)},
     "code": _NOARGS,
+    "export": {"format": (_export_format, True)},
 }
 MESSAGE_TYPES = tuple(SCHEMAS)
 
