@@ -36,6 +36,9 @@ NEURON_RES = 25
 NUDGE_STEP = 0.1  # plane units per adversarial-nudge step
 NUDGE_MAX_STEPS = 120
 NUDGE_WRONG_STEPS = 12  # an already misclassified point walks this far deeper into the wrong class
+EXPORTS = {"torch": "PyTorch script (.py)", "onnx": "ONNX model (.onnx)",
+           "worked": "Worked example of this sample (.md)", "worked_blanks": "Exercise with answer key (.md)",
+           "csv": "The data (.csv)"}
 FD_MEASURE_MAX_PARAMS = 400  # above this the cost meter estimates finite differences instead of timing them
 
 
@@ -330,9 +333,10 @@ class Playground:
                "param_count": sum(p.data.size for p in self._params()), "sizes": list(self.sizes),
                "activations": list(self.model.activations), "problem": self.config["problem"],
                "kind": self.kind, "classes": self.classes, "selected": self.selected,
-               "n_train": self.n_train, "n_test": len(self.X_test)}
+               "n_train": self.n_train, "n_test": len(self.X_test),
+               "gradflow_layers": gradflow.layer_names(len(self.model.linears))}
         if schema:
-            msg["schema"] = settings.schema(self.limits)
+            msg["schema"] = {**settings.schema(self.limits), "exports": EXPORTS}
         return msg
 
     def points(self) -> dict:

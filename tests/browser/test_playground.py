@@ -29,14 +29,14 @@ def test_page_loads_with_its_views_and_controls(app):
 
 def test_changing_the_dataset_redraws_the_plane(app):
     app.open()
-    assert app.config()["dataset"] == "spiral"
+    assert app.config()["dataset"] == "circle"
     app.snap("before")
-    app.page.select_option("#dataset", "circle")
-    app.wait_config(dataset="circle")
+    app.page.select_option("#dataset", "spiral")
+    app.wait_config(dataset="spiral")
     app.wait_pixels_change("before", fraction=0.02)
-    expect(app.page.locator("#dataset")).to_have_value("circle")
+    expect(app.page.locator("#dataset")).to_have_value("spiral")
     # The selected sample (ring and input-gradient arrow) follows the new data: its trace is of a
-    # training point of the circle set, not the old spiral point.
+    # training point of the spiral set, not the old circle point.
     app.page.wait_for_function(
         """() => {
             const t = window.backlitDebug.lastTrace, pts = window.__t.lastByType.points;

@@ -82,7 +82,9 @@ def _plane(name, v):
 
 
 def _export_format(name, v):
-    return check_choice(name, v, ("torch", "onnx", "worked", "worked_blanks", "csv"))
+    from ..playground import EXPORTS  # the playground's table of formats
+
+    return check_choice(name, v, tuple(EXPORTS))
 
 
 def _scale(name, v):

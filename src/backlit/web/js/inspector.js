@@ -269,22 +269,41 @@ export class Inspector {
     const sb = u.sample_loss_before; const sa = u.sample_loss_after;
     const tb = u.train_loss_before; const ta = u.train_loss_after;
     const arrow = (b, a) => el('span', { class: a < b ? 'down' : a > b ? 'up' : '' }, a < b ? '↓' : a > b ? '↑' : '=');
-    this.updateBox.replaceChildren(
-      el('h4', {}, 'Apply this update: one SGD step on this sample only'),
+    const rows = [
+      el('h4', {}, `Apply this update: one SGD step on this sample only (lr ${fmt(u.lr, 3)})`),
       el('div', { class: 'kv' }, 'loss on this sample: ', num('sample_loss_before', sb, 5), ' → ', num('sample_loss_after', sa, 5), ' ', arrow(sb, sa)),
       el('div', { class: 'kv' }, 'loss on the training set: ', num('train_loss_before', tb, 5), ' → ', num('train_loss_after', ta, 5), ' ', arrow(tb, ta)),
-    );
+    ];
+    if (u.overshot) {
+      const why = el('p', { class: 'overshoot', role: 'note' },
+        'The loss on this sample went up: the gradient only says which way is downhill right here, and a full step of ',
+        'lr × ∂L/∂w jumped past the bottom of the valley to the other side.');
+      rows.push(why);
+      if (u.suggested_scale) {
+        const b = el('button', { type: 'button', class: 'step-btn small', id: 'smaller-step' },
+          `Try a smaller step (lr × ${fmt(u.suggested_scale, 3)}): this sample's loss would fall to ${fmt(u.suggested_loss, 4)}`);
+        b.addEventListener('click', () => this.handlers.onApplyUpdate(u.suggested_scale));
+        rows.push(b);
+      }
+    }
+    this.updateBox.replaceChildren(...rows);
   }
 
   setNudge(n) {
-    const flipped = n.flipped;
     const steps = n.path ? n.path.length - 1 : 0;
-    const text = flipped
-      ? `Moving a copy of this point along +∂L/∂x (uphill on the loss) flipped its predicted class from ${n.from_class} to ${n.to_class} after ${steps} steps: the dashed path on the plane. The dataset is unchanged.`
-      : n.from_class === null || n.from_class === undefined
-        ? `A copy of this point took ${steps} steps along +∂L/∂x (uphill on the loss): the dashed path on the plane. The dataset is unchanged.`
-        : `${steps} steps along +∂L/∂x did not flip the predicted class (class ${n.from_class}); the walk stopped at the edge of the plane or after its step budget.`;
-    this.updateBox.replaceChildren(el('h4', {}, 'Adversarial nudge'), el('p', { class: 'kv' }, text));
+    const losses = n.losses || [];
+    const lossText = losses.length > 1 ? ` Its loss against its true label rose from ${fmt(losses[0], 4)} to ${fmt(losses[losses.length - 1], 4)}.` : '';
+    let text;
+    if (n.from_class === null || n.from_class === undefined) {
+      text = `A copy of this point took ${steps} steps along +∂L/∂x, uphill on its loss (opposite the −∂L/∂x arrow): the white path on the plane.`;
+    } else if (n.already_wrong) {
+      text = `This point is already misclassified (true class ${n.true_label}, predicted ${n.from_class}). ${steps} steps along +∂L/∂x, uphill on the loss of its true label (opposite the arrow), push it deeper into class ${n.to_class}.`;
+    } else if (n.flipped) {
+      text = `Moving a copy of this point along +∂L/∂x, uphill on the loss of its true label (opposite the −∂L/∂x arrow), flipped its predicted class from ${n.from_class} to ${n.to_class} after ${steps} small steps: an adversarial example. The dataset is unchanged.`;
+    } else {
+      text = `${steps} steps along +∂L/∂x did not flip the predicted class (class ${n.from_class}); the walk stopped at the edge of the plane or after its step budget.`;
+    }
+    this.updateBox.replaceChildren(el('h4', {}, 'Adversarial nudge'), el('p', { class: 'kv' }, text + lossText));
   }
 
   clearUpdate() { this.updateBox.replaceChildren(); }

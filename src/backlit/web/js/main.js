@@ -14,6 +14,10 @@ import { StatusLine } from './status.js';
 import { downloadJson, readSessionFile } from './session.js';
 import { bindKeys } from './keys.js';
 import { LearnPanel } from './learn.js';
+import { GraphView } from './graphview.js';
+import { GradFlowStrip, renderBadgeLegend, BADGE_GLYPHS } from './gradflow.js';
+import { neuronMapCanvas } from './netmaps.js';
+import { el } from './format.js';
 import { Tour } from './tour.js';
 
 const $ = (id) => document.getElementById(id);
@@ -122,6 +126,7 @@ const network = new NetworkView({
     onBias: openBias,
     onAddNeuron(l) { changeHidden((h) => { h[l] = Math.min(h[l] + 1, limit('max_neurons', 16)); }); },
     onRemoveNeuron(l) { changeHidden((h) => { h[l] = Math.max(h[l] - 1, 1); }); },
+    onHoverNeuron: showNeuronOnPlane,
   },
 });
 
@@ -138,6 +143,7 @@ const inspector = new Inspector($('inspector'), {
   },
   neuronName: (c, i) => network.neuronName(c, i),
   onOpenLink: (l, i, j) => openLink(l, i, j),
+  onApplyUpdate: (scale) => withTrace(() => send('apply_update', { scale })),
   // values of neuron i in linear layer l from the current trace, for the inspector's explanation
   context(l, i) {
     const t = app.trace;
@@ -199,6 +205,10 @@ function handleMessage(msg) {
       break;
     case 'session': download(msg.session); break;
     case 'code': learn.onCode(msg); break;
+    case 'graph': graphView.show(msg.graph); break;
+    case 'graph_zoom': graphView.zoom(msg.graph); break;
+    case 'saliency': plane.setSaliency(msg.grad); app.saliencyStep = app.header ? app.header.step : null; break;
+    case 'export': saveExport(msg); break;
     case 'error': {
       const m = msg.message || 'error';
       const text = msg.field && !m.startsWith(msg.field) ? `${msg.field}: ${m}` : m;
@@ -231,6 +241,11 @@ function selectIndex(index) {
 
 function adoptSchema(schema) {
   app.schema = schema;
+  network.setBadges(null, BADGE_GLYPHS);
+  renderBadgeLegend($('badge-legend'), schema.badges);
+  buildPresets(schema.presets);
+  $('export').replaceChildren(el('option', { value: '' }, 'choose…'),
+    ...Object.entries(schema.exports || {}).map(([v, label]) => el('option', { value: v }, label)));
   setColors(schema.palette);
   setExtent(schema.extent);
   setMapSchema(schema);
@@ -277,7 +292,7 @@ function onState(s) {
 /** The epoch counter counts fractions (one Step is one batch), and the step counter below it steps. */
 function setEpoch(e, step) {
   const el = $('epoch');
-  const t = e >= 100 ? String(Math.floor(e)) : e >= 10 ? e.toFixed(1) : e.toFixed(2);
+  const t = e === 0 ? '0' : e >= 100 ? String(Math.floor(e)) : e >= 10 ? e.toFixed(1) : e.toFixed(2);
   if (el.textContent !== t) el.textContent = t;
   if (Number.isInteger(step)) {
     const st = `step ${step.toLocaleString('en-US')}`;
@@ -329,6 +344,7 @@ function onTrace(t) {
   app.traceStale = false;
   network.setSample(t);
   learn.onTrace(t);
+  if (graphOpen() && app.graphIndex !== t.index) { app.graphIndex = t.index; send('graph'); }
   plane.setInputGrad(t.input_grad || null);
   if (t.cost) inspector.setCost(t.cost);
   if (t.loss_name) inspector.setLossName(t.loss_name);
@@ -362,7 +378,17 @@ function handleFrame(h, arrays) {
   if (h.reply_to !== undefined && h.reply_to !== null) app.pending.delete(h.reply_to);
   if (h.weights) { app.lastWeights = { weights: h.weights, biases: h.biases }; network.setWeights(h.weights, h.biases); }
   if (app.checkStep !== undefined && h.step !== app.checkStep) { inspector.clearCheck(); app.checkStep = undefined; }
-  if (h.history || h.history_reset) rail.addHistory(h.history || [], !!h.history_reset);
+  if (h.history || h.history_reset) {
+    rail.addHistory(h.history || [], !!h.history_reset);
+    const rows = (h.history || []).map((r) => [r[0], r[3], r[4]]);
+    if (h.history_reset) gradflowStrip.setData({ layers: app.state ? app.state.gradflow_layers || [] : [], rows });
+    else if (rows.length) gradflowStrip.append(rows);
+  }
+  if (h.badges) {
+    network.setBadges(h.badges);
+    $('badge-legend').hidden = !h.badges.some((row) => row.some(Boolean));
+  }
+  if ($('show-saliency').checked && h.step !== app.saliencyStep) scheduleSaliency();
   rail.setMetrics(h);
   setEpoch(h.epoch ?? 0, h.step);
   if (arrays.boundary) {
@@ -414,13 +440,13 @@ function doBackward() {
   if (app.trace && !app.traceStale && (ph === 'forward-done' || ph === 'backward-done')) {
     stepper.cancel();
     network.setView({ phase: 'forward-done', fwdCol: network.nCols - 1, bwdCol: Infinity });
-    stepper.backward(app.trace);
+    stepper.backward(app.trace, () => gradeGuesses(app.trace));
     return;
   }
   stepper.cancel();
   network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
   app.traceStale = true;
-  withTrace((t) => stepper.forward(t, () => stepper.backward(t)));
+  withTrace((t) => stepper.forward(t, () => stepper.backward(t, () => gradeGuesses(t))));
 }
 
 function doNext() {
@@ -428,6 +454,7 @@ function doNext() {
 }
 
 function openLink(l, i, j) {
+  if (predicting()) { toggleGuess(l, i, j); return; }
   network.select({ l, i, j }, null);
   const w = app.lastWeights?.weights?.[l]?.[i]?.[j] ?? null;
   inspector.showLink(l, i, j, {
@@ -482,6 +509,112 @@ async function loadFile(file) {
     onOk: () => flash(`loaded ${file.name}`, 'info', 3000),
   });
 }
+
+// ---- the computation graph, gradient flow, presets, exports, saliency, predict-then-reveal ---------
+const graphView = new GraphView($('graph-view'), { onZoom: ({ layer, neuron }) => send('graph_zoom', { layer, neuron }) });
+const gradflowStrip = new GradFlowStrip($('gradflow'));
+
+function graphOpen() { return !$('graph-panel').hidden; }
+$('show-graph').addEventListener('click', () => {
+  const open = !graphOpen();
+  $('graph-panel').hidden = !open;
+  $('show-graph').setAttribute('aria-expanded', String(open));
+  $('show-graph').textContent = open ? 'Hide the graph' : 'Show the graph';
+  if (open) withTrace(() => send('graph'));
+});
+
+function buildPresets(presets) {
+  $('presets').replaceChildren(...presets.map((p) => {
+    const b = el('button', { type: 'button', class: 'ghost-btn small', 'data-preset': p.name, title: p.description }, p.label);
+    b.addEventListener('click', () => {
+      stopAnimation();
+      app.preset = p;
+      send('set', { config: p.config });
+      $('preset-note').textContent = p.description;
+      $('preset-note').hidden = false;
+      $('preset-fix').textContent = p.fix_label;
+      $('preset-fix').hidden = !p.fix_label;
+    });
+    return b;
+  }));
+}
+$('preset-fix').addEventListener('click', () => {
+  if (!app.preset) return;
+  stopAnimation();
+  send('set', { config: app.preset.fix });
+  $('preset-fix').hidden = true;
+});
+
+$('export').addEventListener('change', (e) => {
+  const format = e.target.value;
+  e.target.value = '';
+  if (!format) return;
+  if (format.startsWith('worked')) withTrace(() => send('export', { format }));
+  else send('export', { format });
+});
+
+function saveExport(msg) {
+  let blob;
+  if (msg.base64) {
+    const bytes = Uint8Array.from(atob(msg.base64), (c) => c.charCodeAt(0));
+    blob = new Blob([bytes], { type: msg.mime });
+  } else blob = new Blob([msg.text], { type: msg.mime });
+  const a = el('a', { href: URL.createObjectURL(blob), download: msg.filename });
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  flash(`saved ${msg.filename}`, 'info', 3000);
+}
+
+// The saliency field follows the weights, a few times a second at most.
+let saliencyTimer = null;
+function scheduleSaliency() {
+  if (saliencyTimer) return;
+  saliencyTimer = setTimeout(() => { saliencyTimer = null; if ($('show-saliency').checked) send('saliency'); }, 300);
+}
+$('show-saliency').addEventListener('change', (e) => {
+  if (e.target.checked) send('saliency'); else plane.setSaliency(null);
+});
+
+/** Hovering a neuron shows its map over the whole plane, as in TF Playground. */
+function showNeuronOnPlane(t) {
+  const maps = network.maps;
+  if (!t || !maps || !maps.shape) { plane.setOverlay(null); return; }
+  const nr = maps.shape[1];
+  const index = network.sizes.slice(0, t.c).reduce((a, b) => a + b, 0) + t.i;
+  const act = t.c === 0 ? 'input' : (app.state && app.state.activations ? app.state.activations[t.c - 1] : 'linear');
+  plane.setOverlay({ canvas: neuronMapCanvas(maps.data, index * nr * nr, nr, act), label: `neuron ${network.neuronName(t.c, t.i)}` });
+}
+
+// Predict, then reveal: before Backward the learner marks links ▲ (increase) or ▼ (decrease);
+// Backward then grades the guesses against the signs of the engine's own ∂L/∂w.
+const guesses = new Map();
+function predicting() { return $('predict-mode').checked; }
+function toggleGuess(l, i, j) {
+  const key = `${l},${i},${j}`;
+  const next = { undefined: 'increase', increase: 'decrease', decrease: undefined }[guesses.get(key)];
+  if (next) guesses.set(key, next); else guesses.delete(key);
+  network.setGuesses(guesses);
+  if (network.phase === 'backward-done') network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
+  predictStatus(`${guesses.size} guess${guesses.size === 1 ? '' : 'es'} marked: click a link again to flip it, then press Backward to reveal.`);
+}
+function predictStatus(text) { $('predict-status').hidden = !text; $('predict-status').textContent = text || ''; }
+function gradeGuesses(t) {
+  if (!guesses.size || !t || !t.layers) return;
+  let right = 0;
+  for (const [key, guess] of guesses) {
+    const [l, i, j] = key.split(',').map(Number);
+    const g = t.layers[l].grad_W[i][j];
+    if ((g < 0 ? 'increase' : 'decrease') === guess) right += 1;
+  }
+  $('predict-status').dataset.right = String(right);
+  $('predict-status').dataset.total = String(guesses.size);
+  predictStatus(`${right} of ${guesses.size} right. ✓ and ✗ mark your guesses; the colours are the true signs of ∂L/∂w.`);
+}
+$('predict-mode').addEventListener('change', (e) => {
+  guesses.clear();
+  network.setGuesses(guesses);
+  predictStatus(e.target.checked ? 'Click links to guess which way the loss wants each weight to move (▲ increase, ▼ decrease), then press Backward.' : '');
+});
 
 // ---- wiring --------------------------------------------------------------------------------------
 $('play').addEventListener('click', togglePlay);

@@ -16,6 +16,28 @@ export function setMapSchema(schema) {
   EXTENT = Math.max(Math.abs(schema.extent[0]), Math.abs(schema.extent[1]));
 }
 
+/** One neuron's map (values data[offset .. offset + nr*nr]) as an nr x nr canvas, coloured as on its box. */
+export function neuronMapCanvas(data, offset, nr, activation) {
+  const canvas = document.createElement('canvas');
+  canvas.width = nr; canvas.height = nr;
+  const ctx = canvas.getContext('2d', CTX);
+  const image = ctx.createImageData(nr, nr);
+  const px = new Uint32Array(image.data.buffer);
+  let scale = 1;
+  if (!BOUNDED.has(activation)) {
+    let m = 0;
+    for (let k = 0; k < nr * nr; k++) m = Math.max(m, Math.abs(data[offset + k]));
+    scale = m > 1e-9 ? m : 1;
+  }
+  for (let k = 0; k < nr * nr; k++) {
+    let t = 0.5 + 0.5 * data[offset + k] / scale;
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    px[k] = NEURON_LUT[(t * 255) | 0];
+  }
+  ctx.putImageData(image, 0, 0);
+  return canvas;
+}
+
 export class MapPainter {
   constructor() {
     this.atlas = null;

@@ -36,6 +36,9 @@ export class NetworkView {
     this.maps = null;            // {shape:[N,nr,nr], data}
     this.sample = null;          // trace dict of the selected sample
     this.training = null;        // frame.train_grad: the training set's mean gradient
+    this.badges = null;          // frame.badges: per layer, per neuron: 'saturated' | 'dead' | null
+    this.badgeGlyphs = {};
+    this.guesses = new Map();    // Predict, then reveal: 'l,i,j' -> 'increase' | 'decrease'
     this.scale = null;           // {w, d}: the shared width scale (see observeScale)
     this.scaleTime = 0;
     this.phase = 'idle';
@@ -62,7 +65,11 @@ export class NetworkView {
       this.handlers.onNeuron(+n.dataset.col, +n.dataset.index);
     });
     this.svg.addEventListener('mousemove', (ev) => this.hover(ev));
-    this.svg.addEventListener('mouseleave', () => { this.tip.hidden = true; });
+    this.svg.addEventListener('mouseleave', () => {
+      this.tip.hidden = true;
+      if (this.hovered && this.handlers.onHoverNeuron) this.handlers.onHoverNeuron(null);
+      this.hovered = null;
+    });
   }
 
   // ---- inputs --------------------------------------------------------------------------------
@@ -128,6 +135,9 @@ export class NetworkView {
     // watching the DOM never sees a phase without its drawing (the canvas maps follow at the next frame).
     if (!this.structDirty && this.links) { this.drawSvg(); this.dirty = false; }
   }
+  setBadges(badges, glyphs) { this.badges = badges; if (glyphs) this.badgeGlyphs = glyphs; this.dirty = true; }
+  setGuesses(guesses) { this.guesses = guesses; this.dirty = true; }
+
   select(link, neuron) { this.selectedLink = link; this.selectedNeuron = neuron; this.dirty = true; }
   invalidate() { this.structDirty = true; this.dirty = true; this.mapsDirty = true; }
 
@@ -167,7 +177,8 @@ export class NetworkView {
         const vbg = svg('rect', { class: 'vbg', rx: 3, height: 12, visibility: 'hidden' });
         const mark = svg('text', { class: 'mark' });
         const abar = svg('rect', { class: 'abar', width: 4 });
-        g.append(dim, box, ring, abar, vbg, value, mark);
+        const badge = svg('text', { class: 'badge' });
+        g.append(dim, box, ring, abar, vbg, value, mark, badge);
         let bias = null;
         if (c > 0) {
           bias = svg('circle', { class: 'bias', r: 3.6, 'data-layer': c - 1, 'data-i': i });
@@ -176,7 +187,7 @@ export class NetworkView {
         const halo = svg('rect', { class: 'halo', rx: 8 });
         this.gHalos.append(halo);
         this.gNeurons.append(g);
-        col.push({ g, box, dim, ring, abar, vbg, value, mark, bias, halo, x: 0, y: 0, cache: {} });
+        col.push({ g, box, dim, ring, abar, vbg, value, mark, badge, bias, halo, x: 0, y: 0, cache: {} });
       }
       this.neurons.push(col);
     }
@@ -448,8 +459,17 @@ export class NetworkView {
       this.set(lk.path, c, 'stroke-opacity', opacity);
       this.set(lk.path, c, 'data-grad-sign', sign);
       lk.w = w; lk.g = g === undefined ? null : g;
+      const guess = this.guesses.get(`${lk.l},${lk.i},${lk.j}`);
+      let glyphFill = stroke;
+      if (guess) {
+        // a learner's guess: its arrow and "?" until Backward reveals the sign, then ✓ or ✗
+        const revealed = g !== null && g !== undefined && this.phase === 'backward-done';
+        glyph = revealed ? ((g < 0) === (guess === 'increase') ? '✓' : '✗') : (guess === 'increase' ? '▲?' : '▼?');
+        glyphFill = revealed ? (glyph === '✓' ? '#7ee2a8' : '#ff7b7b') : '#ffffff';
+      }
+      this.set(lk.path, c, 'data-guess', guess || null);
       this.set(lk.glyph, c, 'text', glyph);
-      this.set(lk.glyph, c, 'fill', stroke);
+      this.set(lk.glyph, c, 'fill', glyphFill);
     }
     if (throttled) { /* keep the last highlight */ } else if (selected) {
       this.selPath.setAttribute('d', selected.path.getAttribute('d'));
@@ -534,6 +554,12 @@ export class NetworkView {
         this.set(nu.g, cc, 'data-delta', null);
         this.set(nu.mark, cc, 'text', '');
       }
+      const badge = c > 0 && this.badges ? at(this.badges, c - 1, i) : null;
+      this.set(nu.badge, cc, 'text', badge ? this.badgeGlyphs[badge] || '!' : '');
+      this.set(nu.badge, cc, 'x', (nu.x + 3).toFixed(1));
+      this.set(nu.badge, cc, 'y', (nu.y + 11).toFixed(1));
+      this.set(nu.g, cc, 'data-badge', badge || null);
+      this.set(nu.g, cc, 'aria-label', `neuron ${this.neuronName(c, i)}${badge ? ` (${badge})` : ''}`);
       const selected = this.selectedNeuron && this.selectedNeuron.c === c && this.selectedNeuron.i === i;
       this.set(nu.ring, cc, 'visibility', selected ? 'visible' : 'hidden');
       if (nu.bias) {
@@ -629,6 +655,11 @@ export class NetworkView {
 
   hover(ev) {
     const t = this.target(ev);
+    const neuron = t && t.kind === 'neuron' ? `${t.c},${t.i}` : null;
+    if (neuron !== this.hovered) {
+      this.hovered = neuron;
+      if (this.handlers.onHoverNeuron) this.handlers.onHoverNeuron(t && t.kind === 'neuron' ? t : null);
+    }
     if (!t) { this.tip.hidden = true; return; }
     let text = '';
     if (t.kind === 'link') {

@@ -32,7 +32,10 @@ export class Plane {
     this.discretize = false;
     this.selected = null;         // {index, point:[x,y], label}
     this.inputGrad = null;        // [gx, gy] = dL/dx at the selected point
-    this.nudge = null;            // {path, flipped, from_class, to_class}
+    this.nudge = null;            // {path, flipped, from_class, to_class, already_wrong}
+    this.nudgeStart = 0;
+    this.saliency = null;         // per training point, dL/dx (arrows show -dL/dx)
+    this.overlay = null;          // {canvas, label}: a hovered neuron's map, shown instead of the boundary
     this.dirty = true;
     this.pointsDirty = true;
     this.gridCanvas = document.createElement('canvas');
@@ -82,7 +85,9 @@ export class Plane {
     this.dirty = true;
   }
   setInputGrad(g) { this.inputGrad = g; this.dirty = true; }
-  setNudge(n) { this.nudge = n; this.dirty = true; }
+  setNudge(n) { this.nudge = n; this.nudgeStart = performance.now(); this.dirty = true; }
+  setSaliency(grads) { this.saliency = grads; this.dirty = true; }
+  setOverlay(overlay) { this.overlay = overlay; this.dirty = true; }
   invalidate() { this.pointsDirty = true; this.gridDirty = true; this.dirty = true; }
 
   regressionScale() {
@@ -198,34 +203,12 @@ export class Plane {
     const sel = this.selected;
     if (!sel || !sel.point) return;
     const [x, y] = this.toPx(sel.point[0], sel.point[1], g);
-    // nudge path first, under the marker
-    const n = this.nudge;
-    if (n && n.path && n.path.length > 1) {
-      ctx.save();
-      ctx.setLineDash([4, 3]);
-      ctx.strokeStyle = '#ffffff'; ctx.lineWidth = 1.8;
-      ctx.beginPath();
-      n.path.forEach((p, k) => { const [px, py] = this.toPx(p[0], p[1], g); if (k) ctx.lineTo(px, py); else ctx.moveTo(px, py); });
-      ctx.stroke();
-      ctx.setLineDash([]);
-      const end = n.path[n.path.length - 1];
-      const [ex, ey] = this.toPx(end[0], end[1], g);
-      ctx.beginPath(); ctx.arc(ex, ey, 5.5, 0, Math.PI * 2);
-      ctx.fillStyle = n.to_class !== undefined && n.to_class !== null && this.points && this.points.kind !== 'regression'
-        ? classColor(n.to_class) : '#fff';
-      ctx.fill(); ctx.lineWidth = 2; ctx.strokeStyle = '#fff'; ctx.stroke();
-      const label = n.flipped ? `flips to class ${n.to_class}` : (this.points && this.points.kind === 'regression' ? 'nudged' : 'no flip');
-      ctx.font = '11px system-ui, sans-serif';
-      ctx.textAlign = ex > g.x0 + g.side * 0.7 ? 'right' : 'left'; ctx.textBaseline = 'bottom';
-      ctx.shadowColor = 'rgba(0,0,0,0.9)'; ctx.shadowBlur = 3; ctx.fillStyle = '#fff';
-      ctx.fillText(label, ex + (ctx.textAlign === 'right' ? -8 : 8), ey - 6);
-      ctx.restore();
-    }
     // ring
     ctx.lineWidth = 2.5; ctx.strokeStyle = '#ffffff';
     ctx.beginPath(); ctx.arc(x, y, 8, 0, Math.PI * 2); ctx.stroke();
     ctx.lineWidth = 1; ctx.strokeStyle = 'rgba(0,0,0,0.7)';
     ctx.beginPath(); ctx.arc(x, y, 10, 0, Math.PI * 2); ctx.stroke();
+    this.drawNudge(ctx, g);
     // -dL/dx arrow: direction that lowers the loss; length grows with |dL/dx| but stays readable
     const gr = this.inputGrad;
     if (gr && (gr[0] || gr[1])) {
@@ -265,6 +248,70 @@ export class Plane {
     }
   }
 
+  /**
+   * The adversarial walk, drawn one step at a time (all at once under reduced motion), above the
+   * selection ring so that even a short walk shows: a dot per step, the end in its new class.
+   */
+  drawNudge(ctx, g) {
+    const n = this.nudge;
+    if (!n || !n.path || n.path.length < 2) return;
+    const reduced = matchMedia('(prefers-reduced-motion: reduce)').matches;
+    const shown = reduced ? n.path.length : Math.min(n.path.length, 2 + Math.floor((performance.now() - this.nudgeStart) / 90));
+    if (shown < n.path.length) this.dirty = true;          // keep drawing until the walk is complete
+    this.canvas.dataset.nudgeShown = String(shown - 1);
+    const pts = n.path.slice(0, shown).map((p) => this.toPx(p[0], p[1], g));
+    ctx.save();
+    for (const [w, c] of [[4, 'rgba(0,0,0,0.6)'], [2, '#ffffff']]) {
+      ctx.strokeStyle = c; ctx.lineWidth = w;
+      ctx.beginPath();
+      pts.forEach(([px, py], k) => { if (k) ctx.lineTo(px, py); else ctx.moveTo(px, py); });
+      ctx.stroke();
+    }
+    ctx.fillStyle = '#ffffff';
+    for (const [px, py] of pts.slice(1)) { ctx.beginPath(); ctx.arc(px, py, 1.8, 0, Math.PI * 2); ctx.fill(); }
+    if (shown === n.path.length) {
+      const [ex, ey] = pts[pts.length - 1];
+      ctx.beginPath(); ctx.arc(ex, ey, 5.5, 0, Math.PI * 2);
+      ctx.fillStyle = n.to_class !== undefined && n.to_class !== null && this.points && this.points.kind !== 'regression'
+        ? classColor(n.to_class) : '#fff';
+      ctx.fill(); ctx.lineWidth = 2; ctx.strokeStyle = '#fff'; ctx.stroke();
+      const label = n.flipped ? `flips to class ${n.to_class}`
+        : n.already_wrong ? `deeper into class ${n.to_class}` : (this.points && this.points.kind === 'regression' ? 'nudged' : 'no flip');
+      ctx.font = '11px system-ui, sans-serif';
+      ctx.textAlign = ex > g.x0 + g.side * 0.7 ? 'right' : 'left'; ctx.textBaseline = 'bottom';
+      ctx.shadowColor = 'rgba(0,0,0,0.9)'; ctx.shadowBlur = 3; ctx.fillStyle = '#fff';
+      ctx.fillText(label, ex + (ctx.textAlign === 'right' ? -8 : 8), ey - 6);
+    }
+    ctx.restore();
+  }
+
+  /** Every training point's −∂L/∂x as a short arrow: length by |∂L/∂x| against the largest. */
+  drawSaliency(ctx, g) {
+    const s = this.saliency;
+    if (!s || !this.points || s.length !== this.points.train.length) return;
+    let m = 0;
+    for (const v of s) m = Math.max(m, Math.hypot(v[0], v[1]));
+    if (!(m > 0)) return;
+    const unit = g.side / 28;
+    ctx.save();
+    ctx.strokeStyle = 'rgba(255,255,255,0.85)'; ctx.lineWidth = 1.1;
+    ctx.beginPath();
+    this.points.train.forEach((p, k) => {
+      const [gx, gy] = s[k];
+      const mag = Math.hypot(gx, gy);
+      if (!(mag > 0)) return;
+      const len = unit * (0.25 + 0.75 * Math.sqrt(mag / m));
+      const dx = -gx / mag; const dy = gy / mag;   // −∂L/∂x; screen y points down
+      const [x, y] = this.toPx(p[0], p[1], g);
+      const tx = x + dx * len; const ty = y + dy * len;
+      ctx.moveTo(x, y); ctx.lineTo(tx, ty);
+      ctx.moveTo(tx, ty); ctx.lineTo(tx - dx * 3 - dy * 2, ty - dy * 3 + dx * 2);
+      ctx.moveTo(tx, ty); ctx.lineTo(tx - dx * 3 + dy * 2, ty - dy * 3 - dx * 2);
+    });
+    ctx.stroke();
+    ctx.restore();
+  }
+
   draw() {
     if (!this.dirty) return false;
     this.dirty = false;
@@ -277,7 +324,10 @@ export class Plane {
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.fillStyle = '#151b29';
     ctx.fillRect(g.x0, g.y0, g.side, g.side);
-    if (this.grid && this.grid.boundary) {
+    if (this.overlay) {
+      ctx.imageSmoothingEnabled = true;
+      ctx.drawImage(this.overlay.canvas, g.x0, g.y0, g.side, g.side);
+    } else if (this.grid && this.grid.boundary) {
       ctx.imageSmoothingEnabled = true;
       ctx.drawImage(this.gridCanvas, g.x0, g.y0, g.side, g.side);
     }
@@ -285,7 +335,15 @@ export class Plane {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.drawImage(this.pointLayer, 0, 0);
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    this.drawSaliency(ctx, g);
     this.drawSelection(ctx, g);
+    if (this.overlay) {
+      ctx.font = '12px system-ui, sans-serif'; ctx.textAlign = 'left'; ctx.textBaseline = 'top';
+      ctx.shadowColor = 'rgba(0,0,0,0.9)'; ctx.shadowBlur = 3; ctx.fillStyle = '#fff';
+      ctx.fillText(this.overlay.label, g.x0 + 6, g.y0 + 6);
+      ctx.shadowBlur = 0;
+    }
+    this.canvas.dataset.overlay = this.overlay ? this.overlay.label : '';
     return true;
   }
 

@@ -47,13 +47,13 @@ export class Stepper {
     this.run(steps, then);
   }
 
-  backward(trace) {
+  backward(trace, then) {
     const net = this.network;
     net.setSample(trace);
     const n = net.nCols;
     const steps = [];
     for (let c = n - 1; c >= 0; c--) steps.push(() => net.setView({ phase: 'backward', fwdCol: n - 1, bwdCol: c }));
     steps.push(() => net.setView({ phase: 'backward-done', fwdCol: n - 1, bwdCol: 0 }));
-    this.run(steps);
+    this.run(steps, then);
   }
 }
