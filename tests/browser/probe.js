@@ -10,6 +10,7 @@
     nonFinite: 0,       // non-finite float32 values seen in binary frames
     badFrames: 0,       // binary frames whose layout did not parse
     sent: [],           // JSON messages the page sent
+    socket: null,       // the page's open WebSocket (tests may send on it as the page would)
     opened: 0,          // WebSocket connections opened
     closed: 0,          // WebSocket connections closed
     snaps: {},
@@ -51,7 +52,7 @@
   class ProbedWebSocket extends Native {
     constructor(...args) {
       super(...args);
-      this.addEventListener('open', () => T.opened++);
+      this.addEventListener('open', () => { T.opened++; T.socket = this; });
       this.addEventListener('close', () => T.closed++);
       this.addEventListener('message', (ev) => onMessage(ev.data));
     }

@@ -18,6 +18,12 @@ function at(a, ...idx) {
   return v === undefined ? null : v;
 }
 
+function segmentDistance(x, y, [ax, ay], [bx, by]) {
+  const dx = bx - ax; const dy = by - ay;
+  const u = Math.max(0, Math.min(1, ((x - ax) * dx + (y - ay) * dy) / (dx * dx + dy * dy || 1)));
+  return Math.hypot(ax + u * dx - x, ay + u * dy - y);
+}
+
 export class NetworkView {
   constructor({ svgEl, stage, buttons, tip, handlers, keyEl }) {
     this.svg = svgEl;
@@ -159,7 +165,8 @@ export class NetworkView {
     this.gGlyphs = svg('g', { class: 'glyphs', 'pointer-events': 'none' });
     this.gNeurons = svg('g', { class: 'neurons' });
     this.gLabels = svg('g', { class: 'labels', 'pointer-events': 'none' });
-    s.append(this.gHalos, this.selPath, this.gLinks, this.fo, this.gGlyphs, this.gNeurons, this.gLabels);
+    this.gHits = svg('g', { class: 'link-hits' });
+    s.append(this.gHalos, this.selPath, this.gLinks, this.fo, this.gHits, this.gGlyphs, this.gNeurons, this.gLabels);
     this.links = [];
     this.neurons = [];
     const sizes = this.sizes;
@@ -197,10 +204,13 @@ export class NetworkView {
           const path = svg('path', { class: 'link', 'data-layer': l, 'data-i': i, 'data-j': j, 'data-grad-sign': 'none' });
           const title = svg('title');
           path.append(title);
+          // an invisible, 10 px wide copy takes the clicks and taps, however thin the drawn link is
+          const hit = svg('path', { class: 'link-hit', 'data-layer': l, 'data-i': i, 'data-j': j });
           const glyph = svg('text', { class: 'glyph' });
           this.gLinks.append(path);
+          this.gHits.append(hit);
           this.gGlyphs.append(glyph);
-          this.links.push({ l, i, j, path, title, glyph, mx: 0, my: 0, cache: {} });
+          this.links.push({ l, i, j, path, hit, title, glyph, mx: 0, my: 0, samples: [], cache: {} });
         }
       }
     }
@@ -304,7 +314,15 @@ export class NetworkView {
       const x2 = b.x; const y2 = b.y + s / 2 + pi;
       const mx = (x1 + x2) / 2;
       lk.path.setAttribute('d', `M${x1.toFixed(1)},${y1.toFixed(1)} C${mx.toFixed(1)},${y1.toFixed(1)} ${mx.toFixed(1)},${y2.toFixed(1)} ${x2.toFixed(1)},${y2.toFixed(1)}`);
+      lk.hit.setAttribute('d', lk.path.getAttribute('d'));
       lk.mx = mx; lk.my = (y1 + y2) / 2;
+      // points along the curve, to find the link nearest to a click
+      lk.samples = [];
+      for (let k = 0; k <= 16; k++) {
+        const u = k / 16; const v = 1 - u;
+        lk.samples.push([v * v * v * x1 + 3 * v * v * u * mx + 3 * v * u * u * mx + u * u * u * x2,
+          v * v * v * y1 + 3 * v * v * u * y1 + 3 * v * u * u * y2 + u * u * u * y2]);
+      }
       lk.glyph.setAttribute('x', mx); lk.glyph.setAttribute('y', lk.my + 3.5);
       lk.cache = {}; lk.path.__last = {}; lk.glyph.__last = {};
     }
@@ -617,7 +635,7 @@ export class NetworkView {
   target(ev) {
     const t = ev.target;
     if (!(t instanceof Element)) return null;
-    const link = t.closest('.link');
+    const link = t.closest('.link, .link-hit');
     if (link) return { kind: 'link', l: +link.dataset.layer, i: +link.dataset.i, j: +link.dataset.j };
     const bias = t.closest('.bias');
     if (bias) return { kind: 'bias', l: +bias.dataset.layer, i: +bias.dataset.i };
@@ -627,21 +645,20 @@ export class NetworkView {
   }
 
   /**
-   * Links can cross. When several are under the pointer, take the one whose own midpoint is nearest,
-   * so that clicking the middle of a drawn link always opens that link.
+   * Links can cross, and their hit areas (10 px wide) overlap near the neurons. Take the link whose
+   * curve passes nearest to the pointer, so that a click on a drawn link always opens that link.
    */
   pickLink(ev, t) {
     const r = this.svg.getBoundingClientRect();
     const x = ev.clientX - r.left; const y = ev.clientY - r.top;
     let best = null; let bestD = Infinity;
     for (const lk of this.links) {
-      let hit = false;
-      try { hit = lk.path.isPointInStroke(new DOMPoint(x, y)); } catch { hit = false; }
-      if (!hit) continue;
-      const d = Math.hypot(lk.mx - x, lk.my - y);
-      if (d < bestD) { bestD = d; best = lk; }
+      for (let k = 1; k < lk.samples.length; k++) {
+        const d = segmentDistance(x, y, lk.samples[k - 1], lk.samples[k]);
+        if (d < bestD) { bestD = d; best = lk; }
+      }
     }
-    return best ? { kind: 'link', l: best.l, i: best.i, j: best.j } : t;
+    return best && bestD <= 6 ? { kind: 'link', l: best.l, i: best.i, j: best.j } : t;
   }
 
   click(ev) {
