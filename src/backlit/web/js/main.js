@@ -14,6 +14,7 @@ import { StatusLine } from './status.js';
 import { downloadJson, readSessionFile } from './session.js';
 import { bindKeys } from './keys.js';
 import { LearnPanel } from './learn.js';
+import { Selection } from './selection.js';
 import { GraphView } from './graphview.js';
 import { GradFlowStrip, renderBadgeLegend, BADGE_GLYPHS } from './gradflow.js';
 import { neuronMapCanvas } from './netmaps.js';
@@ -31,14 +32,10 @@ const app = {
   points: null,
   header: null,
   lastWeights: null,
-  selection: null,
-  trace: null,
-  traceStale: true,
+  selection: null,               // {index, point, label} of the selected sample, as the server sent it
   playing: false,
   diverged: false,
   pending: new Map(),            // message id -> what to do with its reply (or its error)
-  afterTrace: [],                // callbacks waiting for the next trace
-  selecting: false,              // a select is in flight (its trace will follow)
   drawCount: 0,                  // animation frames that drew something
   drawMs: 0,                     // time spent drawing them
   rafCount: 0,
@@ -46,7 +43,9 @@ const app = {
 };
 
 window.backlitDebug = {
-  get lastTrace() { return app.trace; },
+  get lastTrace() { return sample.trace; },
+  get sampleState() { return sample.state; },
+  send: (type, payload) => send(type, payload),
   get lastFrameHeader() { return app.header; },
   get state() { return app.state; },
   get selection() { return app.selection; },
@@ -71,8 +70,7 @@ const socket = new Socket({
   onOpen(reconnect) {
     // First visit: the hash is the configuration. Reconnect: the config we had, and the last weights.
     app.selection = null;
-    app.selecting = false;
-    app.afterTrace = [];
+    sample.reset();
     if (!reconnect || !app.state) {
       const hash = readHash();
       send('hello', hash ? { url_state: hash } : {});
@@ -91,6 +89,8 @@ const socket = new Socket({
   onMessage: handleMessage,
   onFrame: handleFrame,
 });
+
+const sample = new Selection((type, payload) => send(type, payload));
 
 function send(type, payload = {}, onReply = null) {
   const id = socket.send(type, payload);
@@ -139,14 +139,14 @@ const inspector = new Inspector($('inspector'), {
   onSetWeight(layer, i, j, value) {
     inspector.clearCheck();
     send('set_weight', { layer, i, j, value }, { onError: (m) => inspector.showEditError(m.message || 'rejected') });
-    app.traceStale = true;
+    sample.invalidate();
   },
   neuronName: (c, i) => network.neuronName(c, i),
   onOpenLink: (l, i, j) => openLink(l, i, j),
   onApplyUpdate: (scale) => withTrace(() => send('apply_update', { scale })),
   // values of neuron i in linear layer l from the current trace, for the inspector's explanation
   context(l, i) {
-    const t = app.trace;
+    const t = sample.trace;
     const out = { activation: app.state && app.state.activations ? app.state.activations[l] : undefined };
     if (!t || !t.layers || !t.layers[l]) return out;
     const pick1 = (v) => (Array.isArray(v) ? (Array.isArray(v[0]) ? v[0][i] : v[i]) : v);
@@ -195,13 +195,13 @@ function handleMessage(msg) {
     case 'trace': onTrace(msg.trace || msg); break;
     case 'blame': inspector.setBlame(msg.blame || msg); break;
     case 'neuron': inspector.setNeuron(msg.neuron || msg); break;
-    case 'check': inspector.setCheck(msg.check || msg); app.checkStep = app.header ? app.header.step : null; break;
+    case 'check': inspector.setCheck(msg); app.checkedAtStep = app.header ? app.header.step : null; break;
     case 'nudge': plane.setNudge(msg); inspector.setNudge(msg); break;
     case 'update':
       inspector.clearCheck();
       inspector.setUpdate(msg);
-      app.traceStale = true;
-      refreshTrace();
+      sample.invalidate();
+      sample.refresh();
       break;
     case 'session': download(msg.session); break;
     case 'code': learn.onCode(msg); break;
@@ -214,8 +214,7 @@ function handleMessage(msg) {
       const text = msg.field && !m.startsWith(msg.field) ? `${msg.field}: ${m}` : m;
       flash(text, 'error');
       if (pending && pending.onError) pending.onError(msg);
-      app.afterTrace = [];
-      app.selecting = false;
+      sample.failed();
       break;
     }
     default: break;
@@ -229,14 +228,10 @@ function onPoints(msg) {
   renderScale($('plane-scale'), msg);
   // new data: the selected index now points at a different sample; ask for it again
   app.selection = null;
-  plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null);
+  sample.reset();
+  plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null); plane.setSaliency(null);
   const sel = app.state && app.state.selected;
-  if (sel !== null && sel !== undefined) selectIndex(sel);
-}
-
-/** Ask for a sample; its selection and trace follow. withTrace() waits for that trace. */
-function selectIndex(index) {
-  if (send('select', { index }) !== null) app.selecting = true;
+  if (sel !== null && sel !== undefined) sample.select(sel);
 }
 
 function adoptSchema(schema) {
@@ -268,14 +263,14 @@ function onState(s) {
   network.setArchitecture({ sizes, activations: s.activations, inputLabels: labels, maxNeurons: limit('max_neurons', 16) });
   if (before !== network.sizes.join(',') + '|' + network.inputLabels.join(',')) {
     stepper.cancel();
-    app.trace = null;
+    sample.invalidate();             // the trace was of another network
     if (inspector.mode !== 'empty') inspector.showEmpty();
   }
   inspector.setLossName(app.config.loss);
   if (s.epoch !== undefined) setEpoch(s.epoch, s.step);
   if (s.param_count !== undefined) $('param-count').textContent = `${s.param_count} parameters · network ${sizes.join('-')}`;
   if (s.selected !== undefined && s.selected !== null && app.selection && app.selection.index !== s.selected) {
-    selectIndex(s.selected);
+    sample.select(s.selected);
   }
   if (s.selected === null && app.selection) { app.selection = null; plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null); }
   setPlaying(app.playing);
@@ -318,10 +313,8 @@ function onSelection(sel) {
   app.selection = sel;
   plane.setSelected(sel);
   if (changed) { plane.setNudge(null); inspector.clearUpdate(); inspector.clearCheck(); }
-  // the server follows every selection with its trace
+  sample.selected(sel.index);        // the server follows every selection with its trace
 }
-
-function refreshTrace() { if (app.selection) send('trace'); }
 
 // Keep the selected sample's trace (arrow on the plane, hover values, cost meter) in step with the
 // weights: at most every 400 ms while frames arrive, and once more after the last one.
@@ -332,16 +325,13 @@ function scheduleTraceRefresh() {
   const wait = Math.max(60, 400 - (performance.now() - lastRefresh));
   refreshTimer = setTimeout(() => {
     refreshTimer = null;
-    if (!app.traceStale || !app.selection || app.afterTrace.length) return;
+    if (sample.state !== 'stale' || !app.selection) return;
     lastRefresh = performance.now();
-    send('trace');
+    sample.refresh();
   }, wait);
 }
 
 function onTrace(t) {
-  app.selecting = false;
-  app.trace = t;
-  app.traceStale = false;
   network.setSample(t);
   learn.onTrace(t);
   if (graphOpen() && app.graphIndex !== t.index) { app.graphIndex = t.index; send('graph'); }
@@ -356,20 +346,12 @@ function onTrace(t) {
     send('neuron', { layer: inspector.target.c - 1, i: inspector.target.i });
     inspector.updateIncoming(incomingOf(inspector.target.c, inspector.target.i));
   }
-  const waiting = app.afterTrace;
-  app.afterTrace = [];
-  for (const fn of waiting) fn(t);
+  sample.received(t);
 }
 
-/** Run fn once a fresh trace of the selected sample exists (selecting a sample first if needed). */
+/** Run fn once a current trace of the selected sample exists (selecting a sample first if needed). */
 function withTrace(fn) {
-  if (app.trace && !app.traceStale) { fn(app.trace); return; }
-  app.afterTrace.push(fn);
-  if (app.afterTrace.length > 1) return;
-  if (app.selecting) return;                       // a selection is on its way, with its trace
-  if (app.selection) send('trace');
-  else if (app.state && Number.isInteger(app.state.selected)) selectIndex(app.state.selected);
-  else send('next_sample');
+  sample.whenCurrent(fn, app.state ? app.state.selected : undefined);
 }
 
 function handleFrame(h, arrays) {
@@ -377,7 +359,8 @@ function handleFrame(h, arrays) {
   app.header = h;
   if (h.reply_to !== undefined && h.reply_to !== null) app.pending.delete(h.reply_to);
   if (h.weights) { app.lastWeights = { weights: h.weights, biases: h.biases }; network.setWeights(h.weights, h.biases); }
-  if (app.checkStep !== undefined && h.step !== app.checkStep) { inspector.clearCheck(); app.checkStep = undefined; }
+  // a finite-difference check belongs to the weights it ran on
+  if (app.checkedAtStep !== undefined && h.step !== app.checkedAtStep) { inspector.clearCheck(); app.checkedAtStep = undefined; }
   if (h.history || h.history_reset) {
     rail.addHistory(h.history || [], !!h.history_reset);
     const rows = (h.history || []).map((r) => [r[0], r[3], r[4]]);
@@ -403,7 +386,7 @@ function handleFrame(h, arrays) {
   if (h.playing !== undefined && h.playing !== app.playing) setPlaying(!!h.playing);
   if (h.diverged !== undefined) app.diverged = !!h.diverged;
   renderStatus();
-  app.traceStale = true;
+  sample.invalidate();
   scheduleTraceRefresh();
   if (inspector.mode === 'link' && inspector.target && h.weights) {
     const { l, i, j } = inspector.target;
@@ -430,22 +413,23 @@ function doForward() {
   pauseIfPlaying();
   stepper.cancel();
   network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
-  app.traceStale = true;
+  sample.invalidate();               // Forward always traces the sample afresh
   withTrace((t) => stepper.forward(t));
 }
 
 function doBackward() {
   pauseIfPlaying();
   const ph = network.phase;
-  if (app.trace && !app.traceStale && (ph === 'forward-done' || ph === 'backward-done')) {
+  const current = sample.current;
+  if (current && (ph === 'forward-done' || ph === 'backward-done')) {
     stepper.cancel();
     network.setView({ phase: 'forward-done', fwdCol: network.nCols - 1, bwdCol: Infinity });
-    stepper.backward(app.trace, () => gradeGuesses(app.trace));
+    stepper.backward(current, () => gradeGuesses(current));
     return;
   }
   stepper.cancel();
   network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
-  app.traceStale = true;
+  sample.invalidate();
   withTrace((t) => stepper.forward(t, () => stepper.backward(t, () => gradeGuesses(t))));
 }
 
@@ -470,7 +454,7 @@ function incomingOf(c, i) {
   const incoming = [];
   if (c > 0) {
     const W = app.lastWeights?.weights?.[c - 1];
-    const G = app.trace && !app.traceStale ? app.trace.layers?.[c - 1]?.grad_W : null;
+    const G = sample.current ? sample.current.layers?.[c - 1]?.grad_W : null;
     for (let j = 0; j < network.sizes[c - 1]; j++) {
       incoming.push({ l: c - 1, i, j, from: network.neuronName(c - 1, j), w: W?.[i]?.[j] ?? null, g: G?.[i]?.[j] ?? null });
     }
