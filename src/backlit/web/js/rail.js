@@ -8,6 +8,8 @@ const CTX = { willReadFrequently: true };
 const TRAIN = '#e9edf5';
 const TEST = '#a889ff';
 
+const LOG_AFTER = 20;  // epochs
+
 export class Rail {
   constructor(canvas, hoverOut) {
     this.canvas = canvas;
@@ -58,11 +60,21 @@ export class Rail {
     document.body.classList.toggle('no-accuracy', h.train_acc === null || h.train_acc === undefined);
   }
 
-  geom() {
+  /** Plot area; the left margin fits the widest y label (a diverged loss reads "1.2e+249"). */
+  geom(r = this.range()) {
     const w = this.canvas.width / this.dpr;
     const h = this.canvas.height / this.dpr;
-    return { x0: 34, y0: 6, w: Math.max(10, w - 40), h: Math.max(10, h - 22) };
+    this.ctx.font = '10px system-ui, sans-serif';
+    const x0 = 8 + Math.max(26, this.ctx.measureText(fmt(r.ymax, 2)).width);
+    return { x0, y0: 6, w: Math.max(10, w - x0 - 6), h: Math.max(10, h - 22) };
   }
+
+  /**
+   * Fraction of the width at epoch e. Past LOG_AFTER epochs the axis is logarithmic (log(1 + e)), so
+   * a long run keeps its first, steep epochs readable instead of pressing them against the y-axis.
+   */
+  xFrac(e, r) { return r.log ? Math.log1p(e) / Math.log1p(r.xmax) : e / r.xmax; }
+  epochAt(frac, r) { return r.log ? Math.expm1(frac * Math.log1p(r.xmax)) : frac * r.xmax; }
 
   range() {
     const n = this.epochs.length;
@@ -72,16 +84,16 @@ export class Rail {
       if (Number.isFinite(this.train[k])) ymax = Math.max(ymax, this.train[k]);
       if (Number.isFinite(this.test[k])) ymax = Math.max(ymax, this.test[k]);
     }
-    return { xmax, ymax: ymax > 0 ? ymax * 1.05 : 1 };
+    return { xmax, ymax: ymax > 0 ? ymax * 1.05 : 1, log: xmax > LOG_AFTER };
   }
 
   hover(ev) {
     const n = this.epochs.length;
     if (!n) return;
     const r = this.canvas.getBoundingClientRect();
-    const g = this.geom();
-    const { xmax } = this.range();
-    const e = (ev.clientX - r.left - g.x0) / g.w * xmax;
+    const rg = this.range();
+    const g = this.geom(rg);
+    const e = this.epochAt((ev.clientX - r.left - g.x0) / g.w, rg);
     let lo = 0; let hi = n - 1;
     while (lo < hi) { const mid = (lo + hi) >> 1; if (this.epochs[mid] < e) lo = mid + 1; else hi = mid; }
     if (lo > 0 && Math.abs(this.epochs[lo - 1] - e) < Math.abs(this.epochs[lo] - e)) lo -= 1;
@@ -100,12 +112,12 @@ export class Rail {
     for (let k = 0; k < n; k += stride) {
       const v = ys[k];
       if (!Number.isFinite(v)) continue;
-      const x = g.x0 + this.epochs[k] / r.xmax * g.w;
+      const x = g.x0 + this.xFrac(this.epochs[k], r) * g.w;
       const y = g.y0 + g.h - v / r.ymax * g.h;
       if (started) ctx.lineTo(x, y); else { ctx.moveTo(x, y); started = true; }
     }
     const last = n - 1;
-    if (Number.isFinite(ys[last])) ctx.lineTo(g.x0 + this.epochs[last] / r.xmax * g.w, g.y0 + g.h - ys[last] / r.ymax * g.h);
+    if (Number.isFinite(ys[last])) ctx.lineTo(g.x0 + this.xFrac(this.epochs[last], r) * g.w, g.y0 + g.h - ys[last] / r.ymax * g.h);
     ctx.stroke();
     ctx.setLineDash([]);
   }
@@ -117,8 +129,8 @@ export class Rail {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
-    const g = this.geom();
     const r = this.range();
+    const g = this.geom(r);
     ctx.font = '10px system-ui, sans-serif';
     ctx.fillStyle = '#8a93a6';
     ctx.strokeStyle = 'rgba(255,255,255,0.08)';
@@ -132,8 +144,17 @@ export class Rail {
     }
     ctx.textAlign = 'left'; ctx.textBaseline = 'top';
     ctx.fillText('0', g.x0, g.y0 + g.h + 4);
+    if (r.log) {
+      ctx.textAlign = 'center';
+      for (let t = 1; t < r.xmax / 3; t *= 10) {
+        const x = g.x0 + this.xFrac(t, r) * g.w;
+        ctx.fillText(String(t), x, g.y0 + g.h + 4);
+        ctx.fillRect(x, g.y0 + g.h, 1, 3);
+      }
+    }
     ctx.textAlign = 'right';
-    ctx.fillText(this.epochs.length ? `epoch ${fmt(r.xmax, 3)}` : 'epoch', g.x0 + g.w, g.y0 + g.h + 4);
+    ctx.fillText(this.epochs.length ? `epoch ${fmt(r.xmax, 3)}${r.log ? ' (log scale)' : ''}` : 'epoch', g.x0 + g.w, g.y0 + g.h + 4);
+    this.canvas.dataset.scale = r.log ? 'log' : 'linear';
     if (!this.epochs.length) {
       ctx.textAlign = 'center'; ctx.textBaseline = 'middle';
       ctx.fillText('press Train to draw the loss curve', g.x0 + g.w / 2, g.y0 + g.h / 2);
@@ -143,7 +164,7 @@ export class Rail {
     this.line(ctx, g, r, this.train, TRAIN, []);
     const k = this.hoverIndex;
     if (k >= 0 && k < this.epochs.length) {
-      const x = g.x0 + this.epochs[k] / r.xmax * g.w;
+      const x = g.x0 + this.xFrac(this.epochs[k], r) * g.w;
       ctx.strokeStyle = 'rgba(255,255,255,0.35)';
       ctx.beginPath(); ctx.moveTo(x + 0.5, g.y0); ctx.lineTo(x + 0.5, g.y0 + g.h); ctx.stroke();
       for (const [ys, c] of [[this.train, TRAIN], [this.test, TEST]]) {
