@@ -228,6 +228,41 @@ class PeerLog:
         return None
 
 
+class RepeatFilter(logging.Filter):
+    """Quiets a log under attack: the first few records of each message pass in full, then one line a
+    minute that counts the ones left out (uvicorn logs a traceback per bad frame, e.g. invalid UTF-8)."""
+
+    FIRST = 3
+    PERIOD = 60.0
+
+    def __init__(self):
+        super().__init__()
+        self.seen: dict[str, list] = {}  # message -> [count, time of the last summary, count then]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = str(record.msg)[:200]
+        if len(self.seen) > 1000:
+            self.seen.clear()
+        entry = self.seen.setdefault(key, [0, time.monotonic(), 0])
+        entry[0] += 1
+        if entry[0] <= self.FIRST:
+            return True
+        now = time.monotonic()
+        if now - entry[1] < self.PERIOD:
+            return False
+        record.msg = f"{record.msg} [{entry[0] - entry[2]} such lines in the last minute; showing one a minute]"
+        record.exc_info = record.exc_text = None
+        entry[1], entry[2] = now, entry[0]
+        return True
+
+
+def install_log_filters(names=("uvicorn.error", "backlit.server")) -> None:
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RepeatFilter) for f in logger.filters):
+            logger.addFilter(RepeatFilter())
+
+
 def _origin_allowed(websocket: WebSocket, allowed: set[str]) -> bool:
     origin = websocket.headers.get("origin")
     if origin is None:
@@ -351,7 +386,7 @@ class Session:
             replies = [e.reply()]
         except Exception as e:  # a bug, not bad input: keep the session alive and say so
             self.hub.errors += 1
-            log.exception("internal error while handling a message")
+            log.exception("internal error while handling a message")  # rate-limited by RepeatFilter
             replies = [{"type": "error", "field": None,
                         "message": f"internal error ({type(e).__name__}); the session goes on"}]
         errors = [r for r in replies if r.get("type") == "error"]
@@ -491,6 +526,7 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
     ``web_root`` overrides the page folder (tests).
     """
     limits = limits or Limits()
+    install_log_filters()
     root = Path(web_root or WEB_ROOT).resolve()
     allowed = {o.strip().lower().rstrip("/") for o in allowed_origins}
     hub = Hub(limits)
@@ -590,3 +626,15 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
         app.add_middleware(HostCheck, allowed_hosts=hosts)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so every response gets the headers
     return app
+
+
+ENV_OPTIONS = "BACKLIT_SERVE_OPTIONS"
+
+
+def create_app_from_env() -> Starlette:
+    """The app factory for uvicorn's worker processes (``backlit serve --workers N``): the options
+    come from the environment variable BACKLIT_SERVE_OPTIONS (JSON), which `backlit serve` sets."""
+    options = json.loads(os.environ.get(ENV_OPTIONS, "{}"))
+    return create_app(limits=Limits(**options.get("limits", {})),
+                      allowed_origins=options.get("allowed_origins", ()),
+                      allowed_hosts=options.get("allowed_hosts"))
