@@ -56,8 +56,8 @@ class Limits:
     tick_seconds: float = 0.008  # training work per tick, before yielding to other sessions
     train_seconds_per_frame: float = 0.015  # most training per frame interval for one session
     max_history: int = 1000  # loss-curve points kept; older ones are thinned 2:1
-    cpu_share: float = 0.9  # share of a core the busy sessions split evenly (each one's CPU budget)
-    cpu_burst: float = 0.1  # CPU seconds a session may spend at once before its budget holds it back
+    cpu_share: float = 0.9  # share of the event loop's time the busy sessions split evenly (budgets)
+    cpu_burst: float = 0.05  # seconds a session may spend at once before its budget holds it back
     max_queued: int = 32  # messages one connection may have waiting; more are dropped with an error
     frames_in_flight: int = 3  # training frames sent ahead of the page's "drawn" acknowledgements
 

@@ -335,6 +335,8 @@ class FrameEncoder:
                 continue
             parts = [_sanitise(v) for v in value]
             dt = dtype if self.compact else "<f8"
+            if self.compact and header.get("playing") and field in ("weights", "biases"):
+                dt = "<f4"  # while training, float32 is plenty; a paused frame has them exactly
             blob = b"".join(p.astype(dt).tobytes() for p in parts)
             spec = {"dtype": "f64" if dt == "<f8" else "f32", "shapes": [list(p.shape) for p in parts]}
             tensors.append({"field": field, **add("tensor:" + field, spec, blob)})
