@@ -1,17 +1,26 @@
 """Load: many concurrent playground sessions on one server, over loopback.
 
-Starts `backlit serve` in a subprocess, opens --sessions WebSocket sessions that all train continuously
-(spiral, default network) and each send a control change (a new learning rate) every second, for
---seconds. Reports frames/s per session (min, median), p50/p99 control-reply latency, errors, and the
-server's memory (RSS) before and after. With --find-max it then searches for the largest session count
-that still meets the targets (shorter runs of --probe-seconds each).
+Starts `backlit serve` in a subprocess (--workers N processes), opens --sessions WebSocket sessions
+that all train continuously (spiral, default network, default pace) and each send a control change (a
+new learning rate) every second, for --seconds. Reports frames/s per session (min, median), bytes/s
+per tab, p50/p99 control-reply latency, errors, and the server's memory (RSS, all processes) before
+and after. With --find-max it then searches for the largest session count that still meets the
+targets (shorter runs of --probe-seconds each).
 
 Targets (issue 7): 0 errors, every session >= 5 frames/s, p99 control latency < 500 ms, server memory
-growth < 50 MB.
+growth < 50 MB. Issue 12 adds two abuse scenarios:
+
+- ``--scenario burst``: one client sends 2,000 `step` messages without waiting while a bystander
+  trains; the bystander's longest gap between frames during the burst must be <= 100 ms.
+- ``--scenario flood``: 4 training sessions, first alone, then with 4 clients that each repeat
+  `regenerate` 48 times a second on the largest network (8 x 16, 5,000 points); each training session
+  must keep >= 50% of its frame rate, and its control p99 must stay < 250 ms.
 
     python benchmarks/load.py                       # 32 sessions, 60 s
     python benchmarks/load.py --sessions 8 --seconds 10
-    python benchmarks/load.py --find-max --probe-seconds 15
+    python benchmarks/load.py --find-max --probe-seconds 15 [--workers 2]
+    python benchmarks/load.py --scenario burst
+    python benchmarks/load.py --scenario flood --seconds 20
 """
 
 from __future__ import annotations
@@ -58,14 +67,27 @@ def free_port() -> int:
     return port
 
 
-class Server:
-    """`backlit serve` in a subprocess."""
+def children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except OSError:
+                pass
+    return out
 
-    def __init__(self, max_sessions: int):
+
+class Server:
+    """`backlit serve` in a subprocess (with --workers, uvicorn's worker processes under it)."""
+
+    def __init__(self, max_sessions: int, workers: int = 1):
         port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "backlit.cli", "serve", "--no-browser", "--port", str(port),
-             "--max-sessions", str(max_sessions)],
+             "--max-sessions", str(max_sessions), "--workers", str(workers)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         while True:
@@ -77,9 +99,21 @@ class Server:
                 self.port = int(m.group(1))
                 break
         self.url = f"ws://127.0.0.1:{self.port}/ws"
+        if workers > 1:  # wait for the workers to take connections
+            for _ in range(300):
+                if len([p for p in children(self.proc.pid) if p]) >= workers:
+                    break
+                time.sleep(0.05)
+            time.sleep(2.0)
+
+    def pids(self) -> list[int]:
+        return [self.proc.pid] + children(self.proc.pid)
 
     def rss(self) -> float:
-        return rss_mb(self.proc.pid)
+        return sum(rss_mb(p) for p in self.pids() if os.path.exists(f"/proc/{p}"))
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(p) for p in self.pids() if os.path.exists(f"/proc/{p}"))
 
     def stop(self) -> str:
         self.proc.send_signal(2)  # SIGINT, as Ctrl-C
@@ -96,6 +130,7 @@ async def session(url: str, seconds: float, warmup: float, result: dict, start_a
     """One tab: hello, play, then a learning-rate change every second (at its own phase within the
     second, as independent users would); count frames and latencies."""
     frames = 0
+    nbytes = 0
     first_seen = last_seen = None
     latencies: list[float] = []
     errors: list[str] = []
@@ -125,6 +160,8 @@ async def session(url: str, seconds: float, warmup: float, result: dict, start_a
                 except asyncio.TimeoutError:
                     continue
                 now = time.monotonic()
+                if t_begin <= now < t_end:
+                    nbytes += len(msg)
                 if isinstance(msg, bytes):
                     if t_begin <= now < t_end:
                         frames += 1
@@ -146,15 +183,71 @@ async def session(url: str, seconds: float, warmup: float, result: dict, start_a
         errors.append(f"{type(e).__name__}: {e}")
     errors += [f"no reply to control {k}" for k, t in pending.items() if time.monotonic() - t > 5]
     samples = 0 if first_seen is None else last_seen - first_seen
-    result.update(frames=frames, latencies=latencies, errors=errors, samples=samples)
+    result.update(frames=frames, latencies=latencies, errors=errors, samples=samples, bytes=nbytes)
 
 
-async def run_load(url: str, n: int, seconds: float, warmup: float) -> list[dict]:
+BIG = {"features": ["x1", "x2", "x1^2", "x2^2", "x1x2", "sin_x1", "sin_x2"], "hidden": [16] * 8,
+       "n_points": 5000, "dataset": "spiral_multi", "classes": 5}
+
+
+def _origin(url: str) -> str:
+    return url.replace("ws://", "http://").rsplit("/", 1)[0]
+
+
+async def flooder(url: str, seconds: float, warmup: float, result: dict, start_at: float,
+                  rate: float = 48.0) -> None:
+    """A well-behaved but expensive client: `regenerate` on the largest network, `rate` times a second,
+    reading everything it is sent."""
+    sent = served = dropped = 0
+    latencies: list[float] = []
+    pending: dict[int, float] = {}
+    try:
+        async with websockets.connect(url, max_size=2**24, compression=None, open_timeout=30,
+                                      origin=_origin(url)) as ws:
+            await ws.send(json.dumps({"type": "hello", "config": BIG}))
+            t_begin, t_end = start_at + warmup, start_at + warmup + seconds
+            next_send = time.monotonic()
+
+            async def reader():
+                nonlocal served, dropped
+                async for msg in ws:
+                    if isinstance(msg, bytes):
+                        continue
+                    data = json.loads(msg)
+                    if data.get("type") == "error" and "dropped" in data:
+                        dropped += data["dropped"]
+                    rid = data.get("reply_to")
+                    if rid in pending and data.get("type") in ("state", "error"):
+                        t = pending.pop(rid)
+                        if data["type"] == "state":
+                            served += 1
+                            if t >= t_begin:
+                                latencies.append(time.monotonic() - t)
+
+            task = asyncio.create_task(reader())
+            i = 0
+            while time.monotonic() < t_end:
+                now = time.monotonic()
+                if now >= next_send:
+                    i += 1
+                    pending[i] = now
+                    await ws.send(json.dumps({"type": "regenerate", "id": i}))
+                    sent += 1
+                    next_send += 1.0 / rate
+                await asyncio.sleep(max(0.0, min(next_send, t_end) - time.monotonic()))
+            task.cancel()
+    except Exception as e:
+        result["error"] = f"{type(e).__name__}: {e}"
+    result.update(sent=sent, served=served, dropped=dropped, latencies=latencies)
+
+
+async def run_load(url: str, n: int, seconds: float, warmup: float, flooders: int = 0) -> tuple[list, list]:
     results = [dict() for _ in range(n)]
+    floods = [dict() for _ in range(flooders)]
     start_at = time.monotonic()
-    await asyncio.gather(*(session(url, seconds, warmup, r, start_at, phase=i / n)
-                           for i, r in enumerate(results)))
-    return results
+    await asyncio.gather(*(session(url, seconds, warmup, r, start_at, phase=i / n) for i, r in enumerate(results)),
+                         *(flooder(url, seconds, warmup, f, start_at) for f in floods))
+    return results, floods
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -165,15 +258,16 @@ def percentile(values: list[float], q: float) -> float:
     return values[k]
 
 
-def measure(n: int, seconds: float, warmup: float = 3.0, verbose: bool = True) -> dict:
-    server = Server(max_sessions=max(n, 1) + 4)
+def measure(n: int, seconds: float, warmup: float = 3.0, verbose: bool = True, workers: int = 1,
+            flooders: int = 0) -> dict:
+    server = Server(max_sessions=max(n + flooders, 1) + 4, workers=workers)
     try:
         time.sleep(0.5)
         mem_before = server.rss()
-        cpu0, own0, t0 = cpu_seconds(server.proc.pid), time.process_time(), time.monotonic()
-        results = asyncio.run(run_load(server.url, n, seconds, warmup))
+        cpu0, own0, t0 = server.cpu(), time.process_time(), time.monotonic()
+        results, floods = asyncio.run(run_load(server.url, n, seconds, warmup, flooders))
         wall = time.monotonic() - t0
-        server_cpu = (cpu_seconds(server.proc.pid) - cpu0) / wall
+        server_cpu = (server.cpu() - cpu0) / wall
         client_cpu = (time.process_time() - own0) / wall
         mem_peak = server.rss()
         time.sleep(2.0)  # let the sessions close
@@ -192,7 +286,15 @@ def measure(n: int, seconds: float, warmup: float = 3.0, verbose: bool = True) -
            "controls": len(lat), "errors": len(errors), "error_samples": errors[:3],
            "mem_before_mb": mem_before, "mem_peak_mb": mem_peak, "mem_after_mb": mem_after,
            "mem_growth_mb": mem_after - mem_before, "server_cpu": server_cpu, "client_cpu": client_cpu,
-           "load_avg": os.getloadavg()[0]}
+           "load_avg": os.getloadavg()[0], "workers": workers,
+           "bytes_per_s_median": statistics.median(r.get("bytes", 0) / seconds for r in results),
+           "bytes_per_frame": sum(r.get("bytes", 0) for r in results) / max(1, sum(r["frames"] for r in results))}
+    if floods:
+        flat = [x * 1e3 for f in floods for x in f.get("latencies", [])]
+        out.update(flooders=flooders, flood_sent_per_s=sum(f.get("sent", 0) for f in floods) / seconds / flooders,
+                   flood_served_per_s=sum(f.get("served", 0) for f in floods) / seconds / flooders,
+                   flood_dropped=sum(f.get("dropped", 0) for f in floods),
+                   flood_latency_p50_ms=percentile(flat, 50), flood_errors=[f["error"] for f in floods if "error" in f])
     out["ok"] = (out["errors"] == 0 and out["fps_min"] >= TARGET_FPS and out["latency_p99_ms"] < TARGET_P99_MS
                  and out["mem_growth_mb"] < TARGET_MEM_MB)
     if verbose:
@@ -208,18 +310,24 @@ def report(r: dict) -> None:
           f"errors {r['errors']} | server RSS {r['mem_before_mb']:.0f} MB before, {r['mem_peak_mb']:.0f} MB "
           f"under load, {r['mem_after_mb']:.0f} MB after (growth {r['mem_growth_mb']:+.1f} MB) | "
           f"{'meets targets' if r['ok'] else 'MISSES targets'}", flush=True)
+    print(f"     (wire: {r['bytes_per_s_median'] / 1e3:,.0f} KB/s per tab, {r['bytes_per_frame'] / 1e3:.1f} KB per frame "
+          f"incl. control replies; {r['workers']} worker process(es))", flush=True)
+    if r.get("flooders"):
+        print(f"     ({r['flooders']} flooders: each sent {r['flood_sent_per_s']:.0f} regenerate/s, was served "
+              f"{r['flood_served_per_s']:.1f}/s (p50 {r['flood_latency_p50_ms']:.0f} ms), {r['flood_dropped']} dropped "
+              f"with an error; {r['flood_errors'] or 'no errors'})", flush=True)
     print(f"     (CPU: server {100 * r['server_cpu']:.0f}% of a core, this client {100 * r['client_cpu']:.0f}%; "
           f"machine load average {r['load_avg']:.1f})", flush=True)
     for e in r["error_samples"]:
         print("   error:", e)
 
 
-def find_max(start: int, seconds: float) -> int:
+def find_max(start: int, seconds: float, workers: int = 1) -> int:
     """Largest session count meeting the targets: grow by doubling, then bisect."""
     good, bad = 0, None
     n = max(start, 1)
     while bad is None:
-        if measure(n, seconds)["ok"]:
+        if measure(n, seconds, workers=workers)["ok"]:
             good, n = n, n * 2
             if n > 512:
                 return good
@@ -227,27 +335,134 @@ def find_max(start: int, seconds: float) -> int:
             bad = n
     while bad - good > max(2, good // 8):
         mid = (good + bad) // 2
-        if measure(mid, seconds)["ok"]:
+        if measure(mid, seconds, workers=workers)["ok"]:
             good = mid
         else:
             bad = mid
     return good
 
 
+# ---- issue 12: a burst from one client -----------------------------------------------------------
+
+async def _bystander(url: str, times: list, stop: asyncio.Event) -> None:
+    async with websockets.connect(url, max_size=2**24, compression=None, origin=_origin(url)) as ws:
+        await ws.send(json.dumps({"type": "hello"}))
+        await ws.send(json.dumps({"type": "play"}))
+        while not stop.is_set():
+            try:
+                msg = await asyncio.wait_for(ws.recv(), 0.5)
+            except asyncio.TimeoutError:
+                continue
+            if isinstance(msg, bytes):
+                times.append(time.monotonic())
+
+
+def _longest_gap(times: list, t0: float, t1: float) -> float:
+    inside = [t0] + [t for t in times if t0 <= t <= t1] + [t1]
+    return max(b - a for a, b in zip(inside, inside[1:]))
+
+
+async def _burst(url: str, kind: str, count: int, reset: bool) -> dict:
+    times: list[float] = []
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(_bystander(url, times, stop))
+    await asyncio.sleep(3.0)
+    base_t1 = time.monotonic()
+    replies = dropped = 0
+    async with websockets.connect(url, max_size=2**24, compression=None, origin=_origin(url)) as ws:
+        await ws.send(json.dumps({"type": "hello"}))
+        for _ in range(3):
+            await ws.recv()
+        t0 = time.monotonic()
+        await asyncio.gather(*(ws.send(json.dumps({"type": kind, "id": i})) for i in range(count)))
+        if reset:
+            ws.transport.abort()  # a TCP reset, with the burst still queued at the server
+            t1 = t0 + 5.0
+            await asyncio.sleep(5.0)
+        else:
+            while replies + dropped < count:  # every message is answered or counted as dropped
+                msg = await asyncio.wait_for(ws.recv(), 60)
+                if isinstance(msg, bytes):
+                    replies += kind == "step"
+                    continue
+                data = json.loads(msg)
+                if data.get("type") == "error" and "dropped" in data:
+                    dropped += data["dropped"]
+                elif data.get("type") == "state" and kind != "step":
+                    replies += 1
+            t1 = time.monotonic()
+    t_new = time.monotonic()
+    async with websockets.connect(url, max_size=2**24, compression=None, origin=_origin(url)) as ws:
+        await ws.send(json.dumps({"type": "hello"}))
+        await ws.recv()
+    newcomer = time.monotonic() - t_new
+    await asyncio.sleep(0.3)
+    stop.set()
+    await watcher
+    return {"kind": kind, "count": count, "reset": reset, "processing_s": t1 - t0, "replies": replies,
+            "dropped": dropped, "gap_ms": 1e3 * _longest_gap(times, t0, t1),
+            "baseline_gap_ms": 1e3 * _longest_gap(times, base_t1 - 2.0, base_t1), "newcomer_ms": 1e3 * newcomer}
+
+
+def burst_scenario(workers: int = 1) -> None:
+    print(f"burst: a bystander trains (default network and pace) while another client sends a burst "
+          f"without waiting; target: bystander's longest frame gap <= {TARGET_BURST_GAP_MS:g} ms", flush=True)
+    for kind, count, reset in (("step", 2000, False), ("regenerate", 1000, False), ("step", 2000, True)):
+        server = Server(max_sessions=8, workers=workers)
+        try:
+            time.sleep(0.5)
+            r = asyncio.run(_burst(server.url, kind, count, reset))
+        finally:
+            stderr = server.stop()
+        lines = stderr.count("\n")
+        how = "then a TCP reset" if reset else f"{r['replies']} run, {r['dropped']} dropped with an error, all done in {r['processing_s']:.2f} s"
+        print(f"  {count} x {kind} ({how}): bystander's longest gap {r['gap_ms']:.0f} ms (before the burst: "
+              f"{r['baseline_gap_ms']:.0f} ms); a new connection's hello answered in {r['newcomer_ms']:.0f} ms; "
+              f"server log: {lines} lines | {'meets' if r['gap_ms'] <= TARGET_BURST_GAP_MS else 'MISSES'} target "
+              f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+
+
+def flood_scenario(seconds: float, workers: int = 1) -> None:
+    print(f"flood: 4 training sessions, alone and then with 4 clients repeating regenerate 48/s on the "
+          f"8x16 network; target: >= {100 * TARGET_FLOOD_SHARE:g}% of the frame rate, control p99 < "
+          f"{TARGET_FLOOD_P99_MS:g} ms", flush=True)
+    alone = measure(4, seconds, workers=workers)
+    flooded = measure(4, seconds, workers=workers, flooders=4)
+    share = flooded["fps_min"] / max(alone["fps_median"], 1e-9)
+    ok = share >= TARGET_FLOOD_SHARE and flooded["latency_p99_ms"] < TARGET_FLOOD_P99_MS
+    print(f"  frames/s per training session: {alone['fps_median']:.1f} alone, {flooded['fps_min']:.1f} (min) / "
+          f"{flooded['fps_median']:.1f} (median) with the flooders = {100 * share:.0f}%; training samples/s "
+          f"{alone['samples_per_s_median']:,.0f} -> {flooded['samples_per_s_median']:,.0f}; control p99 "
+          f"{flooded['latency_p99_ms']:.0f} ms | {'meets' if ok else 'MISSES'} targets", flush=True)
+
+
+TARGET_BURST_GAP_MS = 100.0
+TARGET_FLOOD_SHARE = 0.5
+TARGET_FLOOD_P99_MS = 250.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sessions", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--workers", type=int, default=1, help="server worker processes (backlit serve --workers)")
+    ap.add_argument("--scenario", choices=("load", "burst", "flood"), default="load")
     ap.add_argument("--find-max", action="store_true", help="then search for the largest passing session count")
     ap.add_argument("--probe-seconds", type=float, default=15.0, help="length of each --find-max run")
     args = ap.parse_args()
+    print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at the start")
+    if args.scenario == "burst":
+        return burst_scenario(args.workers)
+    if args.scenario == "flood":
+        return flood_scenario(args.seconds, args.workers)
     print(f"targets: 0 errors, >= {TARGET_FPS:g} frames/s per session, p99 control reply < {TARGET_P99_MS:g} ms, "
-          f"memory growth < {TARGET_MEM_MB:g} MB; {os.cpu_count()} CPUs")
-    main_run = measure(args.sessions, args.seconds)
+          f"memory growth < {TARGET_MEM_MB:g} MB")
+    main_run = measure(args.sessions, args.seconds, workers=args.workers)
     if args.find_max:
         start = args.sessions if main_run["ok"] else max(1, args.sessions // 2)
-        best = find_max(start, args.probe_seconds)
-        print(f"largest session count meeting the targets ({args.probe_seconds:.0f} s runs): {best}")
+        best = find_max(start, args.probe_seconds, args.workers)
+        print(f"largest session count meeting the targets ({args.probe_seconds:.0f} s runs, "
+              f"{args.workers} worker(s)): {best}")
 
 
 if __name__ == "__main__":

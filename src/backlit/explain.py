@@ -344,9 +344,13 @@ class Trace:
     def check(self, layer: int, i: int, j, eps: float = 1e-6) -> dict:
         """Finite-difference check of dL/dW_layer[i, j] (``j="bias"`` for the bias).
 
-        slope = (L(w + eps) - L(w - eps)) / (2 eps), on the trace's sample(s) and weights; the weight
-        is written back exactly.
+        slope = (L(w + h) - L(w - h)) / (2 h) with a step relative to the weight, h = eps * max(1, |w|)
+        (a fixed 1e-6 rounds back to w once |w| passes about 1e10), on the trace's sample(s) and
+        weights; the weight is written back exactly. A weight at which the difference cannot be
+        resolved (the step rounds away, or the losses are not finite) raises a ProtocolError that says so.
         """
+        from .settings import ProtocolError  # the message the server passes on to the page
+
         self._check_index(layer, i, j)
         if not eps > 0:
             raise ValueError(f"eps must be positive, got {eps}")
@@ -358,15 +362,21 @@ class Trace:
             w = params[2 * layer + (1 if bias else 0)].data
             idx = (i,) if bias else (i, j)
             w0 = w[idx].copy()
-            w[idx] = w0 + eps
+            step = eps * max(1.0, abs(float(w0)))
+            w[idx] = w0 + step
             plus = self._eval(inputs, target)
-            h = w[idx] - (w0 - eps)       # the step actually taken, after rounding
-            w[idx] = w0 - eps
+            h = w[idx] - (w0 - step)      # the step actually taken, after rounding
+            w[idx] = w0 - step
             minus = self._eval(inputs, target)
+        name = f"b_{layer}[{i}]" if bias else f"W_{layer}[{i}, {j}]"
+        if not (np.isfinite(h) and h > 0 and np.isfinite(plus) and np.isfinite(minus)):
+            raise ProtocolError("j", f"cannot check {name} = {float(w0):.4g} by finite differences: at this "
+                                "weight the loss is not finite or the step cannot be resolved; reset or "
+                                "lower the learning rate")
         slope = (plus - minus) / float(h)
         scale = max(abs(slope), abs(backprop))
         rel = 0.0 if scale == 0 else abs(slope - backprop) / scale
-        return {"layer": int(layer), "i": int(i), "j": j if bias else int(j), "eps": float(eps),
+        return {"layer": int(layer), "i": int(i), "j": j if bias else int(j), "eps": float(step),
                 "loss_plus": plus, "loss_minus": minus, "slope": slope, "backprop": backprop,
                 "abs_error": abs(slope - backprop), "rel_error": rel}
 

@@ -161,10 +161,13 @@ class Playground:
         self._version += 1
 
     def _weights_finite(self) -> bool:
-        return all(np.isfinite(p.data).all() for p in self._params())
+        """Finite *and* within settings.WEIGHT_LIMIT, the range that save, load and hello accept: a
+        weight past it is divergence, so every state a session reaches can be saved and restored."""
+        return all(np.all(np.abs(p.data) <= settings.WEIGHT_LIMIT) for p in self._params())
 
     def _diverge(self, snap: tuple) -> None:
-        """Loss or weights went non-finite: back to the last finite weights, fresh optimizer, paused."""
+        """Loss went non-finite or a weight left +-WEIGHT_LIMIT: back to the weights of the tick's start
+        (within the limit), fresh optimizer, paused."""
         self._restore(snap)
         self._make_optimizer()
         self.playing = False

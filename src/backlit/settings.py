@@ -25,7 +25,8 @@ from . import activations, data, gradflow, kinds, nn, pacing, palette, presets
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_SEED = 2**31 - 1
-WEIGHT_LIMIT = 1e3  # |value| of a typed or restored weight
+WEIGHT_LIMIT = 1e6  # |value| of a restored weight (hello, load); training past it is divergence
+TYPED_WEIGHT_LIMIT = 1e3  # |value| of a weight typed into the page (set_weight)
 PLANE_LIMIT = 10.0  # |x|, |y| of a clicked plane point (the plane is [-6, 6]^2, with some slack)
 
 
@@ -55,8 +56,12 @@ class Limits:
     max_message_bytes: int = MAX_MESSAGE_BYTES
     frame_interval: float = 0.025  # seconds between frames while training (about 40 frames/s)
     tick_seconds: float = 0.008  # training work per tick, before yielding to other sessions
-    train_seconds_per_frame: float = 0.015  # training budget per frame interval, shared by all sessions
+    train_seconds_per_frame: float = 0.015  # most training per frame interval for one session
     max_history: int = 1000  # loss-curve points kept; older ones are thinned 2:1
+    cpu_share: float = 0.9  # share of the event loop's time the busy sessions split evenly (budgets)
+    cpu_burst: float = 0.05  # seconds a session may spend at once before its budget holds it back
+    max_queued: int = 32  # messages one connection may have waiting; more are dropped with an error
+    frames_in_flight: int = 3  # training frames sent ahead of the page's "drawn" acknowledgements
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dc_fields(self)}

@@ -11,6 +11,8 @@ as more sessions train, so under load every session keeps getting frames (at a l
 from __future__ import annotations
 
 import asyncio
+import collections
+import json
 import logging
 import os
 import random
@@ -133,56 +135,138 @@ class HostCheck:
 
 
 class Hub:
-    """Shared by all sessions: counts them, and paces training and frames to the machine's load.
+    """Shared by all sessions of one process: counts them and sets each one's CPU budget.
 
-    A monitor task measures the event loop's lag (how late a short sleep wakes up). While the loop is
-    late, ``slow`` grows, which stretches every session's frame interval and shrinks its training
-    budget; when the loop is on time again, it shrinks back to 1. So an overloaded server sends fewer
-    frames per session and trains a little slower, but keeps answering controls quickly.
+    Fair by construction: the busy sessions (training, or with work waiting, or busy in the last
+    second) split ``limits.cpu_share`` of a core evenly, each through its own :class:`CpuBudget`.
+    Everything a session asks for is charged to its budget: training, messages, frames.
     """
 
-    MONITOR_PERIOD = 0.025
-    MAX_SLOW = 6.0  # frame interval at most 6 x 25 ms = 150 ms (about 6.7 frames/s)
+    BUSY_WINDOW = 1.0  # a session that spent CPU this recently counts as busy
+    RECOUNT = 0.1  # seconds between recounts of the busy sessions
 
     def __init__(self, limits: Limits):
         self.limits = limits
         self.sessions = 0
         self.playing = 0
         self.errors = 0  # internal errors (exceptions that were not ProtocolErrors), for tests/benchmarks
-        self.lag = 0.0
-        self.slow = 1.0
-        self._monitor: asyncio.Task | None = None
+        self.handled = 0  # messages run (queued ones a closed connection left behind are not)
+        self.live: set[Session] = set()
+        self.peer_logs: dict[str, PeerLog] = {}
+        self._busy = 1
+        self._counted = -1.0
 
     @property
     def full(self) -> bool:
         return self.sessions >= self.limits.max_sessions
 
-    def frame_interval(self) -> float:
-        # One session alone gets the full rate: its lag can only come from other programs.
-        return self.limits.frame_interval * (self.slow if self.playing > 1 else 1.0)
+    def log(self, peer: str, kind: str, level: int, msg: str, *args, exc_info: bool = False) -> None:
+        """Log a line about one peer, rate-limited per peer and kind (an attacker cannot flood the log)."""
+        if len(self.peer_logs) > 1000:
+            self.peer_logs.clear()
+        suffix = self.peer_logs.setdefault(peer, PeerLog()).allow(kind)
+        if suffix is not None:
+            log.log(level, msg + " [peer %s]%s", *args, peer, suffix, exc_info=exc_info)
 
-    def train_budget(self) -> float:
-        """Seconds of training per frame interval for one session: the training sessions share one
-        budget (about 60% of a core at full speed), so that frames and controls keep flowing."""
-        n = max(self.playing, 1)
-        return max(0.0005, self.limits.train_seconds_per_frame / n)
+    def busy(self, now: float) -> int:
+        if now - self._counted > self.RECOUNT:
+            self._busy = max(1, sum(1 for s in self.live if s.is_busy(now)))
+            self._counted = now
+        return self._busy
 
-    def start_monitor(self) -> None:
-        if self._monitor is None or self._monitor.done():
-            self._monitor = asyncio.get_running_loop().create_task(self._watch())
+    def rate(self, now: float) -> float:
+        """Seconds of event-loop time per second that one busy session may use."""
+        return self.limits.cpu_share / self.busy(now)
 
-    async def _watch(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self.sessions > 0:
-            t = loop.time()
-            await asyncio.sleep(self.MONITOR_PERIOD)
-            lag = max(0.0, loop.time() - t - self.MONITOR_PERIOD)
-            self.lag = 0.7 * self.lag + 0.3 * lag
-            if self.lag > 0.04:
-                self.slow = min(self.slow * 1.2, self.MAX_SLOW)
-            elif self.lag < 0.015:
-                self.slow = max(self.slow / 1.05, 1.0)
-        self.lag, self.slow = 0.0, 1.0
+
+class CpuBudget:
+    """A token bucket in seconds of the event loop's time: it fills at the hub's rate for one session,
+    up to ``limits.cpu_burst``; work is charged after it ran, and a session in debt waits.
+
+    NOTE: it charges wall time (perf_counter) while the session's code runs, not the thread's CPU
+    time: the one event loop is what sessions share, and on a busy machine a 20 ms regenerate can
+    hold the loop for 60 ms of wall time. Charging CPU time let such sessions take 3x their share.
+    """
+
+    def __init__(self, hub: Hub):
+        self.hub = hub
+        self.tokens = hub.limits.cpu_burst
+        self.last = time.monotonic()
+        self.last_used = -1e9
+
+    def available(self) -> float:
+        now = time.monotonic()
+        self.tokens = min(self.hub.limits.cpu_burst, self.tokens + self.hub.rate(now) * (now - self.last))
+        self.last = now
+        return self.tokens
+
+    async def ready(self) -> None:
+        """Wait until the budget is out of debt."""
+        while (tokens := self.available()) < 0:
+            await asyncio.sleep(min(0.25, -tokens / self.hub.rate(time.monotonic()) + 0.001))
+
+    def charge(self, seconds: float) -> None:
+        self.tokens -= seconds
+        self.last_used = time.monotonic()
+
+
+class PeerLog:
+    """Rate-limits one connection's log lines: the first few of each kind, then one summary a minute."""
+
+    FIRST = 3
+    PERIOD = 60.0
+
+    def __init__(self):
+        self.counts: dict[str, int] = {}
+        self.quiet_since: dict[str, float] = {}
+
+    def allow(self, kind: str) -> str | None:
+        """None: drop the line; else a suffix for it ("" or a count of the lines left out)."""
+        n = self.counts.get(kind, 0) + 1
+        self.counts[kind] = n
+        if n <= self.FIRST:
+            return ""
+        now = time.monotonic()
+        since = self.quiet_since.setdefault(kind, now)
+        if now - since >= self.PERIOD:
+            self.quiet_since[kind] = now
+            return f" ({n - self.FIRST} such lines from this peer so far; showing one a minute)"
+        return None
+
+
+class RepeatFilter(logging.Filter):
+    """Quiets a log under attack: the first few records of each message pass in full, then one line a
+    minute that counts the ones left out (uvicorn logs a traceback per bad frame, e.g. invalid UTF-8)."""
+
+    FIRST = 3
+    PERIOD = 60.0
+
+    def __init__(self):
+        super().__init__()
+        self.seen: dict[str, list] = {}  # message -> [count, time of the last summary, count then]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = str(record.msg)[:200]
+        if len(self.seen) > 1000:
+            self.seen.clear()
+        entry = self.seen.setdefault(key, [0, time.monotonic(), 0])
+        entry[0] += 1
+        if entry[0] <= self.FIRST:
+            return True
+        now = time.monotonic()
+        if now - entry[1] < self.PERIOD:
+            return False
+        record.msg = f"{record.msg} [{entry[0] - entry[2]} such lines in the last minute; showing one a minute]"
+        record.exc_info = record.exc_text = None
+        entry[1], entry[2] = now, entry[0]
+        return True
+
+
+def install_log_filters(names=("uvicorn.error", "backlit.server")) -> None:
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RepeatFilter) for f in logger.filters):
+            logger.addFilter(RepeatFilter())
 
 
 def _origin_allowed(websocket: WebSocket, allowed: set[str]) -> bool:
@@ -201,7 +285,14 @@ def _origin_allowed(websocket: WebSocket, allowed: set[str]) -> bool:
 
 
 class Session:
-    """One WebSocket connection and its Playground."""
+    """One WebSocket connection and its Playground.
+
+    Three coroutines share it: the reader (``receive``, in the endpoint) only queues what arrives, up
+    to ``limits.max_queued`` messages (more are dropped, and one error says how many); the worker
+    (``serve``) runs the queued messages one at a time with a yield between them; the trainer
+    (``train_loop``) trains while playing. Both worker and trainer wait for the session's CPU budget
+    and are charged for what they do, so a session that asks for a lot only slows itself down.
+    """
 
     def __init__(self, websocket: WebSocket, hub: Hub, limits: Limits):
         self.ws = websocket
@@ -210,29 +301,57 @@ class Session:
         self.pg = Playground(limits=limits)
         self.history = HistoryCursor()  # this connection's place in the session's loss history
         self.pacer = Pacer()  # this connection's training pace (the speed setting)
+        self.budget = CpuBudget(hub)
+        self.encoder = P.FrameEncoder()  # remembers what this connection was sent (compact frames)
         self.send_lock = asyncio.Lock()
         self.wake = asyncio.Event()
+        self.queue: collections.deque = collections.deque()
+        self.queued = asyncio.Event()
+        self.dropped = 0
+        self.dropped_id: int | None = None
+        self.last_drop_error = -1e9
+        self.acks = False  # the page acknowledges frames ("drawn"): send training frames ahead of it
+        self.in_flight = 0
         self.last_frame = 0.0
         self.sent_step = -1  # the step of the last frame sent: a paced session sends no repeat frames
         self.counted_playing = False
         self.closed = False
+
+    def is_busy(self, now: float) -> bool:
+        return self.pg.playing or bool(self.queue) or now - self.budget.last_used < Hub.BUSY_WINDOW
 
     # ---- sending --------------------------------------------------------------------------------
     async def send(self, msg: dict, reply_to: int | None = None) -> None:
         if self.closed:
             return
         async with self.send_lock:
+            if self.closed:
+                return
             if msg.get("type") == "frame":
+                t0 = time.perf_counter()
                 header = {**msg["header"], **self.pg.history_since(self.history)}
                 self.sent_step = header.get("step")
                 if reply_to is not None:
                     header["reply_to"] = reply_to
-                await self.ws.send_bytes(P.pack_frame(header, msg["arrays"]))
+                data = self.encoder.encode(header, msg["arrays"])
+                self.budget.charge(time.perf_counter() - t0)
+                self.in_flight += 1
+                await self._transmit(self.ws.send_bytes, data)
                 self.last_frame = time.monotonic()
             else:
                 if reply_to is not None:
                     msg = {**msg, "reply_to": reply_to}
-                await self.ws.send_text(P.encode(msg))
+                t0 = time.perf_counter()
+                text = P.encode(msg)
+                self.budget.charge(time.perf_counter() - t0)
+                await self._transmit(self.ws.send_text, text)
+
+    async def _transmit(self, method, data) -> None:
+        try:
+            await method(data)
+        except Exception:  # the peer is gone: drop whatever it still had coming
+            self.close()
+            raise WebSocketDisconnect(1006)
 
     def _sync_playing(self) -> None:
         playing = self.pg.playing and not self.closed
@@ -243,27 +362,87 @@ class Session:
             self.wake.set()
 
     # ---- receiving ------------------------------------------------------------------------------
+    def receive(self, raw) -> None:
+        """Called by the reader for every incoming message: queue it, or drop it if too many wait."""
+        if self.closed:
+            return
+        if len(self.queue) < self.limits.max_queued:
+            self.queue.append(raw)
+            self.queued.set()
+            return
+        self.dropped += 1
+        if self.dropped_id is None and isinstance(raw, str) and len(raw) < 4096:
+            try:
+                self.dropped_id = P.message_id(json.loads(raw))
+            except ValueError:
+                pass
+
     def handle(self, raw) -> tuple[list[dict], int | None]:
-        """Validate and run one frame from the client; always returns replies (an error at worst)."""
+        """Validate and run one frame from the client; always returns replies (an error at worst),
+        with at most one error reply (listing every bad field)."""
         reply_to = None
         try:
             msg = P.decode(raw, self.limits.max_message_bytes)
             reply_to = P.message_id(msg)
-            replies = self.pg.handle(P.validate(msg))
+            valid = P.validate(msg)
+            if valid["type"] == "drawn":
+                self.acks = True
+                self.in_flight = max(0, self.in_flight - valid.get("frames", 1))
+                self.wake.set()
+                return [], reply_to
+            replies = self.pg.handle(valid)
         except ProtocolError as e:
             replies = [e.reply()]
         except Exception as e:  # a bug, not bad input: keep the session alive and say so
             self.hub.errors += 1
-            log.exception("internal error while handling a message")
+            log.exception("internal error while handling a message")  # rate-limited by RepeatFilter
             replies = [{"type": "error", "field": None,
                         "message": f"internal error ({type(e).__name__}); the session goes on"}]
+        errors = [r for r in replies if r.get("type") == "error"]
+        if len(errors) > 1:
+            merged = P.merge_errors(errors)
+            replies = [merged] + [r for r in replies if r.get("type") != "error"]
         return replies, reply_to
 
     async def on_message(self, raw) -> None:
+        await self.budget.ready()
+        t0 = time.perf_counter()
         replies, reply_to = self.handle(raw)
+        self.hub.handled += 1
+        self.budget.charge(time.perf_counter() - t0)
         self._sync_playing()
         for msg in replies:
             await self.send(msg, reply_to)
+
+    async def serve(self) -> None:
+        """The worker: run queued messages one at a time, yielding to everyone else between them."""
+        try:
+            while not self.closed:
+                if not self.queue:
+                    self.queued.clear()
+                    await self.queued.wait()
+                    continue
+                await self.on_message(self.queue.popleft())
+                await self._report_drops()
+                await asyncio.sleep(0)
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            self.close()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.hub.errors += 1
+            log.exception("message task failed")
+            self.close()
+
+    async def _report_drops(self) -> None:
+        """One error for dropped messages, at most every half second, counting them."""
+        now = time.monotonic()
+        if self.dropped and (not self.queue or now - self.last_drop_error > 0.5):
+            n, rid = self.dropped, self.dropped_id
+            self.dropped, self.dropped_id, self.last_drop_error = 0, None, now
+            await self.send({"type": "error", "field": "message", "dropped": n,
+                             "message": f"too many messages at once: {n} dropped (at most "
+                                        f"{self.limits.max_queued} may wait); send fewer"}, rid)
 
     # ---- training -------------------------------------------------------------------------------
     async def train_loop(self) -> None:
@@ -277,8 +456,12 @@ class Session:
             self.hub.errors += 1
             log.exception("training task failed")
 
+    def _frame_wanted(self) -> bool:
+        return not self.acks or self.in_flight < self.limits.frames_in_flight
+
     async def _train_loop(self) -> None:
-        """While playing: bounded ticks, an await after each, a frame every frame_interval."""
+        """While playing: wait for the CPU budget, train in bounded ticks (an await after each), send
+        a frame every frame_interval (if the page has drawn the previous ones)."""
         lim = self.limits
         while not self.closed:
             if not self.pg.playing:
@@ -287,13 +470,17 @@ class Session:
                 await self.wake.wait()
                 self.pacer.reset()
                 continue
+            await self.budget.ready()
             start = time.monotonic()
-            interval = self.hub.frame_interval()
-            budget = self.hub.train_budget()
+            interval = lim.frame_interval
+            budget = min(lim.train_seconds_per_frame, max(self.budget.available(), 0.0005))
             spent = 0.0
             diverged = []
             due = self.pacer.due(self.pg.config["speed"], start)
-            while self.pg.playing and spent < budget and (due is None or due > 0):
+            # Ends when the budget is spent or the interval is over, whichever comes first: every
+            # await lets other sessions run a whole message, so a frame must not wait for many ticks.
+            while self.pg.playing and spent < budget and (due is None or due > 0) and \
+                    time.monotonic() - start < interval:
                 t0 = time.perf_counter()
                 try:
                     before = self.pg.step_count
@@ -308,12 +495,16 @@ class Session:
                     log.exception("internal error while training; pausing the session")
                     self.pg.playing = False
                     diverged = [self.pg.state()]
-                spent += time.perf_counter() - t0
-                await asyncio.sleep(0)  # let other sessions and this session's messages in
+                cost = time.perf_counter() - t0
+                self.budget.charge(cost)
+                spent += cost
+                if self.pg.playing and spent < budget and time.monotonic() - start < interval:
+                    await asyncio.sleep(0)  # let other sessions and this session's messages in
             for msg in diverged:
                 await self.send(msg)
             if (self.pg.playing or diverged) and (diverged or self.pg.step_count != self.sent_step) and \
-                    (diverged or time.monotonic() - self.last_frame >= interval * 0.5):
+                    (diverged or (time.monotonic() - self.last_frame >= interval * 0.5 and self._frame_wanted())):
+                t0 = time.perf_counter()
                 try:
                     header, arrays = self.pg.frame()
                 except Exception:
@@ -322,6 +513,7 @@ class Session:
                     self.pg.playing = False
                     await self.send(self.pg.state())
                 else:
+                    self.budget.charge(time.perf_counter() - t0)
                     await self.send({"type": "frame", "header": header, "arrays": arrays})
             self._sync_playing()
             # A little jitter keeps sessions that started together from drawing their frames in the
@@ -330,7 +522,11 @@ class Session:
             await asyncio.sleep(max(0.0, delay))
 
     def close(self) -> None:
+        """The peer is gone: drop its backlog; the tasks end at their next turn."""
         self.closed = True
+        self.queue.clear()
+        self.queued.set()
+        self.wake.set()
         self._sync_playing()
 
 
@@ -344,6 +540,7 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
     ``web_root`` overrides the page folder (tests).
     """
     limits = limits or Limits()
+    install_log_filters()
     root = Path(web_root or WEB_ROOT).resolve()
     allowed = {o.strip().lower().rstrip("/") for o in allowed_origins}
     hub = Hub(limits)
@@ -372,8 +569,10 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
         return file_response(request.path_params["path"])
 
     async def ws_endpoint(websocket: WebSocket):
+        peer = websocket.client.host if websocket.client else "?"
         if not _origin_allowed(websocket, allowed):
-            log.warning("refused a WebSocket from origin %r", websocket.headers.get("origin"))
+            hub.log(peer, "origin", logging.WARNING, "refused a WebSocket from origin %r",
+                    websocket.headers.get("origin", "")[:100])
             await websocket.close(code=1008, reason="origin not allowed")  # before accept: HTTP 403
             return
         if hub.full:
@@ -384,33 +583,40 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
             await websocket.close(code=1013, reason="server full")
             return
         hub.sessions += 1
-        hub.start_monitor()
         session = None
-        trainer = None
+        tasks: list[asyncio.Task] = []
         try:
             await websocket.accept()
             session = Session(websocket, hub, limits)
-            trainer = asyncio.create_task(session.train_loop())
-            while True:
+            hub.live.add(session)
+            tasks = [asyncio.create_task(session.serve()), asyncio.create_task(session.train_loop())]
+            received = 0
+            # The reader only queues: a burst is taken in at once (so a peer that resets after it
+            # is noticed at once, and its backlog dropped), and it yields every so often.
+            while not session.closed:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
                 raw = message.get("text")
                 if raw is None:
                     raw = message.get("bytes")
-                await session.on_message(raw)
+                session.receive(raw)
+                received += 1
+                if received % 16 == 0:
+                    await asyncio.sleep(0)
         except (WebSocketDisconnect, OSError, RuntimeError):
             pass  # the tab went away (or the server is stopping)
         except Exception:
             hub.errors += 1
-            log.exception("WebSocket session failed")
+            hub.log(peer, "session", logging.ERROR, "WebSocket session failed", exc_info=True)
         finally:
             hub.sessions -= 1
             if session is not None:
                 session.close()
-            if trainer is not None:
-                trainer.cancel()
-                await asyncio.gather(trainer, return_exceptions=True)
+                hub.live.discard(session)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             if websocket.application_state == WebSocketState.CONNECTED and \
                     websocket.client_state == WebSocketState.CONNECTED:
                 try:
@@ -434,3 +640,15 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
         app.add_middleware(HostCheck, allowed_hosts=hosts)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so every response gets the headers
     return app
+
+
+ENV_OPTIONS = "BACKLIT_SERVE_OPTIONS"
+
+
+def create_app_from_env() -> Starlette:
+    """The app factory for uvicorn's worker processes (``backlit serve --workers N``): the options
+    come from the environment variable BACKLIT_SERVE_OPTIONS (JSON), which `backlit serve` sets."""
+    options = json.loads(os.environ.get(ENV_OPTIONS, "{}"))
+    return create_app(limits=Limits(**options.get("limits", {})),
+                      allowed_origins=options.get("allowed_origins", ()),
+                      allowed_hosts=options.get("allowed_hosts"))

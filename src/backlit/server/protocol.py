@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import struct
+import zlib
 
 import numpy as np
 
 from ..settings import *  # noqa: F401,F403  (the settings table and checks, re-exported)
-from ..settings import (MAX_MESSAGE_BYTES, PLANE_LIMIT, WEIGHT_LIMIT, ProtocolError, _describe,
+from ..settings import (MAX_MESSAGE_BYTES, PLANE_LIMIT, TYPED_WEIGHT_LIMIT, ProtocolError, _describe,
                         check_float, check_int, json_safe)
 
 MAX_ID = 2**53 - 1  # the largest integer a JS number holds exactly
@@ -74,7 +75,11 @@ def _j_or_bias(name, v):
 
 
 def _weight(name, v):
-    return check_float(name, v, -WEIGHT_LIMIT, WEIGHT_LIMIT)
+    return check_float(name, v, -TYPED_WEIGHT_LIMIT, TYPED_WEIGHT_LIMIT)
+
+
+def _frame_count(name, v):
+    return check_int(name, v, 1, 10**6)
 
 
 def _plane(name, v):
@@ -120,6 +125,7 @@ SCHEMAS: dict[str, dict] = {
     "graph_zoom": {"layer": (_layer, True), "neuron": (_index, True)},
     "code": _NOARGS,
     "export": {"format": (_export_format, True)},
+    "drawn": {"frames": (_frame_count, False)},  # the page painted this many frames (flow control)
 }
 MESSAGE_TYPES = tuple(SCHEMAS)
 
@@ -160,26 +166,68 @@ def message_id(msg) -> int | None:
     return None
 
 
+class FieldErrors(ProtocolError):
+    """Several bad fields in one message: one error reply that lists them all (``fields``)."""
+
+    MAX_LISTED = 50
+
+    def __init__(self, errors: list[ProtocolError]):
+        first = errors[0]
+        shown = "; ".join(e.message for e in errors[:3])
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        super().__init__(first.field, shown + more)
+        self.fields = [e.field for e in errors[:self.MAX_LISTED]]
+        self.count = len(errors)
+
+    def reply(self, reply_to: int | None = None) -> dict:
+        msg = super().reply(reply_to)
+        msg["fields"], msg["count"] = self.fields, self.count
+        return msg
+
+
+def merge_errors(errors: list[dict]) -> dict:
+    """Error replies of one message -> one error reply listing every bad field."""
+    if len(errors) == 1:
+        return errors[0]
+    fields = [e.get("field") for e in errors]
+    shown = "; ".join(str(e.get("message", "")) for e in errors[:3])
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return {"type": "error", "field": fields[0], "message": shown + more,
+            "fields": fields[:FieldErrors.MAX_LISTED], "count": len(errors)}
+
+
 def validate(msg: dict) -> dict:
-    """Check a decoded message against its schema. Returns {"type", "id", **fields}."""
+    """Check a decoded message against its schema. Returns {"type", "id", **fields}; raises one
+    ProtocolError naming every bad field (a :class:`FieldErrors` when there are several)."""
     if not isinstance(msg, dict):
         raise ProtocolError("message", "a message must be a JSON object")
     kind = msg.get("type")
     if not isinstance(kind, str) or kind not in SCHEMAS:
         raise ProtocolError("type", f"type must be one of {', '.join(MESSAGE_TYPES)}; got {_describe(kind)}")
     out: dict = {"type": kind, "id": None}
+    errors: list[ProtocolError] = []
     if "id" in msg:
-        out["id"] = check_int("id", msg["id"], -MAX_ID, MAX_ID)
+        try:
+            out["id"] = check_int("id", msg["id"], -MAX_ID, MAX_ID)
+        except ProtocolError as e:
+            errors.append(e)
     schema_ = SCHEMAS[kind]
-    for key in msg:
-        if key not in ("type", "id") and key not in schema_:
-            allowed = ", ".join(schema_) or "no fields"
-            raise ProtocolError(str(key)[:40], f"{kind} does not take {_describe(key)} (allowed: {allowed})")
+    unknown = [key for key in msg if key not in ("type", "id") and key not in schema_]
+    for key in unknown[:FieldErrors.MAX_LISTED]:
+        allowed = ", ".join(schema_) or "no fields"
+        errors.append(ProtocolError(str(key)[:40], f"{kind} does not take {_describe(key)} (allowed: {allowed})"))
     for key, (checker, required) in schema_.items():
-        if key in msg:
-            out[key] = checker(key, msg[key])
-        elif required:
-            raise ProtocolError(key, f"{kind} needs the field {key!r}")
+        try:
+            if key in msg:
+                out[key] = checker(key, msg[key])
+            elif required:
+                raise ProtocolError(key, f"{kind} needs the field {key!r}")
+        except ProtocolError as e:
+            errors.append(e)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise FieldErrors(errors)
     return out
 
 
@@ -195,32 +243,201 @@ def encode(msg: dict) -> str:
         return json.dumps(json_safe(msg), allow_nan=False, separators=(",", ":"), default=str)
 
 
+FRAME_VERSION = 2
+_ALIGN = 8  # every segment of the body starts at a multiple of 8 bytes (a Float64Array view needs it)
+_TENSOR_FIELDS = (("weights", "<f8"), ("biases", "<f8"), ("batch_grad.grad_W", "<f4"), ("batch_grad.grad_b", "<f4"))
+_DEFLATE_MIN = 1024  # bodies smaller than this go uncompressed
+
+
+def _sanitise(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    if not np.isfinite(a).all():
+        a = np.nan_to_num(a, nan=0.0, posinf=3.4e38, neginf=-3.4e38)
+    return np.clip(a, -3.4e38, 3.4e38)
+
+
+def _quantise(a: np.ndarray) -> tuple[bytes, dict]:
+    """float array -> (uint8 bytes, spec fields). Values that are all integers in 0..255 (class
+    indices) go exactly; others are scaled to 0..255 between their min and max, per slice of the first
+    axis for 3-D arrays (one neuron map each), else over the whole array."""
+    if a.size and np.all((a >= 0) & (a <= 255)) and np.array_equal(a, np.round(a)):
+        return _delta(a.astype(np.uint8)), {"dtype": "u8", "exact": True, "filter": "delta2"}
+    per_slice = a.ndim >= 3 and a.shape[0] > 0
+    axes = tuple(range(1, a.ndim)) if per_slice else None
+    lo = a.min(axis=axes, keepdims=True) if a.size else np.zeros((1,) * max(a.ndim, 1))
+    hi = a.max(axis=axes, keepdims=True) if a.size else lo
+    lo32, hi32 = lo.astype(np.float32).astype(np.float64), hi.astype(np.float32).astype(np.float64)
+    span = np.where(hi32 > lo32, hi32 - lo32, 1.0)
+    q = np.rint(np.clip((a - lo32) / span, 0.0, 1.0) * 255.0).astype(np.uint8)
+    lo_l, hi_l = _short(lo32), _short(hi32)
+    spec = {"dtype": "u8", "lo": lo_l if per_slice else lo_l[0], "hi": hi_l if per_slice else hi_l[0],
+            "filter": "delta2"}
+    return _delta(q), spec
+
+
+def _short(a: np.ndarray) -> list[float]:
+    """float32 values as the shortest decimals that round-trip to them (a smaller JSON header)."""
+    return [float(np.format_float_scientific(v, unique=True)) for v in a.astype(np.float32).ravel()]
+
+
+def _delta(q: np.ndarray) -> bytes:
+    """The "delta2" filter (as PNG's Sub then Up): each byte minus its left neighbour, then each row
+    minus the row above, modulo 256, per 2-D map. Smooth heatmaps become runs of small numbers that
+    deflate well; the page undoes it with two running sums."""
+    if q.ndim < 2:
+        return q.tobytes()
+    d = q.copy()
+    d[..., 1:] = np.diff(q, axis=-1)
+    d[..., 1:, :] = np.diff(d, axis=-2)
+    return d.tobytes()
+
+
+def _undelta(q: np.ndarray) -> np.ndarray:
+    if q.ndim < 2:
+        return q
+    return np.cumsum(np.cumsum(q, axis=-2, dtype=np.uint8), axis=-1, dtype=np.uint8)
+
+
+def _get(header: dict, dotted: str):
+    first, _, rest = dotted.partition(".")
+    v = header.get(first)
+    return v.get(rest) if rest and isinstance(v, dict) else v
+
+
+class FrameEncoder:
+    """Packs the binary frames of one connection (docs/protocol.md, "The binary frame").
+
+    ``compact`` (the server's setting): heatmaps as uint8 with a per-array (per-map) min/max, the body
+    deflated, and whatever this connection was already sent in an earlier frame (an array, the
+    weights, the batch gradient) marked ``"same": true`` instead of sent again. The page's decoder
+    keeps the last value of each, so it always hands out complete frames. Without ``compact``
+    (:func:`pack_frame`), arrays go as float32 and nothing is left out: lossless.
+    """
+
+    def __init__(self, compact: bool = True):
+        self.compact = compact
+        self.sent: dict[str, tuple] = {}  # what this connection holds: key -> (spec without offset, bytes)
+
+    def encode(self, header: dict, arrays: dict[str, np.ndarray]) -> bytes:
+        header = dict(header)
+        segments: list[bytes] = []
+        offset = 0
+
+        def add(key: str, spec: dict, blob: bytes) -> dict:
+            nonlocal offset
+            if self.compact:
+                if self.sent.get(key) == (spec, blob):
+                    return {**spec, "same": True}
+                self.sent[key] = (spec, blob)
+            out = {**spec, "offset": offset, "bytes": len(blob)}
+            pad = (-len(blob)) % _ALIGN
+            segments.append(blob + b"\0" * pad)
+            offset += len(blob) + pad
+            return out
+
+        specs = []
+        for name, arr in arrays.items():
+            a = _sanitise(arr)
+            if self.compact:
+                blob, fields = _quantise(a)
+            else:
+                blob, fields = a.astype("<f4").tobytes(), {"dtype": "f32"}
+            specs.append({"name": name, **add("array:" + name, {"shape": list(a.shape), **fields}, blob)})
+        tensors = []
+        for field, dtype in _TENSOR_FIELDS:
+            value = _get(header, field)
+            if value is None:
+                continue
+            parts = [_sanitise(v) for v in value]
+            dt = dtype if self.compact else "<f8"
+            if self.compact and header.get("playing") and field in ("weights", "biases"):
+                dt = "<f4"  # while training, float32 is plenty; a paused frame has them exactly
+            blob = b"".join(p.astype(dt).tobytes() for p in parts)
+            spec = {"dtype": "f64" if dt == "<f8" else "f32", "shapes": [list(p.shape) for p in parts]}
+            tensors.append({"field": field, **add("tensor:" + field, spec, blob)})
+        header.pop("weights", None)
+        header.pop("biases", None)
+        if header.get("batch_grad") is not None:
+            header["batch_grad"] = {}  # its arrays are in the body
+        body = b"".join(segments)
+        deflated = self.compact and len(body) >= _DEFLATE_MIN
+        if deflated:
+            z = zlib.compress(body, 1)
+            deflated = len(z) < len(body)
+            body = z if deflated else body
+        head = encode({**header, "frame": FRAME_VERSION, "arrays": specs, "tensors": tensors,
+                       "body": {"bytes": offset, "deflate": deflated}}).encode("utf-8")
+        pad = (-(4 + len(head))) % _ALIGN
+        return b"".join([struct.pack("<I", len(head)), head, b" " * pad, body])
+
+
 def pack_frame(header: dict, arrays: dict[str, np.ndarray]) -> bytes:
-    """The binary frame: uint32 LE header length H, H bytes of UTF-8 JSON header, zero padding to a
-    multiple of 4, then the arrays as float32 LE, back to back. The header gets an "arrays" list of
-    {name, shape, offset} (offset in float32 elements after the padding). Non-finite values are
-    replaced (NaN -> 0, +-inf -> +-3.4e38) so the page never receives them."""
-    specs, blobs, offset = [], [], 0
-    for name, arr in arrays.items():
-        a = np.asarray(arr, dtype="<f4")
-        if not np.isfinite(a).all():
-            a = np.nan_to_num(a, nan=0.0, posinf=3.4e38, neginf=-3.4e38)
-        specs.append({"name": name, "shape": list(a.shape), "offset": offset})
-        blobs.append(np.ascontiguousarray(a).tobytes())
-        offset += a.size
-    head = encode({**header, "arrays": specs}).encode("utf-8")
-    pad = (-(4 + len(head))) % 4
-    return b"".join([struct.pack("<I", len(head)), head, b"\0" * pad, *blobs])
+    """One lossless binary frame (float32 arrays, float64 weights, nothing left out). The server
+    packs with a per-connection :class:`FrameEncoder` instead, which makes compact frames.
+    Non-finite values are replaced (NaN -> 0, +-inf -> +-3.4e38) so the page never receives them."""
+    return FrameEncoder(compact=False).encode(header, arrays)
+
+
+class FrameDecoder:
+    """The inverse of :class:`FrameEncoder` for one connection (socket.js does the same in the page):
+    keeps the last value of everything so that frames with ``"same"`` parts come out complete."""
+
+    def __init__(self):
+        self.held: dict[str, object] = {}
+
+    def decode(self, buf: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+        (n,) = struct.unpack_from("<I", buf, 0)
+        header = json.loads(buf[4:4 + n].decode("utf-8"))
+        body = buf[4 + n + ((-(4 + n)) % _ALIGN):]
+        if header.get("body", {}).get("deflate"):
+            body = zlib.decompress(body)
+        arrays = {}
+        for spec in header["arrays"]:
+            key = "array:" + spec["name"]
+            if spec.get("same"):
+                if key in self.held:
+                    arrays[spec["name"]] = self.held[key]
+                continue
+            raw = body[spec["offset"]:spec["offset"] + spec["bytes"]]
+            shape = tuple(spec["shape"])
+            if spec["dtype"] == "f32":
+                a = np.frombuffer(raw, dtype="<f4").reshape(shape)
+            else:
+                q = np.frombuffer(raw, dtype=np.uint8).reshape(shape)
+                if spec.get("filter") == "delta2":
+                    q = _undelta(q)
+                q = q.astype(np.float32)
+                if spec.get("exact"):
+                    a = q
+                else:
+                    lo, hi = (np.asarray(spec[k], dtype=np.float32) for k in ("lo", "hi"))
+                    if lo.ndim:
+                        lo, hi = lo.reshape((-1,) + (1,) * (len(shape) - 1)), hi.reshape((-1,) + (1,) * (len(shape) - 1))
+                    a = lo + q * ((hi - lo) / np.float32(255))
+            arrays[spec["name"]] = self.held[key] = a
+        for spec in header.get("tensors", []):
+            key = "tensor:" + spec["field"]
+            if spec.get("same"):
+                value = self.held.get(key)
+            else:
+                flat = np.frombuffer(body[spec["offset"]:spec["offset"] + spec["bytes"]],
+                                     dtype="<f8" if spec["dtype"] == "f64" else "<f4")
+                value, k = [], 0
+                for shape in spec["shapes"]:
+                    size = int(np.prod(shape)) if shape else 1
+                    value.append(flat[k:k + size].reshape(shape).astype(np.float64).tolist())
+                    k += size
+                self.held[key] = value
+            first, _, rest = spec["field"].partition(".")
+            if rest:
+                if not isinstance(header.get(first), dict):
+                    header[first] = {}
+                header[first][rest] = value
+            else:
+                header[first] = value
+        return header, arrays
 
 
 def unpack_frame(buf: bytes) -> tuple[dict, dict[str, np.ndarray]]:
-    """The inverse of :func:`pack_frame` (used by tests and the load benchmark)."""
-    (n,) = struct.unpack_from("<I", buf, 0)
-    header = json.loads(buf[4:4 + n].decode("utf-8"))
-    start = 4 + n + ((-(4 + n)) % 4)
-    body = np.frombuffer(buf, dtype="<f4", offset=start)
-    arrays = {}
-    for spec in header["arrays"]:
-        size = int(np.prod(spec["shape"])) if spec["shape"] else 1
-        arrays[spec["name"]] = body[spec["offset"]:spec["offset"] + size].reshape(spec["shape"])
-    return header, arrays
+    """Decode one frame on its own (tests, the load benchmark); parts marked "same" are left out."""
+    return FrameDecoder().decode(buf)

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import errno
 import ipaddress
+import json
+import os
 import socket
 import sys
 import webbrowser
@@ -50,6 +52,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="concurrent sessions (tabs) before new ones get 'server full' (default 32)")
     parser.add_argument("--max-points", type=_max_points, default=5000,
                         help="largest dataset a session may ask for (default 5000)")
+    parser.add_argument("--workers", type=_positive, default=1,
+                        help="worker processes (uvicorn's); each holds its own sessions and "
+                             "--max-sessions applies per worker (default 1; for a classroom, the core count)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="also answer to this Host name (e.g. the name students type); repeatable")
 
 
 def bind(host: str, port: int, tries: int = PORT_TRIES) -> tuple[socket.socket, int]:
@@ -95,6 +102,52 @@ def _is_public(host: str) -> bool:
         return host not in ("localhost",)
 
 
+def _bare(host: str) -> str:
+    return host.strip().strip("[]").lower()
+
+
+def network_names(host: str) -> list[str]:
+    """The names and addresses under which a server bound to ``host`` is reached, for the printed URLs
+    and the Host check: the address itself, and for 0.0.0.0 / :: this machine's name and addresses."""
+    names = [_bare(host)]
+    try:
+        unspecified = ipaddress.ip_address(_bare(host)).is_unspecified
+    except ValueError:
+        unspecified = False
+    if not unspecified:
+        return names
+    hostname = socket.gethostname().lower()
+    found = [hostname, f"{hostname}.local", socket.getfqdn().lower()]
+    try:
+        found += [info[4][0] for info in socket.getaddrinfo(hostname, None, type=socket.SOCK_STREAM)]
+    except OSError:
+        pass
+    try:  # the address of the default route (a UDP "connect" sends nothing)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))
+            found.append(probe.getsockname()[0])
+    except OSError:
+        pass
+    for name in found:
+        name = _bare(name)
+        if name and name not in names and name not in ("0.0.0.0", "::"):
+            names.append(name)
+    return names
+
+
+def allowed_hosts(host: str, extra=()) -> list[str] | None:
+    """The Host names `backlit serve --host HOST` answers to: the loopback names, the bound address and
+    the names it prints, and ``extra`` (--allow-host; "*" turns the check off)."""
+    extra = [_bare(h) for h in extra]
+    if "*" in extra:
+        return None
+    hosts = ["localhost", "127.0.0.1", "::1"]
+    for name in network_names(host) + extra:
+        if name not in hosts:
+            hosts.append(name)
+    return hosts
+
+
 def uvicorn_config(app, **overrides):
     """uvicorn's settings for the playground (shared by `backlit serve` and the tests). Per-message
     deflate is off: browsers always ask for it, and on float32 grids it costs about 10x the throughput."""
@@ -117,7 +170,7 @@ def run_serve(args) -> int:
 def _serve(args) -> int:
     import uvicorn
 
-    from .app import LOOPBACK_HOSTS, create_app
+    from .app import ENV_OPTIONS, create_app
     from .protocol import Limits
 
     limits = Limits(max_sessions=args.max_sessions, max_points=args.max_points)
@@ -129,21 +182,50 @@ def _serve(args) -> int:
     if port != args.port:
         print(f"Port {args.port} is in use; using port {port} instead.")
     url = _url(args.host, port)
-    if _is_public(args.host):
+    public = _is_public(args.host)
+    if public:
         print(f"warning: listening on {args.host}: the playground is reachable from the network.")
 
-    # On loopback, answer only to loopback host names (stops DNS-rebinding pages); on a public
-    # address the students' browsers use whatever name or address the teacher hands out.
-    hosts = None if _is_public(args.host) else LOOPBACK_HOSTS
+    # Answer only to the names this server is reached by (stops DNS-rebinding pages): loopback, the
+    # bound address, the names printed below, and --allow-host / --allow-origin hosts.
+    hosts = allowed_hosts(args.host, args.allow_host)
+    workers = getattr(args, "workers", 1)
+    open_browser = not args.no_browser
+
+    def announce() -> None:
+        print(f"backlit playground: {url}  (Ctrl-C to stop)", flush=True)
+        others = [n for n in network_names(args.host)[1:] if n != "localhost"]
+        if others:
+            print("  on the network: " + "  ".join(_url(n, port) for n in others), flush=True)
+        if public and workers == 1 and (os.cpu_count() or 1) > 1:
+            print(f"  tip: --workers {os.cpu_count()} serves more students (one process per core)", flush=True)
+
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        options = {"limits": limits.to_dict(), "allowed_origins": list(args.allow_origin), "allowed_hosts": hosts}
+        os.environ[ENV_OPTIONS] = json.dumps(options)
+        config = uvicorn_config("backlit.server.app:create_app_from_env", factory=True, workers=workers)
+        announce()  # the socket already listens: connections wait until a worker takes them
+        if open_browser:
+            webbrowser.open(url)
+        try:
+            Multiprocess(config, sockets=[sock]).run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sock.close()
+        print("backlit: stopped.")
+        return 0
+
     app = create_app(limits=limits, allowed_origins=args.allow_origin, allowed_hosts=hosts)
     config = uvicorn_config(app)
-    open_browser = not args.no_browser
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None):
             await super().startup(sockets=sockets)
             if self.started:
-                print(f"backlit playground: {url}  (Ctrl-C to stop)", flush=True)
+                announce()
                 if open_browser:
                     asyncio.get_running_loop().run_in_executor(None, webbrowser.open, url)
 
