@@ -133,7 +133,7 @@ def test_reply_ids_and_frame_layout(conn):
         {"name": "boundary", "shape": [100, 100], "dtype": "u8", "offset": 0, "bytes": 10000}
     assert neurons["name"] == "neurons" and neurons["shape"] == [9, 25, 25] and neurons["offset"] == 10000
     assert len(neurons["lo"]) == len(neurons["hi"]) == 9  # one range per neuron map
-    assert [t["field"] for t in frame["tensors"]] == ["weights", "biases"]
+    assert [t["field"] for t in frame["tensors"]] == ["weights", "biases", "train_grad.grad_W", "train_grad.grad_b"]
     assert [np.array(w).shape for w in frame["weights"]] == [(4, 2), (2, 4), (1, 2)]
     # raw layout: length prefix, JSON header, padding to 8, deflated body
     conn.ws.send_text(json.dumps({"type": "step"}))
@@ -171,7 +171,8 @@ def test_compact_frames_round_trip_within_a_level():
         span = np.ptp(a.reshape(len(a), -1), axis=1).reshape((-1,) + (1,) * (a.ndim - 1)) if a.ndim == 3 else np.ptp(a)
         assert np.all(np.abs(a - b) <= span / 510 + 1e-6)  # half a level of its own map's range
     assert h2["weights"] == header["weights"] and h2["biases"] == header["biases"]  # exact (float64)
-    assert np.allclose(h2["batch_grad"]["grad_W"][0], header["batch_grad"]["grad_W"][0], rtol=1e-6)
+    assert np.allclose(h2["train_grad"]["grad_W"][0], header["train_grad"]["grad_W"][0], rtol=1e-6)
+    assert h2["train_grad"]["scale"] == header["train_grad"]["scale"]
     h3, a3 = dec.decode(enc.encode(header, arrays))  # the same again: nothing re-sent, all decoded
     assert h3["weights"] == header["weights"] and all(np.array_equal(a3[k], a2[k]) for k in arrays)
 

@@ -271,7 +271,11 @@ def test_frames_are_compact(served):
         ws.send(json.dumps({"type": "set", "config": {"lr": 0.1}, "id": 7}))
         while not isinstance(m := ws.recv(timeout=30), bytes):
             pass
-        assert len(m) < 4000  # unchanged weights and maps are not sent again
+        # unchanged weights, gradients and maps are not sent again: only the JSON header travels
+        head_len = int.from_bytes(m[:4], "little")
+        head = json.loads(m[4:4 + head_len])
+        assert all(spec.get("same") for spec in head["arrays"] + head["tensors"]), head
+        assert len(m) < 8000
 
 
 def test_frames_wait_for_the_page_to_draw_them(served):

@@ -310,7 +310,7 @@ class Playground:
                   "weights": [lin.weight.data.tolist() for lin in self.model.linears],
                   "biases": [lin.bias.data.tolist() for lin in self.model.linears],
                   "train_grad": settings.json_safe(self._train_pass()["train_grad"]),
-                  "badges": self._train_pass()["badges"],
+                  "badges": self._train_pass()["badges"] if any(map(any, self._train_pass()["badges"])) else None,
                   "playing": self.playing, "diverged": self.diverged,
                   "status": self.status}
         return header, arrays

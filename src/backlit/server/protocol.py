@@ -245,7 +245,7 @@ def encode(msg: dict) -> str:
 
 FRAME_VERSION = 2
 _ALIGN = 8  # every segment of the body starts at a multiple of 8 bytes (a Float64Array view needs it)
-_TENSOR_FIELDS = (("weights", "<f8"), ("biases", "<f8"), ("batch_grad.grad_W", "<f4"), ("batch_grad.grad_b", "<f4"))
+_TENSOR_FIELDS = (("weights", "<f8"), ("biases", "<f8"), ("train_grad.grad_W", "<f4"), ("train_grad.grad_b", "<f4"))
 _DEFLATE_MIN = 1024  # bodies smaller than this go uncompressed
 
 
@@ -357,8 +357,8 @@ class FrameEncoder:
             tensors.append({"field": field, **add("tensor:" + field, spec, blob)})
         header.pop("weights", None)
         header.pop("biases", None)
-        if header.get("batch_grad") is not None:
-            header["batch_grad"] = {}  # its arrays are in the body
+        if header.get("train_grad") is not None:  # its arrays are in the body; its scale stays here
+            header["train_grad"] = {k: v for k, v in header["train_grad"].items() if k not in ("grad_W", "grad_b")}
         body = b"".join(segments)
         deflated = self.compact and len(body) >= _DEFLATE_MIN
         if deflated:

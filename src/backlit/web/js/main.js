@@ -367,10 +367,8 @@ function handleFrame(h, arrays) {
     if (h.history_reset) gradflowStrip.setData({ layers: app.state ? app.state.gradflow_layers || [] : [], rows });
     else if (rows.length) gradflowStrip.append(rows);
   }
-  if (h.badges) {
-    network.setBadges(h.badges);
-    $('badge-legend').hidden = !h.badges.some((row) => row.some(Boolean));
-  }
+  network.setBadges(h.badges || null);    // null: no neuron is saturated or dead
+  $('badge-legend').hidden = !h.badges;
   if ($('show-saliency').checked && h.step !== app.saliencyStep) scheduleSaliency();
   rail.setMetrics(h);
   setEpoch(h.epoch ?? 0, h.step);
