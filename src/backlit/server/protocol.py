@@ -49,6 +49,20 @@ def _short_str(name, v):
     return v
 
 
+def _bool(name, v):
+    return check_bool(name, v)
+
+
+def _text(name, v):
+    if not isinstance(v, str):
+        raise ProtocolError(name, f"{name} must be the text of a CSV file")
+    return v
+
+
+def _any(name, v):
+    return v  # checked by the session against the problem kind (a class index, or a value)
+
+
 def _nonneg_int(name, v):
     return check_int(name, v, 0, 2**53 - 1)
 
@@ -125,7 +139,11 @@ SCHEMAS: dict[str, dict] = {
     "graph_zoom": {"layer": (_layer, True), "neuron": (_index, True)},
     "code": _NOARGS,
     "export": {"format": (_export_format, True)},
-    "drawn": {"frames": (_frame_count, False)},  # the page painted this many frames (flow control)
+    "drawn": {"frames": (_frame_count, False)},
+    "add_point": {"x": (_plane, True), "y": (_plane, True), "label": (_any, True)},
+    "remove_point": {"x": (_plane, True), "y": (_plane, True)},
+    "clear_points": _NOARGS,
+    "load_csv": {"text": (_text, True), "rescale": (_bool, False)},  # the page painted this many frames (flow control)
 }
 MESSAGE_TYPES = tuple(SCHEMAS)
 
