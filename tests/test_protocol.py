@@ -213,7 +213,7 @@ def test_malformed_messages_get_an_error_naming_the_field(conn, msg, field):
 
 @pytest.mark.parametrize("raw", [
     "not json", "[1, 2]", '"step"', "null", '{"type": "step", "n": ' + "9" * 5000 + "}",
-    "[" * 20000 + "]" * 20000, '{"type": "step", "pad": "' + "x" * (70 * 1024) + '"}', "",
+    "[" * 20000 + "]" * 20000, '{"type": "step", "pad": "' + "x" * (P.MAX_MESSAGE_BYTES + 1024) + '"}', "",
 ])
 def test_undecodable_frames_get_an_error(conn, raw):
     conn.ws.send_text(raw)

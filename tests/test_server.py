@@ -340,7 +340,7 @@ def test_real_server_websocket_origin(served):
         header, arrays = P.unpack_frame(ws.recv(timeout=10))
         assert header["reply_to"] == 1 and arrays["boundary"].shape == (100, 100)
         # an oversized (but under the transport limit) frame gets an error, not a dropped connection
-        ws.send(json.dumps({"type": "step", "pad": "x" * 100_000}))
+        ws.send(json.dumps({"type": "step", "pad": "x" * 300_000}))
         assert json.loads(ws.recv(timeout=10))["field"] == "message"
 
 
