@@ -1,6 +1,6 @@
 // Wiring: socket <-> views. Holds the little page state there is; every number comes from the server.
 
-import { Socket } from './socket.js';
+import { openTransport } from './transport.js';
 import { readHash, writeHash } from './state.js';
 import { Controls } from './controls.js';
 import { NetworkView } from './network.js';
@@ -66,7 +66,7 @@ function renderStatus() {
 const flash = (text, kind, ms) => status.flash(text, kind, ms);
 
 // ---- socket --------------------------------------------------------------------------------------
-const socket = new Socket({
+const socket = openTransport({
   onOpen(reconnect) {
     // First visit: the hash is the configuration. Reconnect: the config we had, and the last weights.
     app.selection = null;
