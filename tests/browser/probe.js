@@ -17,15 +17,22 @@
     log: [],
   });
 
+  // Frames: uint32 header length, JSON header, padding to 8, then the body (maybe deflated). Float32
+  // arrays in an uncompressed body are checked for NaN/inf; uint8 maps cannot hold them.
   function onBinary(buf) {
     try {
       const dv = new DataView(buf);
       const h = dv.getUint32(0, true);
       const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, h)));
-      const start = Math.ceil((4 + h) / 4) * 4;
-      const floats = new Float32Array(buf, start, (buf.byteLength - start) >> 2);
-      for (let k = 0; k < floats.length; k++) if (!Number.isFinite(floats[k])) T.nonFinite++;
-      T.lastHeader = header;
+      const start = Math.ceil((4 + h) / 8) * 8;
+      if (!(header.body && header.body.deflate)) {
+        for (const spec of header.arrays || []) {
+          if (spec.dtype !== 'f32' || spec.same) continue;
+          const floats = new Float32Array(buf.slice(start + spec.offset, start + spec.offset + spec.bytes));
+          for (let k = 0; k < floats.length; k++) if (!Number.isFinite(floats[k])) T.nonFinite++;
+        }
+      }
+      T.lastHeader = header;   // the raw header; the page's decoded one is window.backlitDebug.lastFrameHeader
       T.frames++;
     } catch (e) {
       T.badFrames++;
