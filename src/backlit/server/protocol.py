@@ -272,8 +272,8 @@ def _quantise(a: np.ndarray) -> tuple[bytes, dict]:
 
 
 def _short(a: np.ndarray) -> list[float]:
-    """float32 values as the shortest decimals that round-trip to them (a smaller JSON header)."""
-    return [float(np.format_float_scientific(v, unique=True)) for v in a.astype(np.float32).ravel()]
+    """Values to 7 significant digits (about float32's precision): a smaller JSON header."""
+    return [float(f"{v:.7g}") for v in a.ravel().tolist()]
 
 
 def _delta(q: np.ndarray) -> bytes:
