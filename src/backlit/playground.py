@@ -501,6 +501,7 @@ class Playground:
 
     # ---- actions: one sample --------------------------------------------------------------------
     def _selection(self) -> dict:
+        self._require_points()
         x = self.X_train[self.selected]
         return {"type": "selection", "index": int(self.selected), "point": [float(x[0]), float(x[1])],
                 "label": self.y_train[self.selected].item()}
@@ -512,6 +513,7 @@ class Playground:
         return [self._selection(), self.trace()[0]]
 
     def select_point(self, x, y) -> list[dict]:
+        self._require_points()
         d = (self.X_train[:, 0] - x) ** 2 + (self.X_train[:, 1] - y) ** 2
         return self.select(int(np.argmin(d)))
 
@@ -575,6 +577,7 @@ class Playground:
         at the edge of the plane or after NUDGE_MAX_STEPS. ``losses`` is the true-label loss at every
         point of the path: it rises.
         """
+        self._require_points()
         x = self.X_train[self.selected].astype(np.float64).copy()
         target = self._target_of(self.selected)
         cls = self._class_at(x)
@@ -607,6 +610,7 @@ class Playground:
     def graph(self) -> list[dict]:
         """The selected sample's training step as the engine recorded it, op by op (backlit.graph)."""
         c = self.config
+        self._require_points()
         with np.errstate(all="ignore"):
             g = graph_module.step_graph(self.model, self.X_train[self.selected], self._target_of(self.selected),
                                         loss=self.loss_name, features=c["features"],
@@ -630,6 +634,8 @@ class Playground:
         """A file to download: the model as a PyTorch script or ONNX, the selected sample's worked
         example (with numbers, or with blanks and an answer key), or the data as CSV."""
         stem = f"backlit-{self.config['dataset']}"
+        if format != "csv":
+            self._require_points()
         if format == "torch":
             body, name = export.pytorch_script(self.config, self.model, self.X_train, self.y_train), f"{stem}.py"
         elif format == "onnx":
@@ -653,6 +659,7 @@ class Playground:
     def saliency(self) -> list[dict]:
         """∂L/∂x of every training point, each for its own loss, from ONE batched backward pass: the
         saliency field the page draws as arrows (−∂L/∂x: where each point would move to fit better)."""
+        self._require_points()
         with np.errstate(all="ignore"):
             tr = explain.trace(self.model, self.X_train, self.y_train, loss=self.loss_name,
                                features=self.config["features"])
@@ -708,10 +715,10 @@ class Playground:
         self.playing = False
         self._build_data()
         self._build_model()
-        out = [self.state(), self.points(), self._frame_msg()]
         if select is not None and 0 <= select < self.n_train:
-            out += self.select(select)
-        return out
+            self.selected = select  # before the state goes out, so the page follows the new point
+            return [self.state(), self.points(), self._frame_msg(), self._selection(), self.trace()[0]]
+        return [self.state(), self.points(), self._frame_msg()]
 
     def _label(self, label):
         if self.kind == "regression":
