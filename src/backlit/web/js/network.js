@@ -62,7 +62,7 @@ export class NetworkView {
     this.dpr = 1;
     this.mapPainter = new MapPainter();
     this.build();
-    new ResizeObserver(() => { this.structDirty = true; this.dirty = true; }).observe(stage);
+    new ResizeObserver(() => { this.structDirty = true; this.dirty = true; }).observe(stage.parentElement || stage);
     this.svg.addEventListener('click', (ev) => this.click(ev));
     this.svg.addEventListener('keydown', (ev) => {
       const n = ev.target instanceof Element ? ev.target.closest('.neuron') : null;
@@ -263,7 +263,9 @@ export class NetworkView {
   }
 
   layout() {
-    const W = Math.max(200, this.stage.clientWidth);
+    // The view fills its panel; a narrow panel (a phone) scrolls sideways instead of squeezing columns.
+    const wrap = this.stage.parentElement;
+    const W = Math.max(56 * this.sizes.length + 100, (wrap && wrap.clientWidth) || this.stage.clientWidth);
     const maxN0 = Math.max(1, ...this.sizes);
     const H0 = Math.round(Math.max(330, Math.min(540, 40 + maxN0 * 64)));
     const n = this.nCols;
@@ -332,12 +334,20 @@ export class NetworkView {
     const lastOut = outCol[outCol.length - 1];
     let H = H0;
     if (lastOut) {
-      const ox = lastOut.x + s / 2; const oy = lastOut.y + s + 30;
+      const ox = lastOut.x + s / 2; let oy = lastOut.y + s + 30;
+      // When the columns are closer than the text is wide (a wide network), the lines would run over
+      // the last hidden column: put them below the lowest neuron instead.
+      const prev = n > 1 ? colX[n - 1] - colX[n - 2] - s : Infinity;
+      if (prev < 96) {
+        const lowest = Math.max(...this.neurons.flat().map((nu) => nu.y + s));
+        oy = Math.max(oy, lowest + 22);
+      }
       this.outcomeX = ox;
       this.outcomeLines.forEach((t, k) => { t.__last = {}; t.setAttribute('y', oy + k * 14); });
       H = Math.max(H0, Math.ceil(oy + 2 * 14 + 6));
     }
     if (this.stage.style.height !== `${H}px`) this.stage.style.height = `${H}px`;
+    for (const e of [this.stage, this.buttons]) if (e.style.width !== `${W}px`) e.style.width = `${W}px`;
     this.W = W; this.H = H;
     this.svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
     this.svg.setAttribute('width', W); this.svg.setAttribute('height', H);
