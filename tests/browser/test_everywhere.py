@@ -141,3 +141,135 @@ def test_copy_link_with_weights_opens_the_same_network(app, browser, base_url):
     assert other.config()["hidden"] == [3] and other.config()["dataset"] == "xor"
     assert_same_weights(weights_of(other), want, rtol=1e-6, atol=1e-6)  # float32 in the link
     other.page.close()
+
+
+# ---- every screen -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("width,height", [(390, 844), (800, 1000), (1280, 720)])
+def test_no_horizontal_scroll_and_the_key_controls_reachable(browser, base_url, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height}, has_touch=width < 900)
+    page = context.new_page()
+    page.add_init_script("try { localStorage.setItem('backlit.tour', 'skipped'); } catch (e) {}")
+    page.goto(base_url + "/")
+    page.wait_for_function("() => window.backlitDebug && window.backlitDebug.lastFrameHeader"
+                           " && document.querySelectorAll('#network .neuron').length > 0")
+    scroll, client = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll <= client, f"horizontal scroll at {width}px: {scroll} > {client}"
+    for sel in ("#play", "#network", "#plane", "#loss-chart", "#save", "#load", "#forward", "#backward"):
+        loc = page.locator(sel)
+        loc.scroll_into_view_if_needed()
+        expect(loc).to_be_visible()
+        box = loc.bounding_box()
+        assert box["x"] >= -1 and box["x"] + min(box["width"], 60) <= width + 1, f"{sel} is off-screen at {width}px"
+    # every column and panel fits the width (the network may scroll inside its own panel)
+    wide = page.evaluate("""(w) => [...document.querySelectorAll('.col, .topbar, .statusline, .stepbar, .inspector')]
+        .filter(e => e.getBoundingClientRect().right > w + 1).map(e => e.className)""", width)
+    assert not wide, wide
+    context.close()
+
+
+def test_touch_taps_on_a_link_a_neuron_a_bias_and_a_point(browser, base_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.add_init_script("try { localStorage.setItem('backlit.tour', 'skipped'); } catch (e) {}")
+    page.goto(base_url + "/")
+    page.wait_for_function("() => window.backlitDebug && window.backlitDebug.lastFrameHeader"
+                           " && document.querySelectorAll('#network .neuron').length > 0")
+    page.wait_for_timeout(300)
+    # a neuron
+    neuron = page.locator('#network .neuron[data-col="1"][data-index="0"] .box')
+    neuron.scroll_into_view_if_needed()
+    box = neuron.bounding_box()
+    page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(page.locator("#inspector h3")).to_contain_text("Neuron h1.1")
+    # a link: the middle of the drawn curve
+    page.wait_for_timeout(400)
+    pt = page.evaluate("""() => {
+        const p = document.querySelector('#network .link[data-layer="1"][data-i="0"][data-j="1"]');
+        const m = p.getPointAtLength(p.getTotalLength() / 2);
+        const sp = new DOMPoint(m.x, m.y).matrixTransform(p.getScreenCTM());
+        return {x: sp.x, y: sp.y};
+    }""")
+    page.touchscreen.tap(pt["x"], pt["y"])
+    expect(page.locator("#inspector h3")).to_contain_text("Weight h1.2 → h2.1")
+    # a bias (a moment later: two taps within 300 ms are one double tap)
+    page.wait_for_timeout(400)
+    page.locator('#network .bias[data-layer="0"][data-i="1"]').scroll_into_view_if_needed()
+    bias = page.locator('#network .bias[data-layer="0"][data-i="1"]').bounding_box()
+    page.touchscreen.tap(bias["x"] + bias["width"] / 2, bias["y"] + bias["height"] / 2)
+    expect(page.locator("#inspector h3")).to_contain_text("Bias of h1.2")
+    # a point on the plane: the one drawn at the tapped spot is selected
+    page.wait_for_timeout(400)
+    page.locator("#plane").scroll_into_view_if_needed()
+    target = page.evaluate("""() => {
+        const v = window.backlitViews.plane; const p = v.points.train[7];
+        const [x, y] = v.toPx(p[0], p[1]); const r = v.canvas.getBoundingClientRect();
+        return {x: r.left + x, y: r.top + y, p};
+    }""")
+    page.touchscreen.tap(target["x"], target["y"])
+    page.wait_for_function("(p) => { const s = window.backlitDebug.selection; return s && Math.abs(s.point[0] - p[0]) < 1e-9 && Math.abs(s.point[1] - p[1]) < 1e-9; }",
+                           arg=target["p"])
+    context.close()
+
+
+# ---- accessible -------------------------------------------------------------------------------------
+
+def axe_serious(page) -> list:
+    from axe_playwright_python.sync_playwright import Axe
+
+    result = Axe().run(page, options={"rules": {"label-content-name-mismatch": {"enabled": True}}})
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]])
+            for v in result.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("width,height", [(1440, 900), (390, 844)])
+def test_axe_finds_no_serious_violation_idle_inspecting_or_training(app, width, height):
+    page = app.page
+    page.set_viewport_size({"width": width, "height": height})
+    app.open()
+    assert axe_serious(page) == [], "idle"
+    app.button("Backward").click()
+    expect(page.locator("#network")).to_have_attribute("data-phase", "backward-done")
+    page.locator('#network .link[data-layer="1"][data-i="0"][data-j="0"]').dispatch_event("click")
+    expect(page.locator("#inspector [data-value='grad_w']")).to_be_visible()
+    assert axe_serious(page) == [], "after Backward, inspector open"
+    app.button("Train").click()
+    page.wait_for_function("() => window.backlitDebug.lastFrameHeader.step > 5")
+    assert axe_serious(page) == [], "training"
+    app.button("Pause").click()
+
+
+def test_a_sample_and_a_bias_are_picked_by_keyboard_and_esc_keeps_focus(app):
+    app.open()
+    page = app.page
+    # the plane: focus it, the arrows walk from sample to sample, each one picked
+    page.focus("#plane")
+    page.keyboard.press("Home")
+    page.wait_for_function("() => window.backlitDebug.selection && window.backlitDebug.selection.index === 0")
+    first = app.page.evaluate("() => window.backlitDebug.selection.point")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => window.backlitDebug.selection.index !== 0")
+    second = app.page.evaluate("() => window.backlitDebug.selection.point")
+    assert second[0] > first[0]
+    assert app.header()["step"] == 0, "the arrow key stepped the training instead"
+    # a bias: Tab to a neuron, down once is its bias, Enter opens it with ∂L/∂b and Check it
+    page.focus('#network .neuron[data-col="1"][data-index="0"]')
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("() => document.activeElement.classList.contains('bias')")
+    page.keyboard.press("Enter")
+    expect(page.locator("#inspector h3")).to_contain_text("Bias of h1.1")
+    expect(page.locator("#inspector [data-value='grad_b']")).to_be_visible()
+    page.locator("#check-it").focus()
+    expect(page.locator("#check-it")).to_be_enabled()
+    page.keyboard.press("Enter")
+    expect(page.locator("#inspector [data-value='rel_error']")).to_be_visible()
+    check = page.evaluate("() => window.__t.lastByType.check")
+    assert check["j"] == "bias" and check["rel_error"] < 1e-4
+    assert abs(app.raw("backprop") - app.raw("grad_b")) <= 1e-9 * max(1, abs(app.raw("grad_b")))
+    # Esc closes the inspector and focus goes back to the bias, not to the body
+    page.keyboard.press("Escape")
+    expect(page.locator("#inspector h3")).to_have_text("Inspector")
+    assert page.evaluate("() => document.activeElement !== document.body && document.activeElement.classList.contains('bias')")
+    # every bias is reachable by Tab in this small network
+    n_bias = page.locator("#network .bias").count()
+    assert page.locator('#network .bias[tabindex="0"]').count() == n_bias == 7

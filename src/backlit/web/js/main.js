@@ -167,8 +167,8 @@ const network = new NetworkView({
 const inspector = new Inspector($('inspector'), {
   onCheck() {
     const t = inspector.target;
-    if (inspector.mode !== 'link' || !t) return;
-    withTrace(() => send('check', { layer: t.l, i: t.i, j: t.j }));
+    if ((inspector.mode !== 'link' && inspector.mode !== 'bias') || !t) return;
+    withTrace(() => send('check', { layer: t.l, i: t.i, j: inspector.mode === 'bias' ? 'bias' : t.j }));
   },
   onSetWeight(layer, i, j, value) {
     inspector.clearCheck();
@@ -380,6 +380,8 @@ function onTrace(t) {
   if (inspector.mode === 'link' && inspector.target) {
     const { l, i, j } = inspector.target;
     send('blame', { layer: l, i, j });
+  } else if (inspector.mode === 'bias' && inspector.target) {
+    send('blame', { layer: inspector.target.l, i: inspector.target.i, j: 'bias' });
   } else if (inspector.mode === 'neuron' && inspector.target) {
     send('neuron', { layer: inspector.target.c - 1, i: inspector.target.i });
     inspector.updateIncoming(incomingOf(inspector.target.c, inspector.target.i));
@@ -511,6 +513,7 @@ function openBias(l, i) {
   network.select(null, { c: l + 1, i });
   const b = app.lastWeights?.biases?.[l]?.[i] ?? null;
   inspector.showBias(l, i, network.neuronName(l + 1, i), b);
+  withTrace(() => send('blame', { layer: l, i, j: 'bias' }));
 }
 
 function download(session) {
@@ -703,7 +706,13 @@ bindKeys({
   forward: doForward,
   backward: doBackward,
   next: doNext,
-  escape: () => { inspector.showEmpty(); network.select(null, null); },
+  escape: () => {
+    // focus inside the inspector goes back to what it showed, never to the page body
+    const inside = $('inspector').contains(document.activeElement);
+    const { mode, target } = inspector;
+    inspector.showEmpty(); network.select(null, null);
+    if (inside && !network.focusSelected(mode, target)) $('forward').focus();
+  },
 });
 
 // A hash typed or pasted by hand is a complete description: keys it lacks take their defaults, so
