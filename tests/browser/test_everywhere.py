@@ -273,3 +273,107 @@ def test_a_sample_and_a_bias_are_picked_by_keyboard_and_esc_keeps_focus(app):
     # every bias is reachable by Tab in this small network
     n_bias = page.locator("#network .bias").count()
     assert page.locator('#network .bias[tabindex="0"]').count() == n_bias == 7
+
+
+# ---- rough edges ------------------------------------------------------------------------------------
+
+def test_points_outside_the_extent_stay_inside_the_frame(app):
+    app.open("d=blobs&n=0.25")
+    page = app.page
+    app.wait_drawn()
+    outside = page.evaluate("() => window.backlitViews.plane.points.train.filter(p => Math.abs(p[0]) > 6 || Math.abs(p[1]) > 6).length")
+    assert outside > 0, "the test needs points beyond the extent"
+    # no saturated (class-coloured) pixel in the margins, where only grey axis labels belong
+    coloured = page.evaluate("""() => {
+        const v = window.backlitViews.plane; const c = v.canvas; const g = v.geom(); const d = v.dpr;
+        const img = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+            const inside = x >= (g.x0 - 6) * d && x <= (g.x0 + g.side + 6) * d && y >= (g.y0 - 6) * d && y <= (g.y0 + g.side + 6) * d;
+            if (inside) continue;
+            const k = 4 * (y * c.width + x);
+            const sat = Math.max(img[k], img[k + 1], img[k + 2]) - Math.min(img[k], img[k + 1], img[k + 2]);
+            if (img[k + 3] > 64 && sat > 60) n++;
+        }
+        return n;
+    }""")
+    assert coloured == 0
+
+
+def test_clicking_empty_space_on_the_plane_selects_nothing(app):
+    app.open()
+    page = app.page
+    spot = page.evaluate("""() => {
+        const v = window.backlitViews.plane; const g = v.geom();
+        let best = null;
+        for (let fx = 0.05; fx < 1; fx += 0.05) for (let fy = 0.05; fy < 1; fy += 0.05) {
+            const px = g.x0 + fx * g.side, py = g.y0 + fy * g.side;
+            const n = v.nearestSample(px, py);
+            if (!best || n.dist > best.d) best = {x: px, y: py, d: n.dist};
+        }
+        return best;
+    }""")
+    assert spot["d"] > 20
+    before = page.evaluate("() => window.__t.sent.filter(m => m.type === 'select_point').length")
+    page.locator("#plane").click(position={"x": spot["x"], "y": spot["y"]})
+    expect(page.locator("#plane-tip")).to_contain_text("no sample here")
+    assert page.evaluate("() => window.__t.sent.filter(m => m.type === 'select_point').length") == before
+
+
+def test_the_hinge_inspector_shows_the_y_it_uses(app):
+    app.open("l=hinge")
+    page = app.page
+    app.wait_config(loss="hinge")
+    app.button("Backward").click()
+    expect(page.locator("#network")).to_have_attribute("data-phase", "backward-done")
+    target = app.trace()["target"]
+    target = target[0] if isinstance(target, list) else target
+    page.locator('#network .link[data-layer="2"][data-i="0"][data-j="0"]').dispatch_event("click")
+    expect(page.locator("#inspector [data-value='grad_w']")).to_be_visible()
+    text = page.locator("#inspector .why").inner_text()
+    assert "target y = 0" not in text
+    assert app.raw("target") == (1 if target >= 0.5 else -1)
+    assert f"class {int(target)}, read as y = " in text
+
+
+def test_a_diverged_loss_keeps_its_axis_labels_whole(app):
+    app.open("d=plane&a=linear")
+    page = app.page
+    app.select_number("#lr", 10)
+    app.wait_config(lr=10)
+    app.button("Train").click()
+    page.wait_for_function("() => window.backlitDebug.state.diverged === true", timeout=30_000)
+    app.wait_drawn()
+    fits = page.evaluate("""async () => {
+        const { fmt } = await import('/js/format.js');
+        const rail = window.backlitViews.rail; const r = rail.range(); const g = rail.geom(r);
+        rail.ctx.font = '10px system-ui, sans-serif';
+        const widest = Math.max(...[0, 1, 2].map(k => rail.ctx.measureText(fmt(r.ymax * k / 2, 2)).width));
+        return {x0: g.x0, widest, ymax: r.ymax};
+    }""")
+    assert fits["ymax"] > 1e3, fits
+    assert fits["widest"] + 4 <= fits["x0"], fits
+
+
+def test_the_largest_network_fits_and_its_outcome_text_clears_the_last_hidden_column(app):
+    page = app.page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    app.open("h=16,16,16,16,16,16,16,16")
+    app.wait_config(hidden=[16] * 8)
+    app.button("Forward").click()
+    expect(page.locator("#network")).to_have_attribute("data-phase", "forward-done")
+    app.wait_drawn()
+    out = page.locator("#network .outcome").bounding_box()
+    assert out and out["width"] > 0
+    boxes = page.evaluate("""() => [...document.querySelectorAll('#network .neuron[data-col="8"] .box')]
+        .map(b => { const r = b.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")
+    for left, top, right, bottom in boxes:
+        overlap = not (right <= out["x"] or left >= out["x"] + out["width"] or bottom <= out["y"] or top >= out["y"] + out["height"])
+        assert not overlap, "the outcome text runs over the last hidden column"
+    scroll, client = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll <= client
+    # the cost meter stays on one line
+    meter = page.locator("#cost-meter")
+    page.wait_for_function("() => document.querySelector('#cost-meter [data-value=\"ratio\"]')")
+    height = meter.evaluate("e => e.getBoundingClientRect().height - parseFloat(getComputedStyle(e).paddingTop)")
+    assert height < 26, f"the cost meter wraps ({height:.0f} px)"

@@ -345,10 +345,11 @@ export class Inspector {
     const est = cost.fd_measured === false;
     this.cost.replaceChildren(
       el('span', { class: 'cost-title' }, 'Cost meter'),
-      el('span', {}, '1 forward + 1 backward: ', el('b', { 'data-value': 'cost_us', 'data-raw': us ?? '' }, fmtDuration(us))),
+      el('span', {}, 'forward + backward ', el('b', { 'data-value': 'cost_us', 'data-raw': us ?? '' }, fmtDuration(us))),
       el('span', { class: 'dot' }, '·'),
-      el('span', {}, `finite differences: 2P = ${fdForwards ?? '?'} forwards ${est ? '≈' : '='} `,
-        el('b', { 'data-value': 'fd_time', 'data-raw': fdUs ?? '' }, fmtDuration(fdUs)), est ? ' (estimated)' : ''),
+      el('span', { title: est ? 'estimated from the time of one forward pass' : 'measured' },
+        `finite differences, 2P = ${fdForwards ?? '?'} forwards `, est ? '≈ ' : '',
+        el('b', { 'data-value': 'fd_time', 'data-raw': fdUs ?? '' }, fmtDuration(fdUs))),
       el('span', { class: 'dot' }, '·'),
       el('b', { class: 'ratio', 'data-value': 'ratio', 'data-raw': ratio ?? '' }, ratio !== undefined ? `${fmt(ratio, 3)}× faster` : ''),
     );
