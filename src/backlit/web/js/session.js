@@ -37,3 +37,32 @@ export async function readSessionFile(file) {
   }
   return { session: data };
 }
+
+// ---- the tab's session, kept across a reload ------------------------------------------------------
+// sessionStorage belongs to one tab: a reload (same tab) finds it, a new tab starts from its link.
+const KEY = 'backlit.session';
+
+/** Remember {urlState, config, weights, biases, samples_seen, step}; quietly skips when storage is full. */
+export function storeSession(snapshot) {
+  try { sessionStorage.setItem(KEY, JSON.stringify(snapshot)); } catch { /* private mode, quota */ }
+}
+
+/** The snapshot this tab stored, if it was stored for this very hash (a new link starts afresh). */
+export function restoredSession(hash) {
+  let s = null;
+  try { s = JSON.parse(sessionStorage.getItem(KEY) || 'null'); } catch { return null; }
+  if (!s || typeof s !== 'object' || !s.config || s.urlState !== hash) return null;
+  return s;
+}
+
+/** The hello payload that puts a session back as it was: the same path as a reconnect. */
+export function helloFrom(s) {
+  const payload = { config: { ...s.config } };
+  if (s.weights) {
+    payload.weights = s.weights;
+    payload.biases = s.biases;
+    if (Number.isInteger(s.samples_seen)) payload.samples_seen = s.samples_seen;
+    if (Number.isInteger(s.step)) payload.step = s.step;
+  }
+  return payload;
+}
