@@ -20,6 +20,8 @@ import { GradFlowStrip, renderBadgeLegend, BADGE_GLYPHS } from './gradflow.js';
 import { neuronMapCanvas } from './netmaps.js';
 import { el } from './format.js';
 import { Tour } from './tour.js';
+import { DataEditor } from './dataedit.js';
+import { Recorder } from './recorder.js';
 
 const $ = (id) => document.getElementById(id);
 const showTest = $('show-test');
@@ -118,6 +120,17 @@ const plane = new Plane($('plane'), $('plane-tip'), {
 
 const rail = new Rail($('loss-chart'), $('chart-hover'));
 
+// Edit data (points by hand, CSV in and out) and Record (the loss curve and the plane as a WebM)
+const dataEdit = new DataEditor($('data-edit'), {
+  plane, send: (type, payload, onReply) => send(type, payload, onReply), save: () => send('save'), flash: (...a) => flash(...a),
+});
+const recorder = new Recorder($('record'), {
+  sources: () => [$('loss-chart'), $('plane')],
+  name: () => app.config.dataset,
+  caption: () => `backlit · ${app.config.dataset || ''} · epoch ${$('epoch').textContent}`,
+  flash: (...a) => flash(...a),
+});
+
 const network = new NetworkView({
   svgEl: $('network'), stage: $('net-stage'), buttons: $('neuron-buttons'), tip: $('net-tip'), keyEl: $('link-key'),
   handlers: {
@@ -210,7 +223,7 @@ function handleMessage(msg) {
     case 'saliency': plane.setSaliency(msg.grad); app.saliencyStep = app.header ? app.header.step : null; break;
     case 'export': saveExport(msg); break;
     case 'error': {
-      const m = msg.message || 'error';
+      const m = (msg.message || 'error').split('\n')[0].replace(/:$/, '');   // a CSV's every bad line goes to its own list
       const text = msg.field && !m.startsWith(msg.field) ? `${msg.field}: ${m}` : m;
       flash(text, 'error');
       if (pending && pending.onError) pending.onError(msg);
@@ -223,6 +236,7 @@ function handleMessage(msg) {
 
 function onPoints(msg) {
   app.points = msg;
+  dataEdit.onPoints(msg);
   stopAnimation();                 // new data: the animated sample is gone
   plane.setPoints(msg);
   renderScale($('plane-scale'), msg);
@@ -256,6 +270,7 @@ function onState(s) {
   app.playing = !!s.playing;
   app.diverged = !!s.diverged;
   controls.setState(s);
+  dataEdit.onState(s);
   const feats = app.schema ? app.schema.features : [];
   const labels = (app.config.features || []).map((n) => (feats.find((f) => f.name === n) || { label: n }).label);
   const sizes = s.sizes || [labels.length, ...(app.config.hidden || []), 1];
@@ -672,4 +687,4 @@ function frame() {
 requestAnimationFrame(frame);
 renderStatus();
 
-window.backlitViews = { network, plane, rail, inspector };
+window.backlitViews = { network, plane, rail, inspector, dataEdit, recorder };
