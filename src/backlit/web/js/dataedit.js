@@ -48,8 +48,8 @@ export class DataEditor {
     this.valueField = el('label', { class: 'de-value', hidden: true, for: this.valueInput.id },
       el('span', {}, 'Value of new points'), this.valueInput);
 
-    const x1 = el('input', { type: 'number', step: '0.1', value: '0', id: id('x1'), required: true });
-    const x2 = el('input', { type: 'number', step: '0.1', value: '0', id: id('x2'), required: true });
+    const x1 = el('input', { type: 'number', step: '0.1', value: '0', id: id('x1'), required: true, 'aria-label': 'x₁ of the point (horizontal)' });
+    const x2 = el('input', { type: 'number', step: '0.1', value: '0', id: id('x2'), required: true, 'aria-label': 'x₂ of the point (vertical)' });
     this.atX = x1; this.atY = x2;
     const at = el('form', { class: 'de-at', 'aria-label': 'Add a point at coordinates' },
       el('span', { class: 'de-at-title' }, 'Or at a position:'),
@@ -108,9 +108,13 @@ export class DataEditor {
     if (Number.isInteger(s.n_train)) this.counts = { train: s.n_train, test: s.n_test || 0 };
   }
 
+  /** Returns true when the server's selection of a new point follows these points. */
   onPoints(p) {
+    const follows = !!this.addPending;
+    this.addPending = false;
     this.counts = { train: p.train.length, test: p.test.length };
     this.setKind(p.kind, p.classes);
+    return follows;
   }
 
   setKind(kind, classes) {
@@ -133,6 +137,13 @@ export class DataEditor {
       }));
   }
 
+  /**
+   * True while the replies to add_point arrive: their state and points still name the old selected
+   * index, and the server's own selection of the new point follows them, so the page must not ask
+   * for the old one again. Cleared by that points message (or an error).
+   */
+  get adding() { return this.addPending; }
+
   // ---- points by hand ------------------------------------------------------------------------------
   setEditing(on) {
     this.editing = on;
@@ -153,10 +164,11 @@ export class DataEditor {
     const r = (v) => Math.round(v * 1000) / 1000;
     const label = this.newLabel();
     const what = this.kind === 'regression' ? `value ${label}` : `class ${label}`;
-    this.send('add_point', { x: r(x), y: r(y), label }, {
+    const sent = this.send('add_point', { x: r(x), y: r(y), label }, {
       onOk: () => this.say(`Added a point of ${what} at (${r(x)}, ${r(y)}); it is the selected sample.`),
-      onError: (m) => this.say(m.message || 'the point was not added', 'error'),
+      onError: (m) => { this.addPending = false; this.say(m.message || 'the point was not added', 'error'); },
     });
+    if (sent !== null && sent !== undefined) this.addPending = true;
   }
 
   remove(x, y) {

@@ -236,7 +236,7 @@ function handleMessage(msg) {
 
 function onPoints(msg) {
   app.points = msg;
-  dataEdit.onPoints(msg);
+  const selectionFollows = dataEdit.onPoints(msg);
   stopAnimation();                 // new data: the animated sample is gone
   plane.setPoints(msg);
   renderScale($('plane-scale'), msg);
@@ -245,7 +245,8 @@ function onPoints(msg) {
   sample.reset();
   plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null); plane.setSaliency(null);
   const sel = app.state && app.state.selected;
-  if (sel !== null && sel !== undefined) sample.select(sel);
+  // after add_point the server sends the new point's selection itself (and an empty plane has none)
+  if (sel !== null && sel !== undefined && sel < msg.train.length && !selectionFollows) sample.select(sel);
 }
 
 function adoptSchema(schema) {
@@ -284,7 +285,7 @@ function onState(s) {
   inspector.setLossName(app.config.loss);
   if (s.epoch !== undefined) setEpoch(s.epoch, s.step);
   if (s.param_count !== undefined) $('param-count').textContent = `${s.param_count} parameters · network ${sizes.join('-')}`;
-  if (s.selected !== undefined && s.selected !== null && app.selection && app.selection.index !== s.selected) {
+  if (s.selected !== undefined && s.selected !== null && app.selection && app.selection.index !== s.selected && !dataEdit.adding) {
     sample.select(s.selected);
   }
   if (s.selected === null && app.selection) { app.selection = null; plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null); }
