@@ -105,12 +105,8 @@ def test_points_by_hand_survive_save_and_load(app, tmp_path):
         page.get_by_role("radio", name=f"class {label}").check()
         page.mouse.click(*plane_xy(app, x, y))
         wait_points(app, k + 1)
-        try:
-            page.wait_for_function(
-                "(k) => { const s = window.backlitDebug.selection; return s && s.index === k; }", arg=k, timeout=5000)
-        except Exception:
-            print("DEBUG", k, page.evaluate("() => [window.backlitDebug.selection, window.__t.texts.slice(-30), window.__t.sent.slice(-10)]"))
-            raise
+        page.wait_for_function(
+            "(k) => { const s = window.backlitDebug.selection; return s && s.index === k; }", arg=k)
     got = points(app)["train"]
     for (x, y, label), row in zip(spots, got):
         assert abs(row[0] - x) < 0.1 and abs(row[1] - y) < 0.1 and row[2] == label, (row, (x, y, label))
@@ -178,6 +174,32 @@ def test_keyboard_adds_and_removes_points(app):
     assert all(n["name"].strip() for n in names), names
 
 
+def test_the_picker_follows_the_kind_of_problem(app):
+    page = app.page
+    app.open()
+    open_editor(app)
+    page.select_option("#dataset", "blobs")
+    app.wait_config(dataset="blobs")
+    k = app.state()["classes"]
+    expect(page.locator(".de-classes").get_by_role("radio")).to_have_count(k)
+    page.get_by_role("radio", name=f"class {k - 1}").check()
+    n = app.state()["n_train"]
+    page.mouse.click(*plane_xy(app, 5.0, 5.0))
+    wait_points(app, n + 1)
+    assert points(app)["train"][-1][2] == k - 1
+
+    page.select_option("#dataset", "plane")
+    app.wait_config(dataset="plane")
+    expect(page.locator(".de-classes")).to_be_hidden()
+    value = page.get_by_label("Value of new points")
+    expect(value).to_be_visible()
+    value.fill("0.75")
+    n = app.state()["n_train"]
+    page.mouse.click(*plane_xy(app, -5.0, 5.0))
+    wait_points(app, n + 1)
+    assert points(app)["train"][-1][2] == 0.75
+
+
 # ---- CSV --------------------------------------------------------------------------------------------
 def test_a_csv_with_bad_rows_lists_them_and_changes_nothing(app):
     page = app.page
@@ -231,11 +253,14 @@ def test_paste_a_csv_outside_the_plane_and_rescale_it(app):
     dialog = page.get_by_role("dialog", name="Paste CSV")
     expect(dialog).to_be_visible()
     dialog.get_by_label("CSV text").fill("x1,x2,label\n0,0,0\n40,-20,1\n-30,10,1\n2,3,0\n")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "paste-dialog.png"))
     dialog.get_by_role("button", name="Load these points").click()
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("2 bad rows")
     expect(alert.locator("li")).to_have_count(2)
     assert all_points(app) == before
+    page.locator("#data-edit").screenshot(path=str(SHOTS / "rescale-offer.png"))
     page.get_by_role("button", name="Rescale into the plane").click()
     page.wait_for_function("() => window.backlitDebug.state.custom_data === true")
     expect(alert.locator("li")).to_have_count(0)
@@ -256,6 +281,8 @@ def test_record_downloads_a_webm(app, tmp_path):
     app.button("Train").click()
     page.wait_for_timeout(1200)
     expect(button).to_have_text(re.compile(r"^Stop \(0:0[1-9]\)$"))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".statusline").screenshot(path=str(SHOTS / "recording.png"))
     with page.expect_download() as info:
         button.click()
     app.button("Pause").click()

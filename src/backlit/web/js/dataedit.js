@@ -55,8 +55,9 @@ export class DataEditor {
       el('span', { class: 'de-at-title' }, 'Or at a position:'),
       el('label', { for: x1.id }, 'x₁'), x1,
       el('label', { for: x2.id }, 'x₂'), x2,
-      el('button', { type: 'submit', class: 'ghost-btn small' }, 'Add'),
-      el('button', { type: 'button', class: 'ghost-btn small', onclick: () => { if (at.reportValidity()) this.remove(Number(x1.value), Number(x2.value)); } }, 'Remove nearest'));
+      el('div', { class: 'de-at-buttons' },
+        el('button', { type: 'submit', class: 'ghost-btn small' }, 'Add'),
+        el('button', { type: 'button', class: 'ghost-btn small', onclick: () => { if (at.reportValidity()) this.remove(Number(x1.value), Number(x2.value)); } }, 'Remove nearest')));
     at.addEventListener('submit', (ev) => { ev.preventDefault(); this.add(Number(x1.value), Number(x2.value)); });
 
     this.clearBtn = el('button', { type: 'button', class: 'ghost-btn small de-clear', onclick: () => this.clear() }, 'Clear all points');
@@ -243,9 +244,9 @@ export class DataEditor {
         el('span', {}, 'Only points outside the plane are wrong: scale them all in?'),
         el('button', { type: 'button', class: 'ghost-btn small de-primary', onclick: () => this.loadCsv(this.lastCsv.text, this.lastCsv.name, true) }, 'Rescale into the plane'))
       : null;
-    this.errors.replaceChildren(
+    this.errors.replaceChildren(...[
       el('div', { class: 'de-err-head' }, el('strong', {}, head),
         el('button', { type: 'button', class: 'de-dismiss', 'aria-label': 'Dismiss the CSV errors', onclick: () => this.clearErrors() }, '×')),
-      problems.length ? list : null, more, offer);
+      problems.length ? list : null, more, offer].filter(Boolean));
   }
 }
