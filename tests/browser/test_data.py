@@ -167,6 +167,26 @@ def test_keyboard_adds_and_removes_points(app):
     expect(page.locator(".de-msg")).to_contain_text("selected sample")
     app.button("Remove nearest").click()
     wait_points(app, n_train)
+    # on touch, a press held for half a second removes the nearest point (a short tap adds one)
+    page.get_by_label("x₂ of the point").press("Enter")
+    wait_points(app, n_train + 1)
+    x, y = plane_xy(app, 5.4, -5.4)
+    page.evaluate(
+        """([x, y]) => {
+            const c = document.getElementById('plane');
+            c.dispatchEvent(new PointerEvent('pointerdown', {pointerType: 'touch', clientX: x, clientY: y, bubbles: true}));
+            setTimeout(() => c.dispatchEvent(new PointerEvent('pointerup', {pointerType: 'touch', clientX: x, clientY: y, bubbles: true})), 700);
+        }""",
+        [x, y],
+    )
+    wait_points(app, n_train)
+    # the arrows move between the class radios, and do not train a step
+    step = app.header()["step"]
+    page.get_by_role("radio", name="class 0").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("radio", name="class 1")).to_be_checked()
+    page.wait_for_timeout(300)
+    assert app.header()["step"] == step
     # every control of the panel has a name
     names = page.evaluate("""() => [...document.querySelectorAll('#data-edit button, #data-edit input, #data-edit textarea')]
         .filter(e => e.type !== 'file').map(e => ({tag: e.tagName, name: (e.labels && e.labels[0] && e.labels[0].textContent)

@@ -44,6 +44,8 @@ export class DataEditor {
     this.toggle.addEventListener('click', () => this.setEditing(!this.editing));
 
     this.picker = el('div', { class: 'de-classes', role: 'radiogroup', 'aria-label': 'Class of new points' });
+    // the arrows move between the radios here; the page's → shortcut (train one step) must not fire
+    this.picker.addEventListener('keydown', (ev) => { if (ev.key.startsWith('Arrow')) ev.stopPropagation(); });
     this.valueInput = el('input', { type: 'number', step: '0.1', min: '-1000', max: '1000', value: '1', id: id('value') });
     this.valueField = el('label', { class: 'de-value', hidden: true, for: this.valueInput.id },
       el('span', {}, 'Value of new points'), this.valueInput);
