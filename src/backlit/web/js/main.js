@@ -20,6 +20,8 @@ import { GradFlowStrip, renderBadgeLegend, BADGE_GLYPHS } from './gradflow.js';
 import { neuronMapCanvas } from './netmaps.js';
 import { el } from './format.js';
 import { Tour } from './tour.js';
+import { DataEditor } from './dataedit.js';
+import { Recorder } from './recorder.js';
 
 const $ = (id) => document.getElementById(id);
 const showTest = $('show-test');
@@ -152,6 +154,17 @@ const plane = new Plane($('plane'), $('plane-tip'), {
 
 const rail = new Rail($('loss-chart'), $('chart-hover'));
 
+// Edit data (points by hand, CSV in and out) and Record (the loss curve and the plane as a WebM)
+const dataEdit = new DataEditor($('data-edit'), {
+  plane, send: (type, payload, onReply) => send(type, payload, onReply), save: () => send('save'), flash: (...a) => flash(...a),
+});
+const recorder = new Recorder($('record'), {
+  sources: () => [$('loss-chart'), $('plane')],
+  name: () => app.config.dataset,
+  caption: () => `backlit · ${app.config.dataset || ''} · epoch ${$('epoch').textContent}`,
+  flash: (...a) => flash(...a),
+});
+
 const network = new NetworkView({
   svgEl: $('network'), stage: $('net-stage'), buttons: $('neuron-buttons'), tip: $('net-tip'), keyEl: $('link-key'),
   handlers: {
@@ -247,7 +260,7 @@ function handleMessage(msg) {
     case 'saliency': plane.setSaliency(msg.grad); app.saliencyStep = app.header ? app.header.step : null; break;
     case 'export': saveExport(msg); break;
     case 'error': {
-      const m = msg.message || 'error';
+      const m = (msg.message || 'error').split('\n')[0].replace(/:$/, '');   // a CSV's every bad line goes to its own list
       const text = msg.field && !m.startsWith(msg.field) ? `${msg.field}: ${m}` : m;
       flash(text, 'error');
       if (pending && pending.onError) pending.onError(msg);
@@ -260,6 +273,7 @@ function handleMessage(msg) {
 
 function onPoints(msg) {
   app.points = msg;
+  const selectionFollows = dataEdit.onPoints(msg);
   stopAnimation();                 // new data: the animated sample is gone
   plane.setPoints(msg);
   renderScale($('plane-scale'), msg);
@@ -268,7 +282,8 @@ function onPoints(msg) {
   sample.reset();
   plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null); plane.setSaliency(null);
   const sel = app.state && app.state.selected;
-  if (sel !== null && sel !== undefined) sample.select(sel);
+  // after add_point the server sends the new point's selection itself (and an empty plane has none)
+  if (sel !== null && sel !== undefined && sel < msg.train.length && !selectionFollows) sample.select(sel);
 }
 
 function adoptSchema(schema) {
@@ -293,6 +308,7 @@ function onState(s) {
   app.playing = !!s.playing;
   app.diverged = !!s.diverged;
   controls.setState(s);
+  dataEdit.onState(s);
   const feats = app.schema ? app.schema.features : [];
   const labels = (app.config.features || []).map((n) => (feats.find((f) => f.name === n) || { label: n }).label);
   const sizes = s.sizes || [labels.length, ...(app.config.hidden || []), 1];
@@ -306,7 +322,7 @@ function onState(s) {
   inspector.setLossName(app.config.loss);
   if (s.epoch !== undefined) setEpoch(s.epoch, s.step);
   if (s.param_count !== undefined) $('param-count').textContent = `${s.param_count} parameters · network ${sizes.join('-')}`;
-  if (s.selected !== undefined && s.selected !== null && app.selection && app.selection.index !== s.selected) {
+  if (s.selected !== undefined && s.selected !== null && app.selection && app.selection.index !== s.selected && !dataEdit.adding) {
     sample.select(s.selected);
   }
   if (s.selected === null && app.selection) { app.selection = null; plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null); }
@@ -740,4 +756,4 @@ function frame() {
 requestAnimationFrame(frame);
 renderStatus();
 
-window.backlitViews = { network, plane, rail, inspector };
+window.backlitViews = { network, plane, rail, inspector, dataEdit, recorder };

@@ -91,6 +91,30 @@ export class Plane {
   setOverlay(overlay) { this.overlay = overlay; this.dirty = true; }
   invalidate() { this.pointsDirty = true; this.gridDirty = true; this.dirty = true; }
 
+  // ---- Edit data (dataedit.js): while fn is set, a click or tap calls fn(x, y, {remove}) instead of
+  // picking a sample; shift-click, or a touch held for 500 ms, asks to remove the nearest point.
+  setEditHandler(fn) {
+    this.editHandler = fn || null;
+    this.canvas.classList.toggle('editing', !!fn);
+    if (this.pressBound) return;
+    this.pressBound = true;
+    let timer = null; let start = null;
+    const cancel = () => { clearTimeout(timer); timer = null; };
+    this.canvas.addEventListener('pointerdown', (ev) => {
+      cancel();
+      this.longPressed = false;
+      if (!this.editHandler || ev.pointerType !== 'touch') return;
+      start = [ev.clientX, ev.clientY];
+      const [x, y] = this.eventData(ev);
+      timer = setTimeout(() => { timer = null; this.longPressed = true; if (this.editHandler) this.editHandler(x, y, { remove: true }); }, 500);
+    });
+    this.canvas.addEventListener('pointermove', (ev) => {
+      if (timer && Math.hypot(ev.clientX - start[0], ev.clientY - start[1]) > 10) cancel();
+    });
+    for (const type of ['pointerup', 'pointercancel', 'pointerleave']) this.canvas.addEventListener(type, cancel);
+    this.canvas.addEventListener('contextmenu', (ev) => { if (this.editHandler) ev.preventDefault(); });
+  }
+
   regressionScale() {
     if (!this.points || !this.points.train.length) return 1;
     let m = 0;
@@ -360,6 +384,11 @@ export class Plane {
   click(ev) {
     const [x, y] = this.eventData(ev);
     if (Math.abs(x) > EXTENT * 1.05 || Math.abs(y) > EXTENT * 1.05) return;
+    if (this.editHandler) {
+      if (!this.longPressed) this.editHandler(Math.max(-EXTENT, Math.min(EXTENT, x)), Math.max(-EXTENT, Math.min(EXTENT, y)), { remove: ev.shiftKey });
+      this.longPressed = false;
+      return;
+    }
     this.pickNear(ev, x, y);
   }
 
