@@ -337,3 +337,25 @@ def test_importing_backlit_does_not_import_anywidget_and_show_says_what_to_insta
             "except ImportError as e:\n print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "backlit.show needs anywidget: pip install 'backlit[notebook]'"
+
+
+# ---- the example notebook, executed by a real kernel ---------------------------------------------------
+def test_the_example_notebook_runs_clean(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "backprop.ipynb"
+    book = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(book, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()  # raises CellExecutionError on the first failing cell
+    outputs = [o for cell in book.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"], "the notebook wrote to stderr"
+    mimes = {m for o in outputs for m in o.get("data", {})}
+    assert "application/vnd.jupyter.widget-view+json" in mimes  # backlit.show displayed a widget
+    assert "image/svg+xml" in mimes  # backlit.graph(loss)
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "the widget's network is your model: True" in text
+    assert "loss after 20 steps of our own" in text
