@@ -359,3 +359,40 @@ def test_the_example_notebook_runs_clean(tmp_path):
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "the widget's network is your model: True" in text
     assert "loss after 20 steps of our own" in text
+
+
+def test_a_kernel_interrupt_pauses_training_also_between_cells():
+    """In a real ipykernel: training runs in the background while the kernel is idle; an interrupt then
+    (SIGINT, which ipykernel otherwise ignores between cells) pauses it, and so does one during a cell."""
+    jupyter_client = pytest.importorskip("jupyter_client")
+    pytest.importorskip("ipykernel")
+    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3")
+    try:
+        def run(code: str) -> str:
+            out = []
+
+            def hook(msg):
+                if msg["msg_type"] == "stream":
+                    out.append(msg["content"]["text"])
+
+            reply = kc.execute_interactive(code, timeout=60, output_hook=hook)
+            return "".join(out) + ("" if reply["content"]["status"] == "ok" else reply["content"].get("ename", "?"))
+
+        run("import backlit, time\nw = backlit.show(backlit.nn.MLP([2, 4, 1]), 'xor', speed=9)\n"
+            "w.handle({'type': 'play', 'id': 1})")
+        time.sleep(0.5)
+        assert run("print(w.playground.playing, w.playground.step_count > 0)").strip() == "True True"
+        km.interrupt_kernel()  # the kernel is idle: no cell to raise KeyboardInterrupt in
+        time.sleep(0.5)
+        assert run("n = w.playground.step_count; time.sleep(0.3)\n"
+                   "print(w.playground.playing, w.playground.step_count == n)").strip() == "False True"
+        run("w.handle({'type': 'play', 'id': 2})")
+        msg_id = kc.execute("time.sleep(30)")
+        time.sleep(1.0)
+        km.interrupt_kernel()  # during a cell: KeyboardInterrupt, and the post_run_cell hook pauses
+        kc.get_shell_msg(timeout=30)
+        assert run("print(w.playground.playing)").strip() == "False"
+        assert msg_id
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
