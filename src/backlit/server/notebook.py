@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 
 from .. import data as data_module
-from .. import kinds, settings
 from ..pacing import Pacer
 from ..playground import HistoryCursor, Playground
 from . import protocol as P
@@ -60,7 +59,11 @@ WRAPPER = "backlit-widget"
 # specifier is rewritten to the data: URL of that module, itself rewritten first (the import graph has
 # no cycles: checked below). Identical URLs are one module instance, so singletons and live bindings
 # work as in the page. Two page modules are replaced in the widget: the URL hash belongs to the
-# notebook, and the keyboard shortcuts only act on keys pressed inside the widget.
+# notebook, and the keyboard shortcuts only act on keys pressed inside the widget. main.js itself goes as
+# rewritten source (the `_main` trait): widget.js imports it from a new blob: URL per view, so a re-run
+# cell's widget wires itself again, while the view modules stay shared. Nested base64 makes the whole
+# about 400 KB (twice the sources), sent once per widget. Read once per process: restart the kernel
+# after editing the page's files.
 
 _SPECIFIER = re.compile(r"""(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])\./([\w.-]+\.js)\2""")
 
@@ -108,10 +111,6 @@ def module_url(name: str, _chain: tuple = ()) -> str:
     if name not in _urls:
         _urls[name] = _data_url(rewrite(_source(name), _chain + (name,)))
     return _urls[name]
-
-
-def relative_imports(text: str) -> list[str]:
-    return [m.group(3) for m in _SPECIFIER.finditer(text)]
 
 
 # ---- the page's DOM and CSS ----------------------------------------------------------------------------
