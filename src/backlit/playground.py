@@ -848,6 +848,22 @@ class Playground:
         self.step_count, self.samples_seen = step, seen
         return [self.state(schema=True), self.points(), self._frame_msg()]
 
+    # ---- a model object of the caller's own (the notebook widget) ------------------------------------
+    def use_model(self, model) -> list[dict]:
+        """Make ``model`` (an ``nn.MLP`` that a notebook holds) the session's network, as it is: training,
+        Forward/Backward and every view then work on that very object. Its sizes and activations must be
+        those the config builds. Also call it after the model's weights changed outside the session (a
+        new weight version, so cached metrics refresh; a fresh optimizer)."""
+        sizes, acts = list(model.sizes), list(model.activations)
+        if sizes != list(self.sizes) or acts != list(self.model.activations):
+            raise ProtocolError("model", f"the model is {'-'.join(map(str, sizes))} ({', '.join(acts)}); this "
+                                f"session's network is {'-'.join(map(str, self.sizes))} "
+                                f"({', '.join(self.model.activations)})")
+        self.model = model
+        self._make_optimizer()
+        self._version += 1
+        return [self.state(), self._frame_msg()]
+
 
 class CSVProblem(ProtocolError):
     """A CSV that cannot be loaded: one error reply listing every bad line (and the rescale offer)."""
