@@ -540,7 +540,7 @@ function download(session) {
 
 async function loadFile(file) {
   if (!file) return;
-  const { session, error } = await readSessionFile(file);
+  const { session, error } = await readSessionFile(file, limit('max_message_bytes', 256 * 1024));
   if (error) { flash(error); return; }
   stepper.cancel();
   send('load', { session }, {

@@ -33,6 +33,9 @@ export class WidgetTransport {
     });
   }
 
+  /** The kernel's comm does not drop like a socket: nothing to retry. */
+  retryNow() {}
+
   /** Messages and frames are handled in arrival order (frames inflate asynchronously). */
   receive(content, buffers) {
     if (this.closed || !content) return;
