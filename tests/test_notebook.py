@@ -378,12 +378,18 @@ def test_a_kernel_interrupt_pauses_training_also_between_cells():
             reply = kc.execute_interactive(code, timeout=60, output_hook=hook)
             return "".join(out) + ("" if reply["content"]["status"] == "ok" else reply["content"].get("ename", "?"))
 
+        def until(code: str, want: str, seconds: float = 30.0) -> str:
+            """Run `code` until it prints `want` (a loaded machine may take a while), or give up."""
+            deadline = time.monotonic() + seconds
+            while (got := run(code).strip()) != want and time.monotonic() < deadline:
+                time.sleep(0.2)
+            return got
+
         run("import backlit, time\nw = backlit.show(backlit.nn.MLP([2, 4, 1]), 'xor', speed=9)\n"
             "w.handle({'type': 'play', 'id': 1})")
-        time.sleep(0.5)
-        assert run("print(w.playground.playing, w.playground.step_count > 0)").strip() == "True True"
+        assert until("print(w.playground.playing, w.playground.step_count > 0)", "True True") == "True True"
         km.interrupt_kernel()  # the kernel is idle: no cell to raise KeyboardInterrupt in
-        time.sleep(0.5)
+        assert until("print(w.playground.playing)", "False") == "False"
         assert run("n = w.playground.step_count; time.sleep(0.3)\n"
                    "print(w.playground.playing, w.playground.step_count == n)").strip() == "False True"
         run("w.handle({'type': 'play', 'id': 2})")
