@@ -201,9 +201,12 @@ SHAPE_OPS = {
     "module_reshape": ((3, 4), lambda x: E.reshape(x, 12), lambda t: t.reshape(12)),
     "transpose": ((3, 4), lambda x: x.transpose(), lambda t: t.T),
     "T": ((3, 4), lambda x: x.T, lambda t: t.T),
-    "transpose_axes": ((2, 3, 4), lambda x: x.transpose(1, 2, 0), lambda t: t.permute(1, 2, 0)),
-    "transpose_tuple": ((2, 3, 4), lambda x: x.transpose((2, 0, 1)), lambda t: t.permute(2, 0, 1)),
-    "transpose_negative": ((2, 3, 4), lambda x: x.transpose(-1, 0, 1), lambda t: t.permute(-1, 0, 1)),
+    "permute": ((2, 3, 4), lambda x: x.permute(1, 2, 0), lambda t: t.permute(1, 2, 0)),
+    "permute_tuple": ((2, 3, 4), lambda x: x.permute((2, 0, 1)), lambda t: t.permute(2, 0, 1)),
+    "permute_negative": ((2, 3, 4), lambda x: x.permute(-1, 0, 1), lambda t: t.permute(-1, 0, 1)),
+    "transpose_dims_3d": ((2, 3, 4), lambda x: x.transpose(0, 1), lambda t: t.transpose(0, 1)),
+    "transpose_dims_neg": ((2, 3, 4), lambda x: x.transpose(-1, 0), lambda t: t.transpose(-1, 0)),
+    "transpose_dims_2d_same": ((3, 4), lambda x: x.transpose(0, 1), lambda t: t.transpose(0, 1)),
     "index_int": ((3, 4), lambda x: x[1], lambda t: t[1]),
     "index_negative": ((3, 4), lambda x: x[-1, 2], lambda t: t[-1, 2]),
     "slice": ((5, 4), lambda x: x[1:4, ::2], lambda t: t[1:4, ::2]),
@@ -215,7 +218,10 @@ SHAPE_OPS = {
     "slice_and_array": ((3, 4), lambda x: x[:, [0, 0, 3]], lambda t: t[:, [0, 0, 3]]),
     "bool_mask": ((5,), lambda x: x[np.array([True, False, True, True, False])],
                   lambda t: t[torch.tensor([True, False, True, True, False])]),
-    "index_tensor": ((5,), lambda x: x[bl.tensor([4.0, 0.0, 4.0])], lambda t: t[torch.tensor([4, 0, 4])]),
+    "index_int_array_from_tensor": ((5,), lambda x: x[bl.tensor([4.0, 0.0, 4.0]).numpy().astype(int)],
+                                    lambda t: t[torch.tensor([4, 0, 4])]),
+    "index_tuple_repeats": ((3, 4), lambda x: x[((0, 0, 2),)], lambda t: t[((0, 0, 2),)]),
+    "index_slice_tuple": ((3, 4), lambda x: x[:, (1, 1)], lambda t: t[:, (1, 1)]),
 }
 
 

@@ -13,21 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engine import Tensor, ops
-from .engine.tensor import _apply, _leaf, _named, _node
+from .engine import Tensor, apply, as_tensor, ops
 
 
 def _t(x, like=None):
+    """x as a Tensor; plain arrays and numbers (inputs, targets) take ``like``'s dtype, without a copy
+    when they already have it."""
     if isinstance(x, Tensor):
         return x
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"expected numbers, got dtype {arr.dtype}")
-    if like is not None:  # plain arrays and numbers (inputs, targets) take the tensor's dtype
-        arr = arr.astype(like.data.dtype, copy=False)
-    elif arr.dtype.kind != "f":
-        arr = arr.astype(np.float64)
-    return _leaf(arr)
+    return as_tensor(x, None if like is None else like.data.dtype)
 
 
 def _same_shape(name, a, b, what=("input", "target")):
@@ -44,12 +38,7 @@ def linear(x, W, b=None):
     """x @ W.T + b as ONE node. x is (..., in), W is (out, in), b is (out,) or None."""
     if x.__class__ is not Tensor:
         x = _t(x, W)
-    parents = (x, W) if b is None else (x, W, b)
-    try:
-        out, ctx = ops.Linear.forward(x.data, W.data, None if b is None else b.data)
-    except ValueError as e:
-        raise _named(e, ops.Linear, parents) from None
-    return _node(ops.Linear, parents, out, ctx)
+    return apply(ops.Linear, x, W) if b is None else apply(ops.Linear, x, W, b)
 
 
 _ACTIVATIONS = {
@@ -79,12 +68,12 @@ ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "leaky_relu")
 
 def softmax(x, axis=-1):
     """e^x / Σ e^x along ``axis``, computed as e^(x - logsumexp(x)) so it never overflows."""
-    return _apply(ops.Softmax, _t(x), axis=axis)
+    return apply(ops.Softmax, _t(x), axis=axis)
 
 
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along ``axis``: finite even for logits like 3000."""
-    return _apply(ops.LogSoftmax, _t(x), axis=axis)
+    return apply(ops.LogSoftmax, _t(x), axis=axis)
 
 
 # ---- losses (all return the mean) -----------------------------------------------------------------
@@ -118,7 +107,7 @@ def cross_entropy(logits, targets):
     c = logits.data.shape[1]
     if t.size and (t.min() < 0 or t.max() >= c):
         raise IndexError(f"cross_entropy: targets must be in 0..{c - 1}, got values {t.min()}..{t.max()}")
-    return _apply(ops.CrossEntropy, logits, targets=t)
+    return apply(ops.CrossEntropy, logits, targets=t)
 
 
 def _pair_loss(op, a, b, what):
@@ -129,8 +118,7 @@ def _pair_loss(op, a, b, what):
         b = _t(b, a)
     if a.data.shape != b.data.shape:
         _same_shape(op.name, a, b, what)
-    out, ctx = op.forward(a.data, b.data)
-    return _node(op, (a, b), out, ctx)
+    return apply(op, a, b)
 
 
 def binary_cross_entropy_with_logits(logits, target):
@@ -156,7 +144,7 @@ def hinge_loss(scores, target):
         if not ((y == 0) | (y == 1)).all():
             raise ValueError("hinge_loss: target must be in {-1, +1} or {0, 1}")
         y = 2 * y - 1
-    return _apply(ops.HingeLoss, scores, y=y)
+    return apply(ops.HingeLoss, scores, y=y)
 
 
 def l2_penalty(params):
@@ -164,16 +152,16 @@ def l2_penalty(params):
     weight decay with coefficient λ."""
     params = tuple(params)
     if not params:
-        return _leaf(np.asarray(0.0))
-    return _apply(ops.L2Penalty, *params)
+        return as_tensor(0.0)
+    return apply(ops.L2Penalty, *params)
 
 
 def l1_penalty(params):
     """Σ |w| over all params."""
     params = tuple(params)
     if not params:
-        return _leaf(np.asarray(0.0))
-    return _apply(ops.L1Penalty, *params)
+        return as_tensor(0.0)
+    return apply(ops.L1Penalty, *params)
 
 
 __all__ = [
