@@ -23,6 +23,8 @@ itself, or a view of it, is fine: the backward loop copies those before storing 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -37,8 +39,8 @@ def unbroadcast(g, shape):
     lead = g.ndim - len(shape)
     if lead:
         g = np.add.reduce(g, axis=tuple(range(lead)))
-    ones = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
-    if ones:
+    if g.shape != shape:
+        ones = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
         g = np.add.reduce(g, axis=ones, keepdims=True)
     return g
 
@@ -50,8 +52,10 @@ def mean_all(x):
 
 def _expand(g, shape, axis, keepdims):
     """Put back the axes a reduction removed, so ``g`` broadcasts against the reduction's input."""
-    if axis is None:
-        return np.broadcast_to(g, shape) if keepdims else np.broadcast_to(np.reshape(g, (1,) * len(shape)), shape)
+    if axis is None:  # NOTE (speed): a full reduction's g has one element; fill is cheaper than broadcast_to
+        out = np.empty(shape, g.dtype)
+        out.fill(g.item() if g.ndim else g)
+        return out
     if not keepdims:
         g = np.expand_dims(g, axis)
     return np.broadcast_to(g, shape)
@@ -69,9 +73,9 @@ def _keep(z, shape, axis, keepdims):
 def _count(shape, axis):
     """How many elements a reduction over ``axis`` averages."""
     if axis is None:
-        return int(np.prod(shape))
+        return math.prod(shape)
     axes = (axis,) if isinstance(axis, int) else axis
-    return int(np.prod([shape[a] for a in axes]))
+    return math.prod(shape[a] for a in axes)
 
 
 def stable_sigmoid(x):
@@ -228,6 +232,8 @@ class PowScalar(Op):
     def backward(node, g):
         (a,) = node._parents
         c = node._ctx
+        if c == 2:  # the common square: 2a, without a call to power
+            return (g * (2.0 * a.data),)
         if c == 0:
             return (np.zeros_like(a.data),)
         return (g * (c * np.power(a.data, c - 1)),)
@@ -247,6 +253,8 @@ class MatMul(Op):
     def backward(node, g):
         a, b = node._parents
         A, B = a.data, b.data
+        if A.ndim == 2 and B.ndim == 2:  # the common case, without the reshaping below
+            return (g @ B.T if a.requires_grad else None, A.T @ g if b.requires_grad else None)
         if A.ndim == 1 and B.ndim == 1:  # dot product: z = Σ a_i b_i
             return (g * B if a.requires_grad else None, g * A if b.requires_grad else None)
         A2 = A[None, :] if A.ndim == 1 else A
@@ -574,7 +582,7 @@ class Mean(Op):
 
     @staticmethod
     def forward(a, axis, keepdims):
-        return np.mean(a, axis=axis, keepdims=keepdims), (axis, keepdims)
+        return np.add.reduce(a, axis=axis, keepdims=keepdims) / _count(a.shape, axis), (axis, keepdims)
 
     @staticmethod
     def backward(node, g):
@@ -706,14 +714,17 @@ class Transpose(Op):
 
     @staticmethod
     def forward(a, axes):
-        if axes is not None:
-            axes = tuple(ax % a.ndim for ax in axes)  # negative axes would break the inverse below
-        return np.transpose(a, axes), axes
+        if axes is None:  # reverse every axis (a.T); the inverse is the same reversal
+            return a.T, None
+        inverse = [0] * a.ndim
+        for i, ax in enumerate(axes):
+            inverse[ax % a.ndim] = i
+        return a.transpose(axes), inverse
 
     @staticmethod
     def backward(node, g):
-        axes = node._ctx
-        return (np.transpose(g) if axes is None else np.transpose(g, np.argsort(axes)),)
+        inverse = node._ctx
+        return (g.T if inverse is None else g.transpose(inverse),)
 
 
 class Expand(Op):
@@ -966,6 +977,31 @@ class BCEWithLogits(Op):
         if y.requires_grad:
             gy = -X * gn
         return gx, gy
+
+
+class BinaryCrossEntropy(Op):
+    # L = -(y·ln p + (1-y)·ln(1-p))  per element, on probabilities p
+    #   dL/dp = (p - y) / (p(1 - p))          dL/dy = ln(1-p) - ln p
+    # NOTE: as PyTorch, each log is clamped at -100 (so p = 0 or 1 gives a finite loss), and p(1-p) at
+    # 1e-12 in dL/dp, so a saturated p gives a large finite gradient instead of inf.
+    name = "binary_cross_entropy"
+
+    @staticmethod
+    def forward(p, y):
+        with np.errstate(divide="ignore"):
+            logp, log1mp = np.maximum(np.log(p), -100.0), np.maximum(np.log1p(-p), -100.0)
+        return -(y * logp + (1.0 - y) * log1mp), (logp, log1mp)
+
+    @staticmethod
+    def backward(node, g):
+        p, y = node._parents
+        logp, log1mp = node._ctx
+        gp = gy = None
+        if p.requires_grad:
+            gp = g * (p.data - y.data) / np.maximum(p.data * (1.0 - p.data), 1e-12)
+        if y.requires_grad:
+            gy = g * (log1mp - logp)
+        return gp, gy
 
 
 class MSELoss(Op):

@@ -499,7 +499,7 @@ def _backprop(root, g, wanted=None):
     # all of a node's consumers have already sent it their gradient contributions.
     grads = {root: g}
     heap = [(-root._seq, root)]
-    pop, push = heapq.heappop, heapq.heappush
+    pop, push, ndarray = heapq.heappop, heapq.heappush, np.ndarray
     while heap:
         node = pop(heap)[1]
         g = grads.pop(node)
@@ -514,16 +514,13 @@ def _backprop(root, g, wanted=None):
                 else:
                     grads[p] = pg
                     push(heap, (-p._seq, p))
-            elif wanted is None and p.grad is None and _is_fresh(pg, p, g):
-                p.grad = pg  # NOTE (speed): a leaf's first gradient, freshly made by the rule: no copy
+            elif (wanted is None and p.grad is None and pg.__class__ is ndarray and pg.base is None
+                  and pg is not g and pg.shape == p.data.shape and pg.dtype == p.data.dtype):
+                # NOTE (speed): a leaf's first gradient, made by the rule just now (not g, not a view,
+                # the leaf's shape and dtype), is stored as it is: no copy
+                p.grad = pg
             else:
                 _to_leaf(p, pg, wanted)
-
-
-def _is_fresh(pg, p, g):
-    """True if the rule made ``pg`` just now (not ``g`` or a view), with the leaf's shape and dtype."""
-    return (pg.__class__ is np.ndarray and pg.base is None and pg is not g
-            and pg.shape == p.data.shape and pg.dtype == p.data.dtype)
 
 
 def _to_leaf(t, g, wanted):
@@ -580,9 +577,16 @@ def _binary(op, a, b):
 
 
 def _record(op, parents, out, ctx):
-    """The one node constructor: wrap ``out`` and, if grad mode is on and a parent requires grad,
-    record (parents, op, ctx) on it so that backward can find its way back."""
-    t = _leaf(out if out.__class__ is np.ndarray else np.asarray(out))
+    """The one node constructor: wrap ``out`` in a Tensor and, if grad mode is on and a parent
+    requires grad, record (parents, op, ctx) on it so that backward can find its way back.
+
+    NOTE (speed): it fills the slots directly instead of calling Tensor.__init__, which validates and
+    copies its input; an op's output is already a fresh float array.
+    """
+    t = _new(Tensor)
+    t.data = out if out.__class__ is np.ndarray else np.asarray(out)
+    t.grad = None
+    t._retain = False
     if _mode.enabled:
         for p in parents:
             if p.requires_grad:
@@ -591,24 +595,18 @@ def _record(op, parents, out, ctx):
                 t._op = op
                 t._ctx = ctx
                 t._seq = next(_sequence)
-                break
+                return t
+    t.requires_grad = False
+    t._parents = ()
+    t._op = None
+    t._ctx = None
     return t
 
 
 def _leaf(data, requires_grad=False):
-    """A Tensor around an existing float array, without copying or checking.
-
-    NOTE (speed): Tensor.__init__ validates and copies its input; ops already hold a fresh float
-    array, so they fill the slots directly.
-    """
-    t = _new(Tensor)
-    t.data = data
-    t.grad = None
+    """A leaf Tensor around an existing float array, without copying or checking it."""
+    t = _record(None, (), data, None)
     t.requires_grad = requires_grad
-    t._parents = ()
-    t._op = None
-    t._ctx = None
-    t._retain = False
     return t
 
 
