@@ -873,10 +873,10 @@ class Linear(Op):
 
     @staticmethod
     def forward(x, W, b=None):
-        out = np.matmul(x, W.T)
+        out = x @ W.T
         if b is not None:
-            if out.dtype == b.dtype and out.ndim >= b.ndim and out.ndim:
-                out += b  # in place: out is a fresh array
+            if out.ndim >= b.ndim and out.ndim and out.dtype == b.dtype:
+                out += b  # in place: out is a fresh array (b, of shape (out,), broadcasts into it)
             else:
                 out = out + b
         return out, None

