@@ -6,6 +6,14 @@ browser playground that draws every gradient.
 
 from .engine import (
     Tensor,
+    apply,
+    as_tensor,
+    grad,
+    value_and_grad,
+    where,
+    maximum,
+    minimum,
+    pad,
     tensor,
     zeros,
     ones,
@@ -35,6 +43,14 @@ from . import functional, nn, optim  # noqa: E402  (they build on the engine abo
 
 __all__ = [
     "Tensor",
+    "apply",
+    "as_tensor",
+    "grad",
+    "value_and_grad",
+    "where",
+    "maximum",
+    "minimum",
+    "pad",
     "tensor",
     "zeros",
     "ones",
