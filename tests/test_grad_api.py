@@ -17,7 +17,7 @@ FUNCTIONS = {  # name: (backlit f, torch f, args)
     "softplus_mean": (lambda x: x.softplus().mean(), lambda x: torch.nn.functional.softplus(x).mean(), (X,)),
     "two_args": (lambda x, y: (x @ y).tanh().sum(), lambda x, y: (x @ y).tanh().sum(), (X, Y)),
     # arguments not differentiated arrive as they were given (numpy here), so use backlit's functions
-    "reuse": (lambda x, y: E.sum(bl.tensor(x) * x) * bl.exp(y).mean(),
+    "reuse": (lambda x, y: E.sum(x * x) * bl.exp(y).mean(),
               lambda x, y: (x * x).sum() * y.exp().mean(), (X, Y)),
     "max_var": (lambda x, y: E.max(x) + E.var(y), lambda x, y: x.max() + y.var(), (X, Y)),
 }
