@@ -23,12 +23,13 @@ FUNCTIONS = {  # name: (backlit f, torch f, args)
 }
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
-@pytest.mark.parametrize("argnums", [0, 1, (0, 1)], ids=str)
+CASES = [(name, argnums) for name in sorted(FUNCTIONS) for argnums in (0, 1, (0, 1))
+         if argnums == 0 or len(FUNCTIONS[name][2]) == 2]
+
+
+@pytest.mark.parametrize("name, argnums", CASES, ids=str)
 def test_grad_matches_torch_func_grad(name, argnums):
     f, tf, args = FUNCTIONS[name]
-    if argnums != 0 and len(args) < 2:
-        pytest.skip("one argument")
     got = grad(f, argnums=argnums)(*args)
     want = tgrad(tf, argnums=argnums)(*[torch.tensor(a) for a in args])
     if isinstance(argnums, tuple):
