@@ -54,7 +54,7 @@ def _expand(g, shape, axis, keepdims):
     """Put back the axes a reduction removed, so ``g`` broadcasts against the reduction's input."""
     if axis is None:  # NOTE (speed): a full reduction's g has one element; fill is cheaper than broadcast_to
         out = np.empty(shape, g.dtype)
-        out.fill(g.item() if g.ndim else g)
+        out.fill(g.item())
         return out
     if not keepdims:
         g = np.expand_dims(g, axis)
@@ -582,12 +582,18 @@ class Mean(Op):
 
     @staticmethod
     def forward(a, axis, keepdims):
+        if axis is None and not keepdims:
+            return mean_all(a), (None, False)
         return np.add.reduce(a, axis=axis, keepdims=keepdims) / _count(a.shape, axis), (axis, keepdims)
 
     @staticmethod
     def backward(node, g):
         axis, keepdims = node._ctx
         shape = node._parents[0].data.shape
+        if axis is None:  # NOTE (speed): one number to spread; dividing a Python float skips 0-d array maths
+            out = np.empty(shape, g.dtype)
+            out.fill(g.item() / _count(shape, None))
+            return (out,)
         return (_expand(g / _count(shape, axis), shape, axis, keepdims),)
 
 
@@ -713,7 +719,7 @@ class Transpose(Op):
     name = "transpose"
 
     @staticmethod
-    def forward(a, axes):
+    def forward(a, axes=None):
         if axes is None:  # reverse every axis (a.T); the inverse is the same reversal
             return a.T, None
         inverse = [0] * a.ndim

@@ -445,7 +445,8 @@ class Tensor:
 
     @property
     def T(self):
-        return apply(ops.Transpose, self, axes=None)
+        """All axes reversed (the transpose of a matrix)."""
+        return _unary(ops.Transpose, self)
 
     def flip(self, *dims):
         """Reverse the order along ``dims`` (torch: ``x.flip(0)`` or ``x.flip((0, 1))``)."""
@@ -635,7 +636,7 @@ def _lift(x, like):
     arr = np.asarray(x)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"cannot combine a Tensor with {type(x).__name__} of dtype {arr.dtype}")
-    if arr.dtype not in _FLOATS or arr.ndim == 0:
+    if arr.dtype.char not in "fd" or arr.ndim == 0:  # not float32 / float64, or a number
         arr = arr.astype(like.data.dtype)
     return _leaf(arr)
 
@@ -644,9 +645,14 @@ def _raw(x):
     return x.data if isinstance(x, Tensor) else x
 
 
+_WHOLE, _WHOLE_KEEP = {"axis": None, "keepdims": False}, {"axis": None, "keepdims": True}
+
+
 def _reduction(t, axis, keepdims, dim, keepdim):
     """numpy's (axis, keepdims) from either spelling. A list of axes becomes a tuple, and on a 0-d
     tensor axis 0 or -1 means the whole tensor (torch accepts it; numpy has no axis 0 there)."""
+    if axis is None and dim is None and keepdim is None:
+        return _WHOLE_KEEP if keepdims else _WHOLE  # the common x.sum(), x.mean(): nothing to convert
     if dim is not None:
         axis = dim
     if keepdim is not None:
