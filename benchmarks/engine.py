@@ -1,11 +1,12 @@
-"""How fast is the backlit engine? Three training workloads, three engines, one process.
+"""How fast is the backlit engine? Four training workloads, three engines, one process.
 
     python benchmarks/engine.py            # full run (about 20 seconds)
     python benchmarks/engine.py --quick    # fewer steps and repeats (a few seconds)
 
 W1  MLP 2-16-16-1, ReLU, 100 "moons" points, hinge loss + 1e-4 L2, full batch, 100 SGD steps (float64)
 W2  MLP 2-8-8-1, tanh, 500-point two-arm spiral, batch 10, BCE with logits, SGD lr 0.03 (float64)
-W2g the W2 network and data, the whole step written in generic ops as a user would, one node per op:
+W2g the W2 network and data, the whole step written in generic ops as a user would (one node per op,
+    no fused linear or loss), with squared error:
     model(x) = tanh(x @ W.T + b) per layer, loss = ((model(x) - y) ** 2).mean()
 W3  MLP 784-256-256-10, ReLU, softmax cross-entropy, batch 128 of random float32 data (float32)
 

@@ -12,6 +12,10 @@ Each op is a class used as a singleton (it is never instantiated). It has
   not require a gradient. ``node.data`` is the output, ``node._parents`` the input Tensors and
   ``node._ctx`` the ``saved`` value.
 
+``backlit.engine.apply(op, *tensors, **params)`` runs an op and records it in the graph. Every Tensor
+method and every function of ``backlit.functional`` goes through it (the arithmetic operators through
+``_unary`` and ``_binary``, the same steps without argument packing), and so can your own Op subclass.
+
 The comment above each rule states the maths with z the output. A rule never adds into ``.grad`` itself:
 the backward loop in ``tensor.py`` does the accumulation, so a tensor used twice gets both contributions.
 
