@@ -79,7 +79,7 @@ def log_softmax(x, axis=-1):
     return apply(ops.LogSoftmax, _t(x), axis=axis)
 
 
-# ---- losses (all return the mean) -----------------------------------------------------------------
+# ---- losses (reduction= "mean" by default, "sum" or "none", as in PyTorch) ------------------------------
 
 
 def _targets_int(targets):
