@@ -23,7 +23,7 @@ from backlit import optim  # noqa: E402
 
 
 def points(n=40, seed=0):
-    """Noisy points on a third of a circle of centre (2, -1) and radius 3: a hard case for the algebraic fit."""
+    """Noisy points on a third of the circle of centre (2, -1), radius 3: hard for the algebraic fit."""
     rng = np.random.default_rng(seed)
     t = rng.uniform(0.2, 2.3, n)
     return np.column_stack([2 + 3 * np.cos(t), -1 + 3 * np.sin(t)]) + rng.normal(0, 0.15, (n, 2))

@@ -16,7 +16,8 @@ import numpy as np
 
 from .engine import Tensor
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "StepLR", "CosineAnnealingLR", "OPTIMIZERS", "make"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "StepLR", "CosineAnnealingLR", "OPTIMIZERS",
+           "make"]
 
 
 class Optimizer:
@@ -285,7 +286,10 @@ class LRScheduler:
 
 
 class StepLR(LRScheduler):
-    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs: lr = base_lr · gamma^⌊epoch/step_size⌋."""
+    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs:
+
+        lr = base_lr · gamma^⌊epoch / step_size⌋
+    """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
         super().__init__(optimizer)

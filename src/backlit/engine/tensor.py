@@ -359,7 +359,8 @@ class Tensor:
 
     def std(self, axis=None, keepdims=False, *, correction=1, unbiased=None, dim=None, keepdim=None):
         """√var (same arguments as ``var``)."""
-        return self.var(axis, keepdims, correction=correction, unbiased=unbiased, dim=dim, keepdim=keepdim).sqrt()
+        v = self.var(axis, keepdims, correction=correction, unbiased=unbiased, dim=dim, keepdim=keepdim)
+        return v.sqrt()
 
     def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         return apply(ops.LogSumExp, self, **_reduction(self, axis, keepdims, dim, keepdim))
@@ -396,7 +397,7 @@ class Tensor:
         return self.reshape(shape[:s] + (-1,) + shape[e + 1:])
 
     def squeeze(self, dim=None):
-        """Drop axes of length 1 (only ``dim``, if given; a ``dim`` whose length is not 1 is kept, as torch)."""
+        """Drop axes of length 1 (only ``dim``, if given; a ``dim`` of another length stays, as in torch)."""
         shape = self.data.shape
         if dim is None:
             dims = range(len(shape))
