@@ -6,6 +6,14 @@ browser playground that draws every gradient.
 
 from .engine import (
     Tensor,
+    apply,
+    as_tensor,
+    grad,
+    value_and_grad,
+    where,
+    maximum,
+    minimum,
+    pad,
     tensor,
     zeros,
     ones,
@@ -49,6 +57,14 @@ def show(model=None, data=None, **config):
 
 __all__ = [
     "Tensor",
+    "apply",
+    "as_tensor",
+    "grad",
+    "value_and_grad",
+    "where",
+    "maximum",
+    "minimum",
+    "pad",
     "tensor",
     "zeros",
     "ones",
