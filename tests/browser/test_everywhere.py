@@ -182,8 +182,10 @@ def test_touch_taps_on_a_link_a_neuron_a_bias_and_a_point(browser, base_url):
     box = neuron.bounding_box()
     page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     expect(page.locator("#inspector h3")).to_contain_text("Neuron h1.1")
-    # a link: the middle of the drawn curve
+    # a link: the middle of the drawn curve, scrolled into view first
     page.wait_for_timeout(400)
+    page.evaluate("""() => document.querySelector('#network .link[data-layer="1"][data-i="0"][data-j="1"]')
+                        .scrollIntoView({block: 'center'})""")
     pt = page.evaluate("""() => {
         const p = document.querySelector('#network .link[data-layer="1"][data-i="0"][data-j="1"]');
         const m = p.getPointAtLength(p.getTotalLength() / 2);

@@ -269,12 +269,16 @@ def test_tour_four_steps_each_advanced_by_its_control(first_visit, size):
         expect(target).to_have_class(re.compile(r"\btour-target\b"))
         assert page.locator(".tour-target").count() == 1
         # the card sits inside the viewport and does not hide the control it points at
-        cb, tb = c.bounding_box(), target.bounding_box()
-        assert cb["x"] >= 0 and cb["y"] >= 0
-        assert cb["x"] + cb["width"] <= size[0] + 0.5 and cb["y"] + cb["height"] <= size[1] + 0.5
-        overlap_x = min(cb["x"] + cb["width"], tb["x"] + tb["width"]) - max(cb["x"], tb["x"])
-        overlap_y = min(cb["y"] + cb["height"], tb["y"] + tb["height"]) - max(cb["y"], tb["y"])
-        assert overlap_x <= 0 or overlap_y <= 0, f"the card covers {selector}"
+        # (the page may still be settling as frames arrive: the card follows it within a moment)
+        page.wait_for_function(
+            """([sel, w, h]) => {
+                const c = document.querySelector('#tour .tour-card').getBoundingClientRect();
+                const t = document.querySelector(sel).getBoundingClientRect();
+                const inside = c.left >= 0 && c.top >= 0 && c.right <= w + 0.5 && c.bottom <= h + 0.5;
+                const ox = Math.min(c.right, t.right) - Math.max(c.left, t.left);
+                const oy = Math.min(c.bottom, t.bottom) - Math.max(c.top, t.top);
+                return inside && (ox <= 0 || oy <= 0);
+            }""", arg=[selector, size[0], size[1]], timeout=5000)
         page.wait_for_timeout(250)   # the card's fade-in
         shot(page, f"tour-{size[0]}-{n + 1}-{step}")
         target.click()

@@ -99,6 +99,8 @@ export class Tour {
       window.addEventListener('scroll', this.onMove, true);
       // the page may still be laying itself out (network, inspector): follow the control
       this.timer = setInterval(this.onMove, 300);
+      this.resizes = new ResizeObserver(this.onMove);
+      this.resizes.observe(document.body);
     }
     this.card.hidden = false;
     document.body.classList.add('touring');
@@ -155,6 +157,7 @@ export class Tour {
     window.removeEventListener('resize', this.onMove);
     window.removeEventListener('scroll', this.onMove, true);
     clearInterval(this.timer);
+    if (this.resizes) this.resizes.disconnect();
     try { localStorage.setItem(STORE, how); } catch { /* private mode */ }
     if (cardHadFocus) {
       const back = this.returnFocus && this.returnFocus.isConnected ? this.returnFocus : (lastTarget || this.startButton);
