@@ -1,10 +1,13 @@
-"""How fast is the backlit engine? Three training workloads, three engines, one process.
+"""How fast is the backlit engine? Four training workloads, three engines, one process.
 
     python benchmarks/engine.py            # full run (about 20 seconds)
     python benchmarks/engine.py --quick    # fewer steps and repeats (a few seconds)
 
 W1  MLP 2-16-16-1, ReLU, 100 "moons" points, hinge loss + 1e-4 L2, full batch, 100 SGD steps (float64)
 W2  MLP 2-8-8-1, tanh, 500-point two-arm spiral, batch 10, BCE with logits, SGD lr 0.03 (float64)
+W2g the W2 network and data, the whole step written in generic ops as a user would (one node per op,
+    no fused linear or loss), with squared error:
+    model(x) = tanh(x @ W.T + b) per layer, loss = ((model(x) - y) ** 2).mean()
 W3  MLP 784-256-256-10, ReLU, softmax cross-entropy, batch 128 of random float32 data (float32)
 
 Each workload trains the same network from the same initial weights with backlit, PyTorch eager and a
@@ -19,7 +22,12 @@ import os
 import sys
 import time
 
-import numpy as np
+# One thread count for every engine, set before numpy loads its BLAS: BENCH_THREADS, default all cores.
+THREADS = int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1))
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, str(THREADS))
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import best_time, moons, print_table, spiral  # noqa: E402
@@ -56,6 +64,9 @@ def workload(name, quick):
                     sizes=[2, 8, 8, 1], act="tanh", loss="bce", l2=0.0, lr=0.03,
                     batches=batches, steps=300 if quick else 1000, dtype=np.float64, rtol=1e-8,
                     repeat_factor=3)
+    if name == "W2g":
+        return dict(workload("W2", quick), loss="mse",
+                    title="W2g 2-8-8-1 tanh, spiral (500), generic ops: ((model(x) - y) ** 2).mean(), float64")
     if name == "W3":
         rng = np.random.default_rng(0)
         batches = [(rng.standard_normal((128, 784)).astype(np.float32), rng.integers(0, 10, 128))
@@ -80,13 +91,15 @@ def train_backlit(w, params0):
         x, y = batches[step % len(batches)]
         h = x
         for i, (W, b) in enumerate(layers):
-            h = F.linear(h, W, b)
+            h = h @ W.T + b if kind == "mse" else F.linear(h, W, b)
             if i < last:
                 h = h.relu() if act == "relu" else h.tanh()
         if kind == "hinge":
             loss = F.hinge_loss(h, y)
         elif kind == "bce":
             loss = F.binary_cross_entropy_with_logits(h, y)
+        elif kind == "mse":
+            loss = ((h - y) ** 2).mean()  # generic ops, one node each, as a user writes it
         else:
             loss = F.cross_entropy(h, y)
         if l2:
@@ -118,13 +131,15 @@ def train_torch(w, params0):
         x, y = batches[step % len(batches)]
         h = x
         for i, (W, b) in enumerate(layers):
-            h = TF.linear(h, W, b)
+            h = h @ W.T + b if kind == "mse" else TF.linear(h, W, b)
             if i < last:
                 h = torch.relu(h) if act == "relu" else torch.tanh(h)
         if kind == "hinge":
             loss = torch.relu(1 - y * h).mean()
         elif kind == "bce":
             loss = TF.binary_cross_entropy_with_logits(h, y)
+        elif kind == "mse":
+            loss = ((h - y) ** 2).mean()
         else:
             loss = TF.cross_entropy(h, y)
         if l2:
@@ -165,6 +180,10 @@ def train_numpy(w, params0):
             e = np.exp(-np.abs(h))
             loss = (np.maximum(h, 0) - h * y + np.log1p(e)).mean()
             d = (np.where(h >= 0, 1.0, e) / (1 + e) - y) / h.size
+        elif kind == "mse":
+            r = h - y
+            loss = (r * r).mean()
+            d = r * (2.0 / r.size)
         else:
             m = h.max(axis=1, keepdims=True)
             e = np.exp(h - m)
@@ -221,14 +240,15 @@ def run(name, quick, repeats):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and a single repeat")
-    parser.add_argument("--only", choices=["W1", "W2", "W3"], action="append", help="run only these workloads")
+    parser.add_argument("--only", choices=["W1", "W2", "W2g", "W3"], action="append", help="run only these workloads")
     args = parser.parse_args(argv)
     import torch
 
-    print(f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"backlit {bl.__version__}")
+    torch.set_num_threads(THREADS)
+    print(f"numpy {np.__version__}, torch {torch.__version__}, backlit {bl.__version__}; "
+          f"{THREADS} thread(s) for numpy's BLAS and for torch (BENCH_THREADS)")
     repeats = 1 if args.quick else 3
-    ok = all([run(name, args.quick, repeats) for name in (args.only or ["W1", "W2", "W3"])])
+    ok = all([run(name, args.quick, repeats) for name in (args.only or ["W1", "W2", "W2g", "W3"])])
     return 0 if ok else 1
 
 

@@ -362,11 +362,26 @@ def _longest_gap(times: list, t0: float, t1: float) -> float:
     return max(b - a for a, b in zip(inside, inside[1:]))
 
 
-async def _burst(url: str, kind: str, count: int, reset: bool) -> dict:
+def _bystander_process(url: str, seconds: float) -> None:
+    """The bystander in a process of its own (so the flooder's sending does not delay its clock):
+    prints the monotonic times of the frames it received, as JSON."""
     times: list[float] = []
-    stop = asyncio.Event()
-    watcher = asyncio.create_task(_bystander(url, times, stop))
-    await asyncio.sleep(3.0)
+
+    async def run():
+        stop = asyncio.Event()
+        task = asyncio.create_task(_bystander(url, times, stop))
+        await asyncio.sleep(seconds)
+        stop.set()
+        await task
+
+    asyncio.run(run())
+    print(json.dumps(times))
+
+
+async def _burst(url: str, kind: str, count: int, reset: bool) -> dict:
+    watcher = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--bystander", url, stdout=asyncio.subprocess.PIPE)
+    await asyncio.sleep(4.0)
     base_t1 = time.monotonic()
     replies = dropped = 0
     async with websockets.connect(url, max_size=2**24, compression=None, origin=_origin(url)) as ws:
@@ -396,9 +411,8 @@ async def _burst(url: str, kind: str, count: int, reset: bool) -> dict:
         await ws.send(json.dumps({"type": "hello"}))
         await ws.recv()
     newcomer = time.monotonic() - t_new
-    await asyncio.sleep(0.3)
-    stop.set()
-    await watcher
+    out, _ = await watcher.communicate()
+    times = json.loads(out)
     return {"kind": kind, "count": count, "reset": reset, "processing_s": t1 - t0, "replies": replies,
             "dropped": dropped, "gap_ms": 1e3 * _longest_gap(times, t0, t1),
             "baseline_gap_ms": 1e3 * _longest_gap(times, base_t1 - 2.0, base_t1), "newcomer_ms": 1e3 * newcomer}
@@ -449,7 +463,10 @@ def main() -> None:
     ap.add_argument("--scenario", choices=("load", "burst", "flood"), default="load")
     ap.add_argument("--find-max", action="store_true", help="then search for the largest passing session count")
     ap.add_argument("--probe-seconds", type=float, default=15.0, help="length of each --find-max run")
+    ap.add_argument("--bystander", metavar="URL", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.bystander:
+        return _bystander_process(args.bystander, 14.0)
     print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at the start")
     if args.scenario == "burst":
         return burst_scenario(args.workers)

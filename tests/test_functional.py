@@ -187,3 +187,89 @@ def test_float32_stays_float32_through_functional():
         assert f(h, np.ones((8, 4))).dtype == np.float32
     assert F.hinge_loss(h[:, 0], np.ones(8)).dtype == np.float32
     assert F.softmax(h).dtype == np.float32 and F.log_softmax(h).dtype == np.float32
+
+
+# ---- losses added for torch users: reduction=, nll_loss, binary_cross_entropy, l1_loss; dropout --------
+
+import torch.nn.functional as TF  # noqa: E402
+
+
+def _loss_pair(bl_fn, t_fn, arrays, targets, rtol=1e-10):
+    """Value and input gradient of a loss in backlit and torch (float64), upstream gradient v for 'none'."""
+    x = bl.tensor(arrays, requires_grad=True)
+    t = torch.tensor(arrays, requires_grad=True)
+    out, tout = bl_fn(x, targets), t_fn(t, targets)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=rtol, atol=1e-12)
+    v = np.random.default_rng(3).standard_normal(out.shape)
+    (out * bl.tensor(v)).sum().backward()
+    (tout * torch.tensor(v)).sum().backward()
+    np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=rtol, atol=1e-12)
+
+
+_RNG = np.random.default_rng(5)
+_LOGITS = _RNG.standard_normal((4, 3))
+_CLASSES = np.array([2, 0, 1, 2])
+_PRED = _RNG.standard_normal((4, 2))
+_TARGET = _RNG.standard_normal((4, 2))
+_BITS = (_RNG.random((4, 2)) > 0.5).astype(float)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_losses_with_reduction_match_torch(reduction):
+    r = reduction
+    _loss_pair(lambda x, t: F.cross_entropy(x, t, reduction=r),
+               lambda x, t: TF.cross_entropy(x, torch.tensor(t), reduction=r), _LOGITS, _CLASSES)
+    _loss_pair(lambda x, t: F.nll_loss(F.log_softmax(x), t, reduction=r),
+               lambda x, t: TF.nll_loss(TF.log_softmax(x, -1), torch.tensor(t), reduction=r), _LOGITS, _CLASSES)
+    _loss_pair(lambda x, t: F.mse_loss(x, t, reduction=r),
+               lambda x, t: TF.mse_loss(x, torch.tensor(t), reduction=r), _PRED, _TARGET)
+    _loss_pair(lambda x, t: F.l1_loss(x, t, reduction=r),
+               lambda x, t: TF.l1_loss(x, torch.tensor(t), reduction=r), _PRED, _TARGET)
+    _loss_pair(lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction=r),
+               lambda x, t: TF.binary_cross_entropy_with_logits(x, torch.tensor(t), reduction=r), _PRED, _BITS)
+    probs = 1 / (1 + np.exp(-_PRED))
+    _loss_pair(lambda x, t: F.binary_cross_entropy(x, t, reduction=r),
+               lambda x, t: TF.binary_cross_entropy(x, torch.tensor(t), reduction=r), probs, _BITS)
+    y = 2 * _BITS - 1
+    _loss_pair(lambda x, t: F.hinge_loss(x, t, reduction=r),
+               lambda x, t: torch.relu(1 - torch.tensor(t) * x).mean() if r == "mean" else
+               (torch.relu(1 - torch.tensor(t) * x).sum() if r == "sum" else torch.relu(1 - torch.tensor(t) * x)),
+               _PRED, y)
+
+
+def test_binary_cross_entropy_clamps_like_torch_at_0_and_1():
+    p = np.array([0.0, 1.0, 0.3, 1.0])
+    y = np.array([1.0, 0.0, 1.0, 1.0])
+    _loss_pair(lambda x, t: F.binary_cross_entropy(x, t, reduction="none"),
+               lambda x, t: TF.binary_cross_entropy(x, torch.tensor(t), reduction="none"), p, y, rtol=1e-7)
+
+
+def test_binary_cross_entropy_target_gradient_matches_torch():
+    p, y = 1 / (1 + np.exp(-_PRED)), np.clip(_TARGET, 0, 1)
+    bp, by = bl.tensor(p, requires_grad=True), bl.tensor(y, requires_grad=True)
+    tp, ty = torch.tensor(p, requires_grad=True), torch.tensor(y, requires_grad=True)
+    F.binary_cross_entropy(bp, by).backward()
+    TF.binary_cross_entropy(tp, ty).backward()
+    np.testing.assert_allclose(by.grad, ty.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(bp.grad, tp.grad.numpy(), rtol=1e-10)
+
+
+def test_bad_reduction_and_bad_probabilities_raise():
+    with pytest.raises(ValueError, match="reduction"):
+        F.mse_loss(_PRED, _TARGET, reduction="avg")
+    with pytest.raises(ValueError, match="with_logits"):
+        F.binary_cross_entropy(_PRED, _BITS)
+
+
+def test_dropout_seeded_mask_scale_and_gradient():
+    x = bl.tensor(np.ones((200, 50)), requires_grad=True)
+    out = F.dropout(x, 0.3, seed=7)
+    kept = out.data != 0
+    assert abs(kept.mean() - 0.7) < 0.02  # about 1 - p of the elements survive
+    np.testing.assert_allclose(out.data[kept], 1 / 0.7)  # and are scaled by 1/(1-p)
+    np.testing.assert_array_equal(F.dropout(x, 0.3, seed=7).data, out.data)  # same seed, same mask
+    assert not np.array_equal(F.dropout(x, 0.3, seed=8).data, out.data)
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad, kept / 0.7)  # gradient only through the kept elements
+    assert F.dropout(x, 0.3, training=False) is x
+    np.testing.assert_array_equal(F.dropout(x, 1.0).data, 0.0)

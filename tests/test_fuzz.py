@@ -19,7 +19,7 @@ from backlit.server.app import create_app
 from backlit.server.run import bind, uvicorn_config
 
 REPLY_TYPES = {"state", "points", "frame", "selection", "trace", "blame", "neuron", "check", "nudge",
-               "update", "session", "error"}
+               "update", "session", "error", "saliency", "graph", "graph_zoom", "code", "export"}
 SENTINEL_BASE = 10**15  # ids the fuzzer never uses
 
 
@@ -131,8 +131,9 @@ shaped = st.fixed_dictionaries(
               "url_state": st.one_of(st.text(max_size=60), st.just("d=xor&h=3,3&lr=0.1"), json_values),
               "session": json_values, "weights": json_values, "biases": json_values,
               "junk": json_values})
-# Keep "play" rare so the session is not always training.
-shaped = shaped.filter(lambda m: m.get("type") != "play" or m.get("id") == 1)
+# Keep "play" rare so the session is not always training. A valid "drawn" (the page's frame
+# acknowledgement) has no reply by design: tests/test_protocol.py covers it.
+shaped = shaped.filter(lambda m: (m.get("type") != "play" or m.get("id") == 1) and m.get("type") != "drawn")
 
 # Messages that pass the schema's shape (every required field, mostly the right types) so that the
 # values reach the session: indices just inside and outside the network, NaN/inf and huge numbers.
@@ -143,11 +144,15 @@ sessions = st.fixed_dictionaries(
     {"format": st.one_of(st.just("backlit.session"), json_values), "version": st.one_of(st.just(1), json_values),
      "config": st.one_of(configs, json_values)},
     optional={"weights": json_values, "biases": json_values, "step": near_index, "samples_seen": near_index})
-NEAR = {"layer": near_index, "i": near_index, "index": near_index, "x": near_number, "y": near_number,
+NEAR = {"neuron": near_index, "frames": near_index, "scale": near_number, "label": near_number, "rescale": st.one_of(st.booleans(), json_values),
+        "format": st.one_of(st.sampled_from(["torch", "onnx", "worked", "worked_blanks", "csv"]), json_values),
+        "text": st.one_of(st.just("x1,x2,label\n1,2,0\n3,4,1\n"), st.text(max_size=200), json_values),
+        "layer": near_index, "i": near_index, "index": near_index, "x": near_number, "y": near_number,
         "value": near_number, "j": st.one_of(near_index, st.just("bias")), "config": configs,
         "session": sessions, "url_state": st.one_of(st.text(max_size=60), st.just("d=xor&h=3,3&lr=1e999")),
-        "weights": json_values, "biases": json_values, "samples_seen": near_index, "step": near_index}
-typed = st.sampled_from([k for k in P.MESSAGE_TYPES if k != "play"]).flatmap(
+        "weights": json_values, "biases": json_values, "samples_seen": near_index, "step": near_index,
+        "frames": near_index}
+typed = st.sampled_from([k for k in P.MESSAGE_TYPES if k not in ("play", "drawn")]).flatmap(
     lambda kind: st.fixed_dictionaries({"type": st.just(kind), **{f: NEAR[f] for f in P.SCHEMAS[kind]}},
                                        optional={"id": st.integers(-10, 10**6)}))
 

@@ -2,7 +2,8 @@
 
 One row per (op, shapes, options). Each row builds float64 inputs from a fixed seed, runs the op in
 backlit and in PyTorch, pulls a random upstream gradient v back through both (loss = Σ v·out), and
-compares the values and every input gradient.
+compares the values and every input gradient. Every row runs again in float32 against PyTorch's
+float32 (at float32 tolerances, checking that float32 stays float32).
 """
 
 import numpy as np
@@ -33,7 +34,9 @@ def _inputs(shapes, domain, seed):
     rng = np.random.default_rng(seed)
     out = []
     for s in shapes:
-        if domain == "positive":
+        if domain == "small":  # |x| < 1.2, away from tan's poles at ±π/2
+            out.append(rng.uniform(-1.2, 1.2, size=s))
+        elif domain == "positive":
             out.append(rng.uniform(0.5, 2.0, size=s))
         elif domain == "nonzero":  # away from kinks at 0 (relu, abs, leaky_relu) and from division by 0
             out.append(rng.uniform(0.3, 2.0, size=s) * rng.choice([-1.0, 1.0], size=s))
@@ -42,20 +45,23 @@ def _inputs(shapes, domain, seed):
     return out
 
 
-def _compare(bl_fn, torch_fn, arrays, check_grad=True):
-    xs = [bl.tensor(a, requires_grad=True) for a in arrays]
+def _compare(bl_fn, torch_fn, arrays, check_grad=True, dtype=np.float64):
+    arrays = [np.asarray(a, dtype=dtype) for a in arrays]
+    atol, rtol = (ATOL, 1e-10) if dtype == np.float64 else (2e-5, 2e-5)
+    xs = [bl.tensor(a, requires_grad=True, dtype=dtype) for a in arrays]
     ts = [torch.tensor(a, requires_grad=True) for a in arrays]
     out = bl_fn(*xs)
     tout = torch_fn(*ts)
     assert out.shape == tuple(tout.shape)
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=ATOL, rtol=1e-10)
-    v = np.random.default_rng(99).standard_normal(out.shape)
-    (out * bl.tensor(v)).sum().backward()
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=atol, rtol=rtol)
+    v = np.random.default_rng(99).standard_normal(out.shape).astype(dtype)
+    (out * bl.tensor(v, dtype=dtype)).sum().backward()
     (tout * torch.tensor(v)).sum().backward()
     for x, t in zip(xs, ts):
-        assert x.grad is not None and x.grad.shape == x.shape
-        np.testing.assert_allclose(x.grad, t.grad.numpy(), atol=ATOL, rtol=1e-10)
-    if check_grad:
+        assert x.grad is not None and x.grad.shape == x.shape and x.grad.dtype == dtype
+        np.testing.assert_allclose(x.grad, t.grad.numpy(), atol=atol, rtol=rtol)
+    if check_grad and dtype == np.float64:
         result = bl.gradcheck(bl_fn, *[bl.tensor(a, requires_grad=True) for a in arrays])
         assert result, str(result)
 
@@ -89,14 +95,24 @@ UNARY = {
     "scalar_mul": (lambda x: x * 3 + 1, lambda t: t * 3 + 1, "any"),
     "module_exp": (lambda x: bl.exp(x), torch.exp, "any"),
     "module_sin_cos": (lambda x: bl.sin(x) * bl.cos(x), lambda t: torch.sin(t) * torch.cos(t), "any"),
+    "tan": (lambda x: x.tan(), torch.tan, "small"),
+    "log1p": (lambda x: x.log1p(), torch.log1p, "positive"),
+    "expm1": (lambda x: x.expm1(), torch.expm1, "any"),
+    "clamp": (lambda x: x.clamp(-0.5, 0.7), lambda t: t.clamp(-0.5, 0.7), "any"),
+    "pow0": (lambda x: x**0, lambda t: t**0, "any"),
+    "pow0_float": (lambda x: x**0.0, lambda t: t**0.0, "any"),
 }
 
 
+DTYPES = [np.float64, np.float32]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("shape", UNARY_SHAPES, ids=str)
 @pytest.mark.parametrize("name", sorted(UNARY))
-def test_unary(name, shape):
+def test_unary(name, shape, dtype):
     f, tf, domain = UNARY[name]
-    _compare(f, tf, _inputs([shape], domain, seed=sum(map(ord, name))))
+    _compare(f, tf, _inputs([shape], domain, seed=sum(map(ord, name))), dtype=dtype)
 
 
 # ---- binary, with broadcasting ---------------------------------------------------------------------
@@ -107,14 +123,26 @@ BINARY = {
     "mul": (lambda a, b: a * b, lambda a, b: a * b, "any"),
     "div": (lambda a, b: a / b, lambda a, b: a / b, "nonzero"),
     "pow": (lambda a, b: a**b, lambda a, b: a**b, "positive"),
+    "maximum": (lambda a, b: a.maximum(b), torch.maximum, "any"),
+    "minimum": (lambda a, b: bl.engine.minimum(a, b), torch.minimum, "any"),
+    "where": (lambda a, b: bl.engine.where(a > 0.2, a, b), lambda a, b: torch.where(a > 0.2, a, b), "any"),
+    "where_method": (lambda a, b: a.where(b < 0, b * 2), lambda a, b: a.where(b < 0, b * 2), "any"),
 }
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("shapes", BINARY_SHAPES, ids=str)
 @pytest.mark.parametrize("name", sorted(BINARY))
-def test_binary(name, shapes):
+def test_binary(name, shapes, dtype):
     f, tf, domain = BINARY[name]
-    _compare(f, tf, _inputs(shapes, domain, seed=len(name)))
+    _compare(f, tf, _inputs(shapes, domain, seed=len(name)), dtype=dtype)
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+def test_maximum_minimum_ties_split_the_gradient_like_torch(name):
+    a = np.array([1.0, 2.0, 3.0, 2.0])
+    b = np.array([3.0, 2.0, 1.0, 2.0])
+    _compare(lambda x, y: getattr(x, name)(y), getattr(torch, name), [a, b], check_grad=False)
 
 
 MATMUL_SHAPES = [
@@ -156,16 +184,53 @@ REDUCTIONS = {
     "logsumexp": (lambda x, ax, kd: x.logsumexp(axis=ax, keepdims=kd),
                   lambda t, ax, kd: torch.logsumexp(t, dim=ax if ax is not None else tuple(range(t.ndim)),
                                                     keepdim=kd)),
+    "min": (lambda x, ax, kd: x.min(axis=ax, keepdims=kd),
+            lambda t, ax, kd: torch.amin(t, dim=ax if ax is not None else tuple(range(t.ndim)), keepdim=kd)),
+    "prod": (lambda x, ax, kd: x.prod(axis=ax, keepdims=kd), lambda t, ax, kd: _torch_prod(t, ax, kd)),
+    "var": (lambda x, ax, kd: x.var(axis=ax, keepdims=kd),
+            lambda t, ax, kd: torch.var(t, dim=ax, keepdim=kd)),
+    "var_biased": (lambda x, ax, kd: x.var(dim=ax, keepdim=kd, correction=0),
+                   lambda t, ax, kd: torch.var(t, dim=ax, keepdim=kd, correction=0)),
+    "std": (lambda x, ax, kd: x.std(ax, kd), lambda t, ax, kd: torch.std(t, dim=ax, keepdim=kd)),
+    "sum_dim_alias": (lambda x, ax, kd: x.sum(dim=ax, keepdim=kd),
+                      lambda t, ax, kd: t.sum(dim=ax if ax is not None else tuple(range(t.ndim)), keepdim=kd)),
 }
 
 
+def _torch_prod(t, axis, keepdim):
+    """torch.prod takes one dim at a time: reduce a tuple of axes one by one, last first."""
+    axes = tuple(range(t.ndim)) if axis is None else (axis,) if isinstance(axis, int) else axis
+    for ax in sorted((a % t.ndim for a in axes), reverse=True):
+        t = torch.prod(t, dim=ax, keepdim=keepdim)
+    return t
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("keepdims", [False, True])
 @pytest.mark.parametrize("axis", AXES, ids=str)
 @pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4)], ids=str)
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
-def test_reduction(name, shape, axis, keepdims):
+def test_reduction(name, shape, axis, keepdims, dtype):
     f, tf = REDUCTIONS[name]
-    _compare(lambda x: f(x, axis, keepdims), lambda t: tf(t, axis, keepdims), _inputs([shape], "any", seed=7))
+    _compare(lambda x: f(x, axis, keepdims), lambda t: tf(t, axis, keepdims), _inputs([shape], "any", seed=7),
+             dtype=dtype)
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_prod_with_zeros_is_exact(axis):
+    data = np.array([[0.0, 2.0, 3.0], [0.0, 0.0, 4.0], [1.5, -2.0, 0.5]])
+    _compare(lambda x: x.prod(axis), lambda t: _torch_prod(t, axis, False), [data])
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+@pytest.mark.parametrize("axis", [None, 0, 1, -1])
+def test_argmax_argmin_match_torch(name, axis):
+    data = np.array([[1.0, 5.0, 5.0], [7.0, -1.0, 2.0]])  # ties pick the first index in both
+    got = getattr(bl.tensor(data), name)(axis)
+    want = getattr(torch.tensor(data), name)(dim=axis)
+    np.testing.assert_array_equal(got, want.numpy())
+    np.testing.assert_array_equal(getattr(bl.tensor(data), name)(dim=0, keepdim=True),
+                                  getattr(torch.tensor(data), name)(dim=0, keepdim=True).numpy())
 
 
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
@@ -201,9 +266,12 @@ SHAPE_OPS = {
     "module_reshape": ((3, 4), lambda x: E.reshape(x, 12), lambda t: t.reshape(12)),
     "transpose": ((3, 4), lambda x: x.transpose(), lambda t: t.T),
     "T": ((3, 4), lambda x: x.T, lambda t: t.T),
-    "transpose_axes": ((2, 3, 4), lambda x: x.transpose(1, 2, 0), lambda t: t.permute(1, 2, 0)),
-    "transpose_tuple": ((2, 3, 4), lambda x: x.transpose((2, 0, 1)), lambda t: t.permute(2, 0, 1)),
-    "transpose_negative": ((2, 3, 4), lambda x: x.transpose(-1, 0, 1), lambda t: t.permute(-1, 0, 1)),
+    "permute": ((2, 3, 4), lambda x: x.permute(1, 2, 0), lambda t: t.permute(1, 2, 0)),
+    "permute_tuple": ((2, 3, 4), lambda x: x.permute((2, 0, 1)), lambda t: t.permute(2, 0, 1)),
+    "permute_negative": ((2, 3, 4), lambda x: x.permute(-1, 0, 1), lambda t: t.permute(-1, 0, 1)),
+    "transpose_dims_3d": ((2, 3, 4), lambda x: x.transpose(0, 1), lambda t: t.transpose(0, 1)),
+    "transpose_dims_neg": ((2, 3, 4), lambda x: x.transpose(-1, 0), lambda t: t.transpose(-1, 0)),
+    "transpose_dims_2d_same": ((3, 4), lambda x: x.transpose(0, 1), lambda t: t.transpose(0, 1)),
     "index_int": ((3, 4), lambda x: x[1], lambda t: t[1]),
     "index_negative": ((3, 4), lambda x: x[-1, 2], lambda t: t[-1, 2]),
     "slice": ((5, 4), lambda x: x[1:4, ::2], lambda t: t[1:4, ::2]),
@@ -215,14 +283,63 @@ SHAPE_OPS = {
     "slice_and_array": ((3, 4), lambda x: x[:, [0, 0, 3]], lambda t: t[:, [0, 0, 3]]),
     "bool_mask": ((5,), lambda x: x[np.array([True, False, True, True, False])],
                   lambda t: t[torch.tensor([True, False, True, True, False])]),
-    "index_tensor": ((5,), lambda x: x[bl.tensor([4.0, 0.0, 4.0])], lambda t: t[torch.tensor([4, 0, 4])]),
+    "index_int_array_from_tensor": ((5,), lambda x: x[bl.tensor([4.0, 0.0, 4.0]).numpy().astype(int)],
+                                    lambda t: t[torch.tensor([4, 0, 4])]),
+    "index_tuple_repeats": ((3, 4), lambda x: x[((0, 0, 2),)], lambda t: t[((0, 0, 2),)]),
+    "index_slice_tuple": ((3, 4), lambda x: x[:, (1, 1)], lambda t: t[:, (1, 1)]),
 }
 
 
+_GATHER = np.array([[0, 0], [3, 1], [2, 2]])
+_GATHER0 = np.array([[0, 2, 2, 1], [1, 1, 0, 0]])
+
+
+def _pieces(parts, cat):
+    """Join split pieces back, each scaled differently, so every piece's gradient is checked."""
+    return cat([p * (i + 1) for i, p in enumerate(parts)])
+
+
+SHAPE_OPS.update({
+    "squeeze": ((3, 1, 4, 1), lambda x: x.squeeze(), lambda t: t.squeeze()),
+    "squeeze_dim": ((3, 1, 4), lambda x: x.squeeze(1), lambda t: t.squeeze(1)),
+    "squeeze_dim_not_one": ((3, 4), lambda x: x.squeeze(0), lambda t: t.squeeze(0)),
+    "unsqueeze": ((3, 4), lambda x: x.unsqueeze(1), lambda t: t.unsqueeze(1)),
+    "unsqueeze_negative": ((3, 4), lambda x: x.unsqueeze(-1), lambda t: t.unsqueeze(-1)),
+    "flatten": ((2, 3, 4), lambda x: x.flatten(), lambda t: t.flatten()),
+    "flatten_from_1": ((2, 3, 4), lambda x: x.flatten(1), lambda t: t.flatten(1)),
+    "view": ((3, 4), lambda x: x.view(4, 3), lambda t: t.view(4, 3)),
+    "expand": ((3, 1), lambda x: x.expand(2, 3, 4), lambda t: t.expand(2, 3, 4)),
+    "expand_keep": ((3, 1), lambda x: x.expand(-1, 5), lambda t: t.expand(-1, 5)),
+    "flip": ((3, 4), lambda x: x.flip(0), lambda t: t.flip(0)),
+    "flip_two": ((2, 3, 4), lambda x: x.flip((0, 2)), lambda t: t.flip((0, 2))),
+    "cumsum": ((3, 4), lambda x: x.cumsum(1), lambda t: t.cumsum(1)),
+    "cumsum_dim0": ((3, 4), lambda x: x.cumsum(dim=0), lambda t: t.cumsum(dim=0)),
+    "gather": ((3, 4), lambda x: x.gather(1, _GATHER), lambda t: t.gather(1, torch.tensor(_GATHER))),
+    "gather_dim0": ((3, 4), lambda x: x.gather(0, _GATHER0), lambda t: t.gather(0, torch.tensor(_GATHER0))),
+    "pad": ((3, 4), lambda x: bl.engine.pad(x, (1, 2)), lambda t: torch.nn.functional.pad(t, (1, 2))),
+    "pad_two_axes": ((3, 4), lambda x: bl.functional.pad(x, (1, 0, 2, 1), value=0.5),
+                     lambda t: torch.nn.functional.pad(t, (1, 0, 2, 1), value=0.5)),
+    "split": ((5, 4), lambda x: _pieces(x.split(2), bl.concatenate), lambda t: _pieces(t.split(2), torch.cat)),
+    "split_sizes": ((3, 4), lambda x: _pieces(x.split([1, 3], dim=1), lambda ps: bl.concatenate(ps, 1)),
+                    lambda t: _pieces(t.split([1, 3], dim=1), lambda ps: torch.cat(ps, 1))),
+    "chunk": ((5, 4), lambda x: _pieces(x.chunk(3), bl.concatenate), lambda t: _pieces(t.chunk(3), torch.cat)),
+    "min_then_index": ((3, 4), lambda x: x.min(dim=1)[1:], lambda t: torch.amin(t, dim=1)[1:]),
+})
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("name", sorted(SHAPE_OPS))
-def test_shape_op(name):
+def test_shape_op(name, dtype):
     shape, f, tf = SHAPE_OPS[name]
-    _compare(f, tf, _inputs([shape], "any", seed=11))
+    _compare(f, tf, _inputs([shape], "any", seed=11), dtype=dtype)
+
+
+def test_transpose_with_a_full_permutation_points_to_permute():
+    x = bl.tensor(np.zeros((2, 3, 4)))
+    with pytest.raises(TypeError, match="permute"):
+        x.transpose(1, 2, 0)
+    with pytest.raises(TypeError):  # torch refuses it too
+        torch.zeros(2, 3, 4).transpose(1, 2, 0)
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])

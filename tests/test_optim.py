@@ -178,3 +178,65 @@ def test_make_by_name():
     assert isinstance(adam, optim.Adam) and adam.lr == 0.01 and adam.weight_decay == 0.1
     assert isinstance(optim.make("rmsprop", p, 0.01), optim.RMSprop)
     assert repr(mom).startswith("SGD(lr=0.1, momentum=0.9")
+
+
+# ---- AdamW and the learning-rate schedulers, against torch.optim for 50 steps -------------------------
+
+bl = backlit
+
+
+def _quadratic_run(make_bl, make_torch, steps=50, sched=None):
+    """Minimise Σ (A w - b)² from the same start in backlit and torch; return both final weights and lrs."""
+    rng = np.random.default_rng(0)
+    A, b, w0 = rng.standard_normal((5, 3)), rng.standard_normal(5), rng.standard_normal(3)
+    w = bl.tensor(w0, requires_grad=True)
+    tw = torch.tensor(w0, requires_grad=True)
+    opt, topt = make_bl([w]), make_torch([tw])
+    s = ts = None
+    if sched:
+        s, ts = sched[0](opt), sched[1](topt)
+    lrs, tlrs = [], []
+    for _ in range(steps):
+        loss = ((bl.tensor(A) @ w - bl.tensor(b)) ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        tloss = ((torch.tensor(A) @ tw - torch.tensor(b)) ** 2).sum()
+        topt.zero_grad()
+        tloss.backward()
+        topt.step()
+        if s:
+            s.step()
+            ts.step()
+            lrs.append(s.get_last_lr()[0])
+            tlrs.append(ts.get_last_lr()[0])
+    return w.data, tw.detach().numpy(), lrs, tlrs
+
+
+@pytest.mark.parametrize("kw", [{}, {"weight_decay": 0.1}, {"amsgrad": True, "weight_decay": 0.05}], ids=str)
+def test_adamw_matches_torch(kw):
+    w, tw, _, _ = _quadratic_run(lambda p: optim.AdamW(p, lr=0.05, **kw),
+                                 lambda p: torch.optim.AdamW(p, lr=0.05, **kw))
+    np.testing.assert_allclose(w, tw, rtol=1e-10, atol=1e-12)
+
+
+def test_adamw_decay_differs_from_adam_l2():
+    w, _, _, _ = _quadratic_run(lambda p: optim.AdamW(p, lr=0.05, weight_decay=0.5),
+                                lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=0.5))
+    w2, _, _, _ = _quadratic_run(lambda p: optim.Adam(p, lr=0.05, weight_decay=0.5),
+                                 lambda p: torch.optim.Adam(p, lr=0.05, weight_decay=0.5))
+    assert np.abs(w - w2).max() > 1e-3
+
+
+@pytest.mark.parametrize("which", ["step", "cosine"])
+def test_schedulers_match_torch(which):
+    if which == "step":
+        sched = (lambda o: optim.StepLR(o, step_size=7, gamma=0.5),
+                 lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=7, gamma=0.5))
+    else:
+        sched = (lambda o: optim.CosineAnnealingLR(o, T_max=20, eta_min=0.001),
+                 lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=20, eta_min=0.001))
+    w, tw, lrs, tlrs = _quadratic_run(lambda p: optim.SGD(p, lr=0.02, momentum=0.9),
+                                      lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9), sched=sched)
+    np.testing.assert_allclose(lrs, tlrs, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(w, tw, rtol=1e-9, atol=1e-12)

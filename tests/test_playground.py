@@ -451,7 +451,7 @@ def test_trace_blame_neuron_check():
     for _ in range(20):
         pg.step()
     tr = pg.trace()[0]["trace"]
-    assert len(tr["layers"]) == 3 and tr["cost"]["params"] == 25 and tr["preview"]["lr"] == 0.03
+    assert len(tr["layers"]) == 3 and tr["cost"]["params"] == 25 and tr["preview"] is None  # computed on Apply only
     b = pg.blame(1, 1, 3)[0]
     assert b["grad_W"] == pytest.approx(tr["layers"][1]["grad_W"][1][3], rel=1e-12)
     assert b["product"] == pytest.approx(b["grad_W"], rel=1e-9)
@@ -704,3 +704,42 @@ def test_code_is_the_current_network_in_pytorch():
     text = Playground({"hidden": [5, 3], "activation": "relu", "optimizer": "adam"}).code()[0]["text"]
     assert "nn.Linear(2, 5)" in text and "nn.ReLU()" in text and "Adam" in text and "loss.backward()" in text
     assert 10 <= len(text.strip().splitlines()) <= 15
+
+
+def test_points_by_hand_become_the_selected_sample_and_survive_save_and_load():
+    pg = Playground({"dataset": "xor"})
+    n = pg.n_train
+    msgs = pg.add_point(1.5, -2.0, 1)
+    assert types(msgs) == ["state", "points", "frame", "selection", "trace"]
+    assert pg.n_train == n + 1 and pg.selected == n and pg.state()["custom_data"]
+    assert msgs[-1]["trace"]["x"] == [1.5, -2.0]
+    pg.remove_point(1.4, -2.1)
+    assert pg.n_train == n
+    pg.clear_points()
+    assert pg.n_train == 0 and pg.points()["train"] == []
+    assert types(pg.step()) == ["state", "error", "frame"]  # nothing to train on: said, not crashed
+    for k in range(5):
+        pg.add_point(k - 2.0, k - 2.0, k % 2)
+    pg.step()
+    saved = pg.save()[0]["session"]
+    other = Playground()
+    other.load(json.loads(json.dumps(saved)))
+    assert other.points()["train"] == pg.points()["train"] and other.state()["custom_data"]
+    assert other.metrics()["train_loss"] == pytest.approx(pg.metrics()["train_loss"], rel=1e-12)
+    with pytest.raises(ProtocolError) as e:
+        pg.add_point(0.0, 0.0, 2)  # binary: classes 0 and 1
+    assert e.value.field == "label"
+
+
+def test_a_bad_csv_names_every_bad_line_and_changes_nothing():
+    pg = Playground({"dataset": "moons"})
+    before = pg.points()
+    with pytest.raises(ProtocolError) as e:
+        pg.load_csv("x1,x2,label\n1,2,0\n1,abc,1\n3,4\n0.5,0.5,9\n")
+    reply = e.value.reply()
+    assert reply["field"] == "csv" and reply["lines"] == [3, 4, 5]
+    assert pg.points() == before and not pg.state()["custom_data"]
+    text = "x1,x2,label\n" + "\n".join(f"{(k % 7) - 3},{(k % 5) - 2},{k % 2}" for k in range(40))
+    pg.load_csv(text)
+    assert pg.n_train + len(pg.X_test) == 40 and pg.state()["custom_data"]
+    assert pg.export("csv")[0]["text"].count("\n") == 41

@@ -213,7 +213,7 @@ def test_malformed_messages_get_an_error_naming_the_field(conn, msg, field):
 
 @pytest.mark.parametrize("raw", [
     "not json", "[1, 2]", '"step"', "null", '{"type": "step", "n": ' + "9" * 5000 + "}",
-    "[" * 20000 + "]" * 20000, '{"type": "step", "pad": "' + "x" * (70 * 1024) + '"}', "",
+    "[" * 20000 + "]" * 20000, '{"type": "step", "pad": "' + "x" * (P.MAX_MESSAGE_BYTES + 1024) + '"}', "",
 ])
 def test_undecodable_frames_get_an_error(conn, raw):
     conn.ws.send_text(raw)
@@ -338,3 +338,91 @@ def test_sessions_are_isolated_and_share_the_training_budget():
         assert sb["config"]["dataset"] == "circle" and sb["sizes"] == [2, 5, 1]
         assert sa["step"] > 0 and sb["step"] > 0
         assert app.state.hub.playing == 0 and app.state.hub.sessions == 2
+
+
+# ---- issue 12: one error per bad message, huge weights, Check it ---------------------------------
+
+def test_one_error_reply_per_bad_hello(conn):
+    config = {str(i): 0 for i in range(5000)}  # 5,000 unknown keys, under the 64 KiB message limit
+    conn.send({"type": "hello", "id": 5, "config": config})
+    msgs = [conn.recv() for _ in range(4)]
+    assert [m["type"] for m in msgs] == ["error", "state", "points", "frame"]
+    err = msgs[0]
+    assert err["count"] == 5000 and err["fields"][:2] == ["config.0", "config.1"]
+    assert len(err["fields"]) == P.FieldErrors.MAX_LISTED and "and 4997 more" in err["message"]
+    assert len(json.dumps(err)) < 4000
+
+
+def test_one_error_reply_listing_every_bad_field(conn):
+    conn.send({"type": "set_weight", "id": 9, "layer": "x", "i": -1, "value": "big", "junk": 1})
+    err = conn.recv()
+    assert err["type"] == "error" and err["reply_to"] == 9
+    assert set(err["fields"]) == {"junk", "layer", "i", "j", "value"} and err["count"] == 5
+    conn.send({"type": "step", "id": 10})  # the next message is answered as usual
+    assert conn.recv()["reply_to"] == 10
+
+
+@pytest.mark.parametrize("dataset", ["circle", "spiral_multi", "plane"])  # binary, multiclass, regression
+def test_every_reachable_state_can_be_saved_and_restored(dataset):
+    from backlit.playground import Playground
+
+    pg = Playground({"dataset": dataset, "lr": 10.0, "hidden": [8, 8], "optimizer": "momentum"})
+    for _ in range(300):
+        pg.step()
+        biggest = max(float(np.abs(p.data).max()) for p in pg.model.parameters())
+        assert biggest <= P.WEIGHT_LIMIT  # divergence is declared before the weights leave the range
+        if pg.diverged:
+            break
+    saved = pg.save()[0]["session"]
+    other = Playground()
+    msgs = other.load(saved)
+    assert msgs[0]["type"] == "state" and other.step_count == pg.step_count
+    header, _ = pg.frame()
+    again = Playground()
+    msgs = again.hello(config=pg.config, weights=header["weights"], biases=header["biases"], step=pg.step_count)
+    assert msgs[0]["type"] == "state" and again.step_count == pg.step_count
+
+
+def test_huge_weights_survive_save_load_and_reconnect_over_the_socket():
+    app = create_app()
+    with TestClient(app) as client:
+        with client.websocket_connect("/ws") as ws:
+            c = Conn(ws)
+            c.request({"type": "hello", "config": {"dataset": "plane", "lr": 10.0}})
+            frames = []
+            for _ in range(12):
+                replies = c.request({"type": "step"}, count=None)
+                frames += [r for r in replies if r["type"] == "frame"]
+            last = frames[-1]
+            session = c.request({"type": "save"})[0]["session"]
+        with client.websocket_connect("/ws") as ws:  # Load in a new tab
+            c = Conn(ws)
+            c.request({"type": "hello"})
+            state = c.request({"type": "load", "session": session})[0]
+            assert state["type"] == "state" and state["step"] == session["step"]
+        with client.websocket_connect("/ws") as ws:  # a reconnect restores through hello
+            c = Conn(ws)
+            msgs = c.request({"type": "hello", "config": session["config"], "weights": last["weights"],
+                              "biases": last["biases"], "step": last["step"]})
+            assert msgs[0]["type"] == "state" and msgs[0]["step"] == last["step"]
+
+
+def test_check_it_on_a_huge_weight():
+    from backlit.playground import Playground
+
+    pg = Playground()
+    for w in (7.2e11, 1e12, -1e12):
+        pg.model.linears[0].weight.data[0, 0] = w
+        out = pg.check(0, 0, 0)[0]
+        assert out["type"] == "check" and np.isfinite(out["slope"]) and out["eps"] == pytest.approx(1e-6 * abs(w))
+    pg.model.linears[0].weight.data[0, 0] = np.finfo(float).max  # w + h overflows: a clear message
+    with pytest.raises(P.ProtocolError, match="cannot check W_0\\[0, 0\\]"):
+        pg.check(0, 0, 0)
+
+
+def test_drawn_acknowledges_frames_without_a_reply(conn):
+    conn.send({"type": "drawn", "frames": 2, "id": 3})
+    conn.send({"type": "step", "id": 4})
+    assert conn.recv()["reply_to"] == 4  # nothing came back for "drawn"
+    conn.send({"type": "drawn", "frames": 0, "id": 5})
+    assert conn.recv()["field"] == "frames"

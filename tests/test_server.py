@@ -340,7 +340,7 @@ def test_real_server_websocket_origin(served):
         header, arrays = P.unpack_frame(ws.recv(timeout=10))
         assert header["reply_to"] == 1 and arrays["boundary"].shape == (100, 100)
         # an oversized (but under the transport limit) frame gets an error, not a dropped connection
-        ws.send(json.dumps({"type": "step", "pad": "x" * 100_000}))
+        ws.send(json.dumps({"type": "step", "pad": "x" * 300_000}))
         assert json.loads(ws.recv(timeout=10))["field"] == "message"
 
 
@@ -414,10 +414,123 @@ def test_serve_arguments():
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
     args = parser.parse_args([])
-    assert (args.host, args.port, args.no_browser, args.allow_origin, args.max_sessions, args.max_points) == \
-        ("127.0.0.1", 8000, False, [], 32, 5000)
+    assert (args.host, args.port, args.no_browser, args.allow_origin, args.max_sessions, args.max_points,
+            args.workers, args.allow_host) == ("127.0.0.1", 8000, False, [], 32, 5000, 1, [])
     args = parser.parse_args(["--allow-origin", "https://a.example", "--allow-origin", "b:1", "--no-browser"])
     assert args.allow_origin == ["https://a.example", "b:1"] and args.no_browser
-    for bad in (["--port", "0"], ["--port", "70000"], ["--max-sessions", "0"], ["--max-points", "10"]):
+    for bad in (["--port", "0"], ["--port", "70000"], ["--max-sessions", "0"], ["--max-points", "10"],
+                ["--workers", "0"]):
         with pytest.raises(SystemExit):
             parser.parse_args(bad)
+
+
+# ---- issue 12: --host with any address, --workers ------------------------------------------------
+
+def _serve(*extra):
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "backlit.cli", "serve", "--no-browser", "--port", str(port), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    line = proc.stdout.readline()
+    while line.startswith("warning") or "in use" in line:
+        line = proc.stdout.readline()
+    assert "http://" in line, line + proc.stderr.read()
+    return proc, line
+
+
+def _stop(proc):
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 0
+    err = proc.stderr.read()
+    assert "Traceback" not in err, err
+
+
+def _ws_hello(uri, origin):
+    from websockets.sync.client import connect
+
+    for _ in range(100):
+        try:
+            ws = connect(uri, origin=origin, open_timeout=10)
+            break
+        except ConnectionRefusedError:
+            time.sleep(0.1)
+    with ws:
+        ws.send(json.dumps({"type": "hello", "id": 1}))
+        return json.loads(ws.recv(timeout=20))["type"]
+
+
+def test_host_with_another_loopback_address():
+    proc, line = _serve("--host", "127.0.0.3")
+    try:
+        url = line.split()[2]
+        assert url.startswith("http://127.0.0.3:")
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        with socket.create_connection(("127.0.0.3", port), timeout=5) as s:  # the printed URL works
+            s.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.3:{port}\r\nConnection: close\r\n\r\n".encode())
+            assert s.recv(100).split(b" ")[1] == b"200"
+        with socket.create_connection(("127.0.0.3", port), timeout=5) as s:  # DNS rebinding still refused
+            s.sendall(b"GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+            assert s.recv(100).split(b" ")[1] == b"400"
+        assert _ws_hello(f"ws://127.0.0.3:{port}/ws", f"http://127.0.0.3:{port}") == "state"
+    finally:
+        _stop(proc)
+
+
+def test_allowed_hosts_follow_the_bound_address():
+    from backlit.server.run import allowed_hosts, network_names
+
+    assert allowed_hosts("127.0.0.3") == ["localhost", "127.0.0.1", "::1", "127.0.0.3"]
+    assert "192.168.1.5" in allowed_hosts("192.168.1.5") and "evil.example" not in allowed_hosts("192.168.1.5")
+    everywhere = allowed_hosts("0.0.0.0", ["class.example"])
+    assert set(network_names("0.0.0.0")[1:]) <= set(everywhere) and "class.example" in everywhere
+    assert socket.gethostname().lower() in everywhere
+    assert allowed_hosts("0.0.0.0", ["*"]) is None
+
+
+def test_two_workers_serve_two_sessions():
+    proc, line = _serve("--workers", "2")
+    try:
+        port = int(line.split()[2].rsplit(":", 1)[1].strip("/"))
+        from websockets.sync.client import connect
+
+        for _ in range(100):  # uvicorn's two worker processes
+            if len(_workers(proc.pid)) == 2:
+                break
+            time.sleep(0.1)
+        uri = f"ws://127.0.0.1:{port}/ws"
+        _ws_hello(uri, f"http://127.0.0.1:{port}")  # wait until a worker answers
+        with connect(uri, open_timeout=10) as a, connect(uri, open_timeout=10) as b:
+            for ws in (a, b):
+                ws.send(json.dumps({"type": "hello", "id": 1, "config": {"hidden": [3]}}))
+            for ws in (a, b):
+                assert json.loads(ws.recv(timeout=20))["type"] == "state"
+                ws.recv(timeout=20)
+                ws.recv(timeout=20)
+                ws.send(json.dumps({"type": "step", "id": 2}))
+                header, _ = P.unpack_frame(ws.recv(timeout=20))
+                assert header["reply_to"] == 2 and header["step"] == 1
+        assert len(_workers(proc.pid)) == 2
+    finally:
+        _stop(proc)
+
+
+def _workers(pid: int) -> list[str]:
+    """Child processes started by multiprocessing's spawn (uvicorn's workers)."""
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit() and _ppid(p) == pid:
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    if b"spawn_main" in f.read():
+                        out.append(p)
+            except OSError:
+                pass
+    return out
+
+
+def _ppid(pid: str) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1

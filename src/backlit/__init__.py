@@ -6,6 +6,14 @@ browser playground that draws every gradient.
 
 from .engine import (
     Tensor,
+    apply,
+    as_tensor,
+    grad,
+    value_and_grad,
+    where,
+    maximum,
+    minimum,
+    pad,
     tensor,
     zeros,
     ones,
@@ -34,8 +42,29 @@ __version__ = "0.1.0"
 from . import functional, nn, optim  # noqa: E402  (they build on the engine above)
 from . import graph  # noqa: E402  (callable: backlit.graph(tensor) draws its computation graph)
 
+
+def show(model=None, data=None, **config):
+    """The playground as a notebook widget, on ``model`` (an ``nn.MLP``, trained live in the kernel) and
+    ``data`` (a dataset name such as ``"xor"``, or arrays ``(X, y)``); ``config``: any playground setting,
+    e.g. ``lr=0.1``. Needs the notebook extra (anywidget); see backlit.server.notebook."""
+    try:
+        from .server.notebook import show as _show
+    except ImportError as e:
+        if "anywidget" not in str(e):
+            raise
+        raise ImportError("backlit.show needs anywidget: pip install 'backlit[notebook]'") from None
+    return _show(model, data, **config)
+
 __all__ = [
     "Tensor",
+    "apply",
+    "as_tensor",
+    "grad",
+    "value_and_grad",
+    "where",
+    "maximum",
+    "minimum",
+    "pad",
     "tensor",
     "zeros",
     "ones",
@@ -61,5 +90,6 @@ __all__ = [
     "nn",
     "optim",
     "graph",
+    "show",
     "__version__",
 ]

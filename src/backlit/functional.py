@@ -6,7 +6,9 @@ one forward, one hand-derived backward rule, computed in the numerically stable 
 Weight layout is PyTorch's everywhere: W has shape (out_features, in_features), and W[i, j] connects
 input neuron j to output neuron i, so ``linear(x, W, b) = x @ W.T + b``.
 
-Every loss returns the MEAN over its elements as a 0-d Tensor.
+Every loss takes ``reduction=`` as in PyTorch: "mean" (the default) returns the mean over its elements
+as a 0-d Tensor, "sum" the sum, and "none" the per-element losses. The default "mean" runs the fused
+node; the other two are written with plain Tensor ops (the same maths, one node per op).
 """
 
 from __future__ import annotations
@@ -14,21 +16,16 @@ from __future__ import annotations
 import numpy as np
 
 from . import activations
-from .engine import Tensor, ops
-from .engine.tensor import _apply, _leaf, _named, _node
+from .engine import Tensor, apply, as_tensor, ops
+from .engine import pad as _pad
 
 
 def _t(x, like=None):
+    """x as a Tensor; plain arrays and numbers (inputs, targets) take ``like``'s dtype, without a copy
+    when they already have it."""
     if isinstance(x, Tensor):
         return x
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"expected numbers, got dtype {arr.dtype}")
-    if like is not None:  # plain arrays and numbers (inputs, targets) take the tensor's dtype
-        arr = arr.astype(like.data.dtype, copy=False)
-    elif arr.dtype.kind != "f":
-        arr = arr.astype(np.float64)
-    return _leaf(arr)
+    return as_tensor(x, None if like is None else like.data.dtype)
 
 
 def _same_shape(name, a, b, what=("input", "target")):
@@ -45,12 +42,7 @@ def linear(x, W, b=None):
     """x @ W.T + b as ONE node. x is (..., in), W is (out, in), b is (out,) or None."""
     if x.__class__ is not Tensor:
         x = _t(x, W)
-    parents = (x, W) if b is None else (x, W, b)
-    try:
-        out, ctx = ops.Linear.forward(x.data, W.data, None if b is None else b.data)
-    except ValueError as e:
-        raise _named(e, ops.Linear, parents) from None
-    return _node(ops.Linear, parents, out, ctx)
+    return apply(ops.Linear, x, W) if b is None else apply(ops.Linear, x, W, b)
 
 
 def activation(x, name):
@@ -66,15 +58,15 @@ ACTIVATIONS = activations.ACTIVATIONS  # the live registry: name -> Activation
 
 def softmax(x, axis=-1):
     """e^x / Σ e^x along ``axis``, computed as e^(x - logsumexp(x)) so it never overflows."""
-    return _apply(ops.Softmax, _t(x), axis=axis)
+    return apply(ops.Softmax, _t(x), axis=axis)
 
 
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along ``axis``: finite even for logits like 3000."""
-    return _apply(ops.LogSoftmax, _t(x), axis=axis)
+    return apply(ops.LogSoftmax, _t(x), axis=axis)
 
 
-# ---- losses (all return the mean) -----------------------------------------------------------------
+# ---- losses (reduction= "mean" by default, "sum" or "none", as in PyTorch) ------------------------------
 
 
 def _targets_int(targets):
@@ -88,11 +80,20 @@ def _targets_int(targets):
     return t
 
 
-def cross_entropy(logits, targets):
-    """Mean of -log softmax(logits)[target]: logits (N, C), targets (N,) integers in 0..C-1.
+def _check_reduction(name, reduction):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f'{name}: reduction must be "mean", "sum" or "none", got {reduction!r}')
 
-    A single sample may be given as logits (C,) with a scalar target.
-    """
+
+def _reduce(loss, reduction):
+    """Per-element losses reduced as asked ("none" keeps them)."""
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def _class_targets(name, logits, targets):
+    """(N, C) scores and (N,) integer classes checked against each other; (C,) with a scalar is one sample."""
     logits = _t(logits)
     t = _targets_int(targets)
     if logits.data.ndim == 1:
@@ -100,38 +101,87 @@ def cross_entropy(logits, targets):
         t = t.reshape(1)
     if logits.data.ndim != 2 or t.shape != (logits.data.shape[0],):
         raise ValueError(
-            f"cross_entropy: logits shape {logits.data.shape} and targets shape {t.shape} do not fit; expected "
+            f"{name}: logits shape {logits.data.shape} and targets shape {t.shape} do not fit; expected "
             f"(N, C) and (N,)")
     c = logits.data.shape[1]
     if t.size and (t.min() < 0 or t.max() >= c):
-        raise IndexError(f"cross_entropy: targets must be in 0..{c - 1}, got values {t.min()}..{t.max()}")
-    return _apply(ops.CrossEntropy, logits, targets=t)
+        raise IndexError(f"{name}: targets must be in 0..{c - 1}, got values {t.min()}..{t.max()}")
+    return logits, t
 
 
-def _pair_loss(op, a, b, what):
-    """A loss node over (prediction, target) that must have the same shape; plain arrays become tensors."""
+def cross_entropy(logits, targets, reduction="mean"):
+    """-log softmax(logits)[target] per sample: logits (N, C), targets (N,) integers in 0..C-1.
+
+    A single sample may be given as logits (C,) with a scalar target.
+    """
+    _check_reduction("cross_entropy", reduction)
+    logits, t = _class_targets("cross_entropy", logits, targets)
+    if reduction == "mean":
+        return apply(ops.CrossEntropy, logits, targets=t)
+    return _reduce(-log_softmax(logits)[np.arange(len(t)), t], reduction)
+
+
+def nll_loss(log_probs, targets, reduction="mean"):
+    """-log_probs[n, target_n] per sample: the negative log-likelihood of log-probabilities (N, C),
+    such as log_softmax's output (``nll_loss(log_softmax(x), t)`` is ``cross_entropy(x, t)``)."""
+    _check_reduction("nll_loss", reduction)
+    log_probs, t = _class_targets("nll_loss", log_probs, targets)
+    return _reduce(-log_probs[np.arange(len(t)), t], reduction)
+
+
+def _pair(name, a, b, what):
+    """(prediction, target) as tensors of the same shape; plain arrays and numbers become tensors."""
     if a.__class__ is not Tensor:
         a = _t(a)
     if b.__class__ is not Tensor:
         b = _t(b, a)
     if a.data.shape != b.data.shape:
-        _same_shape(op.name, a, b, what)
-    out, ctx = op.forward(a.data, b.data)
-    return _node(op, (a, b), out, ctx)
+        _same_shape(name, a, b, what)
+    return a, b
 
 
-def binary_cross_entropy_with_logits(logits, target):
-    """Mean binary cross-entropy on raw scores, in the stable form max(x,0) - x·y + log(1 + e^-|x|)."""
-    return _pair_loss(ops.BCEWithLogits, logits, target, ("logits", "target"))
+def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
+    """Binary cross-entropy on raw scores, in the stable form max(x,0) - x·y + log(1 + e^-|x|)."""
+    x, y = _pair("binary_cross_entropy_with_logits", logits, target, ("logits", "target"))
+    if reduction == "mean":
+        return apply(ops.BCEWithLogits, x, y)
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    return _reduce(x.softplus() - x * y, reduction)  # softplus(x) = max(x,0) + log(1 + e^-|x|)
 
 
-def mse_loss(pred, target):
-    """Mean of (pred - target)²."""
-    return _pair_loss(ops.MSELoss, pred, target, ("pred", "target"))
+def binary_cross_entropy(probs, target, reduction="mean"):
+    """Binary cross-entropy on probabilities p in [0, 1]: -(y·ln p + (1-y)·ln(1-p)).
+
+    As in PyTorch, each log is clamped at -100, so p = 0 or 1 gives a large finite loss, not inf.
+    Prefer ``binary_cross_entropy_with_logits`` on raw scores: it is stable without a clamp.
+    """
+    _check_reduction("binary_cross_entropy", reduction)
+    p, y = _pair("binary_cross_entropy", probs, target, ("probs", "target"))
+    if ((p.data < 0) | (p.data > 1)).any():
+        raise ValueError("binary_cross_entropy: probs must be in [0, 1]; for raw scores use "
+                         "binary_cross_entropy_with_logits")
+    return _reduce(apply(ops.BinaryCrossEntropy, p, y), reduction)
 
 
-def hinge_loss(scores, target):
-    """Mean of max(0, 1 - y·s); target in {-1, +1} or {0, 1} (0 is read as -1)."""
+def mse_loss(pred, target, reduction="mean"):
+    """(pred - target)², reduced."""
+    p, t = _pair("mse_loss", pred, target, ("pred", "target"))
+    if reduction == "mean":
+        return apply(ops.MSELoss, p, t)
+    _check_reduction("mse_loss", reduction)
+    return _reduce((p - t) ** 2, reduction)
+
+
+def l1_loss(pred, target, reduction="mean"):
+    """|pred - target|, reduced (the gradient at a difference of exactly 0 is 0, as |a|)."""
+    _check_reduction("l1_loss", reduction)
+    p, t = _pair("l1_loss", pred, target, ("pred", "target"))
+    return _reduce((p - t).abs(), reduction)
+
+
+def hinge_loss(scores, target, reduction="mean"):
+    """max(0, 1 - y·s) per element; target in {-1, +1} or {0, 1} (0 is read as -1)."""
+    _check_reduction("hinge_loss", reduction)
     scores = _t(scores)
     y = target.data if isinstance(target, Tensor) else np.asarray(target)
     if y.shape != scores.data.shape:
@@ -143,7 +193,37 @@ def hinge_loss(scores, target):
         if not ((y == 0) | (y == 1)).all():
             raise ValueError("hinge_loss: target must be in {-1, +1} or {0, 1}")
         y = 2 * y - 1
-    return _apply(ops.HingeLoss, scores, y=y)
+    if reduction == "mean":
+        return apply(ops.HingeLoss, scores, y=y)
+    return _reduce((1.0 - scores * y).relu(), reduction)
+
+
+# ---- regularisation and shape --------------------------------------------------------------------------
+
+
+def dropout(x, p=0.5, training=True, rng=None, seed=None):
+    """Zero each element with probability p and scale the rest by 1/(1-p), so the expected value is
+    unchanged; with ``training=False`` (or p = 0) return x as it is.
+
+    The mask is drawn from ``rng`` (a numpy Generator), else from a Generator seeded with ``seed``:
+    the same seed gives the same mask. The gradient flows only through the kept elements.
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    x = _t(x)
+    if not training or p == 0:
+        return x
+    if rng is None:
+        rng = np.random.default_rng(seed)
+    if p == 1:
+        return x * np.zeros(x.data.shape, x.data.dtype)
+    keep = rng.random(x.data.shape) >= p
+    return x * (keep / (1.0 - p)).astype(x.data.dtype)
+
+
+def pad(x, pad, value=0.0):
+    """Constant padding with torch's ``F.pad`` spelling (pairs from the last axis): see engine.pad."""
+    return _pad(_t(x), pad, value)
 
 
 def l2_penalty(params):
@@ -151,19 +231,20 @@ def l2_penalty(params):
     weight decay with coefficient λ."""
     params = tuple(params)
     if not params:
-        return _leaf(np.asarray(0.0))
-    return _apply(ops.L2Penalty, *params)
+        return as_tensor(0.0)
+    return apply(ops.L2Penalty, *params)
 
 
 def l1_penalty(params):
     """Σ |w| over all params."""
     params = tuple(params)
     if not params:
-        return _leaf(np.asarray(0.0))
-    return _apply(ops.L1Penalty, *params)
+        return as_tensor(0.0)
+    return apply(ops.L1Penalty, *params)
 
 
 __all__ = [
     "linear", "activation", "ACTIVATIONS", "softmax", "log_softmax", "cross_entropy",
-    "binary_cross_entropy_with_logits", "mse_loss", "hinge_loss", "l1_penalty", "l2_penalty",
+    "binary_cross_entropy_with_logits", "binary_cross_entropy", "nll_loss", "mse_loss", "l1_loss",
+    "hinge_loss", "l1_penalty", "l2_penalty", "dropout", "pad",
 ]

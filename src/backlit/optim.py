@@ -1,8 +1,10 @@
-"""Optimizers: SGD (with momentum), Adam and RMSprop, following torch.optim's formulas exactly.
+"""Optimizers: SGD (with momentum), Adam, AdamW and RMSprop, following torch.optim's formulas exactly,
+and two learning-rate schedulers, StepLR and CosineAnnealingLR.
 
 Each `step()` updates every parameter's `.data` in place with plain numpy, from its `.grad`; no graph
 nodes are built. Parameters whose `.grad` is None are skipped, as in PyTorch. `weight_decay` adds
-wd * w to the gradient before anything else (classic L2 decay, not AdamW's decoupled form).
+wd * w to the gradient before anything else (classic L2 decay), except in AdamW, which decays the
+weights directly (decoupled weight decay).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import numpy as np
 
 from .engine import Tensor
 
-__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "OPTIMIZERS", "make"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "StepLR", "CosineAnnealingLR", "OPTIMIZERS",
+           "make"]
 
 
 class Optimizer:
     """Base class: holds the parameter list, the mutable learning rate `lr` and per-parameter state."""
 
     hyper: tuple[str, ...] = ()  # names of the hyper-parameters besides lr, for state_dict()
+    decoupled = False  # True: weight decay shrinks w directly (AdamW) instead of adding wd·w to g
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0):
         params = list(params)
@@ -50,7 +54,10 @@ class Optimizer:
                 continue
             g = np.asarray(p.grad, dtype=p.data.dtype)
             if self.weight_decay:
-                g = g + self.weight_decay * p.data
+                if self.decoupled:
+                    p.data *= 1 - self.lr * self.weight_decay
+                else:
+                    g = g + self.weight_decay * p.data
             self._update(p.data, g, state)
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict) -> None:
@@ -165,6 +172,21 @@ class Adam(Optimizer):
         w -= step_size * (m / denom)
 
 
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW.
+
+        w <- w - lr * wd * w          then the Adam update with the plain gradient g
+    Unlike Adam's weight_decay, the decay is not divided by Adam's running scale, so every weight
+    shrinks at the same rate. The default weight_decay is 0.01, as in PyTorch.
+    """
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01, amsgrad: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
 class RMSprop(Optimizer):
     """RMSprop (Hinton), as torch.optim.RMSprop.
 
@@ -232,6 +254,69 @@ def make(name: str, params, lr: float, weight_decay: float = 0.0) -> Optimizer:
     if name == "rmsprop":
         return RMSprop(params, lr, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+# ---- learning-rate schedulers ---------------------------------------------------------------------
+
+
+class LRScheduler:
+    """Base class: call ``step()`` once per epoch, after ``optimizer.step()``, as in PyTorch.
+
+    It sets ``optimizer.lr`` to ``lr_at(epoch)``, a function of the epoch count and the learning rate
+    the optimizer had when the scheduler was made (``base_lr``).
+    """
+
+    def __init__(self, optimizer: Optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(self).__name__} takes an Optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.last_epoch = 0
+
+    def lr_at(self, epoch: int) -> float:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        self.optimizer.lr = self.lr_at(self.last_epoch)
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rate now in use, in a list (one per parameter group in PyTorch; backlit has one)."""
+        return [self.optimizer.lr]
+
+
+class StepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs:
+
+        lr = base_lr · gamma^⌊epoch / step_size⌋
+    """
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+        super().__init__(optimizer)
+        if int(step_size) != step_size or step_size < 1:
+            raise ValueError(f"StepLR step_size must be a positive integer, got {step_size!r}")
+        _check_nonneg("gamma", gamma)
+        self.step_size, self.gamma = int(step_size), float(gamma)
+
+    def lr_at(self, epoch):
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Half a cosine from base_lr down to ``eta_min`` over ``T_max`` epochs (then back up, periodically):
+
+        lr = eta_min + (base_lr - eta_min) · (1 + cos(π · epoch / T_max)) / 2
+    """
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):  # noqa: N803 (torch's name)
+        super().__init__(optimizer)
+        if int(T_max) != T_max or T_max < 1:
+            raise ValueError(f"CosineAnnealingLR T_max must be a positive integer, got {T_max!r}")
+        _check_nonneg("eta_min", eta_min)
+        self.T_max, self.eta_min = int(T_max), float(eta_min)
+
+    def lr_at(self, epoch):
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
 
 
 def _check_nonneg(name: str, value) -> None:

@@ -39,7 +39,6 @@ NUDGE_WRONG_STEPS = 12  # an already misclassified point walks this far deeper i
 EXPORTS = {"torch": "PyTorch script (.py)", "onnx": "ONNX model (.onnx)",
            "worked": "Worked example of this sample (.md)", "worked_blanks": "Exercise with answer key (.md)",
            "csv": "The data (.csv)"}
-FD_MEASURE_MAX_PARAMS = 400  # above this the cost meter estimates finite differences instead of timing them
 
 
 class HistoryCursor:
@@ -67,6 +66,7 @@ class Playground:
         if config:
             self.config = settings.resolve_config(self.config, settings.check_config(config, self.limits))
         self.history_generation = 0
+        self.custom: tuple | None = None  # (X_train, y_train, X_test, y_test) of points the user made
         self.playing = False
         self.diverged = False
         self._build_data()
@@ -74,14 +74,21 @@ class Playground:
 
     # ---- building -------------------------------------------------------------------------------
     def _build_data(self) -> None:
+        """The points: the configured dataset, or the custom points (clicked in, or from a CSV), which
+        no setting but the dataset itself (or Regenerate) replaces."""
         c = self.config
         spec = data.DATASETS[c["dataset"]]
-        classes = c["classes"] if spec.kind == "multiclass" else None
-        ds = data.make(c["dataset"], n=c["n_points"], noise=c["noise"], seed=c["seed"], classes=classes)
-        self.kind = ds.kind
-        self.classes = ds.classes  # 2 for binary, K for multiclass, None for regression
-        self.X_train, self.y_train, self.X_test, self.y_test = data.split(ds, train_ratio=c["train_ratio"],
-                                                                          seed=c["seed"])
+        if self.custom is not None:
+            self.X_train, self.y_train, self.X_test, self.y_test = self.custom
+            self.kind = spec.kind
+            self.classes = c["classes"] if spec.kind == "multiclass" else (2 if spec.kind == "binary" else None)
+        else:
+            classes = c["classes"] if spec.kind == "multiclass" else None
+            ds = data.make(c["dataset"], n=c["n_points"], noise=c["noise"], seed=c["seed"], classes=classes)
+            self.kind = ds.kind
+            self.classes = ds.classes  # 2 for binary, K for multiclass, None for regression
+            self.X_train, self.y_train, self.X_test, self.y_test = data.split(ds, train_ratio=c["train_ratio"],
+                                                                              seed=c["seed"])
         self.n_train = len(self.X_train)
         self.selected = 0
         self._sample_order = np.random.default_rng((c["seed"], 2)).permutation(self.n_train)
@@ -181,6 +188,10 @@ class Playground:
         """
         if self.diverged:
             return []
+        if self.n_train == 0:
+            self.playing = False
+            return [self.state(), {"type": "error", "field": "data",
+                                   "message": "the plane has no training points: add some before training"}]
         snap = self._snapshot()
         deadline = time.perf_counter() + max_seconds
         start, first_step = self.samples_seen, self.step_count
@@ -206,6 +217,8 @@ class Playground:
         return Tensor(explain.forward_chunked(self.model, Xf))
 
     def _evaluate(self, Xf: np.ndarray, T: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
+        if len(Xf) == 0:
+            return None, None
         with no_grad(), np.errstate(all="ignore"):
             out = self._forward(Xf)
             loss = _float(self._loss(out, T if self.loss_name == "cross_entropy" else Tensor(T)).data)
@@ -225,6 +238,12 @@ class Playground:
         """
         if self._pass_cache is not None and self._pass_cache[0] == self._version:
             return self._pass_cache[1]
+        if self.n_train == 0:
+            L = len(self.model.linears)
+            out = {"train_loss": None, "train_acc": None, "train_grad": None, "badges": [[]] * (L - 1),
+                   "gradflow": {"delta": [None] * L, "grad_W": [None] * L}}
+            self._pass_cache = (self._version, out)
+            return out
         with np.errstate(all="ignore"):
             tr = explain.trace(self.model, self.Xf_train, self.y_train, loss=self.loss_name)
             # the recorded δ are of the mean loss: one sample's own δ is n times larger
@@ -254,7 +273,7 @@ class Playground:
 
     @property
     def epoch(self) -> float:
-        return self.samples_seen / self.n_train
+        return self.samples_seen / self.n_train if self.n_train else 0.0
 
     def _record_history(self, m: dict) -> None:
         """One loss-curve point per weight version (so any number of viewers add at most one)."""
@@ -337,7 +356,8 @@ class Playground:
                "activations": list(self.model.activations), "problem": self.config["problem"],
                "kind": self.kind, "classes": self.classes, "selected": self.selected,
                "n_train": self.n_train, "n_test": len(self.X_test),
-               "gradflow_layers": gradflow.layer_names(len(self.model.linears))}
+               "gradflow_layers": gradflow.layer_names(len(self.model.linears)),
+               "custom_data": self.custom is not None}
         if schema:
             msg["schema"] = {**settings.schema(self.limits), "exports": EXPORTS}
         return msg
@@ -406,6 +426,8 @@ class Playground:
         new = settings.resolve_config(self.config, partial)
         changed = {k for k in new if new[k] != self.config[k]}
         self.config = new
+        if "dataset" in changed:
+            self.custom = None  # picking a dataset replaces custom points
         if changed & set(settings.GROUPS["data"]):
             self.playing = False
             self._build_data()
@@ -428,6 +450,7 @@ class Playground:
         """New data from seed + 1 (the seed also initialises the net, so it is re-initialised too)."""
         self.config["seed"] = (self.config["seed"] + 1) % (settings.MAX_SEED + 1)
         self.playing = False
+        self.custom = None
         self._build_data()
         self._build_model()
         return [self.state(), self.points(), self._frame_msg()]
@@ -478,6 +501,7 @@ class Playground:
 
     # ---- actions: one sample --------------------------------------------------------------------
     def _selection(self) -> dict:
+        self._require_points()
         x = self.X_train[self.selected]
         return {"type": "selection", "index": int(self.selected), "point": [float(x[0]), float(x[1])],
                 "label": self.y_train[self.selected].item()}
@@ -489,11 +513,13 @@ class Playground:
         return [self._selection(), self.trace()[0]]
 
     def select_point(self, x, y) -> list[dict]:
+        self._require_points()
         d = (self.X_train[:, 0] - x) ** 2 + (self.X_train[:, 1] - y) ** 2
         return self.select(int(np.argmin(d)))
 
     def next_sample(self) -> list[dict]:
         """The next training sample in a seeded order (a permutation of the training set)."""
+        self._require_points()
         self.selected = int(self._sample_order[self._sample_pos % self.n_train])
         self._sample_pos += 1
         return [self._selection(), self.trace()[0]]
@@ -502,19 +528,24 @@ class Playground:
         y = self.y_train[index]
         return int(y) if self.kind != "regression" else float(y)
 
+    def _require_points(self) -> None:
+        if self.n_train == 0:
+            raise ProtocolError("data", "the plane has no training points: add some (Edit data) or pick a dataset")
+
     def _trace(self, x=None, y=None) -> explain.Trace:
         if x is None:
+            self._require_points()
             x, y = self.X_train[self.selected], self._target_of(self.selected)
         with np.errstate(all="ignore"):
             return explain.trace(self.model, x, y, loss=self.loss_name, features=self.config["features"],
                                  train_X=self.X_train, train_y=self.y_train)
 
     def trace(self) -> list[dict]:
-        """Forward + backward of the selected sample (with the preview of one SGD step at the current lr)."""
+        """Forward + backward of the selected sample, and the cost meter's figures. (No preview of an
+        update: Apply this update computes its own, only when pressed.)"""
         tr = self._trace()
         with np.errstate(all="ignore"):
-            d = tr.to_dict(lr=self.config["lr"], cost=False)
-            d["cost"] = tr.cost(measure=tr.parameter_count() <= FD_MEASURE_MAX_PARAMS)
+            d = tr.to_dict(cost=True)
         d["index"] = int(self.selected)
         return [{"type": "trace", "trace": d}]
 
@@ -546,6 +577,7 @@ class Playground:
         at the edge of the plane or after NUDGE_MAX_STEPS. ``losses`` is the true-label loss at every
         point of the path: it rises.
         """
+        self._require_points()
         x = self.X_train[self.selected].astype(np.float64).copy()
         target = self._target_of(self.selected)
         cls = self._class_at(x)
@@ -578,6 +610,7 @@ class Playground:
     def graph(self) -> list[dict]:
         """The selected sample's training step as the engine recorded it, op by op (backlit.graph)."""
         c = self.config
+        self._require_points()
         with np.errstate(all="ignore"):
             g = graph_module.step_graph(self.model, self.X_train[self.selected], self._target_of(self.selected),
                                         loss=self.loss_name, features=c["features"],
@@ -601,6 +634,8 @@ class Playground:
         """A file to download: the model as a PyTorch script or ONNX, the selected sample's worked
         example (with numbers, or with blanks and an answer key), or the data as CSV."""
         stem = f"backlit-{self.config['dataset']}"
+        if format != "csv":
+            self._require_points()
         if format == "torch":
             body, name = export.pytorch_script(self.config, self.model, self.X_train, self.y_train), f"{stem}.py"
         elif format == "onnx":
@@ -624,6 +659,7 @@ class Playground:
     def saliency(self) -> list[dict]:
         """∂L/∂x of every training point, each for its own loss, from ONE batched backward pass: the
         saliency field the page draws as arrows (−∂L/∂x: where each point would move to fit better)."""
+        self._require_points()
         with np.errstate(all="ignore"):
             tr = explain.trace(self.model, self.X_train, self.y_train, loss=self.loss_name,
                                features=self.config["features"])
@@ -671,6 +707,80 @@ class Playground:
                   **settings.json_safe(suggestion or {}), **{k: settings.json_safe(preview.get(k)) for k in keys}}
         return out + [update, self._frame_msg()]
 
+    # ---- actions: your own data ------------------------------------------------------------------
+    def _set_custom(self, X_train, y_train, X_test, y_test, select: int | None = None) -> list[dict]:
+        """Use these points from now on (the network is re-initialised, as for any new data)."""
+        self.custom = (np.asarray(X_train, np.float64).reshape(-1, 2), np.asarray(y_train),
+                       np.asarray(X_test, np.float64).reshape(-1, 2), np.asarray(y_test))
+        self.playing = False
+        self._build_data()
+        self._build_model()
+        if select is not None and 0 <= select < self.n_train:
+            self.selected = select  # before the state goes out, so the page follows the new point
+            return [self.state(), self.points(), self._frame_msg(), self._selection(), self.trace()[0]]
+        return [self.state(), self.points(), self._frame_msg()]
+
+    def _label(self, label):
+        if self.kind == "regression":
+            return settings.check_float("label", label, -1e3, 1e3)
+        return settings.check_int("label", label, 0, self.classes - 1)
+
+    def add_point(self, x, y, label) -> list[dict]:
+        """A training point of class ``label`` (a value, for regression) at (x, y); it becomes the
+        selected sample, with its own trace."""
+        label = self._label(label)
+        if self.n_train + len(self.X_test) >= self.limits.max_points:
+            raise ProtocolError("data", f"the session holds at most {self.limits.max_points} points")
+        dtype = np.float64 if self.kind == "regression" else np.int64
+        X = np.vstack([self.X_train, [[x, y]]])
+        ys = np.concatenate([self.y_train, np.array([label], dtype=dtype)])
+        return self._set_custom(X, ys, self.X_test, self.y_test, select=len(X) - 1)
+
+    def remove_point(self, x, y) -> list[dict]:
+        """Remove the point (training or test) nearest to (x, y), if one lies within 1 unit."""
+        best = None
+        for part, X in (("train", self.X_train), ("test", self.X_test)):
+            if len(X):
+                d = np.hypot(X[:, 0] - x, X[:, 1] - y)
+                k = int(np.argmin(d))
+                if best is None or d[k] < best[0]:
+                    best = (float(d[k]), part, k)
+        if best is None or best[0] > 1.0:
+            raise ProtocolError("point", "no point within 1 unit of where you clicked")
+        _, part, k = best
+        Xtr, ytr, Xte, yte = self.X_train, self.y_train, self.X_test, self.y_test
+        if part == "train":
+            Xtr, ytr = np.delete(Xtr, k, axis=0), np.delete(ytr, k)
+        else:
+            Xte, yte = np.delete(Xte, k, axis=0), np.delete(yte, k)
+        return self._set_custom(Xtr, ytr, Xte, yte)
+
+    def clear_points(self) -> list[dict]:
+        """An empty plane, to click a dataset of your own into."""
+        empty = np.zeros((0, 2))
+        dtype = np.float64 if self.kind == "regression" else np.int64
+        return self._set_custom(empty, np.zeros(0, dtype), empty, np.zeros(0, dtype))
+
+    def load_csv(self, text, rescale=False) -> list[dict]:
+        """Points from CSV text (x1,x2,label or x1,x2,y), split by the train ratio and seed. Every bad
+        row is reported by line; a bad file changes nothing."""
+        kind = "regression" if self.kind == "regression" else "classification"
+        try:
+            ds = csvdata.read_csv(text, kind=kind, max_rows=self.limits.max_points, rescale=bool(rescale))
+        except csvdata.CSVError as e:
+            raise CSVProblem(e) from None
+        if ds.kind != self.kind:  # a multiclass file on a binary set, or the other way round
+            name = next(n for n, d in data.DATASETS.items() if d.kind == ds.kind)
+            self.config = settings.resolve_config(self.config, {"dataset": name})
+        if ds.kind == "multiclass":
+            if not 3 <= ds.classes <= 5:
+                raise ProtocolError("csv", f"the file has {ds.classes} classes; the playground takes 2 to 5")
+            self.config["classes"] = ds.classes
+        if len(ds) < 2:
+            raise ProtocolError("csv", "the file needs at least 2 points")
+        split = data.split(ds, train_ratio=self.config["train_ratio"], seed=self.config["seed"])
+        return self._set_custom(*split)
+
     # ---- actions: save / load -------------------------------------------------------------------
     def save(self) -> list[dict]:
         return [{"type": "session", "session": self.session()}]
@@ -681,7 +791,31 @@ class Playground:
                 "sizes": list(self.sizes),
                 "weights": [lin.weight.data.tolist() for lin in self.model.linears],
                 "biases": [lin.bias.data.tolist() for lin in self.model.linears],
-                "step": self.step_count, "samples_seen": self.samples_seen, "epoch": self.epoch}
+                "step": self.step_count, "samples_seen": self.samples_seen, "epoch": self.epoch,
+                **({"points": {k: v for k, v in self.points().items() if k in ("train", "test")}}
+                   if self.custom is not None else {})}
+
+    def _check_points(self, points, kind: str, classes) -> tuple:
+        """Saved custom points {"train": [[x, y, label], ...], "test": [...]} -> the four arrays."""
+        name = "session.points"
+        if not isinstance(points, dict) or not all(isinstance(points.get(k), list) for k in ("train", "test")):
+            raise ProtocolError(name, f"{name} must be {{'train': [[x, y, label], ...], 'test': [...]}}")
+        if len(points["train"]) + len(points["test"]) > self.limits.max_points:
+            raise ProtocolError(name, f"{name} holds more than {self.limits.max_points} points")
+        out = []
+        for part in ("train", "test"):
+            X, y = [], []
+            for k, row in enumerate(points[part]):
+                where = f"{name}.{part}[{k}]"
+                if not isinstance(row, list) or len(row) != 3:
+                    raise ProtocolError(where, f"{where} must be [x, y, label]")
+                X.append([settings.check_float(where, row[0], -settings.PLANE_LIMIT, settings.PLANE_LIMIT),
+                          settings.check_float(where, row[1], -settings.PLANE_LIMIT, settings.PLANE_LIMIT)])
+                y.append(settings.check_float(where, row[2], -1e3, 1e3) if kind == "regression"
+                         else settings.check_int(where, row[2], 0, classes - 1))
+            out += [np.asarray(X, np.float64).reshape(-1, 2),
+                    np.asarray(y, np.float64 if kind == "regression" else np.int64)]
+        return tuple(out)
 
     def load(self, session) -> list[dict]:
         """Restore a saved session. Everything is validated before anything changes."""
@@ -701,13 +835,45 @@ class Playground:
         n_out = kinds.get(data.DATASETS[new["dataset"]].kind).n_outputs(new["classes"])
         sizes = [len(new["features"])] + list(new["hidden"]) + [n_out]
         Ws, bs = settings.check_weights(session.get("weights"), session.get("biases"), sizes, name="session.weights")
+        custom = None
+        if session.get("points") is not None:
+            kind = data.DATASETS[new["dataset"]].kind
+            custom = self._check_points(session["points"], kind, new["classes"] if kind == "multiclass" else 2)
         self.config = new
+        self.custom = custom
         self.playing = False
         self._build_data()
         self._build_model()
         self._set_weights(Ws, bs)
         self.step_count, self.samples_seen = step, seen
         return [self.state(schema=True), self.points(), self._frame_msg()]
+
+    # ---- a model object of the caller's own (the notebook widget) ------------------------------------
+    def use_model(self, model) -> list[dict]:
+        """Make ``model`` (an ``nn.MLP`` that a notebook holds) the session's network, as it is: training,
+        Forward/Backward and every view then work on that very object. Its sizes and activations must be
+        those the config builds. Also call it after the model's weights changed outside the session (a
+        new weight version, so cached metrics refresh; a fresh optimizer)."""
+        sizes, acts = list(model.sizes), list(model.activations)
+        if sizes != list(self.sizes) or acts != list(self.model.activations):
+            raise ProtocolError("model", f"the model is {'-'.join(map(str, sizes))} ({', '.join(acts)}); this "
+                                f"session's network is {'-'.join(map(str, self.sizes))} "
+                                f"({', '.join(self.model.activations)})")
+        self.model = model
+        self._make_optimizer()
+        self._version += 1
+        return [self.state(), self._frame_msg()]
+
+
+class CSVProblem(ProtocolError):
+    """A CSV that cannot be loaded: one error reply listing every bad line (and the rescale offer)."""
+
+    def __init__(self, err):
+        super().__init__("csv", str(err))
+        self.details = err.to_dict()
+
+    def reply(self, reply_to: int | None = None) -> dict:
+        return {**super().reply(reply_to), **self.details}
 
 
 def _lenient(parse, whole, pieces: list, errors: list) -> dict:

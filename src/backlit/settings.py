@@ -23,7 +23,7 @@ import numpy as np
 
 from . import activations, data, gradflow, kinds, nn, pacing, palette, presets
 
-MAX_MESSAGE_BYTES = 64 * 1024
+MAX_MESSAGE_BYTES = 256 * 1024  # room for a CSV of the session's 5,000 points
 MAX_SEED = 2**31 - 1
 WEIGHT_LIMIT = 1e6  # |value| of a restored weight (hello, load); training past it is divergence
 TYPED_WEIGHT_LIMIT = 1e3  # |value| of a weight typed into the page (set_weight)

@@ -17,22 +17,28 @@
     log: [],
   });
 
-  function onBinary(buf) {
-    try {
-      const dv = new DataView(buf);
-      const h = dv.getUint32(0, true);
-      const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, h)));
-      const start = Math.ceil((4 + h) / 4) * 4;
-      const floats = new Float32Array(buf, start, (buf.byteLength - start) >> 2);
-      for (let k = 0; k < floats.length; k++) if (!Number.isFinite(floats[k])) T.nonFinite++;
+  // Frames are decoded with the page's own decoder (socket.js), one decoder per connection and in
+  // arrival order (a frame may leave out what the connection's previous frame had: "same").
+  let decoderModule = null;
+  const loadDecoder = () => (decoderModule = decoderModule || import('/js/socket.js'));
+
+  function onBinary(ws, buf) {
+    ws.__probeChain = (ws.__probeChain || Promise.resolve()).then(async () => {
+      const mod = await loadDecoder();
+      if (!ws.__probeDecoder) ws.__probeDecoder = new mod.FrameDecoder();
+      const { header, arrays } = await ws.__probeDecoder.decode(await buf);
+      for (const a of Object.values(arrays)) {
+        for (let k = 0; k < a.data.length; k++) if (!Number.isFinite(a.data[k])) T.nonFinite++;
+      }
+      for (const field of ['weights', 'biases']) {
+        for (const v of (header[field] || []).flat(2)) if (!Number.isFinite(v)) T.nonFinite++;
+      }
       T.lastHeader = header;
       T.frames++;
-    } catch (e) {
-      T.badFrames++;
-    }
+    }).catch(() => { T.badFrames++; });
   }
 
-  function onMessage(data) {
+  function onMessage(ws, data) {
     if (typeof data === 'string') {
       try {
         const m = JSON.parse(data);
@@ -42,9 +48,9 @@
         T.texts.push('<bad json>');
       }
     } else if (data instanceof ArrayBuffer) {
-      onBinary(data);
+      onBinary(ws, data);
     } else if (data && data.arrayBuffer) {
-      data.arrayBuffer().then(onBinary);
+      onBinary(ws, data.arrayBuffer());
     }
   }
 
@@ -54,7 +60,7 @@
       super(...args);
       this.addEventListener('open', () => { T.opened++; T.socket = this; });
       this.addEventListener('close', () => T.closed++);
-      this.addEventListener('message', (ev) => onMessage(ev.data));
+      this.addEventListener('message', (ev) => onMessage(this, ev.data));
     }
     send(data) {
       if (typeof data === 'string') {

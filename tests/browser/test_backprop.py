@@ -209,12 +209,16 @@ def test_next_sample_changes_the_selection_and_the_blame_pattern(ready):
 
 
 def test_clicking_the_plane_selects_the_nearest_sample(ready):
+    """A click on a drawn point selects that sample (issue 13: empty space selects nothing)."""
     app = ready
     plane = app.page.locator("#plane")
     before = plane.get_attribute("data-selected")
-    box = plane.bounding_box()
-    for fx, fy in ((0.2, 0.2), (0.8, 0.75), (0.5, 0.9)):
-        plane.click(position={"x": box["width"] * fx, "y": box["height"] * fy})
+    for k in (3, 40, 99):
+        pos = app.page.evaluate("""(k) => {
+            const v = window.backlitViews.plane; const p = v.points.train[k];
+            const [x, y] = v.toPx(p[0], p[1]); return {x, y};
+        }""", k)
+        plane.click(position=pos)
         app.page.wait_for_function("() => window.__t.lastByType.selection")
         if plane.get_attribute("data-selected") != before:
             break

@@ -38,7 +38,7 @@ def test_page_reconnects_after_a_server_restart_with_its_configuration_and_weigh
     page.wait_for_function("(c) => JSON.stringify(window.backlitDebug.state.config) === JSON.stringify(c)",
                            arg=config)
     assert app.config() == config
-    header = page.evaluate("() => window.__t.lastHeader")
+    header = page.evaluate("() => window.backlitDebug.lastFrameHeader")
     for got, want in zip(header["weights"], weights):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-7)
     for got, want in zip(header["biases"], biases):

@@ -1,16 +1,20 @@
-"""The autodiff engine: Tensor, its ops, no_grad and gradcheck.
+"""The autodiff engine: Tensor, its ops, no_grad, gradcheck and the functional grad API.
 
 Every method of Tensor also exists here as a function, so ``engine.exp(t)`` is ``t.exp()``; the
 functions accept Python numbers and arrays too (they become constant tensors).
+
+To add an op, write an ``ops.Op`` subclass (a forward and its vector-Jacobian product) and run it with
+``apply(MyOp, *tensors, **params)``: that is how every method below, and ``backlit.functional``, runs.
 """
 
 import numpy as _np
 
 from . import ops
+from .func import grad, value_and_grad
 from .gradcheck import GradcheckResult, gradcheck
-from .ops import unbroadcast
-from .tensor import Tensor, is_grad_enabled, no_grad, ones, randn, tensor, zeros
-from .tensor import _apply, _leaf
+from .ops import Op, unbroadcast
+from .tensor import Tensor, apply, as_tensor, is_grad_enabled, no_grad, ones, randn, tensor, where, zeros
+from .tensor import _leaf
 
 
 def _t(x):
@@ -20,76 +24,26 @@ def _t(x):
     return _leaf(arr if arr.dtype in (_np.float32, _np.float64) else arr.astype(_np.float64))
 
 
-def exp(x):
-    return _t(x).exp()
+def _method(name, doc=None):
+    def fn(x, *args, **kwargs):
+        return getattr(_t(x), name)(*args, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc or f"``{name}(x, ...)`` is ``x.{name}(...)`` (see Tensor.{name})."
+    return fn
 
 
-def log(x):
-    return _t(x).log()
-
-
-def sqrt(x):
-    return _t(x).sqrt()
-
-
-def abs(x):  # noqa: A001 - mirrors numpy/torch naming
-    return _t(x).abs()
-
-
-def sin(x):
-    return _t(x).sin()
-
-
-def cos(x):
-    return _t(x).cos()
-
-
-def tanh(x):
-    return _t(x).tanh()
-
-
-def sigmoid(x):
-    return _t(x).sigmoid()
-
-
-def relu(x):
-    return _t(x).relu()
-
-
-def leaky_relu(x, slope=0.01):
-    return _t(x).leaky_relu(slope)
-
-
-def softplus(x):
-    return _t(x).softplus()
-
-
-def clip(x, lo=None, hi=None):
-    return _t(x).clip(lo, hi)
-
-
-def sum(x, axis=None, keepdims=False):  # noqa: A001
-    return _t(x).sum(axis, keepdims)
-
-
-def mean(x, axis=None, keepdims=False):
-    return _t(x).mean(axis, keepdims)
-
-
-def max(x, axis=None, keepdims=False):  # noqa: A001
-    return _t(x).max(axis, keepdims)
-
-
-def logsumexp(x, axis=None, keepdims=False):
-    return _t(x).logsumexp(axis, keepdims)
-
-
-def reshape(x, *shape):
-    return _t(x).reshape(*shape)
-
-
-def transpose(x, *axes):
-    return _t(x).transpose(*axes)
+exp, expm1, log, log1p, sqrt, abs, sin, cos, tan = (  # noqa: A001 - mirrors numpy/torch naming
+    _method(n) for n in ("exp", "expm1", "log", "log1p", "sqrt", "abs", "sin", "cos", "tan"))
+tanh, sigmoid, relu, leaky_relu, softplus, clip = (
+    _method(n) for n in ("tanh", "sigmoid", "relu", "leaky_relu", "softplus", "clip"))
+sum, mean, max, min, prod, var, std, logsumexp, argmax, argmin, cumsum = (  # noqa: A001
+    _method(n) for n in ("sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "argmax",
+                         "argmin", "cumsum"))
+reshape, transpose, permute, squeeze, unsqueeze, flatten, expand, flip, gather, split, chunk = (
+    _method(n) for n in ("reshape", "transpose", "permute", "squeeze", "unsqueeze", "flatten", "expand",
+                         "flip", "gather", "split", "chunk"))
+maximum, minimum = (_method(n) for n in ("maximum", "minimum"))
 
 
 def matmul(a, b):
@@ -101,7 +55,10 @@ def concatenate(tensors, axis=0):
     ts = tuple(_t(x) for x in tensors)
     if not ts:
         raise ValueError("concatenate: need at least one tensor")
-    return _apply(ops.Concatenate, *ts, axis=axis)
+    return apply(ops.Concatenate, *ts, axis=axis)
+
+
+cat = concatenate
 
 
 def stack(tensors, axis=0):
@@ -109,12 +66,29 @@ def stack(tensors, axis=0):
     ts = tuple(_t(x) for x in tensors)
     if not ts:
         raise ValueError("stack: need at least one tensor")
-    return _apply(ops.Stack, *ts, axis=axis)
+    return apply(ops.Stack, *ts, axis=axis)
+
+
+def pad(x, pad, value=0.0):
+    """Pad with a constant, with torch's ``F.pad`` spelling: ``pad`` lists (before, after) pairs
+    starting from the LAST axis, e.g. ``pad(x, (1, 1))`` pads the last axis by one on each side."""
+    x = _t(x)
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: {pad} must hold (before, after) pairs for at most {x.ndim} axes")
+    if any(p < 0 for p in pad):
+        raise ValueError("pad: negative padding (cropping) is not supported; slice the tensor instead")
+    pairs = [(pad[i], pad[i + 1]) for i in range(0, len(pad), 2)]
+    widths = tuple([(0, 0)] * (x.ndim - len(pairs)) + pairs[::-1])
+    return apply(ops.Pad, x, widths=widths, value=value)
 
 
 __all__ = [
-    "Tensor", "tensor", "zeros", "ones", "randn", "no_grad", "is_grad_enabled", "gradcheck",
-    "GradcheckResult", "unbroadcast", "ops",
-    "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "clip",
-    "sum", "mean", "max", "logsumexp", "reshape", "transpose", "matmul", "concatenate", "stack",
+    "Tensor", "tensor", "as_tensor", "zeros", "ones", "randn", "no_grad", "is_grad_enabled", "gradcheck",
+    "GradcheckResult", "unbroadcast", "ops", "Op", "apply", "grad", "value_and_grad",
+    "exp", "expm1", "log", "log1p", "sqrt", "abs", "sin", "cos", "tan", "tanh", "sigmoid", "relu",
+    "leaky_relu", "softplus", "clip", "maximum", "minimum", "where",
+    "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "argmax", "argmin", "cumsum",
+    "reshape", "transpose", "permute", "squeeze", "unsqueeze", "flatten", "expand", "flip", "gather",
+    "split", "chunk", "pad", "matmul", "concatenate", "cat", "stack",
 ]

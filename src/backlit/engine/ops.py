@@ -12,6 +12,10 @@ Each op is a class used as a singleton (it is never instantiated). It has
   not require a gradient. ``node.data`` is the output, ``node._parents`` the input Tensors and
   ``node._ctx`` the ``saved`` value.
 
+``backlit.engine.apply(op, *tensors, **params)`` runs an op and records it in the graph. Every Tensor
+method and every function of ``backlit.functional`` goes through it (the arithmetic operators through
+``_unary`` and ``_binary``, the same steps without argument packing), and so can your own Op subclass.
+
 The comment above each rule states the maths with z the output. A rule never adds into ``.grad`` itself:
 the backward loop in ``tensor.py`` does the accumulation, so a tensor used twice gets both contributions.
 
@@ -22,6 +26,8 @@ itself, or a view of it, is fine: the backward loop copies those before storing 
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -37,8 +43,8 @@ def unbroadcast(g, shape):
     lead = g.ndim - len(shape)
     if lead:
         g = np.add.reduce(g, axis=tuple(range(lead)))
-    ones = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
-    if ones:
+    if g.shape != shape:
+        ones = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
         g = np.add.reduce(g, axis=ones, keepdims=True)
     return g
 
@@ -50,8 +56,10 @@ def mean_all(x):
 
 def _expand(g, shape, axis, keepdims):
     """Put back the axes a reduction removed, so ``g`` broadcasts against the reduction's input."""
-    if axis is None:
-        return np.broadcast_to(g, shape) if keepdims else np.broadcast_to(np.reshape(g, (1,) * len(shape)), shape)
+    if axis is None:  # NOTE (speed): a full reduction's g has one element; fill is cheaper than broadcast_to
+        out = np.empty(shape, g.dtype)
+        out.fill(g.item())
+        return out
     if not keepdims:
         g = np.expand_dims(g, axis)
     return np.broadcast_to(g, shape)
@@ -69,9 +77,9 @@ def _keep(z, shape, axis, keepdims):
 def _count(shape, axis):
     """How many elements a reduction over ``axis`` averages."""
     if axis is None:
-        return int(np.prod(shape))
+        return math.prod(shape)
     axes = (axis,) if isinstance(axis, int) else axis
-    return int(np.prod([shape[a] for a in axes]))
+    return math.prod(shape[a] for a in axes)
 
 
 def stable_sigmoid(x):
@@ -93,6 +101,19 @@ def _logsumexp(x, axis, keepdims=True):
     if not keepdims:
         out = np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
     return out
+
+
+def log_softmax(x, axis):
+    """x - log Σ e^x along ``axis``, computed as (x - m) - log Σ e^(x - m) with m the max.
+
+    NOTE: both forms are the same maths, but in float32 m + log Σ… rounds to the spacing of m (about
+    1e-5 at m = 100) before x is subtracted; shifting first keeps the small differences exact.
+    """
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)
+    if not np.isfinite(m).all():  # all -inf (or inf) along the axis: shift by 0 instead
+        m = np.where(np.isfinite(m), m, 0.0)
+    s = x - m
+    return s - np.log(np.add.reduce(np.exp(s), axis=axis, keepdims=True))
 
 
 class Op:
@@ -178,6 +199,7 @@ class Pow(Op):
     # z = a ** b           dz/da = b·a^(b-1)    dz/db = z·ln(a)
     # NOTE: ln(a) is undefined for a <= 0. Like PyTorch we use 0 where a == 0 and b >= 0
     # (the limit of a^b·ln a as a -> 0+), and let a < 0 give nan, which is the honest answer.
+    # NOTE: where b == 0, z = 1 is constant in a, so dz/da = 0 (b·a^(b-1) would be 0·∞ = nan at a = 0).
     name = "pow"
 
     @staticmethod
@@ -190,7 +212,9 @@ class Pow(Op):
         A, B = a.data, b.data
         ga = gb = None
         if a.requires_grad:
-            ga = unbroadcast(g * B * np.power(A, B - 1), A.shape)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                da = np.where(B == 0, 0.0, B * np.power(A, B - 1))
+            ga = unbroadcast(g * da, A.shape)
         if b.requires_grad:
             with np.errstate(divide="ignore", invalid="ignore"):
                 lna = np.log(A)
@@ -201,6 +225,7 @@ class Pow(Op):
 
 class PowScalar(Op):
     # z = a ** c  (c a Python number)      dz/da = c·a^(c-1)
+    # NOTE: c == 0 gives z = 1, so dz/da = 0 everywhere (not 0·a^-1, which is nan at a = 0).
     name = "pow"
 
     @staticmethod
@@ -211,6 +236,10 @@ class PowScalar(Op):
     def backward(node, g):
         (a,) = node._parents
         c = node._ctx
+        if c == 2:  # the common square: 2a, without a call to power
+            return (g * (2.0 * a.data),)
+        if c == 0:
+            return (np.zeros_like(a.data),)
         return (g * (c * np.power(a.data, c - 1)),)
 
 
@@ -228,6 +257,8 @@ class MatMul(Op):
     def backward(node, g):
         a, b = node._parents
         A, B = a.data, b.data
+        if A.ndim == 2 and B.ndim == 2:  # the common case, without the reshaping below
+            return (g @ B.T if a.requires_grad else None, A.T @ g if b.requires_grad else None)
         if A.ndim == 1 and B.ndim == 1:  # dot product: z = Σ a_i b_i
             return (g * B if a.requires_grad else None, g * A if b.requires_grad else None)
         A2 = A[None, :] if A.ndim == 1 else A
@@ -247,6 +278,59 @@ class MatMul(Op):
             if B.ndim == 1:
                 gb = gb.reshape(B.shape)
         return ga, gb
+
+
+class Maximum(Op):
+    # z = max(a, b)        dz/da = 1 where a > b, ½ where a == b, 0 where a < b      (dz/db: mirrored)
+    # NOTE: at a tie neither input wins, so each gets half the gradient, as torch.maximum does.
+    name = "maximum"
+
+    @staticmethod
+    def forward(a, b):
+        return np.maximum(a, b), None
+
+    @staticmethod
+    def backward(node, g):
+        a, b = node._parents
+        return _pick(g, a, b, a.data < b.data, a.data > b.data)
+
+
+class Minimum(Op):
+    # z = min(a, b)        dz/da = 1 where a < b, ½ where a == b, 0 where a > b      (dz/db: mirrored)
+    name = "minimum"
+
+    @staticmethod
+    def forward(a, b):
+        return np.minimum(a, b), None
+
+    @staticmethod
+    def backward(node, g):
+        a, b = node._parents
+        return _pick(g, a, b, a.data > b.data, a.data < b.data)
+
+
+def _pick(g, a, b, a_loses, b_loses):
+    """The gradients of maximum/minimum: g to the winner, g/2 to each at a tie, 0 to the loser."""
+    share = np.where(a.data == b.data, g * 0.5, g)
+    return (unbroadcast(np.where(a_loses, 0.0, share), a.data.shape) if a.requires_grad else None,
+            unbroadcast(np.where(b_loses, 0.0, share), b.data.shape) if b.requires_grad else None)
+
+
+class Where(Op):
+    # z = a where c else b       dz/da = 1 where c, else 0        dz/db = 0 where c, else 1
+    # (c is a boolean array, a constant: it gets no gradient)
+    name = "where"
+
+    @staticmethod
+    def forward(a, b, condition):
+        return np.where(condition, a, b), condition
+
+    @staticmethod
+    def backward(node, g):
+        a, b = node._parents
+        c = node._ctx
+        return (unbroadcast(np.where(c, g, 0.0), a.data.shape) if a.requires_grad else None,
+                unbroadcast(np.where(c, 0.0, g), b.data.shape) if b.requires_grad else None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -291,6 +375,32 @@ class Log(Op):
     @staticmethod
     def backward(node, g):
         return (g / node._parents[0].data,)
+
+
+class Log1p(Op):
+    # z = ln(1 + a)        dz/da = 1/(1 + a)         (accurate for tiny a, where 1 + a rounds to 1)
+    name = "log1p"
+
+    @staticmethod
+    def forward(a):
+        return np.log1p(a), None
+
+    @staticmethod
+    def backward(node, g):
+        return (g / (1.0 + node._parents[0].data),)
+
+
+class Expm1(Op):
+    # z = e^a - 1          dz/da = e^a = z + 1       (accurate for tiny a)
+    name = "expm1"
+
+    @staticmethod
+    def forward(a):
+        return np.expm1(a), None
+
+    @staticmethod
+    def backward(node, g):
+        return (g * (node.data + 1.0),)
 
 
 class Sqrt(Op):
@@ -343,6 +453,20 @@ class Cos(Op):
     @staticmethod
     def backward(node, g):
         return (-g * np.sin(node._parents[0].data),)
+
+
+class Tan(Op):
+    # z = tan a            dz/da = 1 + tan² a = 1 + z²
+    name = "tan"
+
+    @staticmethod
+    def forward(a):
+        return np.tan(a), None
+
+    @staticmethod
+    def backward(node, g):
+        z = node.data
+        return (g * (1.0 + z * z),)
 
 
 class Tanh(Op):
@@ -462,12 +586,18 @@ class Mean(Op):
 
     @staticmethod
     def forward(a, axis, keepdims):
-        return np.mean(a, axis=axis, keepdims=keepdims), (axis, keepdims)
+        if axis is None and not keepdims:
+            return mean_all(a), (None, False)
+        return np.add.reduce(a, axis=axis, keepdims=keepdims) / _count(a.shape, axis), (axis, keepdims)
 
     @staticmethod
     def backward(node, g):
         axis, keepdims = node._ctx
         shape = node._parents[0].data.shape
+        if axis is None:  # NOTE (speed): one number to spread; dividing a Python float skips 0-d array maths
+            out = np.empty(shape, g.dtype)
+            out.fill(g.item() / _count(shape, None))
+            return (out,)
         return (_expand(g / _count(shape, axis), shape, axis, keepdims),)
 
 
@@ -476,19 +606,82 @@ class Max(Op):
     # NOTE: ties split the gradient evenly between the tied elements. This is what PyTorch does for
     # the full reduction t.max() and for torch.amax (torch.max(dim=...) instead sends it all to one
     # index). It keeps the rule symmetric, and it is the average of the one-sided subgradients.
+    # NOTE: a NaN input makes the max NaN; the gradient then goes to the NaN (NaN == NaN is False, so
+    # the mask marks NaNs explicitly), as in PyTorch.
     name = "max"
+    reduce = np.maximum.reduce
 
-    @staticmethod
-    def forward(a, axis, keepdims):
-        return np.max(a, axis=axis, keepdims=keepdims), (axis, keepdims)
+    @classmethod
+    def forward(cls, a, axis, keepdims):
+        return cls.reduce(a, axis=axis, keepdims=keepdims), (axis, keepdims)
 
     @staticmethod
     def backward(node, g):
         axis, keepdims = node._ctx
         a = node._parents[0].data
-        mask = a == _keep(node.data, a.shape, axis, keepdims)
+        z = _keep(node.data, a.shape, axis, keepdims)
+        mask = a == z
+        if np.isnan(node.data).any():
+            mask |= np.isnan(a) & np.isnan(z)
         share = mask / np.sum(mask, axis=axis, keepdims=True)
         return (_expand(g, a.shape, axis, keepdims) * share,)
+
+
+class Min(Max):
+    # z = min_axis a       dz/da_i = 1/k if a_i is one of the k elements equal to the min, else 0
+    # (the same rule as Max: the gradient goes to the elements equal to the output)
+    name = "min"
+    reduce = np.minimum.reduce
+
+
+class Prod(Op):
+    # z = Π_axis a         dz/da_i = Π_{j≠i} a_j
+    # NOTE: z / a_i would be 0/0 where a_i = 0, so the product of the others is computed directly, as
+    # (product of those before i) · (product of those after i): two cumulative products, exact at zeros.
+    name = "prod"
+
+    @staticmethod
+    def forward(a, axis, keepdims):
+        return np.prod(a, axis=axis, keepdims=keepdims), (axis, keepdims)
+
+    @staticmethod
+    def backward(node, g):
+        axis, keepdims = node._ctx
+        a = node._parents[0].data
+        return (_expand(g, a.shape, axis, keepdims) * _prod_of_others(a, axis),)
+
+
+def _prod_of_others(a, axis):
+    """For every element, the product of the other elements it was reduced with."""
+    axes = tuple(range(a.ndim)) if axis is None else tuple(
+        ax % a.ndim for ax in ((axis,) if isinstance(axis, int) else axis))
+    ends = tuple(range(a.ndim - len(axes), a.ndim))
+    moved = np.moveaxis(a, axes, ends)
+    flat = moved.reshape(moved.shape[:a.ndim - len(axes)] + (-1,))
+    one = np.ones(flat.shape[:-1] + (1,), a.dtype)
+    before = np.cumprod(np.concatenate([one, flat[..., :-1]], axis=-1), axis=-1)
+    after = np.cumprod(np.concatenate([one, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    return np.moveaxis((before * after).reshape(moved.shape), ends, axes)
+
+
+class Var(Op):
+    # z = Σ_axis (a - ā)² / (n - c)       (ā the mean, c the correction: 1 for the unbiased estimate)
+    #   dz/da_i = 2(a_i - ā) / (n - c)    (the terms through ā cancel, since Σ (a_j - ā) = 0)
+    name = "var"
+
+    @staticmethod
+    def forward(a, axis, keepdims, correction):
+        d = a - np.mean(a, axis=axis, keepdims=True)
+        dof = _count(a.shape, axis) - correction
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.sum(d * d, axis=axis, keepdims=keepdims) / dof
+        return z, (axis, keepdims, d, dof)
+
+    @staticmethod
+    def backward(node, g):
+        axis, keepdims, d, dof = node._ctx
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (_expand(g, d.shape, axis, keepdims) * d * (2.0 / dof),)
 
 
 class LogSumExp(Op):
@@ -530,24 +723,101 @@ class Transpose(Op):
     name = "transpose"
 
     @staticmethod
-    def forward(a, axes):
-        if axes is not None:
-            axes = tuple(ax % a.ndim for ax in axes)  # negative axes would break the inverse below
-        return np.transpose(a, axes), axes
+    def forward(a, axes=None):
+        if axes is None:  # reverse every axis (a.T); the inverse is the same reversal
+            return a.T, None
+        inverse = [0] * a.ndim
+        for i, ax in enumerate(axes):
+            inverse[ax % a.ndim] = i
+        return a.transpose(axes), inverse
 
     @staticmethod
     def backward(node, g):
-        axes = node._ctx
-        return (np.transpose(g) if axes is None else np.transpose(g, np.argsort(axes)),)
+        inverse = node._ctx
+        return (g.T if inverse is None else g.transpose(inverse),)
+
+
+class Expand(Op):
+    # z = broadcast_to(a, shape)     dL/da = unbroadcast(g, a.shape): each copy sends its gradient back
+    name = "expand"
+
+    @staticmethod
+    def forward(a, shape):
+        return np.broadcast_to(a, shape), None
+
+    @staticmethod
+    def backward(node, g):
+        return (unbroadcast(g, node._parents[0].data.shape),)
+
+
+class Flip(Op):
+    # z = a reversed along axes      dL/da = g reversed along the same axes
+    name = "flip"
+
+    @staticmethod
+    def forward(a, axes):
+        return np.flip(a, axes), axes
+
+    @staticmethod
+    def backward(node, g):
+        return (np.flip(g, node._ctx),)
+
+
+class Cumsum(Op):
+    # z_i = Σ_{j<=i} a_j   dL/da_j = Σ_{i>=j} g_i: a cumulative sum of g taken from the other end
+    name = "cumsum"
+
+    @staticmethod
+    def forward(a, axis):
+        return np.cumsum(a, axis=axis), axis
+
+    @staticmethod
+    def backward(node, g):
+        axis = node._ctx
+        return (np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis),)
+
+
+class Pad(Op):
+    # z = a with `value` added around it      dL/da = the middle of g, where a sits
+    # `widths` is numpy's ((before, after), ...) per axis; functional.pad converts torch's order.
+    name = "pad"
+
+    @staticmethod
+    def forward(a, widths, value):
+        return np.pad(a, widths, constant_values=value), widths
+
+    @staticmethod
+    def backward(node, g):
+        return (g[tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(node._ctx))],)
+
+
+class Gather(Op):
+    # z[i, j] = a[index[i, j], j]   (for dim 0; torch.gather)
+    #   dL/da = zeros with g added at the gathered places (np.add.at: an element gathered twice gets both)
+    name = "gather"
+
+    @staticmethod
+    def forward(a, dim, index):
+        where = list(np.indices(index.shape, sparse=True))
+        where[dim] = index
+        where = tuple(where)
+        return a[where], where
+
+    @staticmethod
+    def backward(node, g):
+        out = np.zeros(node._parents[0].data.shape, dtype=g.dtype)
+        np.add.at(out, node._ctx, g)
+        return (out,)
+
+
+_BASIC = (int, np.integer, slice, type(None), type(Ellipsis))
 
 
 def _is_advanced(idx):
-    """True when an index may repeat elements (integer arrays), so scattering must use np.add.at."""
+    """True unless the index is basic (ints, slices, None, ...). Any other part (a list, a tuple, an
+    array) may select an element twice, and then scattering the gradient back must use np.add.at."""
     parts = idx if isinstance(idx, tuple) else (idx,)
-    for p in parts:
-        if isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype != bool:
-            return True
-    return False
+    return not all(isinstance(p, _BASIC) and not isinstance(p, bool) for p in parts)
 
 
 class GetItem(Op):
@@ -613,10 +883,10 @@ class Linear(Op):
 
     @staticmethod
     def forward(x, W, b=None):
-        out = np.matmul(x, W.T)
+        out = x @ W.T
         if b is not None:
-            if out.dtype == b.dtype and out.ndim >= b.ndim and out.ndim:
-                out += b  # in place: out is a fresh array
+            if out.ndim >= b.ndim and out.ndim and out.dtype == b.dtype:
+                out += b  # in place: out is a fresh array (b, of shape (out,), broadcasts into it)
             else:
                 out = out + b
         return out, None
@@ -651,7 +921,7 @@ class Softmax(Op):
 
     @staticmethod
     def forward(a, axis):
-        return np.exp(a - _logsumexp(a, axis)), axis
+        return np.exp(log_softmax(a, axis)), axis
 
     @staticmethod
     def backward(node, g):
@@ -665,7 +935,7 @@ class LogSoftmax(Op):
 
     @staticmethod
     def forward(a, axis):
-        return a - _logsumexp(a, axis), axis
+        return log_softmax(a, axis), axis
 
     @staticmethod
     def backward(node, g):
@@ -673,23 +943,21 @@ class LogSoftmax(Op):
 
 
 class CrossEntropy(Op):
-    # L = (1/N) Σ_n [lse(a_n) - a_n[t_n]]       (softmax then negative log-likelihood, via log-sum-exp)
+    # L = -(1/N) Σ_n log_softmax(a_n)[t_n]       (softmax then negative log-likelihood, via log-sum-exp)
     #   dL/da = (softmax(a) - onehot(t)) / N
     name = "cross_entropy"
 
     @staticmethod
     def forward(a, targets):
-        lse = _logsumexp(a, -1)
-        rows = np.arange(a.shape[0])
-        loss = mean_all(lse[:, 0] - a[rows, targets])
-        return loss, (targets, lse)
+        logp = log_softmax(a, -1)
+        loss = -mean_all(logp[np.arange(a.shape[0]), targets])
+        return loss, (targets, logp)
 
     @staticmethod
     def backward(node, g):
-        targets, lse = node._ctx
-        a = node._parents[0].data
-        n = a.shape[0]
-        d = np.exp(a - lse)
+        targets, logp = node._ctx
+        n = logp.shape[0]
+        d = np.exp(logp)
         d[np.arange(n), targets] -= 1.0
         d *= g / n
         return (d,)
@@ -719,6 +987,31 @@ class BCEWithLogits(Op):
         if y.requires_grad:
             gy = -X * gn
         return gx, gy
+
+
+class BinaryCrossEntropy(Op):
+    # L = -(y·ln p + (1-y)·ln(1-p))  per element, on probabilities p
+    #   dL/dp = (p - y) / (p(1 - p))          dL/dy = ln(1-p) - ln p
+    # NOTE: as PyTorch, each log is clamped at -100 (so p = 0 or 1 gives a finite loss), and p(1-p) at
+    # 1e-12 in dL/dp, so a saturated p gives a large finite gradient instead of inf.
+    name = "binary_cross_entropy"
+
+    @staticmethod
+    def forward(p, y):
+        with np.errstate(divide="ignore"):
+            logp, log1mp = np.maximum(np.log(p), -100.0), np.maximum(np.log1p(-p), -100.0)
+        return -(y * logp + (1.0 - y) * log1mp), (logp, log1mp)
+
+    @staticmethod
+    def backward(node, g):
+        p, y = node._parents
+        logp, log1mp = node._ctx
+        gp = gy = None
+        if p.requires_grad:
+            gp = g * (p.data - y.data) / np.maximum(p.data * (1.0 - p.data), 1e-12)
+        if y.requires_grad:
+            gy = g * (log1mp - logp)
+        return gp, gy
 
 
 class MSELoss(Op):

@@ -7,6 +7,7 @@ reference counting frees the whole graph at once, without Python's cyclic garbag
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import heapq
 import itertools
@@ -198,34 +199,7 @@ class Tensor:
             if g.shape != self.data.shape:
                 raise ValueError(
                     f"backward: gradient has shape {g.shape} but the output has shape {self.data.shape}")
-        if not self._parents:
-            _accumulate(self, g, owned=False)
-            return
-        # Reverse topological order, without recursion: every node was created after its parents, so
-        # always processing the pending node created LAST (a heap on creation order) guarantees that
-        # all of a node's consumers have already sent it their gradient contributions.
-        grads = {self: g}
-        heap = [(-self._seq, self)]
-        pop, push, ndarray = heapq.heappop, heapq.heappush, np.ndarray
-        while heap:
-            node = pop(heap)[1]
-            g = grads.pop(node)
-            if node._retain:
-                _accumulate(node, g, owned=False)
-            for p, pg in zip(node._parents, node._op.backward(node, g)):
-                if pg is None or not p.requires_grad:
-                    continue
-                if p._parents:  # intermediate: collect contributions until it is popped
-                    if p in grads:
-                        grads[p] = grads[p] + pg
-                    else:
-                        grads[p] = pg
-                        push(heap, (-p._seq, p))
-                elif (p.grad is None and pg.__class__ is ndarray and pg.base is None and pg is not g
-                      and pg.shape == p.data.shape and pg.dtype == p.data.dtype):
-                    p.grad = pg  # a leaf's first gradient, freshly made by the rule: keep it, no copy
-                else:
-                    _accumulate(p, pg, owned=False)
+        _backprop(self, g)
 
     # ---- arithmetic -------------------------------------------------------------------------------
     def __add__(self, other):
@@ -254,7 +228,7 @@ class Tensor:
 
     def __pow__(self, other):
         if isinstance(other, (int, float)) and not isinstance(other, bool):
-            return _apply(ops.PowScalar, self, c=other)
+            return apply(ops.PowScalar, self, c=other)
         return _binary(ops.Pow, self, _lift(other, self))
 
     def __rpow__(self, other):
@@ -287,18 +261,26 @@ class Tensor:
         return self.data <= _raw(other)
 
     def __getitem__(self, idx):
-        if isinstance(idx, Tensor):
-            idx = idx.data.astype(np.int64)
-        elif isinstance(idx, tuple):
-            idx = tuple(i.data.astype(np.int64) if isinstance(i, Tensor) else i for i in idx)
-        return _apply(ops.GetItem, self, idx=idx)
+        parts = idx if isinstance(idx, tuple) else (idx,)
+        if any(isinstance(p, Tensor) for p in parts):
+            # NOTE: backlit tensors hold floats, and truncating 1.7 to 1 silently would hide a bug;
+            # torch raises for float index tensors too.
+            raise IndexError("index with a Tensor: Tensors hold floats and cannot index; pass integer "
+                             "indices as a list or a numpy int array (e.g. t.numpy().astype(int))")
+        return apply(ops.GetItem, self, idx=idx)
 
     # ---- elementwise ------------------------------------------------------------------------------
     def exp(self):
         return _unary(ops.Exp, self)
 
+    def expm1(self):
+        return _unary(ops.Expm1, self)
+
     def log(self):
         return _unary(ops.Log, self)
+
+    def log1p(self):
+        return _unary(ops.Log1p, self)
 
     def sqrt(self):
         return _unary(ops.Sqrt, self)
@@ -314,6 +296,9 @@ class Tensor:
     def cos(self):
         return _unary(ops.Cos, self)
 
+    def tan(self):
+        return _unary(ops.Tan, self)
+
     def tanh(self):
         return _unary(ops.Tanh, self)
 
@@ -324,7 +309,7 @@ class Tensor:
         return _unary(ops.Relu, self)
 
     def leaky_relu(self, slope=0.01):
-        return _apply(ops.LeakyRelu, self, slope=slope)
+        return apply(ops.LeakyRelu, self, slope=slope)
 
     def softplus(self):
         return _unary(ops.Softplus, self)
@@ -332,92 +317,284 @@ class Tensor:
     def clip(self, lo=None, hi=None):
         if lo is None and hi is None:
             raise ValueError("clip: give at least one of lo, hi")
-        return _apply(ops.Clip, self, lo=lo, hi=hi)
+        return apply(ops.Clip, self, lo=lo, hi=hi)
 
-    # ---- reductions -------------------------------------------------------------------------------
-    def sum(self, axis=None, keepdims=False):
-        return _apply(ops.Sum, self, axis=_axis(axis), keepdims=keepdims)
+    clamp = clip
 
-    def mean(self, axis=None, keepdims=False):
-        return _apply(ops.Mean, self, axis=_axis(axis), keepdims=keepdims)
+    def maximum(self, other):
+        """Elementwise max(self, other), broadcasting; ties split the gradient in half (as torch)."""
+        return _binary(ops.Maximum, self, _lift(other, self))
 
-    def max(self, axis=None, keepdims=False):
-        return _apply(ops.Max, self, axis=_axis(axis), keepdims=keepdims)
+    def minimum(self, other):
+        """Elementwise min(self, other), broadcasting; ties split the gradient in half (as torch)."""
+        return _binary(ops.Minimum, self, _lift(other, self))
 
-    def logsumexp(self, axis=None, keepdims=False):
-        return _apply(ops.LogSumExp, self, axis=_axis(axis), keepdims=keepdims)
+    def where(self, condition, other):
+        """self where ``condition`` is true, else ``other`` (as torch's ``x.where(condition, y)``)."""
+        return where(condition, self, other)
+
+    # ---- reductions (axis/keepdims as numpy; dim/keepdim accepted as torch spells them) ------------
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return apply(ops.Sum, self, **_reduction(self, axis, keepdims, dim, keepdim))
+
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return apply(ops.Mean, self, **_reduction(self, axis, keepdims, dim, keepdim))
+
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """The largest value (along ``axis``): values only, like torch.amax; ties share the gradient."""
+        return apply(ops.Max, self, **_reduction(self, axis, keepdims, dim, keepdim))
+
+    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """The smallest value (along ``axis``): values only, like torch.amin; ties share the gradient."""
+        return apply(ops.Min, self, **_reduction(self, axis, keepdims, dim, keepdim))
+
+    def prod(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return apply(ops.Prod, self, **_reduction(self, axis, keepdims, dim, keepdim))
+
+    def var(self, axis=None, keepdims=False, *, correction=1, unbiased=None, dim=None, keepdim=None):
+        """Variance Σ(x - mean)² / (n - correction); correction=1 (unbiased) by default, as torch."""
+        if unbiased is not None:
+            correction = int(bool(unbiased))
+        return apply(ops.Var, self, correction=correction, **_reduction(self, axis, keepdims, dim, keepdim))
+
+    def std(self, axis=None, keepdims=False, *, correction=1, unbiased=None, dim=None, keepdim=None):
+        """√var (same arguments as ``var``)."""
+        v = self.var(axis, keepdims, correction=correction, unbiased=unbiased, dim=dim, keepdim=keepdim)
+        return v.sqrt()
+
+    def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return apply(ops.LogSumExp, self, **_reduction(self, axis, keepdims, dim, keepdim))
+
+    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """Index of the largest value, as a numpy int array (indices are not differentiable)."""
+        return np.argmax(self.data, **_reduction(self, axis, keepdims, dim, keepdim))
+
+    def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """Index of the smallest value, as a numpy int array (indices are not differentiable)."""
+        return np.argmin(self.data, **_reduction(self, axis, keepdims, dim, keepdim))
+
+    def cumsum(self, axis=None, *, dim=None):
+        """Running sum along ``axis`` (torch: ``dim``, required there too)."""
+        axis = dim if dim is not None else axis
+        if axis is None:
+            raise TypeError("cumsum: give the axis (dim) to sum along")
+        if self.data.ndim == 0:
+            return self.reshape(1).cumsum(0).reshape(())
+        return apply(ops.Cumsum, self, axis=axis)
 
     # ---- shape ------------------------------------------------------------------------------------
     def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _apply(ops.Reshape, self, shape=shape)
+        return apply(ops.Reshape, self, shape=_shape(shape))
 
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _apply(ops.Transpose, self, axes=axes or None)
+    view = reshape  # backlit never shares storage by contract, so view is reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        """Merge axes start_dim..end_dim into one (torch's flatten; a 0-d tensor becomes shape (1,))."""
+        shape = self.data.shape
+        if not shape:
+            return self.reshape(1)
+        s, e = start_dim % len(shape), end_dim % len(shape)
+        return self.reshape(shape[:s] + (-1,) + shape[e + 1:])
+
+    def squeeze(self, dim=None):
+        """Drop axes of length 1 (only ``dim``, if given; a ``dim`` of another length stays, as in torch)."""
+        shape = self.data.shape
+        if dim is None:
+            dims = range(len(shape))
+        else:
+            dims = [d % max(len(shape), 1) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))]
+        return self.reshape(tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1)))
+
+    def unsqueeze(self, dim):
+        """Insert an axis of length 1 at ``dim`` (negative counts from the end of the result)."""
+        shape = self.data.shape
+        dim = dim % (len(shape) + 1)
+        return self.reshape(shape[:dim] + (1,) + shape[dim:])
+
+    def expand(self, *sizes):
+        """Broadcast to ``sizes`` (-1 keeps an axis); the gradient is summed back by unbroadcast."""
+        sizes = _shape(sizes)
+        lead = len(sizes) - self.data.ndim
+        if lead < 0:
+            raise ValueError(f"expand: {len(sizes)} sizes for a {self.data.ndim}-d tensor")
+        shape = tuple(self.data.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+        return apply(ops.Expand, self, shape=shape)
+
+    def permute(self, *dims):
+        """Reorder every axis: ``x.permute(2, 0, 1)`` (torch's permute, numpy's full transpose)."""
+        dims = _shape(dims)
+        if sorted(d % max(self.data.ndim, 1) for d in dims) != list(range(self.data.ndim)):
+            raise ValueError(f"permute: {dims} is not a permutation of the {self.data.ndim} axes")
+        return apply(ops.Transpose, self, axes=dims)
+
+    def transpose(self, *dims):
+        """Swap two axes, as torch: ``x.transpose(0, 1)``. With no arguments, reverse all axes (``x.T``).
+
+        For a full reordering of the axes (numpy's ``transpose(axes)``) use ``permute``.
+        """
+        if not dims:
+            return apply(ops.Transpose, self, axes=None)
+        if len(dims) != 2 or not all(isinstance(d, (int, np.integer)) for d in dims):
+            raise TypeError(
+                f"transpose{dims}: transpose(dim0, dim1) swaps two axes, as in torch; for a full "
+                f"permutation of the axes use permute{tuple(_shape(dims))}")
+        n = self.data.ndim
+        axes = list(range(n))
+        d0, d1 = dims[0] % max(n, 1), dims[1] % max(n, 1)
+        axes[d0], axes[d1] = axes[d1], axes[d0]
+        return apply(ops.Transpose, self, axes=tuple(axes))
 
     @property
     def T(self):
-        return _apply(ops.Transpose, self, axes=None)
+        """All axes reversed (the transpose of a matrix)."""
+        return _unary(ops.Transpose, self)
+
+    def flip(self, *dims):
+        """Reverse the order along ``dims`` (torch: ``x.flip(0)`` or ``x.flip((0, 1))``)."""
+        return apply(ops.Flip, self, axes=_shape(dims))
+
+    def gather(self, dim, index):
+        """out[i][j] = self[index[i][j]][j] for dim=0 (torch.gather); ``index`` is an int array."""
+        index = _int_index(index, "gather")
+        if index.ndim != self.data.ndim:
+            raise ValueError(f"gather: index has {index.ndim} dims but the tensor has {self.data.ndim}")
+        return apply(ops.Gather, self, dim=dim % max(self.data.ndim, 1), index=index)
+
+    def split(self, split_size_or_sections, dim=0):
+        """Cut into pieces along ``dim``: pieces of one size (the last may be smaller) or a list of sizes."""
+        n = self.data.shape[dim]
+        if isinstance(split_size_or_sections, (int, np.integer)):
+            size = int(split_size_or_sections)
+            sizes = [min(size, n - start) for start in range(0, n, size)]
+        else:
+            sizes = list(split_size_or_sections)
+            if builtins.sum(sizes) != n:
+                raise ValueError(f"split: sizes {sizes} do not add up to {n}, the length of axis {dim}")
+        lead = (slice(None),) * (dim % self.data.ndim)
+        starts = itertools.accumulate([0] + sizes)
+        return tuple(self[lead + (slice(a, a + k),)] for a, k in zip(starts, sizes))
+
+    def chunk(self, chunks, dim=0):
+        """Split into ``chunks`` pieces of ceil(n / chunks) along ``dim`` (the last may be smaller)."""
+        n = self.data.shape[dim]
+        return self.split(max(1, -(-n // chunks)), dim)
 
     def matmul(self, other):
         return self @ other
 
 
+# ---- the backward pass -----------------------------------------------------------------------------
+
+
+def _backprop(root, g, wanted=None):
+    """Send the gradient ``g`` = dL/d(root) back through the graph.
+
+    Normally each leaf that requires grad accumulates its gradient into ``.grad``. If ``wanted`` is a
+    dict {leaf: None}, the gradients of those leaves are collected in it instead and no ``.grad`` is
+    written anywhere (for ``backlit.grad``).
+    """
+    if not root._parents:
+        _to_leaf(root, g, wanted)
+        return
+    # Reverse topological order, without recursion: every node was created after its parents, so
+    # always processing the pending node created LAST (a heap on creation order) guarantees that
+    # all of a node's consumers have already sent it their gradient contributions.
+    grads = {root: g}
+    heap = [(-root._seq, root)]
+    pop, push, ndarray = heapq.heappop, heapq.heappush, np.ndarray
+    while heap:
+        node = pop(heap)[1]
+        g = grads.pop(node)
+        if node._retain and wanted is None:
+            _accumulate(node, g)
+        for p, pg in zip(node._parents, node._op.backward(node, g)):
+            if pg is None or not p.requires_grad:
+                continue
+            if p._parents:  # intermediate: collect contributions until it is popped
+                if p in grads:
+                    grads[p] = grads[p] + pg
+                else:
+                    grads[p] = pg
+                    push(heap, (-p._seq, p))
+            elif (wanted is None and p.grad is None and pg.__class__ is ndarray and pg.base is None
+                  and pg is not g and pg.shape == p.data.shape and pg.dtype == p.data.dtype):
+                # NOTE (speed): a leaf's first gradient, made by the rule just now (not g, not a view,
+                # the leaf's shape and dtype), is stored as it is: no copy
+                p.grad = pg
+            else:
+                _to_leaf(p, pg, wanted)
+
+
+def _to_leaf(t, g, wanted):
+    if wanted is None:
+        _accumulate(t, g)
+    elif t in wanted:
+        wanted[t] = g if wanted[t] is None else wanted[t] + g
+
+
+def _accumulate(t, g):
+    """Add g into t.grad, copying g the first time (the rule may have returned a view of its input)."""
+    if t.grad is not None:
+        t.grad += g
+    elif g.shape == t.data.shape:
+        t.grad = np.array(g, dtype=t.data.dtype)
+    else:
+        t.grad = np.array(np.broadcast_to(g, t.data.shape), dtype=t.data.dtype)
+
+
 # ---- building nodes -------------------------------------------------------------------------------
 
 
-def _leaf(data, requires_grad=False):
-    """A Tensor around an existing float array, without copying or checking (internal fast path)."""
-    t = Tensor.__new__(Tensor)
-    t.data = data
-    t.grad = None
-    t.requires_grad = requires_grad
-    t._parents = ()
-    t._op = None
-    t._ctx = None
-    t._retain = False
-    return t
+def apply(op, *tensors, **params):
+    """Apply an op from ``ops`` (or your own ``ops.Op`` subclass) to tensors: the one way ops run.
 
-
-def _lift(x, like):
-    """Turn a Python number or array into a constant Tensor (numbers take ``like``'s dtype)."""
-    if x.__class__ is Tensor:
-        return x
-    if isinstance(x, Tensor):
-        return x
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"cannot combine a Tensor with {type(x).__name__} of dtype {arr.dtype}")
-    if arr.dtype not in _FLOATS or arr.ndim == 0:
-        arr = arr.astype(like.data.dtype)
-    return _leaf(arr)
-
-
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
-
-
-def _axis(axis):
-    if isinstance(axis, list):
-        return tuple(axis)
-    return axis
-
-
-def _apply(op, *parents, **params):
-    """Run ``op.forward`` on the parents' arrays and wrap the result in a recorded Tensor."""
+    Runs ``op.forward`` on the tensors' arrays and returns the result as a Tensor that records
+    (tensors, op, saved) when grad mode is on and some input requires grad. ``params`` are passed to
+    forward as keywords (an axis, a constant). Errors name the op and every input shape.
+    """
+    # NOTE (speed): passing one to three arrays by hand skips building a list per call (W2: -4%).
     try:
-        out, ctx = op.forward(*[p.data for p in parents], **params)
+        n = len(tensors)
+        if n == 1:
+            out, ctx = op.forward(tensors[0].data, **params)
+        elif n == 2:
+            out, ctx = op.forward(tensors[0].data, tensors[1].data, **params)
+        elif n == 3:
+            out, ctx = op.forward(tensors[0].data, tensors[1].data, tensors[2].data, **params)
+        else:
+            out, ctx = op.forward(*[t.data for t in tensors], **params)
     except (ValueError, IndexError) as e:
-        raise _named(e, op, parents) from None
-    return _node(op, parents, out, ctx)
+        raise _named(e, op, tensors) from None
+    return _record(op, tensors, out, ctx)
 
 
-def _node(op, parents, out, ctx):
-    """Wrap ``out`` in a Tensor; record (parents, op, ctx) if grad mode is on and a parent needs grad."""
-    t = Tensor.__new__(Tensor)
+def _unary(op, a):
+    """``apply(op, a)``, without packing *args/**kwargs.
+
+    NOTE (speed): the training loop calls this for every activation; skipping the argument packing
+    and the try block of ``apply`` measurably helps small networks (benchmarks/engine.py, W2).
+    """
+    out, ctx = op.forward(a.data)
+    return _record(op, (a,), out, ctx)
+
+
+def _binary(op, a, b):
+    """``apply(op, a, b)``, without packing *args/**kwargs (see _unary)."""
+    try:
+        out, ctx = op.forward(a.data, b.data)
+    except (ValueError, IndexError) as e:
+        raise _named(e, op, (a, b)) from None
+    return _record(op, (a, b), out, ctx)
+
+
+def _record(op, parents, out, ctx):
+    """The one node constructor: wrap ``out`` in a Tensor and, if grad mode is on and a parent
+    requires grad, record (parents, op, ctx) on it so that backward can find its way back.
+
+    NOTE (speed): it fills the slots directly instead of calling Tensor.__init__, which validates and
+    copies its input; an op's output is already a fresh float array.
+    """
+    t = _new(Tensor)
     t.data = out if out.__class__ is np.ndarray else np.asarray(out)
     t.grad = None
     t._retain = False
@@ -437,51 +614,66 @@ def _node(op, parents, out, ctx):
     return t
 
 
-# _unary and _binary are _apply specialised for the hot paths (no *args/**kwargs packing); the logic
-# is the same.
-
-
-def _unary(op, a):
-    out, ctx = op.forward(a.data)
-    t = Tensor.__new__(Tensor)
-    t.data = out if out.__class__ is np.ndarray else np.asarray(out)
+def _leaf(data, requires_grad=False):
+    """A leaf Tensor around an existing float array, without copying or checking it (as _record)."""
+    t = _new(Tensor)
+    t.data = data
     t.grad = None
+    t.requires_grad = requires_grad
+    t._parents = ()
+    t._op = None
+    t._ctx = None
     t._retain = False
-    if a.requires_grad and _mode.enabled:
-        t.requires_grad = True
-        t._parents = (a,)
-        t._op = op
-        t._ctx = ctx
-        t._seq = next(_sequence)
-    else:
-        t.requires_grad = False
-        t._parents = ()
-        t._op = None
-        t._ctx = None
     return t
 
 
-def _binary(op, a, b):
-    try:
-        out, ctx = op.forward(a.data, b.data)
-    except (ValueError, IndexError) as e:
-        raise _named(e, op, (a, b)) from None
-    t = Tensor.__new__(Tensor)
-    t.data = out if out.__class__ is np.ndarray else np.asarray(out)
-    t.grad = None
-    t._retain = False
-    if (a.requires_grad or b.requires_grad) and _mode.enabled:
-        t.requires_grad = True
-        t._parents = (a, b)
-        t._op = op
-        t._ctx = ctx
-        t._seq = next(_sequence)
-    else:
-        t.requires_grad = False
-        t._parents = ()
-        t._op = None
-        t._ctx = None
-    return t
+_new = Tensor.__new__
+
+
+def _lift(x, like):
+    """Turn a Python number or array into a constant Tensor (numbers take ``like``'s dtype)."""
+    if isinstance(x, Tensor):
+        return x
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"cannot combine a Tensor with {type(x).__name__} of dtype {arr.dtype}")
+    if arr.dtype.char not in "fd" or arr.ndim == 0:  # not float32 / float64, or a number
+        arr = arr.astype(like.data.dtype)
+    return _leaf(arr)
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+_WHOLE, _WHOLE_KEEP = {"axis": None, "keepdims": False}, {"axis": None, "keepdims": True}
+
+
+def _reduction(t, axis, keepdims, dim, keepdim):
+    """numpy's (axis, keepdims) from either spelling. A list of axes becomes a tuple, and on a 0-d
+    tensor axis 0 or -1 means the whole tensor (torch accepts it; numpy has no axis 0 there)."""
+    if axis is None and dim is None and keepdim is None:
+        return _WHOLE_KEEP if keepdims else _WHOLE  # the common x.sum(), x.mean(): nothing to convert
+    if dim is not None:
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    if t.data.ndim == 0 and axis is not None:
+        if any(a not in (0, -1) for a in (axis if isinstance(axis, tuple) else (axis,))):
+            raise IndexError(f"axis {axis} is out of range for a 0-d tensor (use 0, -1 or None)")
+        axis = None
+    return {"axis": axis, "keepdims": bool(keepdims)}
+
+
+def _int_index(index, where):
+    if isinstance(index, Tensor):
+        raise IndexError(f"{where}: index must be integers (a list or numpy int array), not a float Tensor")
+    index = np.asarray(index)
+    if index.dtype.kind not in "iu":
+        raise IndexError(f"{where}: index must be integers, got dtype {index.dtype}")
+    return index
 
 
 def _named(e, op, parents):
@@ -490,15 +682,13 @@ def _named(e, op, parents):
     return type(e)(f"{op.name}: shapes {shapes}: {e}")
 
 
-def _accumulate(t, g, owned):
-    """Add g into t.grad. ``owned`` means g is a fresh array nobody else holds, so we may keep it."""
-    if g.__class__ is not np.ndarray or g.dtype != t.data.dtype or g.shape != t.data.shape:
-        g = np.array(np.broadcast_to(g, t.data.shape), dtype=t.data.dtype)
-        owned = True
-    if t.grad is None:
-        t.grad = g if owned else g.copy()
-    else:
-        t.grad += g
+def where(condition, a, b):
+    """``a`` where ``condition`` is true, else ``b`` (broadcasting all three), as torch.where."""
+    cond = condition.data != 0 if isinstance(condition, Tensor) else np.asarray(condition, dtype=bool)
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    if like is None:
+        like = _leaf(np.asarray(0.0))
+    return apply(ops.Where, _lift(a, like), _lift(b, like), condition=cond)
 
 
 # ---- constructors ---------------------------------------------------------------------------------
@@ -510,9 +700,30 @@ def tensor(data, requires_grad=False, dtype=np.float64):
 
 
 def _shape(shape):
+    """Sizes given as f(2, 3) or f((2, 3)), as a tuple."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(shape[0])
-    return shape
+    return tuple(shape)
+
+
+def as_tensor(data, dtype=None):
+    """Like ``torch.as_tensor``: a constant Tensor that shares ``data``'s memory when it is already a
+    float array of the wanted dtype (no copy), and a converted copy otherwise. A Tensor of the wanted
+    dtype is returned as it is. ``dtype=None`` keeps float32/float64 and turns anything else to float64.
+    """
+    if isinstance(data, Tensor):
+        if dtype is None or np.dtype(dtype) == data.data.dtype:
+            return data
+        data = data.data
+    arr = np.asarray(data)
+    if dtype is not None and arr.dtype == dtype:  # already as wanted (the common case in a training loop)
+        return _leaf(arr)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"as_tensor: expected numbers, got dtype {arr.dtype}")
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype in _FLOATS else np.float64
+    dtype = _check_dtype(dtype, "as_tensor")
+    return _leaf(arr if arr.dtype == dtype else arr.astype(dtype))
 
 
 def zeros(*shape, requires_grad=False, dtype=np.float64):

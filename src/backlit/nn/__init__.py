@@ -9,6 +9,7 @@ from .layers import (
     ACTIVATIONS,
     INITS,
     MLP,
+    Dropout,
     Identity,
     LeakyReLU,
     Linear,
@@ -37,6 +38,7 @@ from .serialize import ModelFileError, load, model_from_dict, model_to_dict, sav
 __all__ = [
     "Module",
     "Linear",
+    "Dropout",
     "Tanh",
     "ReLU",
     "Sigmoid",

@@ -257,3 +257,24 @@ class MLP(Module):
                 lines.append(repr(activation_module(act)))
         body = "".join(f"  ({i}): {line}\n" for i, line in enumerate(lines))
         return f"MLP(\n{body})"
+
+
+class Dropout(Module):
+    """Zeroes each input element with probability `p` while training and scales the rest by 1/(1-p);
+    after `model.eval()` it passes its input through unchanged, as torch.nn.Dropout.
+
+    The masks come from a numpy Generator seeded with `seed`, so the same seed gives the same sequence
+    of masks (and the same training run).
+    """
+
+    def __init__(self, p: float = 0.5, seed: int | None = 0):
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout p must be in [0, 1], got {p}")
+        self.p = float(p)
+        self._rng = np.random.default_rng(seed)
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, rng=self._rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

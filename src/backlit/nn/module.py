@@ -19,6 +19,8 @@ from ..engine import Tensor
 class Module:
     """Base class: subclasses set parameters and sub-modules as attributes and define `forward`."""
 
+    training = True  # train() / eval() set it on every sub-module; Dropout reads it
+
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
@@ -57,6 +59,20 @@ class Module:
         yield prefix, self
         for name, child in _children(self, prefix):
             yield from child.named_modules(name)
+
+    def train(self, mode: bool = True) -> "Module":
+        """Put this module and every sub-module in training mode (``mode=False``: evaluation mode).
+
+        As in PyTorch, only some layers behave differently (Dropout is active only in training).
+        Returns the module, so ``model = MLP(...).eval()`` works.
+        """
+        for _, m in self.named_modules():
+            m.training = bool(mode)
+        return self
+
+    def eval(self) -> "Module":
+        """Evaluation mode: ``train(False)``."""
+        return self.train(False)
 
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (`.grad = None`), as PyTorch does by default."""

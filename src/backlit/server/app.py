@@ -1,11 +1,16 @@
 """The Starlette app: the static page, and one WebSocket (one `Playground`) per browser tab at /ws.
 
-Each connection runs two coroutines on the event loop: a reader that validates each message, runs it on
-the session's `Playground` and sends the replies, and a trainer that, while the session is playing, runs
-short training ticks and sends a frame every `limits.frame_interval`. Both only ever run *between* each
-other's awaits, so the session object needs no lock, control messages are applied between ticks, and
-every tick ends with an await so other sessions get their turn. The training budget per frame shrinks
-as more sessions train, so under load every session keeps getting frames (at a lower rate).
+Each connection runs three coroutines on the event loop: a reader that only queues incoming messages
+(a bounded queue: a burst beyond it is dropped with one error that counts it, and a peer that goes
+away has its backlog dropped), a worker that runs queued messages one at a time with a yield between
+them, and a trainer that, while the session is playing, trains in short ticks and sends a frame every
+`limits.frame_interval` (if the page has drawn the ones before). They only ever run *between* each
+other's awaits, so the session object needs no lock.
+
+Fair by construction: everything a session asks for (messages, training, frames) is charged to its
+own budget (a token bucket of event-loop time, `CpuBudget`); the busy sessions split the loop evenly,
+so a session that asks for a lot only slows itself down. More cores: `backlit serve --workers N`
+(uvicorn's worker processes, each with its own sessions).
 """
 
 from __future__ import annotations

@@ -49,6 +49,20 @@ def _short_str(name, v):
     return v
 
 
+def _bool(name, v):
+    return check_bool(name, v)
+
+
+def _text(name, v):
+    if not isinstance(v, str):
+        raise ProtocolError(name, f"{name} must be the text of a CSV file")
+    return v
+
+
+def _any(name, v):
+    return v  # checked by the session against the problem kind (a class index, or a value)
+
+
 def _nonneg_int(name, v):
     return check_int(name, v, 0, 2**53 - 1)
 
@@ -125,7 +139,11 @@ SCHEMAS: dict[str, dict] = {
     "graph_zoom": {"layer": (_layer, True), "neuron": (_index, True)},
     "code": _NOARGS,
     "export": {"format": (_export_format, True)},
-    "drawn": {"frames": (_frame_count, False)},  # the page painted this many frames (flow control)
+    "drawn": {"frames": (_frame_count, False)},
+    "add_point": {"x": (_plane, True), "y": (_plane, True), "label": (_any, True)},
+    "remove_point": {"x": (_plane, True), "y": (_plane, True)},
+    "clear_points": _NOARGS,
+    "load_csv": {"text": (_text, True), "rescale": (_bool, False)},  # the page painted this many frames (flow control)
 }
 MESSAGE_TYPES = tuple(SCHEMAS)
 
@@ -249,26 +267,37 @@ _TENSOR_FIELDS = (("weights", "<f8"), ("biases", "<f8"), ("train_grad.grad_W", "
 _DEFLATE_MIN = 1024  # bodies smaller than this go uncompressed
 
 
-def _sanitise(a: np.ndarray) -> np.ndarray:
+def _sanitise(a) -> np.ndarray:
+    """float64, with NaN -> 0 and +-inf (or beyond float32) -> +-3.4e38, so the page never gets them."""
     a = np.asarray(a, dtype=np.float64)
-    if not np.isfinite(a).all():
-        a = np.nan_to_num(a, nan=0.0, posinf=3.4e38, neginf=-3.4e38)
-    return np.clip(a, -3.4e38, 3.4e38)
+    if a.size and not (np.isfinite(a).all() and np.abs(a).max() <= 3.4e38):
+        a = np.clip(np.nan_to_num(a, nan=0.0, posinf=3.4e38, neginf=-3.4e38), -3.4e38, 3.4e38)
+    return a
+
+
+def _exact_bytes(a: np.ndarray) -> bool:
+    """All values integers in 0..255 (class indices)? Most heatmaps fail on their first values."""
+    head = a.ravel()[:64]
+    if not np.array_equal(head, np.rint(head)):
+        return False
+    return bool(a.min() >= 0 and a.max() <= 255 and np.array_equal(a, np.rint(a)))
 
 
 def _quantise(a: np.ndarray) -> tuple[bytes, dict]:
     """float array -> (uint8 bytes, spec fields). Values that are all integers in 0..255 (class
     indices) go exactly; others are scaled to 0..255 between their min and max, per slice of the first
     axis for 3-D arrays (one neuron map each), else over the whole array."""
-    if a.size and np.all((a >= 0) & (a <= 255)) and np.array_equal(a, np.round(a)):
+    if a.size and _exact_bytes(a):
         return _delta(a.astype(np.uint8)), {"dtype": "u8", "exact": True, "filter": "delta2"}
     per_slice = a.ndim >= 3 and a.shape[0] > 0
     axes = tuple(range(1, a.ndim)) if per_slice else None
     lo = a.min(axis=axes, keepdims=True) if a.size else np.zeros((1,) * max(a.ndim, 1))
     hi = a.max(axis=axes, keepdims=True) if a.size else lo
     lo32, hi32 = lo.astype(np.float32).astype(np.float64), hi.astype(np.float32).astype(np.float64)
-    span = np.where(hi32 > lo32, hi32 - lo32, 1.0)
-    q = np.rint(np.clip((a - lo32) / span, 0.0, 1.0) * 255.0).astype(np.uint8)
+    scale = 255.0 / np.where(hi32 > lo32, hi32 - lo32, 1.0)
+    q = np.rint((a - lo32) * scale)
+    np.clip(q, 0.0, 255.0, out=q)
+    q = q.astype(np.uint8)
     lo_l, hi_l = _short(lo32), _short(hi32)
     spec = {"dtype": "u8", "lo": lo_l if per_slice else lo_l[0], "hi": hi_l if per_slice else hi_l[0],
             "filter": "delta2"}
@@ -276,8 +305,8 @@ def _quantise(a: np.ndarray) -> tuple[bytes, dict]:
 
 
 def _short(a: np.ndarray) -> list[float]:
-    """float32 values as the shortest decimals that round-trip to them (a smaller JSON header)."""
-    return [float(np.format_float_scientific(v, unique=True)) for v in a.astype(np.float32).ravel()]
+    """Values to 7 significant digits (about float32's precision): a smaller JSON header."""
+    return [float(f"{v:.7g}") for v in a.ravel().tolist()]
 
 
 def _delta(q: np.ndarray) -> bytes:

@@ -123,6 +123,7 @@ export class Inspector {
   clearCheck() { if (this.checkBox.firstChild) this.checkBox.replaceChildren(); }
 
   setBlame(b) {
+    if (b.j === 'bias') { this.setBiasBlame(b); return; }
     const box = this.main.querySelector('#blame');
     if (!box || this.mode !== 'link') return;
     const gw = b.grad_W;
@@ -156,7 +157,10 @@ export class Inspector {
       const detail = el('div', { class: 'kv' });
       if (z !== undefined) detail.append('z = ', num('z', z), '   ');
       if (ctx.prediction !== undefined) detail.append('prediction = ', num('prediction', ctx.prediction), '   ');
-      if (ctx.target !== undefined) detail.append('target y = ', num('target', ctx.target));
+      // hinge reads the 0/1 label as y = −1/+1 (its registry entry says so): show the y it uses
+      if (ctx.target !== undefined && this.lossName === 'hinge') {
+        detail.append(`target: class ${ctx.target}, read as y = `, num('target', ctx.target >= 0.5 ? 1 : -1));
+      } else if (ctx.target !== undefined) detail.append('target y = ', num('target', ctx.target));
       if (detail.childNodes.length) why.append(detail);
       if (lines.length > 1) why.append(el('div', { class: 'kv' }, lines.slice(1).join('\n')));
     } else {
@@ -187,13 +191,14 @@ export class Inspector {
   setCheck(c) {
     const rel = c.rel_error;
     const ok = rel !== undefined && rel < 1e-4;
+    const v = c.j === 'bias' ? 'b' : 'w';
     this.checkBox.replaceChildren(
       el('h4', {}, 'Check it: finite differences'),
       el('div', { class: 'kv' }, 'ε = ', num('eps', c.eps, 2),
-        '   L(w + ε) = ', num('loss_plus', c.loss_plus, 10),
-        '   L(w − ε) = ', num('loss_minus', c.loss_minus, 10)),
-      el('div', { class: 'kv' }, 'slope = (L(w+ε) − L(w−ε)) / 2ε = ', num('slope', c.slope, 8)),
-      el('div', { class: 'kv' }, 'backprop ∂L/∂w = ', num('backprop', c.backprop, 8)),
+        `   L(${v} + ε) = `, num('loss_plus', c.loss_plus, 10),
+        `   L(${v} − ε) = `, num('loss_minus', c.loss_minus, 10)),
+      el('div', { class: 'kv' }, `slope = (L(${v}+ε) − L(${v}−ε)) / 2ε = `, num('slope', c.slope, 8)),
+      el('div', { class: 'kv' }, `backprop ∂L/∂${v} = `, num('backprop', c.backprop, 8)),
       el('div', { class: `kv verdict-line ${ok ? 'ok' : 'bad'}` }, 'relative error = ', num('rel_error', rel, 3),
         el('span', { class: 'badge' }, ok ? '✓ backprop agrees' : '✗ check failed')),
     );
@@ -260,9 +265,31 @@ export class Inspector {
     this.main.replaceChildren(
       el('div', { class: 'insp-row' }, el('span', { class: 'lbl' }, 'b'), num('bias', value, 6),
         this.editor('bias', value, (v) => this.handlers.onSetWeight(l, i, 'bias', v))),
-      el('div', { class: 'insp-actions' }, this.checkButton(false)),
+      el('div', { class: 'blame', id: 'blame' }, el('p', { class: 'muted' }, 'computing ∂L/∂b…')),
+      el('div', { class: 'insp-actions' }, this.checkButton(true)),
     );
+    this.names = { to: name };
     this.checkBox.replaceChildren();
+  }
+
+  /** ∂L/∂b = δ · 1, with this sample's numbers (the server's blame for j = "bias"). */
+  setBiasBlame(b) {
+    const box = this.main.querySelector('#blame');
+    if (!box || this.mode !== 'bias') return;
+    const g = b.grad_W;
+    const p = palette();
+    const sign = g < 0 ? `▲ the loss wants this bias to increase (${p.incName})`
+      : g > 0 ? `▼ the loss wants this bias to decrease (${p.decName})` : 'no pull either way';
+    const to = this.names ? this.names.to : 'this neuron';
+    const res = num('grad_b', g, 5); res.style.color = gradientColor(g);
+    const lines = typeof b.formula === 'string' ? b.formula.split('\n') : [];
+    box.replaceChildren(
+      el('div', { class: 'eq' }, el('span', { class: 'lhs' }, '∂L/∂b'), ' = ', el('span', { class: 'sym' }, `δ(${to})`), ' · 1'),
+      el('div', { class: 'eq' }, el('span', { class: 'lhs' }), ' = ', num('delta', b.delta), ' · 1'),
+      el('div', { class: 'eq result' }, el('span', { class: 'lhs' }), ' = ', res, el('span', { class: 'verdict' }, sign)),
+      el('div', { class: 'why' }, el('p', {}, 'A bias is a weight on an input that is always 1, so its gradient is the neuron\'s δ itself.'),
+        lines.length > 1 ? el('div', { class: 'kv' }, lines.slice(1).join('\n')) : ''),
+    );
   }
 
   setUpdate(u) {
@@ -318,10 +345,11 @@ export class Inspector {
     const est = cost.fd_measured === false;
     this.cost.replaceChildren(
       el('span', { class: 'cost-title' }, 'Cost meter'),
-      el('span', {}, '1 forward + 1 backward: ', el('b', { 'data-value': 'cost_us', 'data-raw': us ?? '' }, fmtDuration(us))),
+      el('span', {}, 'forward + backward ', el('b', { 'data-value': 'cost_us', 'data-raw': us ?? '' }, fmtDuration(us))),
       el('span', { class: 'dot' }, '·'),
-      el('span', {}, `finite differences: 2P = ${fdForwards ?? '?'} forwards ${est ? '≈' : '='} `,
-        el('b', { 'data-value': 'fd_time', 'data-raw': fdUs ?? '' }, fmtDuration(fdUs)), est ? ' (estimated)' : ''),
+      el('span', { title: est ? 'estimated from the time of one forward pass' : 'measured' },
+        `finite differences, 2P = ${fdForwards ?? '?'} forwards `, est ? '≈ ' : '',
+        el('b', { 'data-value': 'fd_time', 'data-raw': fdUs ?? '' }, fmtDuration(fdUs))),
       el('span', { class: 'dot' }, '·'),
       el('b', { class: 'ratio', 'data-value': 'ratio', 'data-raw': ratio ?? '' }, ratio !== undefined ? `${fmt(ratio, 3)}× faster` : ''),
     );

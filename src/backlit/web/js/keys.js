@@ -14,7 +14,7 @@ export function bindKeys(actions) {
       || (tag === 'INPUT' && TEXT_TYPES.has((t.getAttribute('type') || 'text').toLowerCase()));
     if (typing) return;
     const control = tag === 'INPUT';                 // checkbox, range: Space is theirs
-    const slider = control && t.getAttribute('type') === 'range';   // and a slider's arrows
+    const slider = control && ['range', 'radio'].includes(t.getAttribute('type'));   // and a slider's or radio group's arrows
     const onButton = tag === 'BUTTON' || t.getAttribute('role') === 'button';
     switch (ev.key) {
       case ' ':

@@ -1,7 +1,7 @@
 // Wiring: socket <-> views. Holds the little page state there is; every number comes from the server.
 
-import { Socket } from './socket.js';
-import { readHash, writeHash } from './state.js';
+import { openTransport } from './transport.js';
+import { readHash, writeHash, splitHash, encodeWeights, MAX_WEIGHT_CHARS } from './state.js';
 import { Controls } from './controls.js';
 import { NetworkView } from './network.js';
 import { Plane, renderScale, setExtent } from './plane.js';
@@ -10,8 +10,8 @@ import { Inspector } from './inspector.js';
 import { Stepper } from './stepper.js';
 import { setPalette, palette, setColors } from './colors.js';
 import { setMapSchema } from './netmaps.js';
-import { StatusLine } from './status.js';
-import { downloadJson, readSessionFile } from './session.js';
+import { StatusLine, ConnectionBanner } from './status.js';
+import { downloadJson, readSessionFile, storeSession, restoredSession, helloFrom } from './session.js';
 import { bindKeys } from './keys.js';
 import { LearnPanel } from './learn.js';
 import { Selection } from './selection.js';
@@ -20,6 +20,8 @@ import { GradFlowStrip, renderBadgeLegend, BADGE_GLYPHS } from './gradflow.js';
 import { neuronMapCanvas } from './netmaps.js';
 import { el } from './format.js';
 import { Tour } from './tour.js';
+import { DataEditor } from './dataedit.js';
+import { Recorder } from './recorder.js';
 
 const $ = (id) => document.getElementById(id);
 const showTest = $('show-test');
@@ -66,14 +68,16 @@ function renderStatus() {
 const flash = (text, kind, ms) => status.flash(text, kind, ms);
 
 // ---- socket --------------------------------------------------------------------------------------
-const socket = new Socket({
+const socket = openTransport({
   onOpen(reconnect) {
     // First visit: the hash is the configuration. Reconnect: the config we had, and the last weights.
     app.selection = null;
     sample.reset();
     if (!reconnect || !app.state) {
-      const hash = readHash();
-      send('hello', hash ? { url_state: hash } : {});
+      // a reload of this tab: its stored session (configuration and weights), as a reconnect would
+      const saved = restoredSession(readHash());
+      if (saved) { send('hello', helloFrom(saved)); return; }
+      send('hello', helloFromHash(readHash()));
       return;
     }
     const payload = { config: { ...app.config } };
@@ -85,10 +89,42 @@ const socket = new Socket({
     }
     send('hello', payload);
   },
-  onStatus(kind, text) { status.setConnection(kind, text); },
+  onStatus(kind, text, info) {
+    status.setConnection(kind, text);
+    banner.update(kind, info);
+    if (kind !== 'connected') { app.pendingHidden = null; if (app.playing) setPlaying(false); }
+  },
   onMessage: handleMessage,
   onFrame: handleFrame,
 });
+
+const banner = new ConnectionBanner($('offline-banner'), { onRetry: () => socket.retryNow() });
+
+/** hello for a link: its url_state, and the weights when it carries a w= fragment. */
+function helloFromHash(hash) {
+  const { urlState, weights } = splitHash(hash);
+  const payload = urlState ? { url_state: urlState } : {};
+  if (weights) { payload.weights = weights.weights; payload.biases = weights.biases; }
+  return payload;
+}
+
+/** Keep this tab's session in sessionStorage (at most twice a second), so a reload restores it. */
+let persistTimer = null;
+function persist(now = false) {
+  const run = () => {
+    persistTimer = null;
+    if (!app.state || typeof app.urlState !== 'string') return;
+    const snap = { urlState: app.urlState, config: app.config };
+    if (app.lastWeights) {
+      Object.assign(snap, app.lastWeights);
+      if (app.header) { snap.samples_seen = app.header.samples_seen; snap.step = app.header.step; }
+    }
+    storeSession(snap);
+  };
+  if (now) { clearTimeout(persistTimer); run(); return; }
+  if (!persistTimer) persistTimer = setTimeout(run, 500);
+}
+window.addEventListener('pagehide', () => persist(true));
 
 const sample = new Selection((type, payload) => send(type, payload));
 
@@ -118,6 +154,17 @@ const plane = new Plane($('plane'), $('plane-tip'), {
 
 const rail = new Rail($('loss-chart'), $('chart-hover'));
 
+// Edit data (points by hand, CSV in and out) and Record (the loss curve and the plane as a WebM)
+const dataEdit = new DataEditor($('data-edit'), {
+  plane, send: (type, payload, onReply) => send(type, payload, onReply), save: () => send('save'), flash: (...a) => flash(...a),
+});
+const recorder = new Recorder($('record'), {
+  sources: () => [$('loss-chart'), $('plane')],
+  name: () => app.config.dataset,
+  caption: () => `backlit · ${app.config.dataset || ''} · epoch ${$('epoch').textContent}`,
+  flash: (...a) => flash(...a),
+});
+
 const network = new NetworkView({
   svgEl: $('network'), stage: $('net-stage'), buttons: $('neuron-buttons'), tip: $('net-tip'), keyEl: $('link-key'),
   handlers: {
@@ -133,8 +180,8 @@ const network = new NetworkView({
 const inspector = new Inspector($('inspector'), {
   onCheck() {
     const t = inspector.target;
-    if (inspector.mode !== 'link' || !t) return;
-    withTrace(() => send('check', { layer: t.l, i: t.i, j: t.j }));
+    if ((inspector.mode !== 'link' && inspector.mode !== 'bias') || !t) return;
+    withTrace(() => send('check', { layer: t.l, i: t.i, j: inspector.mode === 'bias' ? 'bias' : t.j }));
   },
   onSetWeight(layer, i, j, value) {
     inspector.clearCheck();
@@ -178,16 +225,19 @@ function stopAnimation() {
 function limit(key, fallback) { return (app.state && app.state.limits && app.state.limits[key]) || fallback; }
 
 function changeHidden(mutate) {
-  const h = (app.config.hidden || []).slice();
+  // clicks faster than a round trip build on the last change sent, so none is lost
+  const h = (app.pendingHidden ? app.pendingHidden.hidden : app.config.hidden || []).slice();
   mutate(h);
   stepper.cancel();
-  send('set', { config: { hidden: h } });
+  const id = send('set', { config: { hidden: h } });
+  if (id !== null) app.pendingHidden = { id, hidden: h };
 }
 
 // ---- messages ------------------------------------------------------------------------------------
 function handleMessage(msg) {
   const pending = msg.reply_to !== undefined ? app.pending.get(msg.reply_to) : undefined;
   if (pending) app.pending.delete(msg.reply_to);
+  if (app.pendingHidden && msg.reply_to !== undefined && msg.reply_to >= app.pendingHidden.id) app.pendingHidden = null;
   switch (msg.type) {
     case 'state': onState(msg); if (pending && pending.onOk) pending.onOk(msg); break;
     case 'points': onPoints(msg); break;
@@ -210,7 +260,7 @@ function handleMessage(msg) {
     case 'saliency': plane.setSaliency(msg.grad); app.saliencyStep = app.header ? app.header.step : null; break;
     case 'export': saveExport(msg); break;
     case 'error': {
-      const m = msg.message || 'error';
+      const m = (msg.message || 'error').split('\n')[0].replace(/:$/, '');   // a CSV's every bad line goes to its own list
       const text = msg.field && !m.startsWith(msg.field) ? `${msg.field}: ${m}` : m;
       flash(text, 'error');
       if (pending && pending.onError) pending.onError(msg);
@@ -223,6 +273,7 @@ function handleMessage(msg) {
 
 function onPoints(msg) {
   app.points = msg;
+  const selectionFollows = dataEdit.onPoints(msg);
   stopAnimation();                 // new data: the animated sample is gone
   plane.setPoints(msg);
   renderScale($('plane-scale'), msg);
@@ -231,7 +282,8 @@ function onPoints(msg) {
   sample.reset();
   plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null); plane.setSaliency(null);
   const sel = app.state && app.state.selected;
-  if (sel !== null && sel !== undefined) sample.select(sel);
+  // after add_point the server sends the new point's selection itself (and an empty plane has none)
+  if (sel !== null && sel !== undefined && sel < msg.train.length && !selectionFollows) sample.select(sel);
 }
 
 function adoptSchema(schema) {
@@ -256,6 +308,7 @@ function onState(s) {
   app.playing = !!s.playing;
   app.diverged = !!s.diverged;
   controls.setState(s);
+  dataEdit.onState(s);
   const feats = app.schema ? app.schema.features : [];
   const labels = (app.config.features || []).map((n) => (feats.find((f) => f.name === n) || { label: n }).label);
   const sizes = s.sizes || [labels.length, ...(app.config.hidden || []), 1];
@@ -269,7 +322,7 @@ function onState(s) {
   inspector.setLossName(app.config.loss);
   if (s.epoch !== undefined) setEpoch(s.epoch, s.step);
   if (s.param_count !== undefined) $('param-count').textContent = `${s.param_count} parameters · network ${sizes.join('-')}`;
-  if (s.selected !== undefined && s.selected !== null && app.selection && app.selection.index !== s.selected) {
+  if (s.selected !== undefined && s.selected !== null && app.selection && app.selection.index !== s.selected && !dataEdit.adding) {
     sample.select(s.selected);
   }
   if (s.selected === null && app.selection) { app.selection = null; plane.setSelected(null); plane.setInputGrad(null); plane.setNudge(null); }
@@ -279,6 +332,7 @@ function onState(s) {
   plane.setOptions({ showTest: showTest.checked, discretize: discretize.checked });
   app.urlState = s.url_state;
   writeHash(app.urlState);
+  persist();
   renderStatus();
   learn.onState(s);
   tour.maybeStart();
@@ -342,6 +396,8 @@ function onTrace(t) {
   if (inspector.mode === 'link' && inspector.target) {
     const { l, i, j } = inspector.target;
     send('blame', { layer: l, i, j });
+  } else if (inspector.mode === 'bias' && inspector.target) {
+    send('blame', { layer: inspector.target.l, i: inspector.target.i, j: 'bias' });
   } else if (inspector.mode === 'neuron' && inspector.target) {
     send('neuron', { layer: inspector.target.c - 1, i: inspector.target.i });
     inspector.updateIncoming(incomingOf(inspector.target.c, inspector.target.i));
@@ -358,7 +414,7 @@ function handleFrame(h, arrays) {
   app.framesReceived += 1;
   app.header = h;
   if (h.reply_to !== undefined && h.reply_to !== null) app.pending.delete(h.reply_to);
-  if (h.weights) { app.lastWeights = { weights: h.weights, biases: h.biases }; network.setWeights(h.weights, h.biases); }
+  if (h.weights) { app.lastWeights = { weights: h.weights, biases: h.biases }; network.setWeights(h.weights, h.biases); persist(); }
   // a finite-difference check belongs to the weights it ran on
   if (app.checkedAtStep !== undefined && h.step !== app.checkedAtStep) { inspector.clearCheck(); app.checkedAtStep = undefined; }
   if (h.history || h.history_reset) {
@@ -473,6 +529,7 @@ function openBias(l, i) {
   network.select(null, { c: l + 1, i });
   const b = app.lastWeights?.biases?.[l]?.[i] ?? null;
   inspector.showBias(l, i, network.neuronName(l + 1, i), b);
+  withTrace(() => send('blame', { layer: l, i, j: 'bias' }));
 }
 
 function download(session) {
@@ -483,7 +540,7 @@ function download(session) {
 
 async function loadFile(file) {
   if (!file) return;
-  const { session, error } = await readSessionFile(file);
+  const { session, error } = await readSessionFile(file, limit('max_message_bytes', 256 * 1024));
   if (error) { flash(error); return; }
   stepper.cancel();
   send('load', { session }, {
@@ -608,6 +665,27 @@ $('next-sample').addEventListener('click', doNext);
 $('apply-update').addEventListener('click', () => { pauseIfPlaying(); withTrace(() => send('apply_update')); });
 $('nudge').addEventListener('click', () => { pauseIfPlaying(); withTrace(() => send('nudge')); });
 $('save').addEventListener('click', () => send('save'));
+$('copy-link').addEventListener('click', copyLinkWithWeights);
+
+/** The page's link plus w=<sizes>.<float32 weights>: opening it gives this very network. */
+async function copyLinkWithWeights() {
+  if (!app.lastWeights || !network.fits(app.lastWeights.weights)) { flash('no weights yet', 'info', 3000); return; }
+  const w = encodeWeights(network.sizes, app.lastWeights.weights, app.lastWeights.biases);
+  if (w.length > MAX_WEIGHT_CHARS) {
+    flash(`these weights are too big for a link (${Math.round(w.length / 1000)} k characters): use Save instead`, 'info', 8000);
+    $('save').focus();
+    return;
+  }
+  const link = `${location.origin}${location.pathname}#${app.urlState ? `${app.urlState}&` : ''}w=${w}`;
+  app.copiedLink = link;
+  try {
+    await navigator.clipboard.writeText(link);
+    flash(`link with weights copied (${link.length.toLocaleString('en-US')} characters)`, 'info', 4000);
+  } catch {
+    flash('could not reach the clipboard: the link is in the address bar now', 'info', 6000);
+    history.replaceState(null, '', link);
+  }
+}
 $('load').addEventListener('click', () => $('load-file').click());
 $('load-file').addEventListener('change', (e) => { loadFile(e.target.files[0]); e.target.value = ''; });
 $('add-layer').addEventListener('click', () => changeHidden((h) => { if (h.length < limit('max_layers', 8)) h.push(h.length ? h[h.length - 1] : 4); }));
@@ -644,7 +722,13 @@ bindKeys({
   forward: doForward,
   backward: doBackward,
   next: doNext,
-  escape: () => { inspector.showEmpty(); network.select(null, null); },
+  escape: () => {
+    // focus inside the inspector goes back to what it showed, never to the page body
+    const inside = $('inspector').contains(document.activeElement);
+    const { mode, target } = inspector;
+    inspector.showEmpty(); network.select(null, null);
+    if (inside && !network.focusSelected(mode, target)) $('forward').focus();
+  },
 });
 
 // A hash typed or pasted by hand is a complete description: keys it lacks take their defaults, so
@@ -653,7 +737,7 @@ window.addEventListener('hashchange', () => {
   const hash = readHash();
   if (hash === app.urlState) return;
   stopAnimation();
-  send('hello', { url_state: hash });
+  send('hello', helloFromHash(hash));
 });
 
 // ---- render loop: draw only what changed -------------------------------------------------------
@@ -672,4 +756,4 @@ function frame() {
 requestAnimationFrame(frame);
 renderStatus();
 
-window.backlitViews = { network, plane, rail, inspector };
+window.backlitViews = { network, plane, rail, inspector, dataEdit, recorder };

@@ -62,14 +62,9 @@ export class NetworkView {
     this.dpr = 1;
     this.mapPainter = new MapPainter();
     this.build();
-    new ResizeObserver(() => { this.structDirty = true; this.dirty = true; }).observe(stage);
+    new ResizeObserver(() => { this.structDirty = true; this.dirty = true; }).observe(stage.parentElement || stage);
     this.svg.addEventListener('click', (ev) => this.click(ev));
-    this.svg.addEventListener('keydown', (ev) => {
-      const n = ev.target instanceof Element ? ev.target.closest('.neuron') : null;
-      if (!n || (ev.key !== 'Enter' && ev.key !== ' ')) return;
-      ev.preventDefault(); ev.stopPropagation();
-      this.handlers.onNeuron(+n.dataset.col, +n.dataset.index);
-    });
+    this.svg.addEventListener('keydown', (ev) => this.onKey(ev));
     this.svg.addEventListener('mousemove', (ev) => this.hover(ev));
     this.svg.addEventListener('mouseleave', () => {
       this.tip.hidden = true;
@@ -166,7 +161,8 @@ export class NetworkView {
     this.gNeurons = svg('g', { class: 'neurons' });
     this.gLabels = svg('g', { class: 'labels', 'pointer-events': 'none' });
     this.gHits = svg('g', { class: 'link-hits' });
-    s.append(this.gHalos, this.selPath, this.gLinks, this.fo, this.gHits, this.gGlyphs, this.gNeurons, this.gLabels);
+    this.gBiases = svg('g', { class: 'biases' });
+    s.append(this.gHalos, this.selPath, this.gLinks, this.fo, this.gHits, this.gGlyphs, this.gNeurons, this.gBiases, this.gLabels);
     this.links = [];
     this.neurons = [];
     const sizes = this.sizes;
@@ -188,8 +184,12 @@ export class NetworkView {
         g.append(dim, box, ring, abar, vbg, value, mark, badge);
         let bias = null;
         if (c > 0) {
-          bias = svg('circle', { class: 'bias', r: 3.6, 'data-layer': c - 1, 'data-i': i });
-          const bt = svg('title'); bias.append(bt); g.append(bias);
+          // its own focusable button, outside the neuron's group (no button inside a button)
+          bias = svg('circle', { class: 'bias', r: 3.6, 'data-layer': c - 1, 'data-i': i, tabindex: focusable ? 0 : -1,
+            role: 'button' });
+          // its <title> is its name (and its tooltip): "bias h1.1 = 0.1234 · click to edit"
+          const bt = svg('title'); bt.textContent = `bias ${this.neuronName(c, i)} · click to edit`;
+          bias.append(bt); this.gBiases.append(bias);
         }
         const halo = svg('rect', { class: 'halo', rx: 8 });
         this.gHalos.append(halo);
@@ -198,6 +198,8 @@ export class NetworkView {
       }
       this.neurons.push(col);
     }
+    // a big network is one tab stop (its first neuron); the arrow keys move through it
+    if (this.neurons[0] && this.neurons[0][0]) this.neurons[0][0].g.setAttribute('tabindex', 0);
     for (let l = 0; l + 1 < sizes.length; l++) {
       for (let i = 0; i < sizes[l + 1]; i++) {
         for (let j = 0; j < sizes[l]; j++) {
@@ -263,7 +265,9 @@ export class NetworkView {
   }
 
   layout() {
-    const W = Math.max(200, this.stage.clientWidth);
+    // The view fills its panel; a narrow panel (a phone) scrolls sideways instead of squeezing columns.
+    const wrap = this.stage.parentElement;
+    const W = Math.max(56 * this.sizes.length + 100, (wrap && wrap.clientWidth) || this.stage.clientWidth);
     const maxN0 = Math.max(1, ...this.sizes);
     const H0 = Math.round(Math.max(330, Math.min(540, 40 + maxN0 * 64)));
     const n = this.nCols;
@@ -332,12 +336,20 @@ export class NetworkView {
     const lastOut = outCol[outCol.length - 1];
     let H = H0;
     if (lastOut) {
-      const ox = lastOut.x + s / 2; const oy = lastOut.y + s + 30;
+      const ox = lastOut.x + s / 2; let oy = lastOut.y + s + 30;
+      // When the columns are closer than the text is wide (a wide network), the lines would run over
+      // the last hidden column: put them below the lowest neuron instead.
+      const prev = n > 1 ? colX[n - 1] - colX[n - 2] - s : Infinity;
+      if (prev < 96) {
+        const lowest = Math.max(...this.neurons.flat().map((nu) => nu.y + s));
+        oy = Math.max(oy, lowest + 22);
+      }
       this.outcomeX = ox;
       this.outcomeLines.forEach((t, k) => { t.__last = {}; t.setAttribute('y', oy + k * 14); });
       H = Math.max(H0, Math.ceil(oy + 2 * 14 + 6));
     }
     if (this.stage.style.height !== `${H}px`) this.stage.style.height = `${H}px`;
+    for (const e of [this.stage, this.buttons]) if (e.style.width !== `${W}px`) e.style.width = `${W}px`;
     this.W = W; this.H = H;
     this.svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
     this.svg.setAttribute('width', W); this.svg.setAttribute('height', H);
@@ -510,7 +522,9 @@ export class NetworkView {
         if (!nu.bias) return;
         const b = at(this.biases, c - 1, i);
         const t = `bias ${this.neuronName(c, i)} = ${fmt(b, 5)} · click to edit`;
-        if (nu.cache.btitle !== t) { nu.bias.firstChild.textContent = t; nu.cache.btitle = t; }
+        if (nu.cache.btitle !== t) {
+          nu.bias.firstChild.textContent = t; nu.cache.btitle = t;
+        }
       }));
     }
     if (throttled) return;
@@ -577,7 +591,10 @@ export class NetworkView {
       this.set(nu.badge, cc, 'x', (nu.x + 3).toFixed(1));
       this.set(nu.badge, cc, 'y', (nu.y + 11).toFixed(1));
       this.set(nu.g, cc, 'data-badge', badge || null);
-      this.set(nu.g, cc, 'aria-label', `neuron ${this.neuronName(c, i)}${badge ? ` (${badge})` : ''}`);
+      // the accessible name holds every text drawn inside the group, in drawing order (WCAG 2.5.3)
+      const drawn = [vtext, nu.mark.textContent, nu.badge.textContent].filter(Boolean).join(' ');
+      const meaning = [v !== null && v !== undefined ? 'activation' : '', badge || ''].filter(Boolean).join(', ');
+      this.set(nu.g, cc, 'aria-label', `neuron ${this.neuronName(c, i)}${drawn ? ` ${drawn}` : ''}${meaning ? ` (${meaning})` : ''}`);
       const selected = this.selectedNeuron && this.selectedNeuron.c === c && this.selectedNeuron.i === i;
       this.set(nu.ring, cc, 'visibility', selected ? 'visible' : 'hidden');
       if (nu.bias) {
@@ -621,6 +638,59 @@ export class NetworkView {
     }
     if (t.loss_name === 'bce') return [`P(class 1) = ${fmt(first(t.prediction), 3)}`, `true class ${fmt(target)}`, loss];
     return [`output ${fmt(first(t.prediction), 4)}`, `target ${fmt(target, 4)}`, loss];
+  }
+
+  // ---- keyboard --------------------------------------------------------------------------------
+
+  /** Enter or Space opens the focused neuron or bias; the arrows move between them: up and down
+   * through a column (each neuron, then its bias), left and right to the next column. */
+  onKey(ev) {
+    const t = ev.target instanceof Element ? ev.target : null;
+    const bias = t && t.closest('.bias');
+    const n = t && t.closest('.neuron');
+    if (!bias && !n) return;
+    const c = bias ? +bias.dataset.layer + 1 : +n.dataset.col;
+    const i = bias ? +bias.dataset.i : +n.dataset.index;
+    if (ev.key === 'Enter' || ev.key === ' ') {
+      ev.preventDefault(); ev.stopPropagation();
+      if (bias) this.handlers.onBias(c - 1, i); else this.handlers.onNeuron(c, i);
+      return;
+    }
+    const items = (col) => this.neurons[col].flatMap((nu) => (nu.bias ? [nu.g, nu.bias] : [nu.g]));
+    let next = null;
+    if (ev.key === 'ArrowUp' || ev.key === 'ArrowDown') {
+      const list = items(c);
+      const k = list.indexOf(bias || n) + (ev.key === 'ArrowDown' ? 1 : -1);
+      next = list[Math.max(0, Math.min(list.length - 1, k))];
+    } else if (ev.key === 'ArrowLeft' || ev.key === 'ArrowRight') {
+      const c2 = Math.max(0, Math.min(this.nCols - 1, c + (ev.key === 'ArrowRight' ? 1 : -1)));
+      const col = this.neurons[c2];
+      next = col[Math.min(col.length - 1, i)].g;
+    } else if (ev.key === 'Home' || ev.key === 'End') {
+      next = ev.key === 'Home' ? this.neurons[0][0].g : this.neurons[this.nCols - 1][0].g;
+    } else return;
+    ev.preventDefault(); ev.stopPropagation();   // not the page's own arrow key (Step)
+    this.focusItem(next);
+  }
+
+  focusItem(el) {
+    if (!el) return;
+    if (el.getAttribute('tabindex') !== '0') {
+      for (const e of this.svg.querySelectorAll('[data-roving]')) { e.setAttribute('tabindex', -1); e.removeAttribute('data-roving'); }
+      el.setAttribute('tabindex', 0); el.setAttribute('data-roving', '');
+    }
+    el.focus();
+  }
+
+  /** Put keyboard focus back on what the inspector showed (the selected neuron, or a link's target). */
+  focusSelected(kind, target) {
+    let el = null;
+    if (kind === 'bias' && target) el = this.neurons[target.l + 1]?.[target.i]?.bias;
+    else if (kind === 'link' && target) el = this.neurons[target.l + 1]?.[target.i]?.g;
+    else if (kind === 'neuron' && target) el = this.neurons[target.c]?.[target.i]?.g;
+    if (!el) el = this.svg.querySelector('.neuron[tabindex="0"]');
+    if (el) { this.focusItem(el); return true; }
+    return false;
   }
 
   // ---- names, hover and click -----------------------------------------------------------------

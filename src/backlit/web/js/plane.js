@@ -44,6 +44,7 @@ export class Plane {
     this.dpr = 1;
     new ResizeObserver(() => this.resize()).observe(canvas);
     canvas.addEventListener('click', (ev) => this.click(ev));
+    canvas.addEventListener('keydown', (ev) => this.onKey(ev));
     canvas.addEventListener('mousemove', (ev) => this.hover(ev));
     canvas.addEventListener('mouseleave', () => { this.tip.hidden = true; });
     this.resize();
@@ -89,6 +90,30 @@ export class Plane {
   setSaliency(grads) { this.saliency = grads; this.dirty = true; }
   setOverlay(overlay) { this.overlay = overlay; this.dirty = true; }
   invalidate() { this.pointsDirty = true; this.gridDirty = true; this.dirty = true; }
+
+  // ---- Edit data (dataedit.js): while fn is set, a click or tap calls fn(x, y, {remove}) instead of
+  // picking a sample; shift-click, or a touch held for 500 ms, asks to remove the nearest point.
+  setEditHandler(fn) {
+    this.editHandler = fn || null;
+    this.canvas.classList.toggle('editing', !!fn);
+    if (this.pressBound) return;
+    this.pressBound = true;
+    let timer = null; let start = null;
+    const cancel = () => { clearTimeout(timer); timer = null; };
+    this.canvas.addEventListener('pointerdown', (ev) => {
+      cancel();
+      this.longPressed = false;
+      if (!this.editHandler || ev.pointerType !== 'touch') return;
+      start = [ev.clientX, ev.clientY];
+      const [x, y] = this.eventData(ev);
+      timer = setTimeout(() => { timer = null; this.longPressed = true; if (this.editHandler) this.editHandler(x, y, { remove: true }); }, 500);
+    });
+    this.canvas.addEventListener('pointermove', (ev) => {
+      if (timer && Math.hypot(ev.clientX - start[0], ev.clientY - start[1]) > 10) cancel();
+    });
+    for (const type of ['pointerup', 'pointercancel', 'pointerleave']) this.canvas.addEventListener(type, cancel);
+    this.canvas.addEventListener('contextmenu', (ev) => { if (this.editHandler) ev.preventDefault(); });
+  }
 
   regressionScale() {
     if (!this.points || !this.points.train.length) return 1;
@@ -332,11 +357,15 @@ export class Plane {
       ctx.drawImage(this.gridCanvas, g.x0, g.y0, g.side, g.side);
     }
     this.drawAxes(ctx, g);
+    // points beyond the extent (noisy blobs) stay inside the frame, off the axis labels
+    ctx.save();
+    ctx.beginPath(); ctx.rect(g.x0 - 3, g.y0 - 3, g.side + 6, g.side + 6); ctx.clip();
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.drawImage(this.pointLayer, 0, 0);
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     this.drawSaliency(ctx, g);
     this.drawSelection(ctx, g);
+    ctx.restore();
     if (this.overlay) {
       ctx.font = '12px system-ui, sans-serif'; ctx.textAlign = 'left'; ctx.textBaseline = 'top';
       ctx.shadowColor = 'rgba(0,0,0,0.9)'; ctx.shadowBlur = 3; ctx.fillStyle = '#fff';
@@ -355,7 +384,72 @@ export class Plane {
   click(ev) {
     const [x, y] = this.eventData(ev);
     if (Math.abs(x) > EXTENT * 1.05 || Math.abs(y) > EXTENT * 1.05) return;
-    this.onPick(Math.max(-EXTENT, Math.min(EXTENT, x)), Math.max(-EXTENT, Math.min(EXTENT, y)));
+    if (this.editHandler) {
+      if (!this.longPressed) this.editHandler(Math.max(-EXTENT, Math.min(EXTENT, x)), Math.max(-EXTENT, Math.min(EXTENT, y)), { remove: ev.shiftKey });
+      this.longPressed = false;
+      return;
+    }
+    this.pickNear(ev, x, y);
+  }
+
+  /** The training sample drawn nearest to CSS pixel (px, py): {index, p, dist} (dist in CSS px). */
+  nearestSample(px, py) {
+    if (!this.points || !this.points.train.length) return null;
+    const g = this.geom();
+    let best = null;
+    this.points.train.forEach((p, index) => {
+      const [x, y] = this.toPx(p[0], p[1], g);
+      const dist = Math.hypot(x - px, y - py);
+      if (!best || dist < best.dist) best = { index, p, dist };
+    });
+    return best;
+  }
+
+  /** A click or tap picks the sample under it; empty space (no sample within a finger's reach)
+   * picks nothing and says so, rather than selecting a point far away. */
+  pickNear(ev, x, y) {
+    const r = this.canvas.getBoundingClientRect();
+    const near = this.nearestSample(ev.clientX - r.left, ev.clientY - r.top);
+    const reach = ev.pointerType === 'touch' || (ev.sourceCapabilities && ev.sourceCapabilities.firesTouchEvents) ? 22 : 12;
+    if (!near || near.dist > reach) {
+      this.tip.textContent = `x₁ ${x.toFixed(2)} · x₂ ${y.toFixed(2)}\nno sample here: click on a point`;
+      placeTip(this.tip, this.canvas.parentElement, ev);
+      this.canvas.dataset.pick = 'none';
+      return;
+    }
+    this.canvas.dataset.pick = String(near.index);
+    this.onPick(near.p[0], near.p[1]);
+  }
+
+  /** Keyboard: the arrows move to the nearest training sample in that direction, Home/End to the
+   * first/last; each one is picked as a click would pick it. */
+  onKey(ev) {
+    const dirs = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+    if (!this.points || !this.points.train.length) return;
+    const train = this.points.train;
+    let index = null;
+    if (ev.key === 'Home') index = 0;
+    else if (ev.key === 'End') index = train.length - 1;
+    else if (dirs[ev.key]) {
+      const [dx, dy] = dirs[ev.key];
+      const cur = this.selected && this.selected.point;
+      if (!cur) index = 0;
+      else {
+        let best = Infinity;
+        train.forEach((p, k) => {
+          const ox = p[0] - cur[0]; const oy = p[1] - cur[1];
+          const along = ox * dx + oy * dy;
+          if (along <= 1e-9) return;
+          const across = Math.abs(ox * dy - oy * dx);
+          const cost = along + 2 * across;       // prefer points straight ahead
+          if (cost < best) { best = cost; index = k; }
+        });
+      }
+    } else return;
+    ev.preventDefault(); ev.stopPropagation();
+    if (index === null) return;
+    this.canvas.dataset.pick = String(index);
+    this.onPick(train[index][0], train[index][1]);
   }
 
   /** Tooltip: the coordinates and the output there (a lookup in the grid we were sent). */

@@ -1,6 +1,5 @@
 // Save and Load: the session JSON comes from the server; the page only moves it to and from a file.
 
-const MAX_MESSAGE = 63 * 1024;   // the server takes messages up to 64 KiB (the load envelope included)
 const MAX_FILE = 1024 * 1024;    // a hand-indented file may be bigger than the message it becomes
 
 /** Indented JSON, but each innermost list of numbers (a weight row) on one line. */
@@ -19,7 +18,8 @@ export function downloadJson(data, filename) {
 }
 
 /** Read a chosen file: resolves to {session} or {error} (a sentence naming the file). */
-export async function readSessionFile(file) {
+/** Read a saved session; `maxBytes` is the server's message limit (state.limits.max_message_bytes). */
+export async function readSessionFile(file, maxBytes) {
   const name = file.name;
   if (file.size > MAX_FILE) return { error: `could not load ${name}: the file is larger than 1 MiB` };
   let data;
@@ -32,8 +32,37 @@ export async function readSessionFile(file) {
     return { error: `could not load ${name}: not a backlit session (expected a JSON object)` };
   }
   // what goes over the wire is the compact form, and that is what has to fit in one message
-  if (JSON.stringify(data).length > MAX_MESSAGE) {
-    return { error: `could not load ${name}: the session is larger than the server's 64 KiB message limit` };
+  if (JSON.stringify(data).length > maxBytes - 1024) {   // room for the load message around it
+    return { error: `could not load ${name}: the session is larger than the server's ${Math.round(maxBytes / 1024)} KiB message limit` };
   }
   return { session: data };
+}
+
+// ---- the tab's session, kept across a reload ------------------------------------------------------
+// sessionStorage belongs to one tab: a reload (same tab) finds it, a new tab starts from its link.
+const KEY = 'backlit.session';
+
+/** Remember {urlState, config, weights, biases, samples_seen, step}; quietly skips when storage is full. */
+export function storeSession(snapshot) {
+  try { sessionStorage.setItem(KEY, JSON.stringify(snapshot)); } catch { /* private mode, quota */ }
+}
+
+/** The snapshot this tab stored, if it was stored for this very hash (a new link starts afresh). */
+export function restoredSession(hash) {
+  let s = null;
+  try { s = JSON.parse(sessionStorage.getItem(KEY) || 'null'); } catch { return null; }
+  if (!s || typeof s !== 'object' || !s.config || s.urlState !== hash) return null;
+  return s;
+}
+
+/** The hello payload that puts a session back as it was: the same path as a reconnect. */
+export function helloFrom(s) {
+  const payload = { config: { ...s.config } };
+  if (s.weights) {
+    payload.weights = s.weights;
+    payload.biases = s.biases;
+    if (Number.isInteger(s.samples_seen)) payload.samples_seen = s.samples_seen;
+    if (Number.isInteger(s.step)) payload.step = s.step;
+  }
+  return payload;
 }

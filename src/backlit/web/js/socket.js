@@ -144,6 +144,8 @@ export class Socket {
     this.ws = null;
     this.timer = null;
     this.connect();
+    // back online, or the tab shown again: try at once rather than at the next backoff tick
+    window.addEventListener('online', () => this.retryNow());
   }
 
   url() {
@@ -202,14 +204,24 @@ export class Socket {
     });
   }
 
+  /** Retry soon and often: a restarted server is found within 2 s (250 ms, 500 ms, 1 s, then every
+   * 1.5 s), which costs a closed port almost nothing. onStatus also gets {attempt, delay, full}. */
   scheduleReconnect() {
     this.attempt += 1;
-    const delay = Math.min(8000, 300 * 2 ** Math.min(this.attempt - 1, 5)) * (0.8 + 0.4 * Math.random());
+    const delay = Math.min(1500, 250 * 2 ** (this.attempt - 1)) * (0.85 + 0.3 * Math.random());
     const kind = this.full ? 'error' : this.everOpened ? 'reconnecting' : 'connecting';
     const label = this.full ? 'server full: too many open sessions; retrying' : this.everOpened ? 'reconnecting…' : 'connecting…';
-    this.handlers.onStatus(kind, `${label} (attempt ${this.attempt}, next in ${(delay / 1000).toFixed(1)} s)`);
+    this.nextTry = Date.now() + delay;
+    this.handlers.onStatus(kind, `${label} (attempt ${this.attempt})`, { attempt: this.attempt, delay, full: !!this.full });
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** "Retry now": skip the wait (does nothing while a connection is open or opening). */
+  retryNow() {
+    if (this.ws) return;
+    clearTimeout(this.timer);
+    this.connect();
   }
 
   /** Tell the server, once the page has painted, how many frames it took in: the server sends
