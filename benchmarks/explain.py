@@ -5,11 +5,11 @@
 On the playground's default network (features x1, x2; hidden 4, 2; tanh; one logit; BCE; float64):
 
 1. the trace exactly as the page pays for it: ``Playground.trace()`` on a default session (circle,
-   selected sample 0: ``explain.trace`` with the training set, ``to_dict(cost=False)``, the cost meter,
-   and the one-step preview while that method still asks for it), against one training step (zero_grad,
-   forward, loss, backward, SGD step) on one sample, and on a batch of 10 (the session's own step).
-   Also shown: the same calls without the preview, the bare ``explain.trace``, and the JSON encoding
-   the server then does. Target: at most 3x one one-sample training step.
+   selected sample 0: ``explain.trace`` with the training set and ``to_dict()`` with the cost meter;
+   were an lr preview added to it, the figure without one is shown too), against one training step
+   (zero_grad, forward, loss, backward, SGD step) on one sample and on a batch of 10. Also shown: the
+   bare ``explain.trace``, and the JSON encoding the server then does. Target: at most 3x one
+   one-sample training step.
 2. the same trace (every z, a, dL/da, delta, dL/dW, dL/db and dL/dx) written by hand in numpy, and in
    PyTorch with retain_grad, checked to agree with backlit's numbers, as ratios.
 3. ``explain.grid`` at 100x100 with the neuron maps at 25x25, on the default network and on a 2-8-8-1
@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 
 from backlit import explain, nn, optim  # noqa: E402
 from backlit import functional as F  # noqa: E402
-from backlit.playground import FD_MEASURE_MAX_PARAMS, Playground  # noqa: E402
+from backlit.playground import Playground  # noqa: E402
 
 FEATURES = ["x1", "x2"]
 TRACE_TARGET = 3.0
@@ -171,11 +171,10 @@ def main(argv=None) -> int:
         loss.backward()
         opt.step()
 
-    def page_trace_no_preview():   # Playground.trace() without the lr preview
+    def page_trace_no_preview():   # what Playground.trace() does without an lr preview
         tr = pg._trace()
         with np.errstate(all="ignore"):
-            d = tr.to_dict(cost=False)
-            d["cost"] = tr.cost(measure=tr.parameter_count() <= FD_MEASURE_MAX_PARAMS)
+            d = tr.to_dict(cost=True)   # the cost meter: measured once per network shape, then looked up
         d["index"] = int(pg.selected)
         return [{"type": "trace", "trace": d}]
 
@@ -246,8 +245,8 @@ def main(argv=None) -> int:
     if with_preview:
         print(f"  the same without the preview     {t_nopreview:8.1f} us   {t_nopreview / step1:4.2f}x step (1 sample)"
               f"   (the preview adds 4 forwards, 2 over the {len(Xtr)}-point training set)")
-    print(f"  json.dumps of that message       {t_json:8.1f} us   (the server's encoding, not counted above;"
-          f" without the preview {t_json_np:.1f} us)")
+    print(f"  json.dumps of that message       {t_json:8.1f} us   (the server's encoding, not counted above"
+          + (f"; without the preview {t_json_np:.1f} us)" if with_preview else ")"))
     print(f"  same trace, hand-written numpy   {t_np:8.1f} us   backlit trace is {t_trace / t_np:4.1f}x numpy")
     if torch is not None:
         print(f"  same trace, PyTorch retain_grad  {t_torch:8.1f} us   backlit trace is "
