@@ -17,8 +17,9 @@ On the playground's default network (features x1, x2; hidden 4, 2; tanh; one log
    arrays in one batched pass. Target: under 2 ms with 16 neuron maps.
 4. the cost meter of the trace (one forward + backward against 2P finite-difference forwards).
 
-Times are CPU time of this process (time.process_time), the best of --repeat runs of many calls each: on a
-shared machine, wall-clock time mostly measures the neighbours. numpy (OpenBLAS/OMP/MKL) and PyTorch
+Times are CPU time of this process (time.process_time), the best of --repeat runs of many calls each (the
+training steps and the traces in turn, round after round, so that their ratio compares like with like): on
+a shared machine, wall-clock time mostly measures the neighbours. numpy (OpenBLAS/OMP/MKL) and PyTorch
 both run on one thread (set before numpy is imported).
 """
 
@@ -53,6 +54,22 @@ def best_us(fn, repeat: int, budget_s: float = 0.1) -> float:
     n, _ = t.autorange()
     n = max(1, int(n * budget_s / 0.2))
     return min(t.repeat(repeat=repeat, number=n)) / n * 1e6
+
+
+def paired_best_us(fns: dict, repeat: int, budget_s: float = 0.05) -> dict:
+    """Best per-call time of each function in microseconds, the functions timed in turn in each of
+    `repeat` rounds: a ratio between two of them then compares runs that saw the same neighbours."""
+    timers, numbers = {}, {}
+    for name, fn in fns.items():
+        fn()
+        timers[name] = timeit.Timer(fn, timer=time.process_time)
+        n, _ = timers[name].autorange()
+        numbers[name] = max(1, int(n * budget_s / 0.2))
+    best = {name: float("inf") for name in fns}
+    for _ in range(max(1, repeat) * 2):
+        for name, t in timers.items():
+            best[name] = min(best[name], t.timeit(numbers[name]) / numbers[name] * 1e6)
+    return best
 
 
 # ---- hand-written numpy -------------------------------------------------------------------------
@@ -184,10 +201,12 @@ def main(argv=None) -> int:
     t_cost_first = (timeit.default_timer() - t0) * 1e3
     msg = pg.trace()
     with_preview = msg[0]["trace"]["preview"] is not None
-    step1 = best_us(lambda: train_step(feats_tr[:1], y_tr[:1]), R)
-    step10 = best_us(lambda: train_step(feats_tr[:10], y_tr[:10]), R)
-    t_trace = best_us(lambda: explain.trace(model, x, y, loss="bce", features=FEATURES), R)
-    t_method = best_us(pg.trace, R)
+    paired = paired_best_us({
+        "step1": lambda: train_step(feats_tr[:1], y_tr[:1]),
+        "step10": lambda: train_step(feats_tr[:10], y_tr[:10]),
+        "trace": lambda: explain.trace(model, x, y, loss="bce", features=FEATURES),
+        "method": pg.trace}, R)
+    step1, step10, t_trace, t_method = paired["step1"], paired["step10"], paired["trace"], paired["method"]
     t_nopreview = best_us(page_trace_no_preview, R)
     t_json = best_us(lambda: json.dumps(msg[0]), R)
     msg_np = page_trace_no_preview()
