@@ -69,7 +69,9 @@ _SPECIFIER = re.compile(r"""(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])\./([\
 
 WIDGET_MODULES = {
     # the notebook's URL is not the playground's: nothing to read, nothing to write
-    "state.js": "export function readHash() { return ''; }\nexport function writeHash() { return false; }\n",
+    # (the weights-in-a-link codec is the page's own)
+    "state.js": ("export { MAX_WEIGHT_CHARS, encodeWeights, decodeWeights, splitHash } from './page-state.js';\n"
+                 "export function readHash() { return ''; }\nexport function writeHash() { return false; }\n"),
     # the page's shortcuts, for keys pressed inside the widget only (JupyterLab has its own)
     "keys.js": (
         "import { bindKeys as bindPageKeys } from './page-keys.js';\n"
@@ -83,7 +85,7 @@ WIDGET_MODULES = {
         "  bindPageKeys(gated);\n"
         "}\n"),
 }
-PAGE_ALIASES = {"page-keys.js": "keys.js"}  # names that always mean the page's own file
+PAGE_ALIASES = {"page-keys.js": "keys.js", "page-state.js": "state.js"}  # names that always mean the page's own file
 
 
 def _source(name: str) -> str:
