@@ -1,4 +1,4 @@
-"""Shared helpers for the benchmark scripts: timing, a results table, and small 2-D datasets.
+"""Shared helpers for the benchmark scripts: timing, a results table, and the playground's 2-D datasets.
 
 Benchmarks are plain scripts (``python benchmarks/<name>.py``), never tests: timing on a shared
 machine is too noisy to assert on.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
+from backlit import data
 
 
 def best_time(fn, repeats=3):
@@ -39,35 +41,27 @@ def print_table(title, rows, reference="numpy"):
 
 
 def moons(n=100, noise=0.1, seed=0):
-    """Two interleaving half circles (as scikit-learn's make_moons); labels 0/1."""
-    rng = np.random.default_rng(seed)
-    n_out = n // 2
-    n_in = n - n_out
-    t_out = np.linspace(0, np.pi, n_out)
-    t_in = np.linspace(0, np.pi, n_in)
-    X = np.vstack([
-        np.column_stack([np.cos(t_out), np.sin(t_out)]),
-        np.column_stack([1 - np.cos(t_in), 1 - np.sin(t_in) - 0.5]),
-    ])
-    y = np.concatenate([np.zeros(n_out), np.ones(n_in)])
-    X += rng.normal(scale=noise, size=X.shape)
-    return X, y
+    """Two interleaving half circles: ``backlit.data.make("moons", ...)`` (the playground's set, scaled by
+    3 and centred; ``noise`` is the playground's: Gaussian jitter of 2 * noise plane units).
+
+    Returns (X, y): X of shape (n, 2) float64, y of shape (n,) float64 labels 0/1.
+    """
+    ds = data.make("moons", n=n, noise=noise, seed=seed)
+    return ds.X, ds.y.astype(np.float64)
 
 
 def spiral(n=500, noise=0.0, seed=0):
-    """Two interleaved spiral arms, as in TF Playground (points in about [-5, 5]²); labels 0/1."""
-    rng = np.random.default_rng(seed)
-    half = n // 2
-    pts, labels = [], []
-    for label, delta in ((1, 0.0), (0, np.pi)):
-        i = np.arange(half)
-        r = i / half * 5
-        t = 1.75 * i / half * 2 * np.pi + delta
-        x = r * np.sin(t) + rng.uniform(-1, 1, half) * noise
-        y = r * np.cos(t) + rng.uniform(-1, 1, half) * noise
-        pts.append(np.column_stack([x, y]))
-        labels.append(np.full(half, label))
-    X = np.vstack(pts)
-    y = np.concatenate(labels).astype(float)
-    order = rng.permutation(len(X))
-    return X[order], y[order]
+    """Two interleaved spiral arms, as in TF Playground (points in about [-5, 5]²):
+    ``backlit.data.make("spiral", ...)``.
+
+    Returns (X, y): X of shape (n, 2) float64, y of shape (n,) float64 labels 0/1.
+    """
+    ds = data.make("spiral", n=n, noise=noise, seed=seed)
+    return ds.X, ds.y.astype(np.float64)
+
+
+def train_split(name="spiral", n=500, noise=0.0, seed=1, train_ratio=0.5):
+    """The training part of a playground dataset, as a session with this seed builds it
+    (``data.make`` then ``data.split`` with the same seed): X (m, 2) float64, y (m, 1) float64."""
+    X, y, _, _ = data.split(data.make(name, n=n, noise=noise, seed=seed), train_ratio=train_ratio, seed=seed)
+    return X, y.astype(np.float64).reshape(-1, 1)

@@ -8,13 +8,11 @@ under test-artifacts/browser/ (with a "-FAILED" suffix when the test failed).
 from __future__ import annotations
 
 import re
-import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
+
+from backlit.headless import CHROMIUM_ARGS, LiveServer, chromium_path
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -23,25 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 PROBE = (Path(__file__).parent / "probe.js").read_text(encoding="utf-8")
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
 # Waits are on DOM conditions; this only bounds them on a loaded 2-core machine.
 expect.set_options(timeout=20_000)
-
-
-def chromium_path() -> str | None:
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None  # fall back to a Playwright-managed browser, if one is installed
 
 
 def pytest_collection_modifyitems(config, items):
@@ -61,61 +42,6 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LiveServer:
-    """backlit's Starlette app under uvicorn in a daemon thread; can stop and restart on the same port."""
-
-    def __init__(self, port: int | None = None):
-        self.port = port or free_port()
-        self.server = None
-        self.thread = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "LiveServer":
-        import uvicorn
-
-        from backlit.server.app import create_app
-
-        config = uvicorn.Config(
-            create_app(),
-            host="127.0.0.1",
-            port=self.port,
-            ws_per_message_deflate=False,
-            log_level="warning",
-            lifespan="auto",
-            timeout_graceful_shutdown=3,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name=f"uvicorn:{self.port}", daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive():
-                raise RuntimeError(f"the server did not start on port {self.port}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server took more than 30 s to start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        if self.server is None:
-            return
-        self.server.should_exit = True
-        self.thread.join(10)
-        if self.thread.is_alive():
-            self.server.force_exit = True
-            self.thread.join(10)
-        self.server = None
 
 
 @pytest.fixture(scope="session")
