@@ -167,19 +167,21 @@ def test_while_training_links_show_the_training_sets_gradient(ready):
     matched = app.page.wait_for_function(
         """() => {
             const h = window.backlitDebug.lastFrameHeader, bg = h && h.train_grad;
-            if (!h.playing || !bg) return false;
+            const scale = window.backlitViews.network.scale;
+            if (!h.playing || !bg || !scale) return false;
             let n = 0;
             for (const p of document.querySelectorAll('#network .link')) {
                 const g = bg.grad_W[p.dataset.layer][p.dataset.i][p.dataset.j];
-                if (Math.abs(g) < 1e-9) continue;
+                // a coloured link has its gradient's sign; one under 2% of full width may be grey
+                if (p.dataset.gradSign === 'none') { if (Math.abs(g) >= 0.04 * scale.w) return false; continue; }
                 if (p.dataset.gradSign !== (g < 0 ? 'increase' : 'decrease')) return false;
                 n++;
             }
-            return n >= 10 ? n : false;
+            return n >= 8 ? n : false;
         }""",
         polling="raf",
     ).json_value()
-    assert matched >= 10
+    assert matched >= 8
     app.screenshot("training-live-gradients")
     app.button("Pause").click()
     expect(app.button("Train")).to_be_visible()

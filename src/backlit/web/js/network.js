@@ -18,6 +18,8 @@ function at(a, ...idx) {
   return v === undefined ? null : v;
 }
 
+const NEUTRAL = '#5b6478';  // a link with no pull either way
+
 function segmentDistance(x, y, [ax, ay], [bx, by]) {
   const dx = bx - ax; const dy = by - ay;
   const u = Math.max(0, Math.min(1, ((x - ax) * dx + (y - ay) * dy) / (dx * dx + dy * dy || 1)));
@@ -406,6 +408,18 @@ export class NetworkView {
     else el.setAttribute(key, value);
   }
 
+  /**
+   * While training, a link whose gradient is a sliver of full width draws grey ("no pull either way"),
+   * with hysteresis: it takes a colour above 4% of full width and loses it below 2%. Once a network has
+   * learned, its mean gradient hovers around 0 and its sign would flip every step; this keeps the
+   * picture still, and the colours meaningful.
+   */
+  steadySign(sign, frac, prev) {
+    if (frac < 0.02) return 'none';
+    if (frac < 0.04) return prev === sign ? sign : 'none';
+    return sign;
+  }
+
   /** Say under the view what the links mean right now, and what full width stands for. */
   drawKey(grads) {
     if (!this.keyEl) return;
@@ -428,7 +442,8 @@ export class NetworkView {
       const whose = mode === 'sample' ? "this sample's ∂L/∂w"
         : 'the whole training set\'s mean ∂L/∂w, recomputed every frame (one batch alone would flicker)';
       const scaleText = full ? ` · full width = |∂L/∂w| of ${full}, the largest any one training sample has now` : '';
-      this.keyEl.replaceChildren(`Links show ${whose}${scaleText} · halo = |δ| of the neuron`);
+      const grey = mode === 'training' ? ' · grey: under 2% of full width, no real pull' : '';
+      this.keyEl.replaceChildren(`Links show ${whose}${scaleText}${grey} · halo = |δ| of the neuron`);
     }
   }
 
@@ -462,11 +477,13 @@ export class NetworkView {
       const g = grads && lk.l >= grads.fromCol ? at(grads.gradW, lk.l, lk.i, lk.j) : null;
       let stroke; let width; let sign = 'none'; let dash = null; let glyph = ''; let opacity;
       if (g !== null && g !== undefined) {
-        stroke = gradientColor(g);
-        width = 0.8 + 7 * (gmax > 0 ? Math.min(1, Math.abs(g) / gmax) : 0);
+        const frac = gmax > 0 ? Math.abs(g) / gmax : 0;
         sign = g < 0 ? 'increase' : g > 0 ? 'decrease' : 'none';
-        if (g > 0) dash = '7 4';
-        if (gmax > 0 && Math.abs(g) >= 0.2 * gmax && !manyLinks) glyph = g < 0 ? '▲' : '▼';
+        if (grads.source === 'training') sign = lk.trainSign = this.steadySign(sign, frac, lk.trainSign);
+        stroke = sign === 'none' ? NEUTRAL : gradientColor(g);
+        width = 0.8 + 7 * Math.min(1, frac);
+        if (sign === 'decrease') dash = '7 4';
+        if (sign !== 'none' && frac >= 0.2 && !manyLinks) glyph = g < 0 ? '▲' : '▼';
         opacity = '0.95';
       } else {
         stroke = weightColor(w);
@@ -563,6 +580,8 @@ export class NetworkView {
       let d = null;
       if (grads && c >= grads.fromCol) {
         d = c === 0 ? at(grads.inputDelta, i) : at(grads.delta, c - 1, i);
+        // while training, a halo under 2% of full size is no halo (its sign would flip every step)
+        if (grads.source === 'training' && dmax > 0 && Math.abs(d) < 0.02 * dmax) d = null;
       }
       if (d !== null && d !== undefined && Number.isFinite(d)) {
         // at most half the gap between two boxes, so neighbouring halos never merge
