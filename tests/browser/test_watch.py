@@ -120,8 +120,8 @@ def test_equal_gradients_get_equal_widths_across_samples(opened):
     app.page.wait_for_function("(i) => window.backlitDebug.lastTrace.index !== i", arg=index)
     backward_done(app)
     second = link_widths(app)
-    # width = 0.8 + 7 |g| / scale below full width: the same scale means the same slope for both samples
-    slopes = [(w - 0.8) / g for g, w in first + second if w > 1.2 and w < 7.7]
+    # width = 0.8 + 7 sqrt(|g| / scale) below full width: the same scale gives the same ratio for both samples
+    slopes = [((w - 0.8) / 7) ** 2 / g for g, w in first + second if w > 1.2 and w < 7.7]
     assert len(slopes) >= 10
     assert max(slopes) / min(slopes) == pytest.approx(1.0, abs=0.02)
     key = app.page.locator("#link-key").inner_text()

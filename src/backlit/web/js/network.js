@@ -101,9 +101,21 @@ export class NetworkView {
     this.weights = ok ? weights : null; this.biases = ok ? biases : null; this.dirty = true;
   }
   setMaps(maps) { this.maps = maps; this.mapsDirty = true; }
+  /**
+   * The training set's mean gradient, as each frame brings it, smoothed over about half a second of
+   * frames (each new one counts 10%): near a minimum the gradient jitters around 0 from step to step,
+   * and the picture should show its trend, not that jitter.
+   */
   setTraining(tg) {
-    this.training = tg && this.fits(tg.grad_W) ? tg : null;
-    if (this.training && this.training.scale) this.observeScale(this.training.scale);
+    if (!tg || !this.fits(tg.grad_W)) { this.training = null; this.dirty = true; return; }
+    const prev = this.training;
+    if (prev && prev.grad_W.length === tg.grad_W.length) {
+      const blend = (a, b) => (Array.isArray(a) ? a.map((x, k) => blend(x, b[k])) : a + 0.1 * (b - a));
+      this.training = { grad_W: blend(prev.grad_W, tg.grad_W), grad_b: blend(prev.grad_b, tg.grad_b), scale: tg.scale };
+    } else {
+      this.training = { grad_W: tg.grad_W, grad_b: tg.grad_b, scale: tg.scale };
+    }
+    if (tg.scale) this.observeScale(tg.scale);
     this.dirty = true;
   }
 
@@ -410,13 +422,13 @@ export class NetworkView {
 
   /**
    * While training, a link whose gradient is a sliver of full width draws grey ("no pull either way"),
-   * with hysteresis: it takes a colour above 4% of full width and loses it below 2%. Once a network has
+   * with hysteresis: it takes a colour above 2% of full width and loses it below 1%. Once a network has
    * learned, its mean gradient hovers around 0 and its sign would flip every step; this keeps the
    * picture still, and the colours meaningful.
    */
   steadySign(sign, frac, prev) {
-    if (frac < 0.02) return 'none';
-    if (frac < 0.04) return prev === sign ? sign : 'none';
+    if (frac < 0.01) return 'none';
+    if (frac < 0.02) return prev === sign ? sign : 'none';
     return sign;
   }
 
@@ -441,8 +453,8 @@ export class NetworkView {
     } else {
       const whose = mode === 'sample' ? "this sample's ∂L/∂w"
         : 'the whole training set\'s mean ∂L/∂w, recomputed every frame (one batch alone would flicker)';
-      const scaleText = full ? ` · full width = |∂L/∂w| of ${full}, the largest any one training sample has now` : '';
-      const grey = mode === 'training' ? ' · grey: under 2% of full width, no real pull' : '';
+      const scaleText = full ? ` · width grows as √|∂L/∂w|; full width = ${full}, the largest any one training sample has now` : '';
+      const grey = mode === 'training' ? ' (smoothed over half a second) · grey: under 2% of full width, no real pull' : '';
       this.keyEl.replaceChildren(`Links show ${whose}${scaleText}${grey} · halo = |δ| of the neuron`);
     }
   }
@@ -481,7 +493,7 @@ export class NetworkView {
         sign = g < 0 ? 'increase' : g > 0 ? 'decrease' : 'none';
         if (grads.source === 'training') sign = lk.trainSign = this.steadySign(sign, frac, lk.trainSign);
         stroke = sign === 'none' ? NEUTRAL : gradientColor(g);
-        width = 0.8 + 7 * Math.min(1, frac);
+        width = 0.8 + 7 * Math.sqrt(Math.min(1, frac));   // √: small pulls stay visible
         if (sign === 'decrease') dash = '7 4';
         if (sign !== 'none' && frac >= 0.2 && !manyLinks) glyph = g < 0 ? '▲' : '▼';
         opacity = '0.95';
@@ -580,8 +592,8 @@ export class NetworkView {
       let d = null;
       if (grads && c >= grads.fromCol) {
         d = c === 0 ? at(grads.inputDelta, i) : at(grads.delta, c - 1, i);
-        // while training, a halo under 2% of full size is no halo (its sign would flip every step)
-        if (grads.source === 'training' && dmax > 0 && Math.abs(d) < 0.02 * dmax) d = null;
+        // while training, a halo under 0.5% of full size is no halo (its sign would flip every step)
+        if (grads.source === 'training' && dmax > 0 && Math.abs(d) < 0.005 * dmax) d = null;
       }
       if (d !== null && d !== undefined && Number.isFinite(d)) {
         // at most half the gap between two boxes, so neighbouring halos never merge
