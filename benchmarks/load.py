@@ -30,7 +30,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import statistics
 import struct
 import subprocess
@@ -38,6 +37,8 @@ import sys
 import time
 
 import websockets
+
+from backlit.headless import free_port
 
 TARGET_FPS = 5.0
 TARGET_P99_MS = 500.0
@@ -57,14 +58,6 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def children(pid: int) -> list[int]:

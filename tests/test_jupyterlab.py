@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,14 +23,7 @@ pytestmark = pytest.mark.jupyterlab
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "jupyterlab"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from backlit.headless import free_port as _free_port, launch_args
 
 
 @pytest.fixture
@@ -83,9 +75,8 @@ def jupyterlab(tmp_path):
 def test_train_in_the_widget_advances_the_epoch_counter(jupyterlab):
     sync_api = pytest.importorskip("playwright.sync_api")
     base, token = jupyterlab
-    chromium = next((p for p in ("/usr/bin/chromium", shutil.which("chromium")) if p and Path(p).exists()), None)
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(args=CHROMIUM_ARGS, **({"executable_path": chromium} if chromium else {}))
+        browser = pw.chromium.launch(**launch_args())
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(60_000)
         errors: list[str] = []

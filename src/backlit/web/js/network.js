@@ -452,9 +452,9 @@ export class NetworkView {
         '· thicker = larger |w| · click a link to inspect or edit it');
     } else {
       const whose = mode === 'sample' ? "this sample's ∂L/∂w"
-        : 'the whole training set\'s mean ∂L/∂w, recomputed every frame (one batch alone would flicker)';
+        : 'the whole training set\'s mean ∂L/∂w, recomputed every frame and smoothed over half a second (one batch alone would flicker)';
       const scaleText = full ? ` · width grows as √|∂L/∂w|; full width = ${full}, the largest any one training sample has now` : '';
-      const grey = mode === 'training' ? ' (smoothed over half a second) · grey: under 2% of full width, no real pull' : '';
+      const grey = mode === 'training' ? ' · grey: under 2% of full width, no real pull' : '';
       this.keyEl.replaceChildren(`Links show ${whose}${scaleText}${grey} · halo = |δ| of the neuron`);
     }
   }
