@@ -8,6 +8,27 @@
  * dtype: "f64" | "f32", shapes, offset, bytes, same?}; offsets are bytes into the (inflated) body.
  * A part marked `same` was sent in an earlier frame of this connection: the FrameDecoder keeps it.
  */
+/**
+ * Flow control, for both transports: count the frames taken in and, once the page has painted, tell the
+ * session how many. It sends training frames only while few are unacknowledged, so a slow link or a
+ * hidden tab (no animation frames) is not sent frames it cannot show.
+ */
+export class DrawnAcks {
+  constructor(post) { this.post = post; this.undrawn = 0; this.scheduled = false; }
+
+  frame() {
+    this.undrawn += 1;
+    if (this.scheduled) return;
+    this.scheduled = true;
+    requestAnimationFrame(() => {
+      this.scheduled = false;
+      const frames = this.undrawn;
+      this.undrawn = 0;
+      if (frames > 0) this.post(frames);
+    });
+  }
+}
+
 export class FrameDecoder {
   constructor() { this.held = new Map(); }
 
@@ -164,7 +185,7 @@ export class Socket {
     }
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
-    this.undrawn = 0;
+    this.acks = new DrawnAcks((frames) => { if (this.open) this.ws.send(JSON.stringify({ type: 'drawn', frames })); });
     ws.addEventListener('open', () => {
       const reconnect = this.everOpened;
       this.everOpened = true;
@@ -224,20 +245,7 @@ export class Socket {
     this.connect();
   }
 
-  /** Tell the server, once the page has painted, how many frames it took in: the server sends
-   * training frames only while fewer than a few are unacknowledged, so a slow network or a hidden tab
-   * (no animation frames) is not sent frames it cannot show. */
-  frameDrawn() {
-    this.undrawn = (this.undrawn || 0) + 1;
-    if (this.drawScheduled) return;
-    this.drawScheduled = true;
-    requestAnimationFrame(() => {
-      this.drawScheduled = false;
-      const frames = this.undrawn;
-      this.undrawn = 0;
-      if (this.open && frames > 0) this.ws.send(JSON.stringify({ type: 'drawn', frames }));
-    });
-  }
+  frameDrawn() { this.acks.frame(); }
 
   get open() { return this.ws !== null && this.ws.readyState === WebSocket.OPEN; }
 

@@ -10,7 +10,7 @@
 // imports a fresh main.js (a blob: URL of its own), so a re-rendered widget wires itself again; the
 // view modules it imports are shared.
 
-import { FrameDecoder } from './socket.js';
+import { DrawnAcks, FrameDecoder } from './socket.js';
 import { useTransport } from './transport.js';
 
 /** The transport interface (transport.js) over an anywidget model. */
@@ -20,7 +20,7 @@ export class WidgetTransport {
     this.handlers = handlers;
     this.nextId = 1;
     this.closed = false;
-    this.undrawn = 0;
+    this.acks = new DrawnAcks((frames) => { if (!this.closed) this.model.send({ type: 'drawn', frames }); });
     this.decoder = new FrameDecoder();
     this.queue = Promise.resolve();
     this.listener = (content, buffers) => this.receive(content, buffers);
@@ -54,19 +54,7 @@ export class WidgetTransport {
     }
   }
 
-  /** Acknowledge painted frames, as the page does: the kernel sends training frames only while few
-   * are unacknowledged, so a hidden notebook is not sent frames it cannot show. */
-  frameDrawn() {
-    this.undrawn += 1;
-    if (this.drawScheduled) return;
-    this.drawScheduled = true;
-    requestAnimationFrame(() => {
-      this.drawScheduled = false;
-      const frames = this.undrawn;
-      this.undrawn = 0;
-      if (!this.closed && frames > 0) this.model.send({ type: 'drawn', frames });
-    });
-  }
+  frameDrawn() { this.acks.frame(); }
 
   get open() { return !this.closed; }
 
