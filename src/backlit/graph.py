@@ -198,7 +198,7 @@ class Graph:
 
     # ---- output ---------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        """The JSON the page's GraphView draws (see the module docstring and docs/README-graph.md)."""
+        """The JSON the page's GraphView draws (see the module docstring and the README's "The computation graph")."""
         return {
             "type": "graph",
             "version": VERSION,
