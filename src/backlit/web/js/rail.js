@@ -148,6 +148,7 @@ export class Rail {
       ctx.textAlign = 'center';
       for (let t = 1; t < r.xmax / 3; t *= 10) {
         const x = g.x0 + this.xFrac(t, r) * g.w;
+        if (x - g.x0 < 14) continue;   // no room beside the "0"
         ctx.fillText(String(t), x, g.y0 + g.h + 4);
         ctx.fillRect(x, g.y0 + g.h, 1, 3);
       }

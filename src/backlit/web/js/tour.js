@@ -85,7 +85,8 @@ export class Tour {
   maybeStart() {
     if (this.autoTried) return;
     this.autoTried = true;
-    if (suppressed()) return;
+    // not by itself inside a notebook widget: the notebook walks the learner through instead
+    if (suppressed() || this.root.closest('.backlit-widget')) return;
     // let the page lay out its first network before measuring where the controls are
     requestAnimationFrame(() => requestAnimationFrame(() => { if (!this.running) this.start({ auto: true }); }));
   }
