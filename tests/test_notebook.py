@@ -17,7 +17,6 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-import comm as comm_module  # noqa: E402
 
 import backlit  # noqa: E402
 from backlit import nn  # noqa: E402
@@ -25,32 +24,9 @@ from backlit.server import notebook as nb  # noqa: E402
 from backlit.server.protocol import FrameDecoder  # noqa: E402
 
 
-class RecordingComm:
-    """Stands in for the kernel's comm: records what the widget sends."""
-
-    def __init__(self, **kwargs):
-        self.comm_id = f"rec-{id(self)}"
-        self.kernel = object()  # ipywidgets sends only through a comm with a kernel
-        self.sent: list[tuple[dict, list]] = []
-        self.closed = False
-        self.callback = None
-
-    def send(self, data=None, metadata=None, buffers=None):
-        self.sent.append((data, list(buffers or [])))
-
-    def on_msg(self, callback):
-        self.callback = callback
-
-    def on_close(self, callback):
-        pass
-
-    def close(self, *args, **kwargs):
-        self.closed = True
-
-
 @pytest.fixture(autouse=True)
-def recording(monkeypatch):
-    monkeypatch.setattr(comm_module, "create_comm", lambda **kw: RecordingComm(**kw))
+def recording(recording_comm):
+    """Every widget here talks to a RecordingComm (tests/conftest.py)."""
 
 
 class Client:

@@ -435,7 +435,7 @@ def neuron_graph(trace, layer: int, i: int) -> Graph:
     bias = Tensor(b, requires_grad=True)
     names[id(bias)] = (f"b (b{layer + 1}[{i + 1}])", None)
     z = total + bias
-    names[id(z)] = (f"z = Σ + b", None)
+    names[id(z)] = ("z = Σ + b", None)
     out = F.activation(z, lt.activation)
     if out is not z:
         names[id(out)] = (f"a = {lt.activation}(z)", None)

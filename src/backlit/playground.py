@@ -240,7 +240,7 @@ class Playground:
             return self._pass_cache[1]
         if self.n_train == 0:
             L = len(self.model.linears)
-            out = {"train_loss": None, "train_acc": None, "train_grad": None, "badges": [[]] * (L - 1),
+            out = {"train_loss": None, "train_acc": None, "train_grad": None, "badges": None,
                    "gradflow": {"delta": [None] * L, "grad_W": [None] * L}}
             self._pass_cache = (self._version, out)
             return out
@@ -255,8 +255,9 @@ class Playground:
         with np.errstate(all="ignore"):
             flow = gradflow.from_trace(tr)
             badges = gradflow.badges([lt.z for lt in tr.layers[:-1]], self.model.activations[:-1])
+        # badges: None when no neuron has one (the usual case: nothing to send)
         out = {"train_loss": _float(tr.loss), "train_acc": acc, "gradflow": settings.json_safe(flow),
-               "badges": badges,
+               "badges": badges if any(map(any, badges)) else None,
                "train_grad": {"grad_W": [lt.grad_W for lt in tr.layers], "grad_b": [lt.grad_b for lt in tr.layers],
                               "scale": {"grad_W": _float(per_w), "delta": _float(per_delta)}}}
         self._pass_cache = (self._version, out)
@@ -329,7 +330,7 @@ class Playground:
                   "weights": [lin.weight.data.tolist() for lin in self.model.linears],
                   "biases": [lin.bias.data.tolist() for lin in self.model.linears],
                   "train_grad": settings.json_safe(self._train_pass()["train_grad"]),
-                  "badges": self._train_pass()["badges"] if any(map(any, self._train_pass()["badges"])) else None,
+                  "badges": self._train_pass()["badges"],
                   "playing": self.playing, "diverged": self.diverged,
                   "status": self.status}
         return header, arrays

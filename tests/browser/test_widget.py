@@ -18,7 +18,6 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-import comm as comm_module  # noqa: E402
 
 import backlit  # noqa: E402
 from backlit import nn  # noqa: E402
@@ -65,26 +64,6 @@ window.__rendered = true;
 """
 
 
-class RecordingComm:
-    def __init__(self, **kwargs):
-        self.comm_id = f"rec-{id(self)}"
-        self.kernel = object()
-        self.sent = []
-        self.callback = None
-
-    def send(self, data=None, metadata=None, buffers=None):
-        self.sent.append((data, list(buffers or [])))
-
-    def on_msg(self, callback):
-        self.callback = callback
-
-    def on_close(self, callback):
-        pass
-
-    def close(self, *args, **kwargs):
-        pass
-
-
 class Kernel:
     """Carries messages between the page and the widget: page.__sent -> widget, comm.sent -> page."""
 
@@ -120,8 +99,7 @@ class Kernel:
 
 
 @pytest.fixture
-def host(page, monkeypatch):
-    monkeypatch.setattr(comm_module, "create_comm", lambda **kw: RecordingComm(**kw))
+def host(page, recording_comm):
     mlp = nn.MLP([2, 4, 1], activation="tanh", seed=3)
     widget = backlit.show(mlp, "xor", speed=9)
     traits = json.dumps({k: getattr(widget, k) for k in ("_esm", "_css", "_html", "_main")})
