@@ -171,7 +171,8 @@ def test_forward_and_backward_send_a_trace_request_and_animate(host):
     kernel.until("() => window.backlitDebug.sampleState === 'current'"
                  " && window.backlitDebug.app && document.querySelector('#network')")
     kernel.pump()
-    assert [m["type"] for m in kernel.received[n:]] == ["trace"]
+    # (a "drawn" acknowledgement of an earlier frame may arrive in between: flow control, not an action)
+    assert [m["type"] for m in kernel.received[n:] if m["type"] != "drawn"] == ["trace"]
     kernel.until("() => window.backlitDebug.lastTrace && window.backlitDebug.sampleState === 'current'")
     page.click("#backward")
     kernel.until("() => document.querySelectorAll('#network .neuron').length === 7")
