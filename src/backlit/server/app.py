@@ -31,8 +31,8 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from ..pacing import Pacer
-from ..playground import HistoryCursor, Playground
+from ..playground.pacing import Pacer
+from ..playground.session import HistoryCursor, Playground
 from . import protocol as P
 from .protocol import Limits, ProtocolError
 

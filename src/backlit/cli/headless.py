@@ -1,7 +1,7 @@
 """Debian's Chromium launched headless with the flags this project needs, and a backlit server on a free
 port, for screenshots, benchmarks and browser tests.
 
-    from backlit.headless import CHROMIUM_ARGS, chromium_path, served
+    from backlit.cli.headless import CHROMIUM_ARGS, chromium_path, served
 
     with served() as server:                      # `python -m backlit serve --no-browser --port N`
         browser = playwright.chromium.launch(**launch_args())
@@ -165,7 +165,7 @@ class LiveServer:
     def start(self) -> "LiveServer":
         import uvicorn
 
-        from .server.app import create_app
+        from ..server.app import create_app
 
         config = uvicorn.Config(
             create_app(),
