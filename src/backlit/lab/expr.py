@@ -489,8 +489,8 @@ class Expression:
         if n.operator is None:  # negation: -a·b parses as (-a)·b, so a product needs parentheses
             return "−" + _wrap(a[0], a[0].prec <= 3)
         o = n.operator
-        if o.op == "pow":  # right-associative: the base needs parentheses, the exponent only below 3
-            left, right = _wrap(a[0], a[0].prec <= 4), _wrap(a[1], a[1].prec < 3)
+        if o.op == "pow":  # the base needs parentheses unless it is an atom, and so does the exponent
+            left, right = _wrap(a[0], a[0].prec <= 4), _wrap(a[1], a[1].prec <= 4)  # (for clarity)
         else:
             # a negation on the right reads better in parentheses: x·(−y), not x·−y
             left, right = _wrap(a[0], a[0].prec < o.prec), _wrap(a[1], a[1].prec <= max(o.prec, 3))
