@@ -51,8 +51,8 @@ precision; every list is in node-id order, parents before children)::
         "from_wrt": true,                # the chosen input is this node or one of its ancestors
         "drawn": true,                   # false for constants other than the output: they show
                                          # inside their consumer's formula instead
-        "row": 1, "col": 0,              # layout: row 0 holds the inputs, the output is on the top
-                                         # row; col is the position within the row (0, 1, ...)
+        "row": 1, "col": 0,              # layout: row 0 is the bottom, the output is on the top row;
+                                         # col is the position within the row (0, 1, ...)
       }, ...],
       "edges": [{
         "from": 1, "to": 3, "slot": 0,   # operand number `slot` of node `to` is node `from`
@@ -717,28 +717,33 @@ def _check(ex: Expression, n: Node, what: str, v: float, values: dict) -> None:
 
 
 def _layout(ex: Expression, nodes: list[dict], drawn: list[bool]) -> tuple[int, int]:
-    """Rows and columns for the drawn nodes: inputs on row 0, each operation one row above its highest
-    drawn operand; within a row, nodes sit in the order of their operands' mean column (fewer
-    crossings). Sets "row" and "col" on every node (constants take their consumer's row minus one)."""
+    """Rows and columns for the drawn nodes: each operation one row above its highest drawn operand,
+    each input one row below its lowest consumer (so a late input sits next to its use), constants
+    (not drawn) just below their first consumer; within a row, nodes sit in the order of their
+    operands' mean column (fewer crossings), inputs in order of first appearance. Sets "row" and "col"
+    on every node; row 0 is the bottom."""
     row = {}
     for n in ex.nodes:
         below = [row[a] for a in n.args if drawn[a]]
         row[n.id] = 1 + max(below) if below else 0
-    for n in ex.nodes:  # undrawn constants: just below their first consumer
-        if not drawn[n.id]:
-            consumer = next(m for m in ex.nodes if n.id in m.args)
-            row[n.id] = max(row[consumer.id] - 1, 0)
+    for n in ex.nodes:
+        users = [m for m in ex.nodes if n.id in m.args]
+        if users and (n.kind == "input" or not drawn[n.id]):
+            row[n.id] = min(row[m.id] for m in users) - 1
+    low = min(row[n.id] for n in ex.nodes if drawn[n.id])
+    for k in row:
+        row[k] = max(row[k] - low, 0)
     col: dict[int, float] = {}
     top = max(row[n.id] for n in ex.nodes if drawn[n.id])
     columns = 1
     for r in range(top + 1):
         members = [n for n in ex.nodes if drawn[n.id] and row[n.id] == r]
 
-        def centre(n, r=r):
+        def centre(n):
             below = [col[a] for a in n.args if drawn[a] and a in col]
             return (sum(below) / len(below) if below else -1.0, n.id)
 
-        for k, n in enumerate(sorted(members, key=centre) if r else members):
+        for k, n in enumerate(sorted(members, key=centre)):
             col[n.id] = k
         columns = max(columns, len(members))
     for n, d in zip(ex.nodes, nodes):

@@ -92,10 +92,12 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
     class: 'el-svg', viewBox: `0 0 ${width} ${height}`, role: 'group',
     'aria-label': `${drawnNodes.length} nodes, inputs at the bottom, ${outName} at the top`,
   });
-  pic.style.minWidth = `${Math.round(Math.min(width, 0.7 * width + 60))}px`;
+  // never shrink the text below ~70% (the box scrolls instead), never blow it up past 125%
+  pic.style.minWidth = `${Math.round(0.7 * width)}px`;
+  pic.style.maxWidth = `${Math.round(1.25 * width)}px`;
   const defs = svg('defs');
-  const arrow = svg('marker', { id: `${uid}-arrow`, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7,
-    markerHeight: 7, orient: 'auto-start-reverse' });
+  const arrow = svg('marker', { id: `${uid}-arrow`, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 9,
+    markerHeight: 9, markerUnits: 'userSpaceOnUse', orient: 'auto-start-reverse' });
   arrow.append(svg('path', { d: 'M0,0 L10,5 L0,10 z', class: 'el-arrowhead' }));
   defs.append(arrow);
   pic.append(defs);
@@ -152,11 +154,6 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
       'data-id': n.id, transform: `translate(${p.x - NODE_W / 2},${p.y - NODE_H / 2})`,
     });
     g.append(svg('rect', { width: NODE_W, height: NODE_H, rx: n.kind === 'op' ? 8 : 22, class: 'el-box' }));
-    if (n.kind === 'op') {
-      const badge = svg('text', { x: NODE_W - 7, y: 14, 'text-anchor': 'end', class: 'el-badge', 'aria-hidden': 'true' });
-      badge.textContent = n.label;
-      g.append(badge);
-    }
     const name = svg('text', { x: 9, y: 18, class: 'el-title' });
     name.textContent = title(n);
     const value = svg('text', { x: 9, y: 37, class: 'el-value-line' });
