@@ -577,7 +577,7 @@ class Expression:
 
 def _number(v: float) -> str:
     """A number as a formula writes it: 2, 0.5, −3."""
-    s = f"{v:g}"
+    s = f"{v + 0.0:g}"  # (+ 0.0 turns −0 into 0)
     return s.replace("-", "−")
 
 
