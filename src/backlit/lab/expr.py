@@ -81,7 +81,7 @@ from typing import Callable
 import numpy as np
 
 from ..engine import Tensor
-from ..graph import _vjp
+from .graph import _vjp
 
 VERSION = 1
 MAX_LENGTH = 200

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations
-from .. import functional as F
+from . import activations
+from . import functional as F
 from ..engine import Tensor
 from .module import Module
 
@@ -238,16 +238,19 @@ class MLP(Module):
 
     def to_torch(self):
         """This network as a float64 ``torch.nn.Sequential`` with the same weights (needs torch)."""
-        from ..export import to_torch  # lazily: nn never imports torch at import time
+        from .interop import to_torch  # lazily: nn never imports torch at import time
 
         return to_torch(self)
 
     @classmethod
     def from_torch(cls, module) -> "MLP":
         """An MLP with the weights of a torch ``Sequential`` of Linear layers and activations."""
-        from ..export import from_torch
+        from .interop import sequential_parts
 
-        return from_torch(module)
+        sizes, activations, output_activation, state = sequential_parts(module)
+        model = cls(sizes, activation=activations, output_activation=output_activation, seed=0)
+        model.load_state_dict(state)
+        return model
 
     def __repr__(self) -> str:
         lines = []

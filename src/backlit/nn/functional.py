@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import activations
-from .engine import Tensor, apply, as_tensor, ops
-from .engine import pad as _pad
+from ..engine import Tensor, apply, as_tensor, ops
+from ..engine import pad as _pad
 
 
 def _t(x, like=None):
@@ -46,7 +46,7 @@ def linear(x, W, b=None):
 
 
 def activation(x, name):
-    """Apply a registered activation by name (see ``backlit.activations``): "tanh", "relu", ..."""
+    """Apply a registered activation by name (see ``backlit.nn.activations``): "tanh", "relu", ..."""
     return activations.get(name).fn(_t(x))
 
 
