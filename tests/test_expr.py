@@ -44,6 +44,17 @@ def test_olahs_example_has_his_numbers_one_node_for_b_and_the_pass_counts():
     json.dumps(g, allow_nan=False)  # JSON-able, with no NaN or Infinity
 
 
+def test_the_json_has_exactly_the_keys_the_module_docstring_documents():
+    import re
+
+    g = expression_graph("e = (a+b)*(b+1)", {"a": 2, "b": 1}, wrt="b")
+    documented = set(re.findall(r'"(\w+)":', E.__doc__))
+    produced = set(g) | set(g["nodes"][0]) | set(g["edges"][0]) | set(g["passes"]) | set(g["values"])
+    assert produced == documented
+    assert all(set(n) == set(g["nodes"][0]) for n in g["nodes"])
+    assert all(set(e) == set(g["edges"][0]) for e in g["edges"])
+
+
 # ---- the grammar ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text,want", [
@@ -116,6 +127,7 @@ def test_the_grammar_never_evaluates_python(monkeypatch):
     ("x ** -65", "too large", 5),
     ("1e400 * x", "number 1e400 is too large", 0),
     ("x¹²³", "too large", 1),
+    ("x + averyveryverylongname", "is too long: names have at most", 4),
 ])
 def test_unsafe_or_malformed_input_is_refused_with_a_message_that_points_at_it(text, words, position):
     with pytest.raises(ExprError) as info:
@@ -156,6 +168,7 @@ def test_a_huge_power_overflows_into_a_clear_error_not_a_hang():
     ("x*y", {"x": 1.0, "y": float("nan")}, "value of y must be a finite number"),
     ("x*y", {"x": 1.0, "y": "2"}, "value of y must be a number, got str"),
     ("3*4", {}, "no variable"),
+    ("x", [1.0], "the values are a dict"),
 ])
 def test_bad_values_get_a_clear_error(text, values, words):
     with pytest.raises(ExprError) as info:

@@ -115,7 +115,7 @@ def test_olahs_graph_shows_the_engines_values_tangents_adjoints_and_local_deriva
     expect(lab.locator(".el-formula")).to_have_text("e = (a + b)·(b + 1)")
     passes = lab.locator(".el-passes")
     expect(passes).to_have_attribute("data-forward", str(g["passes"]["forward"]))
-    expect(passes).to_contain_text(f"takes {g['passes']['forward']} passes")
+    expect(passes).to_contain_text(f"∂e/∂a and ∂e/∂b take {g['passes']['forward']} passes")
     # in forward mode, a (which does not depend on b) is drawn idle; b is the seed
     a = next(n for n in g["nodes"] if n["name"] == "a")
     b = next(n for n in g["nodes"] if n["name"] == "b")
@@ -128,7 +128,10 @@ def test_olahs_graph_shows_the_engines_values_tangents_adjoints_and_local_deriva
     expect(lab.locator(".exprlab")).to_have_attribute("data-mode", "reverse")
     assert lab.evaluate("() => window.elTest.changes") == ["reverse"]
     check_nodes(lab, g, "reverse")
-    expect(passes).to_contain_text(f"and {g['passes']['reverse']} pass gives")
+    expect(passes).to_contain_text(f"{g['passes']['reverse']} pass gives ∂e/∂a and ∂e/∂b")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    lab.set_viewport_size({"width": 390, "height": 844})
+    lab.screenshot(path=str(ARTIFACTS / "exprlab-olah-390x844-reverse.png"), full_page=True)
 
     # focusing b writes its adjoint as the sum over its two paths, with the engine's numbers
     lab.locator(f'.el-node[data-id="{b["id"]}"]').focus()

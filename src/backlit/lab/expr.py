@@ -41,7 +41,7 @@ precision; every list is in node-id order, parents before children)::
         "name": "c",                     # variable name, number (constants) or a free letter
         "kind": "op",                    # "input", "const" or "op"
         "op": "add",                     # the engine's op name (Tensor.op); "" for inputs and constants
-        "label": "+",                    # the op's sign or function name, for the node's badge
+        "label": "+",                    # a short label: the op's sign (×, ^2) or function name
         "formula": "a + b",              # what the node computes, in its operands' names
         "expr": "a + b",                 # the whole subexpression it computes
         "derivative": "∂c/∂a = 1, ∂c/∂b = 1",   # its local derivatives, as formulas ("" for leaves)
@@ -91,6 +91,8 @@ MAX_DEPTH = 24
 MAX_NODES = 40
 """The most graph nodes (after identical subexpressions are merged): a graph a page can draw."""
 MAX_VARIABLES = 8
+MAX_NAME = 12
+"""The longest variable name accepted, in characters."""
 MAX_NUMBER = 1e9
 """The largest number literal accepted (in absolute value)."""
 MAX_EXPONENT = 64
@@ -204,6 +206,9 @@ def _tokens(src: str) -> list[Token]:
             continue
         m = _NAME.match(src, i)
         if m:
+            if len(m.group()) > MAX_NAME:
+                raise ExprError(f"the name {m.group()[:MAX_NAME]}… is too long: names have at most {MAX_NAME} "
+                                f"characters", i, src)
             out.append(Token("name", m.group(), i))
             i = m.end()
             continue
@@ -518,6 +523,8 @@ class Expression:
     def evaluate(self, values: dict) -> list[Tensor]:
         """Build the expression from engine ops at ``values`` ({name: number}): one Tensor per node.
         Inputs and constants are leaves that require grad, so every node has an adjoint."""
+        if not isinstance(values, dict):
+            raise ExprError(f"the values are a dict {{name: number}}, got {type(values).__name__}")
         missing = [v for v in self.inputs if v not in values]
         if missing:
             first = next(n for n in self.nodes if n.kind == "input" and n.name == missing[0])

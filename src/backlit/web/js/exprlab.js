@@ -37,6 +37,21 @@ function derivative(graph, node, mode) {
     : { name: `∂${out}/∂${node.name}`, value: node.adjoint };
 }
 
+/** Squeeze a line into the box when it is longer than the box is wide (long names, long numbers). */
+function fit(text, px) {
+  if (text.textContent.length * px > NODE_W - 16) {
+    text.setAttribute('textLength', NODE_W - 16);
+    text.setAttribute('lengthAdjust', 'spacingAndGlyphs');
+  } else {
+    text.removeAttribute('textLength');
+  }
+}
+
+/** A factor in a product: negative numbers in parentheses, 0.5·(-1.5). */
+function factor(v) {
+  return v < 0 ? `(${fmt(v)})` : fmt(v);
+}
+
 function title(node) {
   return node.kind === 'op' ? `${node.name} = ${node.formula}` : node.name;
 }
@@ -156,10 +171,12 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
     g.append(svg('rect', { width: NODE_W, height: NODE_H, rx: n.kind === 'op' ? 8 : 22, class: 'el-box' }));
     const name = svg('text', { x: 9, y: 18, class: 'el-title' });
     name.textContent = title(n);
+    fit(name, 7.6);
     const value = svg('text', { x: 9, y: 37, class: 'el-value-line' });
     value.append(document.createTextNode('value '));
     const vnum = num('tspan', { class: 'el-value' }, n.value);
     value.append(vnum);
+    fit(value, 7);
     const deriv = svg('text', { x: 9, y: 56, class: 'el-deriv-line' });
     const dname = svg('tspan', { class: 'el-deriv-name' });
     const dnum = svg('tspan', { class: 'el-deriv' });
@@ -195,13 +212,13 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
       const ins = graph.edges.filter((e) => e.to === n.id && nodes[e.from].kind !== 'const');
       if (!ins.length) return `${d.name} = 0: ${n.name} is made of numbers only.`;
       const names = ins.map((e) => `∂${n.name}/∂${nodes[e.from].name}·∂${nodes[e.from].name}/∂${graph.wrt}`);
-      const nums = ins.map((e) => `${fmt(e.partial)}·${fmt(nodes[e.from].tangent)}`);
+      const nums = ins.map((e) => `${factor(e.partial)}·${factor(nodes[e.from].tangent)}`);
       return `${d.name} = ${names.join(' + ')} = ${nums.join(' + ')} = ${fmt(d.value)}: each operand's tangent times the local derivative of its edge, summed.`;
     }
     if (n.id === graph.output) return `${d.name} = 1: reverse mode starts here, at the output.`;
     const outs = graph.edges.filter((e) => e.from === n.id);
     const names = outs.map((e) => `∂${outName}/∂${nodes[e.to].name}·∂${nodes[e.to].name}/∂${n.name}`);
-    const nums = outs.map((e) => `${fmt(nodes[e.to].adjoint)}·${fmt(e.partial)}`);
+    const nums = outs.map((e) => `${factor(nodes[e.to].adjoint)}·${factor(e.partial)}`);
     const paths = outs.length > 1 ? ` ${n.name} feeds ${outs.length} edges, so the paths add up.` : '';
     return `${d.name} = ${names.join(' + ')} = ${nums.join(' + ')} = ${fmt(d.value)}: each consumer's adjoint times the local derivative of its edge, summed.${paths}`;
   }
@@ -253,12 +270,14 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
   function render() {
     root.dataset.mode = current;
     radios[current].checked = true;
-    const inputs = graph.inputs.length;
+    const all = graph.inputs.map((v) => `∂${outName}/∂${v}`);
+    const list = all.length > 1 ? `${all.slice(0, -1).join(', ')} and ${all[all.length - 1]}` : all[0];
+    const count = (k) => `${k} pass${k === 1 ? '' : 'es'}`;
     passes.textContent = current === 'forward'
       ? `Forward mode: one pass per input. This pass carries ∂·/∂${graph.wrt} up from ${graph.wrt}; `
-        + `∂${outName} with respect to all ${inputs} input${inputs === 1 ? '' : 's'} takes ${graph.passes.forward} pass${graph.passes.forward === 1 ? '' : 'es'}.`
-      : `Reverse mode: one pass for all inputs. It carries ∂${outName}/∂· down from ${outName}, `
-        + `and ${graph.passes.reverse} pass gives ∂${outName} with respect to all ${inputs} input${inputs === 1 ? '' : 's'}.`;
+        + `${list} take${all.length === 1 ? 's' : ''} ${count(graph.passes.forward)}.`
+      : `Reverse mode: one pass for all inputs. It carries ∂${outName}/∂· down from ${outName}: `
+        + `${count(graph.passes.reverse)} gives ${list}.`;
     passes.dataset.forward = String(graph.passes.forward);
     passes.dataset.reverse = String(graph.passes.reverse);
     for (const n of drawnNodes) {
@@ -267,6 +286,7 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
       dname.textContent = d.name;
       dnum.textContent = fmt(d.value);
       dnum.dataset.raw = String(d.value);
+      fit(dname.parentNode, 7);
       const idle = current === 'forward' && !n.from_wrt;
       g.classList.toggle('el-idle', idle);
       g.classList.toggle('el-seed', current === 'forward' ? n.name === graph.wrt && n.kind === 'input' : n.id === graph.output);
