@@ -65,6 +65,8 @@ def test_the_json_has_exactly_the_keys_the_module_docstring_documents():
     ("x²+x⁻¹", 9 + 1 / 3), ("+x", 3.0), ("2^-1*x", 1.5), ("1.5e1*x + .5", 45.5),
     ("sigmoid(0*x)", 0.5), ("relu(-x)+relu(x)", 3.0), ("sqrt(x*y*6)", 6.0), ("tanh(x-x)", 0.0),
     ("exp(log(x))", 3.0), ("sin(x)^2 + cos(x)^2", 1.0), ("θ*x", 6.0), ("e = x*y", 6.0),
+    ("(-3)^2*x", 27.0), ("-3^2*x", -27.0), ("(-x)^2", 9.0), ("x^(-0.5)*x", 3 ** 0.5), ("y - -3", 5.0),
+    ("-(-x)", 3.0), ("(-2)^3*x", -24.0),
 ])
 def test_precedence_spellings_and_functions(text, want):
     values = {"x": 3.0, "y": 2.0, "θ": 2.0}
@@ -168,6 +170,7 @@ def test_a_huge_power_overflows_into_a_clear_error_not_a_hang():
     ("x*y", {"x": 1.0, "y": float("nan")}, "value of y must be a finite number"),
     ("x*y", {"x": 1.0, "y": "2"}, "value of y must be a number, got str"),
     ("3*4", {}, "no variable"),
+    ("(-2)^x", {"x": 3.0}, "a = (−2)^x: its local derivative ∂a/∂x = a·log(−2) is not defined at x = 3"),
     ("x", [1.0], "the values are a dict"),
 ])
 def test_bad_values_get_a_clear_error(text, values, words):

@@ -151,7 +151,8 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
 @dataclass(frozen=True)
 class Operator:
     """A binary operator: ``fn`` applies it with engine ops; ``formula`` writes the node in its
-    operands' names; ``partials`` are ∂/∂u and ∂/∂v as formulas; ``prec`` its binding strength."""
+    operands' names; ``partials`` are ∂/∂u and ∂/∂v as formulas ({z} is the node's name, {U} the
+    first operand's without parentheses); ``prec`` its binding strength."""
 
     op: str
     sign: str
@@ -167,7 +168,7 @@ OPERATORS: dict[str, Operator] = {o.sign: o for o in (
     Operator("sub", "−", lambda u, v: u - v, "torch.sub", "{u} − {v}", ("1", "−1"), 1),
     Operator("mul", "·", lambda u, v: u * v, "torch.mul", "{u}·{v}", ("{v}", "{u}"), 2),
     Operator("div", "/", lambda u, v: u / v, "torch.div", "{u}/{v}", ("1/{v}", "−{u}/{v}²"), 2),
-    Operator("pow", "^", lambda u, v: u ** v, "torch.pow", "{u}^{v}", ("{v}·{u}^({v} − 1)", "{z}·log({u})"), 4),
+    Operator("pow", "^", lambda u, v: u ** v, "torch.pow", "{u}^{v}", ("{v}·{u}^({v} − 1)", "{z}·log({U})"), 4),
 )}
 NEGATE = ("neg", "−", "torch.neg", "−{u}", "−1")  # op, sign, torch spelling, formula, derivative
 _SPELLINGS = {"+": "+", "-": "−", "−": "−", "*": "·", "×": "·", "·": "·", "⋅": "·", "/": "/", "÷": "/",
@@ -464,7 +465,8 @@ class Expression:
             raise ExprError(f"too big: the graph would have more than {MAX_NODES} nodes", t.pos, self.source)
         k = len(self.nodes)
         if t.kind == "num":
-            n = Node(k, "const", "", "", args, t.pos, name=t.text, value=t.value)
+            # a negative number binds like a negation: (−3)², not −3² (which is −9)
+            n = Node(k, "const", "", "", args, t.pos, name=t.text, value=t.value, prec=3 if t.value < 0 else 9)
         elif t.kind == "var":
             n = Node(k, "input", "", "", args, t.pos, name=t.text)
             self.inputs.append(t.text)
@@ -579,7 +581,8 @@ class Expression:
             return [f"{_number(p)}·{a[0]}{_power_text(p - 1) if p != 2 else ''}"]
         if n.operator is None:
             return [NEGATE[4]]
-        return [f.format(u=a[0], v=a[1], z=z) for f in n.operator.partials]
+        bare = self.nodes[n.args[0]].name  # {U}: the first operand inside a function's own parentheses
+        return [f.format(u=a[0], v=a[1], z=z, U=bare) for f in n.operator.partials]
 
 
 def _number(v: float) -> str:
