@@ -193,7 +193,7 @@ VARS = ("a", "b", "c")
 def _leaf():
     var = st.sampled_from(VARS).map(lambda v: ("var", v))
     return st.one_of(var, var, var,
-                     st.sampled_from([0.5, 1.0, 2.0, 3.0, 1.5, 0.25]).map(lambda v: ("num", v)))
+                     st.sampled_from([0.5, 1.0, 2.0, 3.0, 1.5, 0.25, -2.0, -0.5]).map(lambda v: ("num", v)))
 
 
 def _grow(kids):
@@ -216,8 +216,8 @@ def render(t) -> tuple[str, int]:
     kind = t[0]
     if kind == "var":
         return t[1], 9
-    if kind == "num":
-        return repr(t[1]), 9
+    if kind == "num":  # a negative number binds like a negation
+        return repr(t[1]), 3 if t[1] < 0 else 9
     if kind == "paren":
         return f"({render(t[1])[0]})", 9
     if kind == "fn":
@@ -348,6 +348,10 @@ def test_every_node_matches_torch_forward_and_reverse_mode(tree, values, wrt):
     for e in g["edges"]:
         want = local_partial_torch(ex, ex.nodes[e["to"]], vals, e["slot"])
         assert e["partial"] == pytest.approx(want, **TOL), (text, e)
+    # the canonical spelling parses back to the same graph
+    again = expression_graph(g["expression"], values, wrt=g["wrt"])
+    assert [(n["op"], n["value"], n["adjoint"]) for n in again["nodes"]] == \
+        [(n["op"], n["value"], n["adjoint"]) for n in g["nodes"]], (text, g["expression"])
     # the parser read the text as the tree meant it: torch on the tree itself, no parser involved
     leaves = {v: torch.tensor(values[v], dtype=torch.float64, requires_grad=True) for v in VARS}
     out = torch_tree(tree, leaves)
