@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backlit.lab.expr import expression_graph
+from backlit.lab.expr import ExprError, expression_graph
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -25,12 +25,13 @@ PAGE = """<!doctype html>
 <title>expression lab test page</title>
 <link rel="stylesheet" href="/web/style.css"><link rel="stylesheet" href="/web/exprlab.css">
 <script type="module">
-  import { drawExpressionGraph } from '/web/js/exprlab.js';
+  import { drawExpressionGraph, drawExpressionError } from '/web/js/exprlab.js';
   const changes = [];
   window.elTest = {
     changes,
     draw: (graph, mode) => { window.elTest.lab = drawExpressionGraph(document.getElementById('lab'), graph,
       { mode, onModeChange: (m) => changes.push(m) }); },
+    error: (source, e) => drawExpressionError(document.getElementById('lab'), source, e),
     ready: true,
   };
 </script></head>
@@ -163,6 +164,19 @@ def test_a_value_used_three_times_is_one_node_and_the_table_holds_every_number(l
         row = lab.locator(f'.el-table tr[data-id="{n["id"]}"]')
         for cls, key in (("value", "value"), ("tangent", "tangent"), ("adjoint", "adjoint")):
             assert float(row.locator(f".el-t-{cls}").get_attribute("data-raw")) == n[key]
+
+
+def test_a_refused_expression_shows_its_message_and_a_caret_under_the_character(lab):
+    text = "2*x + y.real"
+    with pytest.raises(ExprError) as info:
+        expression_graph(text, {"x": 1, "y": 2})
+    lab.evaluate("([s, e]) => window.elTest.error(s, e)", [text, info.value.to_dict()])
+    alert = lab.get_by_role("alert")
+    expect(alert).to_contain_text(info.value.message)
+    expect(alert).to_contain_text(f"(at character {info.value.position + 1})")
+    expect(lab.locator(".el-at-error")).to_have_text(text[info.value.position])
+    caret_line = lab.locator(".el-caret").text_content().splitlines()[1]
+    assert caret_line.index("^") == info.value.position
 
 
 def axe_serious(page) -> list:

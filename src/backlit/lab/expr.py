@@ -21,6 +21,9 @@ and whose ``position`` (0-based) points at it; ``str(error)`` gives the 1-based 
 Identical subexpressions are one node (``b`` used twice is one node with two out-edges; so is a
 repeated ``(a + b)``), so a node's adjoint sums over every path to the output.
 
+``schema()`` lists the functions, operators and limits for a page's help text. A refused input's
+``ExprError.to_dict()`` is ``{"error": message, "position": index or None}``.
+
 ``expression_graph(text, values, wrt=None)`` returns this JSON-able dict (numbers are floats, full
 precision; every list is in node-id order, parents before children)::
 
@@ -613,6 +616,24 @@ def _finite(v, name: str) -> float:
     if not math.isfinite(v):
         raise ExprError(f"the value of {name} must be a finite number, got {v}")
     return v
+
+
+def schema() -> dict:
+    """What the grammar accepts, for a page's help text: the functions with their derivatives (z is
+    the function's value, z = f(u)), the operators with their spellings, and the limits."""
+    spellings: dict[str, list[str]] = {}
+    for typed, sign in _SPELLINGS.items():
+        spellings.setdefault(sign, []).append(typed)
+    return {
+        "functions": [{"name": f.name, "formula": f"z = {f.name}(u)", "derivative": f.derivative.format(u="u", z="z")}
+                      for f in FUNCTIONS.values()],
+        "operators": [{"op": o.op, "sign": o.sign, "spellings": spellings[o.sign], "formula": "z = " + o.formula.format(
+            u="u", v="v"), "partials": [p.format(u="u", v="v", U="u", z="z") for p in o.partials]}
+                      for o in OPERATORS.values()],
+        "limits": {"length": MAX_LENGTH, "depth": MAX_DEPTH, "nodes": MAX_NODES, "variables": MAX_VARIABLES,
+                   "name": MAX_NAME, "number": MAX_NUMBER, "exponent": MAX_EXPONENT},
+        "example": "e = (a + b)*(b + 1)",
+    }
 
 
 def parse(text: str) -> Expression:

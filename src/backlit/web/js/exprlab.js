@@ -327,3 +327,21 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
     element: root,
   };
 }
+
+/** A refused expression (ExprError.to_dict(): { error, position }): the text with a caret under the
+ *  position, and the message, announced to screen readers. */
+export function drawExpressionError(container, source, { error, position = null }) {
+  const box = el('div', { class: 'exprlab el-error', role: 'alert' });
+  if (position !== null && position !== undefined) {
+    const text = String(source);
+    const caret = el('pre', { class: 'el-caret', 'aria-hidden': 'true' });
+    caret.append(el('span', { text: text.slice(0, position) }),
+      el('mark', { class: 'el-at-error', text: text.slice(position, position + 1) || ' ' }),
+      el('span', { text: text.slice(position + 1) }), `\n${' '.repeat(position)}^`);
+    box.append(caret);
+  }
+  const where = position === null || position === undefined ? '' : ` (at character ${position + 1})`;
+  box.append(el('p', { class: 'el-error-text', text: `${error}${where}` }));
+  container.replaceChildren(box);
+  return box;
+}
