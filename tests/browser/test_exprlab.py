@@ -123,6 +123,12 @@ def test_olahs_graph_shows_the_engines_values_tangents_adjoints_and_local_deriva
     expect(lab.locator(f'.el-node[data-id="{a["id"]}"]')).to_have_class("el-node el-input el-idle")
     expect(lab.locator(f'.el-node[data-id="{b["id"]}"]')).to_have_class("el-node el-input el-seed")
 
+    # focusing e in forward mode writes its tangent as the chain rule over its operands
+    e = g["nodes"][g["output"]]
+    lab.locator(f'.el-node[data-id="{e["id"]}"]').focus()
+    ins = [x for x in g["edges"] if x["to"] == e["id"]]
+    terms = " + ".join(f"{x['partial']:g}·{g['nodes'][x['from']]['tangent']:g}" for x in ins)
+    expect(lab.locator(".el-sum")).to_contain_text(f"∂e/∂b = ∂e/∂c·∂c/∂b + ∂e/∂d·∂d/∂b = {terms} = {e['tangent']:g}")
     # keyboard: Tab to the checked radio, arrow to the other one: the view switches to reverse mode
     lab.locator('input[value="forward"]').focus()
     lab.keyboard.press("ArrowRight")
@@ -177,6 +183,9 @@ def test_a_refused_expression_shows_its_message_and_a_caret_under_the_character(
     expect(lab.locator(".el-at-error")).to_have_text(text[info.value.position])
     caret_line = lab.locator(".el-caret").text_content().splitlines()[1]
     assert caret_line.index("^") == info.value.position
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    lab.set_viewport_size({"width": 390, "height": 300})
+    lab.screenshot(path=str(ARTIFACTS / "exprlab-refused-390.png"))
 
 
 def axe_serious(page) -> list:
