@@ -39,8 +39,10 @@ def test_olahs_example_has_his_numbers_one_node_for_b_and_the_pass_counts():
     assert sorted((x["to"], x["slot"]) for x in g["edges"] if x["from"] == b["id"]) == [(c["id"], 1), (d["id"], 0)]
     assert e["derivative"] == "∂e/∂c = d, ∂e/∂d = c"
     assert g["passes"] == {"forward": 2, "reverse": 1}
-    assert (g["rows"], g["columns"]) == (3, 2)
-    assert [(n["row"], n["col"]) for n in (a, b, c, d, e)] == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0)]
+    # layout: a, b at the bottom, c above both, d above b, one column apart, e above c and d
+    assert g["rows"] == 3
+    assert [(n["row"], n["col"]) for n in (a, b, c, d, e)] == [(0, 0), (0, 1), (1, 0.25), (1, 1.25), (2, 0.75)]
+    assert g["columns"] == 2.25
     json.dumps(g, allow_nan=False)  # JSON-able, with no NaN or Infinity
 
 
@@ -409,3 +411,22 @@ def test_tangents_and_adjoints_are_the_chain_rule_over_the_edges_and_agree_with_
         fd = (up - down) / (2 * h)
         assert by_name(g, v)["adjoint"] == pytest.approx(fd, rel=1e-4, abs=1e-5 * max(1.0, abs(out["value"]))), \
             (text, v)
+
+
+@settings(max_examples=60, deadline=None)
+@given(TREES)
+def test_the_layout_keeps_drawn_nodes_a_column_apart_and_operations_above_their_operands(tree):
+    text = render(tree)[0]
+    try:
+        g = expression_graph(text, {v: 0.5 for v in VARS})
+    except ExprError:
+        assume(False)
+    drawn = [n for n in g["nodes"] if n["drawn"]]
+    for r in range(g["rows"]):
+        xs = sorted(n["col"] for n in drawn if n["row"] == r)
+        assert all(b - a >= 1 - 1e-9 for a, b in zip(xs, xs[1:])), text
+    assert min(n["col"] for n in drawn) == 0 and max(n["col"] for n in drawn) + 1 == g["columns"]
+    for e in g["edges"]:
+        if e["drawn"]:
+            assert g["nodes"][e["from"]]["row"] < g["nodes"][e["to"]]["row"], text
+    assert g["nodes"][g["output"]]["row"] == g["rows"] - 1

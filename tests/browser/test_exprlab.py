@@ -214,3 +214,21 @@ def test_readable_at_both_sizes_with_no_serious_axe_issue(lab, width, height):
     assert axe_serious(lab) == []
     lab.locator(".el-node").first.focus()
     lab.screenshot(path=str(ARTIFACTS / f"exprlab-{width}x{height}-reverse.png"), full_page=True)
+
+
+def test_a_wide_graph_scrolls_inside_its_box_on_a_phone(lab):
+    lab.set_viewport_size({"width": 390, "height": 844})
+    names = "abcdefgh"
+    g = expression_graph("*".join(f"({v}+1)" for v in names), {v: 0.1 * k for k, v in enumerate(names)}, wrt="c")
+    draw(lab, g)
+    check_nodes(lab, g, "forward")
+    assert g["columns"] >= 8
+    assert lab.evaluate("() => document.documentElement.scrollWidth") <= 390
+    scroll = lab.locator(".el-scroll")
+    assert scroll.evaluate("s => s.scrollWidth > s.clientWidth")
+    # keyboard reaches a node off to the right, and the box scrolls it into view
+    h = next(n for n in g["nodes"] if n["name"] == "h")
+    lab.locator(f'.el-node[data-id="{h["id"]}"]').focus()
+    assert scroll.evaluate("s => s.scrollLeft") > 0
+    assert axe_serious(lab) == []
+    lab.screenshot(path=str(ARTIFACTS / "exprlab-wide-390x844.png"), full_page=True)

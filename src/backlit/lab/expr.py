@@ -38,7 +38,7 @@ precision; every list is in node-id order, parents before children)::
       "passes": {"forward": 2, "reverse": 1},
                                          # passes needed for ∂output/∂(every input): forward mode one
                                          # per input, reverse mode one for all of them
-      "rows": 3, "columns": 2,           # layout grid of the drawn nodes (see "row"/"col")
+      "rows": 3, "columns": 2.25,        # the drawing's size in rows and in node columns (see "row", "col")
       "nodes": [{
         "id": 2,
         "name": "c",                     # variable name, number (constants) or a free letter
@@ -54,8 +54,8 @@ precision; every list is in node-id order, parents before children)::
         "from_wrt": true,                # the chosen input is this node or one of its ancestors
         "drawn": true,                   # false for constants other than the output: they show
                                          # inside their consumer's formula instead
-        "row": 1, "col": 0,              # layout: row 0 is the bottom, the output is on the top row;
-                                         # col is the position within the row (0, 1, ...)
+        "row": 1, "col": 0.25,           # layout: row 0 is the bottom, the output is on the top row;
+                                         # col is the horizontal position in node columns (0 = left)
       }, ...],
       "edges": [{
         "from": 1, "to": 3, "slot": 0,   # operand number `slot` of node `to` is node `from`
@@ -747,37 +747,49 @@ def _check(ex: Expression, n: Node, what: str, v: float, values: dict) -> None:
         raise ExprError(f"{label}: its {what} {why} at {at}; choose other values", n.pos, ex.source)
 
 
-def _layout(ex: Expression, nodes: list[dict], drawn: list[bool]) -> tuple[int, int]:
-    """Rows and columns for the drawn nodes: each operation one row above its highest drawn operand,
-    each input one row below its lowest consumer (so a late input sits next to its use), constants
-    (not drawn) just below their first consumer; within a row, nodes sit in the order of their
-    operands' mean column (fewer crossings), inputs in order of first appearance. Sets "row" and "col"
-    on every node; row 0 is the bottom."""
+def _layout(ex: Expression, nodes: list[dict], drawn: list[bool]) -> tuple[int, float]:
+    """Where each drawn node goes, as in a tidy tree drawing: the output on the top row, every other
+    node one row below its lowest consumer (so a value sits next to where it is used); a node with no
+    drawn operand one column right of what its row holds so far, in the order a walk from the output
+    meets them (operand 0 first), every other node above the mean of its operands; then, along each
+    row, nodes pushed at least one column apart. Sets "row" and "col" on every node; row 0 is the bottom, col 0 the left edge.
+    Returns the drawing's size in rows and in node columns."""
+    users: dict[int, list[int]] = {n.id: [] for n in ex.nodes}
+    for n in ex.nodes:
+        for a in set(n.args):
+            users[a].append(n.id)
+    depth = {}
+    for n in ex.nodes:  # longest path from a leaf: the output's height
+        depth[n.id] = 1 + max((depth[a] for a in n.args if drawn[a]), default=-1)
     row = {}
-    for n in ex.nodes:
-        below = [row[a] for a in n.args if drawn[a]]
-        row[n.id] = 1 + max(below) if below else 0
-    for n in ex.nodes:
-        users = [m for m in ex.nodes if n.id in m.args]
-        if users and (n.kind == "input" or not drawn[n.id]):
-            row[n.id] = min(row[m.id] for m in users) - 1
+    for n in reversed(ex.nodes):  # consumers before operands
+        row[n.id] = depth[ex.output] if n.id == ex.output else min(row[u] for u in users[n.id]) - 1
     low = min(row[n.id] for n in ex.nodes if drawn[n.id])
-    for k in row:
-        row[k] = max(row[k] - low, 0)
     col: dict[int, float] = {}
-    top = max(row[n.id] for n in ex.nodes if drawn[n.id])
-    columns = 1
-    for r in range(top + 1):
-        members = [n for n in ex.nodes if drawn[n.id] and row[n.id] == r]
-
-        def centre(n):
-            below = [col[a] for a in n.args if drawn[a] and a in col]
-            return (sum(below) / len(below) if below else -1.0, n.id)
-
-        for k, n in enumerate(sorted(members, key=centre)):
-            col[n.id] = k
-        columns = max(columns, len(members))
+    right: dict[int, float] = {}  # per row, the right-most column given so far
+    stack = [(ex.output, False)]
+    while stack:  # iterative post-order walk from the output
+        k, ready = stack.pop()
+        if k in col:
+            continue
+        operands = [a for a in ex.nodes[k].args if drawn[a]]
+        if ready or not operands:
+            r = row[k]
+            col[k] = sum(col[a] for a in operands) / len(operands) if operands else right.get(r, -1.0) + 1
+            right[r] = max(right.get(r, col[k]), col[k])
+            continue
+        stack.append((k, True))
+        stack.extend((a, False) for a in reversed(operands) if a not in col)
+    for r in set(row[k] for k in col):
+        order = sorted((k for k in col if row[k] == r), key=lambda k: (col[k], k))
+        xs = []
+        for k in order:  # at least one column apart, then shifted back towards where they wanted to be
+            xs.append(col[k] if not xs else max(col[k], xs[-1] + 1))
+        shift = sum(col[k] - x for k, x in zip(order, xs)) / len(xs)
+        for k, x in zip(order, xs):
+            col[k] = x + shift
+    left = min(col.values())
     for n, d in zip(ex.nodes, nodes):
-        d["row"] = row[n.id]
-        d["col"] = col.get(n.id, 0)
-    return top + 1, columns
+        d["row"] = row[n.id] - low if drawn[n.id] else max(row[n.id] - low, 0)
+        d["col"] = round(col[n.id] - left, 3) if n.id in col else 0.0
+    return depth[ex.output] - low + 1, round(max(col.values()) - left + 1, 3)

@@ -71,15 +71,12 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
   let current = MODES.includes(mode) ? mode : 'forward';
   let pinned = null;
 
-  // ---- layout: rows from Python, output on top; each row centred ---------------------------------
-  const width = graph.columns * (NODE_W + GAP_X) - GAP_X + 2 * PAD;
+  // ---- layout: rows and columns from Python, output on top ----------------------------------------
+  const width = (graph.columns - 1) * (NODE_W + GAP_X) + NODE_W + 2 * PAD;
   const height = graph.rows * (NODE_H + GAP_Y) - GAP_Y + 2 * PAD;
-  const perRow = new Map();
-  for (const n of drawnNodes) perRow.set(n.row, (perRow.get(n.row) || 0) + 1);
   const pos = new Map();
   for (const n of drawnNodes) {
-    const count = perRow.get(n.row);
-    const x = width / 2 + (n.col - (count - 1) / 2) * (NODE_W + GAP_X);
+    const x = PAD + NODE_W / 2 + n.col * (NODE_W + GAP_X);
     const y = PAD + (graph.rows - 1 - n.row) * (NODE_H + GAP_Y) + NODE_H / 2;
     pos.set(n.id, { x, y });
   }
@@ -107,8 +104,8 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
     class: 'el-svg', viewBox: `0 0 ${width} ${height}`, role: 'group',
     'aria-label': `${drawnNodes.length} nodes, inputs at the bottom, ${outName} at the top`,
   });
-  // never shrink the text below ~70% (the box scrolls instead), never blow it up past 125%
-  pic.style.minWidth = `${Math.round(0.7 * width)}px`;
+  // never shrink the text below 90% (the box scrolls instead), never blow it up past 125%
+  pic.style.minWidth = `${Math.round(0.9 * width)}px`;
   pic.style.maxWidth = `${Math.round(1.25 * width)}px`;
   const defs = svg('defs');
   const arrow = svg('marker', { id: `${uid}-arrow`, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 9,
