@@ -39,6 +39,9 @@ def test_olahs_example_has_his_numbers_one_node_for_b_and_the_pass_counts():
     assert sorted((x["to"], x["slot"]) for x in g["edges"] if x["from"] == b["id"]) == [(c["id"], 1), (d["id"], 0)]
     assert e["derivative"] == "∂e/∂c = d, ∂e/∂d = c"
     assert g["passes"] == {"forward": 2, "reverse": 1}
+    assert (g["source"], g["expression"]) == ("e = (a+b)*(b+1)", "(a + b)·(b + 1)")
+    assert (g["wrt"], g["inputs"]) == ("b", ["a", "b"])
+    assert g["values"] == {"a": 2.0, "b": 1.0} and g["output"] == e["id"]
     # layout: a, b at the bottom, c above both, d above b, one column apart, e above c and d
     assert g["rows"] == 3
     assert [(n["row"], n["col"]) for n in (a, b, c, d, e)] == [(0, 0), (0, 1), (1, 0.25), (1, 1.25), (2, 0.75)]

@@ -128,7 +128,8 @@ def test_olahs_graph_shows_the_engines_values_tangents_adjoints_and_local_deriva
     lab.locator(f'.el-node[data-id="{e["id"]}"]').focus()
     ins = [x for x in g["edges"] if x["to"] == e["id"]]
     terms = " + ".join(f"{x['partial']:g}·{g['nodes'][x['from']]['tangent']:g}" for x in ins)
-    expect(lab.locator(".el-sum")).to_contain_text(f"∂e/∂b = ∂e/∂c·∂c/∂b + ∂e/∂d·∂d/∂b = {terms} = {e['tangent']:g}")
+    expect(lab.locator(".el-sum")).to_contain_text(
+        f"∂e/∂b = ∂e/∂c·∂c/∂b + ∂e/∂d·∂d/∂b = {terms} = {e['tangent']:g}")
     # keyboard: Tab to the checked radio, arrow to the other one: the view switches to reverse mode
     lab.locator('input[value="forward"]').focus()
     lab.keyboard.press("ArrowRight")

@@ -691,8 +691,8 @@ def expression_graph(text: str, values: dict, wrt: str | None = None) -> dict:
     for n, t in zip(ex.nodes, ts):
         _check(ex, n, "value", float(t.data), values)
     for n in ex.nodes:
-        for slot, text in enumerate(ex.partials(n)):
-            _check(ex, n, f"local derivative ∂{n.name}/∂{_operand(ex.nodes[n.args[slot]])} = {text}",
+        for slot, formula in enumerate(ex.partials(n)):
+            _check(ex, n, f"local derivative ∂{n.name}/∂{_operand(ex.nodes[n.args[slot]])} = {formula}",
                    partials[(n.id, slot)], values)
     for n in ex.nodes:
         _check(ex, n, f"∂{n.name}/∂{wrt}", tangents[n.id], values)
@@ -752,8 +752,8 @@ def _layout(ex: Expression, nodes: list[dict], drawn: list[bool]) -> tuple[int, 
     node one row below its lowest consumer (so a value sits next to where it is used); a node with no
     drawn operand one column right of what its row holds so far, in the order a walk from the output
     meets them (operand 0 first), every other node above the mean of its operands; then, along each
-    row, nodes pushed at least one column apart. Sets "row" and "col" on every node; row 0 is the bottom, col 0 the left edge.
-    Returns the drawing's size in rows and in node columns."""
+    row, nodes pushed at least one column apart. Sets "row" and "col" on every node (row 0 is the
+    bottom, col 0 the left edge) and returns the drawing's size in rows and in node columns."""
     users: dict[int, list[int]] = {n.id: [] for n in ex.nodes}
     for n in ex.nodes:
         for a in set(n.args):

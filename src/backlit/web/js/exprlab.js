@@ -82,7 +82,8 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
   }
 
   // ---- the frame: heading, toggle, pass counts ----------------------------------------------------
-  const root = el('section', { class: 'exprlab', 'aria-label': `Computational graph of ${outName} = ${graph.expression}` });
+  const root = el('section', { class: 'exprlab',
+    'aria-label': `Computational graph of ${outName} = ${graph.expression}` });
   const at = graph.inputs.map((v) => `${v} = ${fmt(graph.values[v])}`).join(', ');
   const head = el('div', { class: 'el-head' },
     el('p', { class: 'el-expr' }, el('span', { class: 'el-formula', text: `${outName} = ${graph.expression}` }),
@@ -149,7 +150,8 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
     const label = svg('g', { class: 'el-edge-label', 'data-from': e.from, 'data-to': e.to, 'data-slot': e.slot });
     const w = 8 + 6.4 * text.length;
     label.append(svg('rect', { x: lx - w / 2, y: ly - 9, width: w, height: 17, rx: 4, class: 'el-label-bg' }));
-    const t = svg('text', { x: lx, y: ly + 4, 'text-anchor': 'middle', class: 'el-partial', 'data-raw': String(e.partial) });
+    const t = svg('text', { x: lx, y: ly + 4, 'text-anchor': 'middle', class: 'el-partial',
+      'data-raw': String(e.partial) });
     t.textContent = text;
     const tip = svg('title');
     tip.textContent = `${e.text} = ${fmt(e.partial)}: the local derivative on this edge`;
@@ -210,14 +212,16 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
       if (!ins.length) return `${d.name} = 0: ${n.name} is made of numbers only.`;
       const names = ins.map((e) => `∂${n.name}/∂${nodes[e.from].name}·∂${nodes[e.from].name}/∂${graph.wrt}`);
       const nums = ins.map((e) => `${factor(e.partial)}·${factor(nodes[e.from].tangent)}`);
-      return `${d.name} = ${names.join(' + ')} = ${nums.join(' + ')} = ${fmt(d.value)}: each operand's tangent times the local derivative of its edge, summed.`;
+      return `${d.name} = ${names.join(' + ')} = ${nums.join(' + ')} = ${fmt(d.value)}: `
+        + 'each operand\'s tangent times the local derivative of its edge, summed.';
     }
     if (n.id === graph.output) return `${d.name} = 1: reverse mode starts here, at the output.`;
     const outs = graph.edges.filter((e) => e.from === n.id);
     const names = outs.map((e) => `∂${outName}/∂${nodes[e.to].name}·∂${nodes[e.to].name}/∂${n.name}`);
     const nums = outs.map((e) => `${factor(nodes[e.to].adjoint)}·${factor(e.partial)}`);
     const paths = outs.length > 1 ? ` ${n.name} feeds ${outs.length} edges, so the paths add up.` : '';
-    return `${d.name} = ${names.join(' + ')} = ${nums.join(' + ')} = ${fmt(d.value)}: each consumer's adjoint times the local derivative of its edge, summed.${paths}`;
+    return `${d.name} = ${names.join(' + ')} = ${nums.join(' + ')} = ${fmt(d.value)}: `
+      + `each consumer's adjoint times the local derivative of its edge, summed.${paths}`;
   }
 
   function show(id) {
@@ -228,11 +232,13 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
       label.classList.toggle('el-near', near);
     }
     if (id === null || id === undefined) {
-      detail.replaceChildren(el('p', { class: 'el-hint', text: 'Focus, hover or click a node to see its chain-rule sum with these numbers.' }));
+      const hint = 'Focus, hover or click a node to see its chain-rule sum with these numbers.';
+      detail.replaceChildren(el('p', { class: 'el-hint', text: hint }));
       return;
     }
     const n = nodes[id];
-    const rows = [el('p', { class: 'el-detail-title', text: `${title(n)}${n.expr !== n.formula && n.kind === 'op' ? `   (${n.expr})` : ''}` })];
+    const whole = n.kind === 'op' && n.expr !== n.formula ? `   (${n.expr})` : '';
+    const rows = [el('p', { class: 'el-detail-title', text: `${title(n)}${whole}` })];
     if (n.derivative) rows.push(el('p', { class: 'el-local', text: `Local derivatives: ${n.derivative}` }));
     rows.push(el('p', { class: 'el-sum', text: sumText(n) }));
     detail.replaceChildren(...rows);
@@ -286,7 +292,8 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
       fit(dname.parentNode, 7);
       const idle = current === 'forward' && !n.from_wrt;
       g.classList.toggle('el-idle', idle);
-      g.classList.toggle('el-seed', current === 'forward' ? n.name === graph.wrt && n.kind === 'input' : n.id === graph.output);
+      const seed = current === 'forward' ? n.kind === 'input' && n.name === graph.wrt : n.id === graph.output;
+      g.classList.toggle('el-seed', seed);
       const local = n.derivative ? `; local derivatives ${n.derivative}` : '';
       const label = `${title(n)}; value ${fmt(n.value)}; ${d.name} = ${fmt(d.value)}${local}`;
       g.setAttribute('aria-label', label);
