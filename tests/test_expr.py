@@ -60,6 +60,20 @@ def test_the_json_has_exactly_the_keys_the_module_docstring_documents():
     assert all(set(e) == set(g["edges"][0]) for e in g["edges"])
 
 
+def test_hidden_numbers_are_null_and_the_rest_is_unchanged():
+    full = expression_graph("e = (a+b)*(b+1)", {"a": 2, "b": 1}, wrt="b")
+    g = expression_graph("e = (a+b)*(b+1)", {"a": 2, "b": 1}, wrt="b", hide=("tangent", "adjoint"))
+    assert g["hidden"] == ["tangent", "adjoint"] and full["hidden"] == []
+    assert all(n["tangent"] is None and n["adjoint"] is None for n in g["nodes"])
+    assert [n["value"] for n in g["nodes"]] == [n["value"] for n in full["nodes"]]
+    assert g["edges"] == full["edges"]
+    edges = expression_graph("x*y", {"x": 1, "y": 2}, hide="partial")["edges"]
+    assert [e["partial"] for e in edges] == [None, None] and edges[0]["formula"] == "y"
+    json.dumps(g, allow_nan=False)
+    with pytest.raises(ValueError, match="cannot hide \\['answer'\\]; choose from value, tangent, adjoint, partial"):
+        expression_graph("x", {"x": 1}, hide=["answer"])
+
+
 # ---- the grammar ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text,want", [

@@ -189,6 +189,21 @@ def test_a_refused_expression_shows_its_message_and_a_caret_under_the_character(
     lab.screenshot(path=str(ARTIFACTS / "exprlab-refused-390.png"))
 
 
+def test_numbers_left_out_show_as_question_marks(lab):
+    g = expression_graph("e = (a+b)*(b+1)", {"a": 2, "b": 1}, wrt="b", hide=("adjoint", "partial"))
+    draw(lab, g, "reverse")
+    got = shown(lab)
+    for n in g["nodes"]:
+        if n["drawn"]:
+            value_raw, _, _, deriv_raw, deriv_text = got[n["id"]]
+            assert float(value_raw) == n["value"] and (deriv_raw, deriv_text) == ("", "?")
+    labels = lab.locator(".el-partial").all_text_contents()
+    assert labels and all(t.endswith("?") for t in labels)
+    assert "d = ?" in labels
+    lab.get_by_label("Forward mode", exact=False).check()   # tangents were sent: they show
+    check_nodes(lab, g, "forward")
+
+
 def axe_serious(page) -> list:
     from axe_playwright_python.sync_playwright import Axe
 

@@ -39,6 +39,7 @@ precision; every list is in node-id order, parents before children)::
                                          # passes needed for ∂output/∂(every input): forward mode one
                                          # per input, reverse mode one for all of them
       "rows": 3, "columns": 2.25,        # the drawing's size in rows and in node columns (see "row", "col")
+      "hidden": [],                      # the numbers left out (hide=...): they are null below
       "nodes": [{
         "id": 2,
         "name": "c",                     # variable name, number (constants) or a free letter
@@ -650,14 +651,23 @@ def parse(text: str) -> Expression:
 # The graph as JSON
 # --------------------------------------------------------------------------------------------------
 
-def expression_graph(text: str, values: dict, wrt: str | None = None) -> dict:
+HIDEABLE = ("value", "tangent", "adjoint", "partial")
+
+
+def expression_graph(text: str, values: dict, wrt: str | None = None, hide=()) -> dict:
     """Parse ``text``, evaluate it with the engine at ``values`` and return the graph with every
     node's value, tangent ∂n/∂wrt and adjoint ∂output/∂n (the shape is in the module docstring).
 
-    ``wrt`` is the chosen input of forward mode (default: the first variable). Raises
+    ``wrt`` is the chosen input of forward mode (default: the first variable). ``hide`` names numbers
+    to leave out (any of :data:`HIDEABLE`): they become null, so that a page can ask for them before
+    it is sent the answers; the errors are the same as with nothing hidden. Raises
     :class:`ExprError` for a refused expression, a missing value, or a value or derivative that is not
     finite at these values (log of a negative number, 1/0, an overflow), naming the node.
     """
+    hide = (hide,) if isinstance(hide, str) else tuple(hide)
+    unknown = [h for h in hide if h not in HIDEABLE]
+    if unknown:
+        raise ValueError(f"expression_graph: cannot hide {unknown}; choose from {', '.join(HIDEABLE)}")
     ex = parse(text)
     if not ex.inputs:
         raise ExprError("the expression has no variable: use a name such as x or b", None, text)
@@ -718,11 +728,15 @@ def expression_graph(text: str, values: dict, wrt: str | None = None) -> dict:
             "from_wrt": n.id in from_wrt, "drawn": drawn[n.id],
         })
     rows, columns = _layout(ex, nodes, drawn)
+    for key in hide:
+        for item in edges if key == "partial" else nodes:
+            item[key] = None
     return {
         "version": VERSION, "source": text, "expression": ex.text, "output": ex.output,
         "inputs": list(ex.inputs), "values": {v: float(values[v]) for v in ex.inputs}, "wrt": wrt,
         "passes": {"forward": len(ex.inputs), "reverse": 1},
-        "rows": rows, "columns": columns, "nodes": nodes, "edges": edges,
+        "rows": rows, "columns": columns, "hidden": [h for h in HIDEABLE if h in hide],
+        "nodes": nodes, "edges": edges,
     }
 
 

@@ -5,6 +5,8 @@
 // words. Every node shows its value and, by the view chosen, either its forward-mode tangent
 // ∂node/∂wrt or its reverse-mode adjoint ∂output/∂node; every edge shows its local derivative.
 // Focusing or clicking a node writes its chain-rule sum with the real numbers below the graph.
+// A number the graph leaves out (null: expression_graph(..., hide=...), an answer not yet given)
+// shows as "?".
 //
 //   import { drawExpressionGraph } from './exprlab.js';
 //   const lab = drawExpressionGraph(element, graph, { mode: 'forward', onModeChange: (m) => ... });
@@ -23,9 +25,18 @@ const PAD = 14;
 const MODES = ['forward', 'reverse'];
 let instances = 0;
 
+/** A number as shown: "?" for one the page has not been sent yet (null, hidden until answered). */
+function say(v) {
+  return v === null || v === undefined ? '?' : fmt(v);
+}
+
+function raw(v) {
+  return v === null || v === undefined ? '' : String(v);
+}
+
 function num(tag, attrs, v) {
-  const node = svg(tag, { ...attrs, 'data-raw': String(v) });
-  node.textContent = fmt(v);
+  const node = svg(tag, { ...attrs, 'data-raw': raw(v) });
+  node.textContent = say(v);
   return node;
 }
 
@@ -49,7 +60,7 @@ function fit(text, px) {
 
 /** A factor in a product: negative numbers in parentheses, 0.5·(-1.5). */
 function factor(v) {
-  return v < 0 ? `(${fmt(v)})` : fmt(v);
+  return v !== null && v < 0 ? `(${fmt(v)})` : say(v);
 }
 
 function title(node) {
@@ -58,7 +69,7 @@ function title(node) {
 
 /** The edge's label: its formula and value ("d = 2"), or just the value when the formula is it. */
 function partialText(edge) {
-  const v = fmt(edge.partial);
+  const v = say(edge.partial);
   return edge.formula === v || edge.formula.replace('−', '-') === v ? v : `${edge.formula} = ${v}`;
 }
 
@@ -84,7 +95,7 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
   // ---- the frame: heading, toggle, pass counts ----------------------------------------------------
   const root = el('section', { class: 'exprlab',
     'aria-label': `Computational graph of ${outName} = ${graph.expression}` });
-  const at = graph.inputs.map((v) => `${v} = ${fmt(graph.values[v])}`).join(', ');
+  const at = graph.inputs.map((v) => `${v} = ${say(graph.values[v])}`).join(', ');
   const head = el('div', { class: 'el-head' },
     el('p', { class: 'el-expr' }, el('span', { class: 'el-formula', text: `${outName} = ${graph.expression}` }),
       el('span', { class: 'el-at', text: ` at ${at}` })));
@@ -151,10 +162,10 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
     const w = 8 + 6.4 * text.length;
     label.append(svg('rect', { x: lx - w / 2, y: ly - 9, width: w, height: 17, rx: 4, class: 'el-label-bg' }));
     const t = svg('text', { x: lx, y: ly + 4, 'text-anchor': 'middle', class: 'el-partial',
-      'data-raw': String(e.partial) });
+      'data-raw': raw(e.partial) });
     t.textContent = text;
     const tip = svg('title');
-    tip.textContent = `${e.text} = ${fmt(e.partial)}: the local derivative on this edge`;
+    tip.textContent = `${e.text} = ${say(e.partial)}: the local derivative on this edge`;
     label.append(tip, t);
     labelLayer.append(label);
     edgeEls.push({ e, path, label });
@@ -212,7 +223,7 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
       if (!ins.length) return `${d.name} = 0: ${n.name} is made of numbers only.`;
       const names = ins.map((e) => `∂${n.name}/∂${nodes[e.from].name}·∂${nodes[e.from].name}/∂${graph.wrt}`);
       const nums = ins.map((e) => `${factor(e.partial)}·${factor(nodes[e.from].tangent)}`);
-      return `${d.name} = ${names.join(' + ')} = ${nums.join(' + ')} = ${fmt(d.value)}: `
+      return `${d.name} = ${names.join(' + ')} = ${nums.join(' + ')} = ${say(d.value)}: `
         + 'each operand\'s tangent times the local derivative of its edge, summed.';
     }
     if (n.id === graph.output) return `${d.name} = 1: reverse mode starts here, at the output.`;
@@ -220,7 +231,7 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
     const names = outs.map((e) => `∂${outName}/∂${nodes[e.to].name}·∂${nodes[e.to].name}/∂${n.name}`);
     const nums = outs.map((e) => `${factor(nodes[e.to].adjoint)}·${factor(e.partial)}`);
     const paths = outs.length > 1 ? ` ${n.name} feeds ${outs.length} edges, so the paths add up.` : '';
-    return `${d.name} = ${names.join(' + ')} = ${nums.join(' + ')} = ${fmt(d.value)}: `
+    return `${d.name} = ${names.join(' + ')} = ${nums.join(' + ')} = ${say(d.value)}: `
       + `each consumer's adjoint times the local derivative of its edge, summed.${paths}`;
   }
 
@@ -287,15 +298,15 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
       const { g, dname, dnum, tip } = nodeEls.get(n.id);
       const d = derivative(graph, n, current);
       dname.textContent = d.name;
-      dnum.textContent = fmt(d.value);
-      dnum.dataset.raw = String(d.value);
+      dnum.textContent = say(d.value);
+      dnum.dataset.raw = raw(d.value);
       fit(dname.parentNode, 7);
       const idle = current === 'forward' && !n.from_wrt;
       g.classList.toggle('el-idle', idle);
       const seed = current === 'forward' ? n.kind === 'input' && n.name === graph.wrt : n.id === graph.output;
       g.classList.toggle('el-seed', seed);
       const local = n.derivative ? `; local derivatives ${n.derivative}` : '';
-      const label = `${title(n)}; value ${fmt(n.value)}; ${d.name} = ${fmt(d.value)}${local}`;
+      const label = `${title(n)}; value ${say(n.value)}; ${d.name} = ${say(d.value)}${local}`;
       g.setAttribute('aria-label', label);
       tip.textContent = label;
     }
@@ -318,9 +329,9 @@ export function drawExpressionGraph(container, graph, { mode = 'forward', onMode
     .map((h) => el('th', { scope: 'col', text: h })));
   const body = nodes.filter((n) => n.kind !== 'const' || n.id === graph.output).map((n) => el('tr', { 'data-id': n.id },
     el('th', { scope: 'row', text: title(n) }),
-    el('td', { class: 'el-t-value', 'data-raw': String(n.value), text: fmt(n.value) }),
-    el('td', { class: 'el-t-tangent', 'data-raw': String(n.tangent), text: fmt(n.tangent) }),
-    el('td', { class: 'el-t-adjoint', 'data-raw': String(n.adjoint), text: fmt(n.adjoint) })));
+    el('td', { class: 'el-t-value', 'data-raw': raw(n.value), text: say(n.value) }),
+    el('td', { class: 'el-t-tangent', 'data-raw': raw(n.tangent), text: say(n.tangent) }),
+    el('td', { class: 'el-t-adjoint', 'data-raw': raw(n.adjoint), text: say(n.adjoint) })));
   table.replaceChildren(el('thead', {}, th), el('tbody', {}, ...body));
   render();
   return {
