@@ -14,8 +14,8 @@ The grammar (hand-written recursive descent; nothing is ever passed to ``eval`` 
 Names are letters and digits, starting with a letter (x, w1, θ); the functions are the rows of
 :data:`FUNCTIONS` (exp, log, sin, cos, tanh, sigmoid, relu, sqrt). Input is bounded: at most
 :data:`MAX_LENGTH` characters, :data:`MAX_DEPTH` levels of nesting, :data:`MAX_NODES` graph nodes,
-:data:`MAX_VARIABLES` variables, number literals up to :data:`MAX_NUMBER` and literal exponents up to
-:data:`MAX_EXPONENT` in size. Anything else raises :class:`ExprError`, whose message names the problem
+:data:`MAX_VARIABLES` variables, names of :data:`MAX_NAME` characters, number literals up to
+:data:`MAX_NUMBER` and literal exponents up to :data:`MAX_EXPONENT` in size. Anything else raises :class:`ExprError`, whose message names the problem
 and whose ``position`` (0-based) points at it; ``str(error)`` gives the 1-based character too.
 
 Identical subexpressions are one node (``b`` used twice is one node with two out-edges; so is a
@@ -24,8 +24,9 @@ repeated ``(a + b)``), so a node's adjoint sums over every path to the output.
 ``schema()`` lists the functions, operators and limits for a page's help text. A refused input's
 ``ExprError.to_dict()`` is ``{"error": message, "position": index or None}``.
 
-``expression_graph(text, values, wrt=None)`` returns this JSON-able dict (numbers are floats, full
-precision; every list is in node-id order, parents before children)::
+``expression_graph(text, values, wrt=None, hide=())`` returns this JSON-able dict, which
+``web/js/exprlab.js`` draws (numbers are floats at full precision; nodes are in id order, operands
+before the nodes that use them; edges in the order of the node they enter, then slot)::
 
     {
       "version": 1,
@@ -59,7 +60,7 @@ precision; every list is in node-id order, parents before children)::
                                          # col is the horizontal position in node columns (0 = left)
       }, ...],
       "edges": [{
-        "from": 1, "to": 3, "slot": 0,   # operand number `slot` of node `to` is node `from`
+        "from": 1, "to": 4, "slot": 0,   # operand number `slot` of node `to` is node `from`
         "formula": "1",                  # the local partial ∂to/∂from, as a formula in names
         "text": "∂d/∂b = 1",             # the same, written out
         "partial": 1.0,                  # its value: the engine's derivative rule, applied to 1
