@@ -40,12 +40,14 @@ log = logging.getLogger("backlit.server")
 
 COOKIE = "backlit_teacher"
 KEY_LENGTH = 20
-REPORT_EVERY = 1.0        # seconds between a worker's summaries (and command polls)
+REPORT_EVERY = 1.0        # seconds between a worker's summaries
+POLL_EVERY = 0.25         # seconds between its looks for new commands (a push lands within ~0.3 s)
 THUMB = 16                # the boundary thumbnail: THUMB × THUMB cells
+SPOTLIGHT = 48            # the spotlit tab's boundary: SPOTLIGHT × SPOTLIGHT cells
 MAX_COMMAND_BYTES = 300 * 1024
-ACTIONS = ("pause_all", "resume_all", "push")
+ACTIONS = ("pause_all", "resume_all", "push", "spotlight")
 WEB = Path(__file__).resolve().parents[1] / "web" / "teacher"
-FILES = {"teacher.js": "text/javascript", "teacher.css": "text/css"}
+FILES = {"teacher.js": "text/javascript", "teacher.css": "text/css", "spotlight.js": "text/javascript"}
 
 
 def new_key() -> str:
@@ -72,7 +74,9 @@ class Classroom:
         self._count = 0
         self._task: asyncio.Task | None = None
         self._seen = max((c["version"] for c in store.commands_since(0)), default=0)
-        self._thumbs: dict[str, tuple[int, dict]] = {}
+        self._thumbs: dict[tuple[str, int], tuple[int, dict]] = {}
+        self.spotlight: str | None = None     # the tab the projector shows: its summary carries the network
+        self._reported = -1e9
 
     # -- sessions come and go ---------------------------------------------------------------------
 
@@ -92,7 +96,8 @@ class Classroom:
         if tab in self.sessions:
             del self.sessions[tab]
             self.students.pop(tab, None)
-            self._thumbs.pop(tab, None)
+            for side in (THUMB, SPOTLIGHT):
+                self._thumbs.pop((tab, side), None)
             try:
                 self.store.forget(tab)
             except Exception:
@@ -113,16 +118,20 @@ class Classroom:
                 await asyncio.get_running_loop().run_in_executor(None, self.tick)
             except Exception:
                 log.warning("the class store did not answer", exc_info=True)
-            await asyncio.sleep(REPORT_EVERY)
+            await asyncio.sleep(POLL_EVERY)
 
     def tick(self) -> None:
-        """Report every session, then apply new commands (called once a second, off the event loop)."""
-        roster = self.store.roster()
-        for tab, session in list(self.sessions.items()):
-            self.store.report(tab, self.summary(tab, session, roster), ttl=LIVE_TTL)
+        """Apply new commands; once a second also report every session (off the event loop)."""
         for command in self.store.commands_since(self._seen):
             self._seen = command["version"]
             self.apply(command)
+        now = self.clock()
+        if now - self._reported < REPORT_EVERY:
+            return
+        self._reported = now
+        roster = self.store.roster()
+        for tab, session in list(self.sessions.items()):
+            self.store.report(tab, self.summary(tab, session, roster), ttl=LIVE_TTL)
 
     def summary(self, tab: str, session, roster: dict) -> dict:
         pg = session.pg
@@ -135,29 +144,43 @@ class Classroom:
                 "test_loss": finite(m["test_loss"]), "test_acc": finite(m["test_acc"]),
                 "dataset": pg.config.get("dataset"), "hidden": list(pg.config.get("hidden", [])),
                 "lesson": getattr(pg, "lesson_summary", lambda: None)(),
-                "thumb": self.thumbnail(tab, pg)}
+                "thumb": self.thumbnail(tab, pg, THUMB),
+                **({"detail": self.detail(tab, pg)} if tab == self.spotlight else {})}
 
-    def thumbnail(self, tab: str, pg) -> dict:
-        """The boundary on a THUMB × THUMB grid, as the page's plane draws it: a class index per cell
+    def detail(self, tab: str, pg) -> dict:
+        """What the projector draws of the spotlit tab: the network's weights and a finer boundary."""
+        model = pg.model
+        return {"sizes": list(model.sizes), "features": list(pg.config["features"]),
+                "activation": pg.config.get("activation"),
+                "weights": [np.round(lin.weight.data, 5).tolist() for lin in model.linears],
+                "biases": [np.round(lin.bias.data, 5).tolist() for lin in model.linears],
+                "boundary": self.thumbnail(tab, pg, SPOTLIGHT)}
+
+    def thumbnail(self, tab: str, pg, side: int) -> dict:
+        """The boundary on a side × side grid, as the page's plane draws it: a class index per cell
         (classification) or a value scaled to 0..255 (regression, binary scores through tanh)."""
         version = getattr(pg, "_version", None)
-        cached = self._thumbs.get(tab)
+        cached = self._thumbs.get((tab, side))
         if cached is not None and version is not None and cached[0] == version:
             return cached[1]
-        g = trace.grid(pg.model, extent=data_module.EXTENT, resolution=THUMB, neuron_resolution=2,
+        g = trace.grid(pg.model, extent=data_module.EXTENT, resolution=side, neuron_resolution=2,
                        features=pg.config["features"])
-        out = g.output.reshape(THUMB * THUMB, -1)
+        out = g.output.reshape(side * side, -1)
         if out.shape[1] > 1:
             cells, kind = out.argmax(axis=1).tolist(), "classes"
         else:
             cells, kind = np.round((np.tanh(out[:, 0]) + 1) * 127.5).astype(int).tolist(), "score"
-        thumb = {"side": THUMB, "kind": kind, "cells": cells}
+        thumb = {"side": side, "kind": kind, "cells": cells}
         if version is not None:
-            self._thumbs[tab] = (version, thumb)
+            self._thumbs[(tab, side)] = (version, thumb)
         return thumb
 
     def apply(self, command: dict) -> None:
         """A teacher's command, as protocol messages queued on each session it concerns."""
+        if command["action"] == "spotlight":
+            self.spotlight = command["payload"].get("tab")
+            self._reported = -1e9       # report at once: the projector is waiting
+            return
         message = {"pause_all": {"type": "pause"}, "resume_all": {"type": "play"},
                    "push": {"type": "load", "session": command["payload"].get("session")}}.get(command["action"])
         if message is None:
@@ -197,6 +220,11 @@ def routes(store: Store, key: str, classroom_info: dict) -> list[Route]:
             return refused()
         return FileResponse(WEB / "index.html", media_type="text/html")
 
+    async def spotlight(request: Request):
+        if not teacher(request):
+            return refused()
+        return FileResponse(WEB / "spotlight.html", media_type="text/html")
+
     async def asset(request: Request):
         name = request.path_params["name"]
         if name not in FILES or not teacher(request):
@@ -221,7 +249,7 @@ def routes(store: Store, key: str, classroom_info: dict) -> list[Route]:
             s["label"] = s.get("name") or f"tab {n}"
         return JSONResponse({"join_url": classroom_info.get("join_url"), "code": classroom_info.get("code"),
                              "sessions": sessions, "students": len(roster),
-                             "class_colors": list(palette.CLASS_COLORS)})
+                             "palette": palette.to_dict()})
 
     async def command(request: Request):
         if not teacher(request):
@@ -248,6 +276,11 @@ def routes(store: Store, key: str, classroom_info: dict) -> list[Route]:
                 return JSONResponse({"error": "push takes a session file saved from the playground "
                                               "(Save), as {\"session\": {...}}"}, status_code=400)
             payload = {"session": session}
+        elif msg["action"] == "spotlight":
+            tab = msg.get("tab")
+            if tab is not None and not (isinstance(tab, str) and len(tab) <= 40):
+                return JSONResponse({"error": "tab must be a tab from the class list"}, status_code=400)
+            payload = {"tab": tab}
         version = await asyncio.get_running_loop().run_in_executor(
             None, store.post_command, msg["action"], payload, student)
         return JSONResponse({"version": version, "action": msg["action"]})
@@ -276,6 +309,7 @@ def routes(store: Store, key: str, classroom_info: dict) -> list[Route]:
         Route("/teacher/command", command, methods=["POST"]),
         Route("/teacher/progress.csv", progress_csv),
         Route("/teacher/qr.svg", qr),
+        Route("/teacher/spotlight", spotlight),
         Route("/teacher/{name}", asset),
     ]
 

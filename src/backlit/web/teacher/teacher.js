@@ -9,7 +9,7 @@ function fmt(v, digits = 3) {
   return v === null || v === undefined ? "—" : Number(v).toFixed(digits);
 }
 
-function thumb(canvas, t) {
+export function thumb(canvas, t, colors = classColors) {
   const ctx = canvas.getContext("2d");
   const img = ctx.createImageData(t.side, t.side);
   t.cells.forEach((v, i) => {
@@ -17,8 +17,8 @@ function thumb(canvas, t) {
     const row = t.side - 1 - Math.floor(i / t.side), col = i % t.side;
     const at = 4 * (row * t.side + col);
     let rgb;
-    if (t.kind === "classes") rgb = hex(classColors[v % classColors.length] || "#888888");
-    else rgb = mix(hex(classColors[0] || "#1f77b4"), hex(classColors[1] || "#ff7f0e"), v / 255);
+    if (t.kind === "classes") rgb = hex(colors[v % colors.length] || "#888888");
+    else rgb = mix(hex(colors[0] || "#1f77b4"), hex(colors[1] || "#ff7f0e"), v / 255);
     img.data.set([...rgb, 255], at);
   });
   ctx.putImageData(img, 0, 0);
@@ -56,7 +56,12 @@ function card(s) {
     if (k === "status") dd.className = `status-${s.playing ? "training" : s.status}`;
     dl.append(dt, dd);
   }
-  el.append(c, h, dl);
+  const spot = document.createElement("a");
+  spot.href = `/teacher/spotlight?tab=${encodeURIComponent(s.tab)}`;
+  spot.target = "_blank";
+  spot.textContent = "Spotlight on the projector";
+  spot.className = "spot";
+  el.append(c, h, dl, spot);
   return el;
 }
 
@@ -93,7 +98,7 @@ async function refresh() {
     $("status").textContent = `Cannot reach the server: ${e.message}`;
     return;
   }
-  classColors = state.class_colors;
+  classColors = state.palette.classes;
   if (!joinDrawn) { drawJoin(state); joinDrawn = true; }
   const grid = $("grid");
   grid.replaceChildren(...state.sessions.map(card));
@@ -105,33 +110,35 @@ async function refresh() {
   to.value = students.has(keep) ? keep : "";
 }
 
-async function command(body, done) {
+export async function command(body, done) {
   const r = await fetch("/teacher/command", { method: "POST", headers: { "content-type": "application/json" },
                                               body: JSON.stringify(body) });
   const reply = await r.json();
-  $("status").textContent = r.ok ? done : `Not sent: ${reply.error}`;
+  if ($("status")) $("status").textContent = r.ok ? done : `Not sent: ${reply.error}`;
 }
 
-$("pause-all").addEventListener("click", () => command({ action: "pause_all" }, "Paused every tab."));
-$("resume-all").addEventListener("click", () => command({ action: "resume_all" }, "Every tab is training again."));
-$("push-file").addEventListener("change", async (e) => {
-  chosen = null;
-  $("push").disabled = true;
-  const file = e.target.files[0];
-  if (!file) return;
-  try {
-    chosen = JSON.parse(await file.text());
-    $("push").disabled = false;
-    $("status").textContent = `Ready to push ${file.name}.`;
-  } catch {
-    $("status").textContent = `${file.name} is not a session file (save one with the playground's Save).`;
-  }
-});
-$("push").addEventListener("click", () => {
-  const student = $("push-to").value || null;
-  const who = student ? $("push-to").selectedOptions[0].textContent : "everyone";
-  command({ action: "push", session: chosen, student }, `Pushed the setup to ${who}.`);
-});
+if ($("grid")) {
+  $("pause-all").addEventListener("click", () => command({ action: "pause_all" }, "Paused every tab."));
+  $("resume-all").addEventListener("click", () => command({ action: "resume_all" }, "Every tab is training again."));
+  $("push-file").addEventListener("change", async (e) => {
+    chosen = null;
+    $("push").disabled = true;
+    const file = e.target.files[0];
+    if (!file) return;
+    try {
+      chosen = JSON.parse(await file.text());
+      $("push").disabled = false;
+      $("status").textContent = `Ready to push ${file.name}.`;
+    } catch {
+      $("status").textContent = `${file.name} is not a session file (save one with the playground's Save).`;
+    }
+  });
+  $("push").addEventListener("click", () => {
+    const student = $("push-to").value || null;
+    const who = student ? $("push-to").selectedOptions[0].textContent : "everyone";
+    command({ action: "push", session: chosen, student }, `Pushed the setup to ${who}.`);
+  });
 
-refresh();
-setInterval(refresh, 2000);
+  refresh();
+  setInterval(refresh, 2000);
+}
