@@ -32,10 +32,11 @@ PAGE = """<!doctype html>
     draw: (graph, mode) => { window.elTest.lab = drawExpressionGraph(document.getElementById('lab'), graph,
       { mode, onModeChange: (m) => changes.push(m) }); },
     error: (source, e) => drawExpressionError(document.getElementById('lab'), source, e),
+    drawSecond: (graph, mode) => drawExpressionGraph(document.getElementById('lab2'), graph, { mode }),
     ready: true,
   };
 </script></head>
-<body><main><h1>Expression lab</h1><div id="lab"></div></main></body></html>"""
+<body><main><h1>Expression lab</h1><div id="lab"></div><div id="lab2"></div></main></body></html>"""
 
 
 def serve(route):
@@ -202,6 +203,25 @@ def test_numbers_left_out_show_as_question_marks(lab):
     assert "d = ?" in labels
     lab.get_by_label("Forward mode", exact=False).check()   # tangents were sent: they show
     check_nodes(lab, g, "forward")
+
+
+def test_forward_and_reverse_side_by_side_keep_their_own_mode(lab):
+    g = expression_graph("e = (a+b)*(b+1)", {"a": 2, "b": 1}, wrt="a")
+    draw(lab, g, "forward")
+    lab.evaluate("g => { window.elTest.drawSecond(g, 'reverse'); }", g)
+    first, second = lab.locator("#lab .exprlab"), lab.locator("#lab2 .exprlab")
+    expect(first).to_have_attribute("data-mode", "forward")
+    expect(second).to_have_attribute("data-mode", "reverse")
+    second.get_by_label("Forward mode", exact=False).check()
+    expect(second).to_have_attribute("data-mode", "forward")
+    expect(first).to_have_attribute("data-mode", "forward")
+    first.get_by_label("Reverse mode", exact=False).check()
+    expect(first).to_have_attribute("data-mode", "reverse")
+    expect(second).to_have_attribute("data-mode", "forward")
+    for view, key in ((first, "adjoint"), (second, "tangent")):
+        raws = view.locator(".el-deriv").evaluate_all("ns => ns.map(n => Number(n.dataset.raw))")
+        assert raws == [n[key] for n in g["nodes"] if n["drawn"]]
+    assert axe_serious(lab) == []
 
 
 def axe_serious(page) -> list:
