@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from . import csvdata, export, settings
+from . import csvdata, export, images, settings
 from ..lab import data, trace as explain, gradflow, kinds
 from .. import nn
 from ..nn import optim
@@ -363,7 +363,7 @@ class Playground:
                "gradflow_layers": gradflow.layer_names(len(self.model.linears)),
                "custom_data": self.custom is not None}
         if schema:
-            msg["schema"] = {**settings.schema(self.limits), "exports": EXPORTS}
+            msg["schema"] = {**settings.schema(self.limits), "exports": EXPORTS, "views": [images.VIEW]}
         return msg
 
     def points(self) -> dict:

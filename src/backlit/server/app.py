@@ -32,6 +32,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..playground.pacing import Pacer
+from ..playground import images
 from ..playground.session import HistoryCursor, Playground
 from . import protocol as P
 from .classroom import Gate
@@ -399,7 +400,7 @@ class Session:
                 self.in_flight = max(0, self.in_flight - valid.get("frames", 1))
                 self.wake.set()
                 return [], reply_to
-            replies = self.pg.handle(valid)
+            self.pg, replies = images.route(self.pg, valid)  # the images view swaps itself in and out
         except ProtocolError as e:
             replies = [e.reply()]
         except Exception as e:  # a bug, not bad input: keep the session alive and say so

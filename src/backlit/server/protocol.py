@@ -109,6 +109,55 @@ def _scale(name, v):
     return check_float(name, v, 1e-6, 1.0)
 
 
+def _images():
+    from ..playground import images  # the images view's tables (networks, attack limits)
+
+    return images
+
+
+def _network(name, v):
+    return check_choice(name, v, tuple(_images().NETWORKS))
+
+
+def _speed(name, v):
+    from ..playground import pacing
+
+    return check_int(name, v, 1, len(pacing.PACES))
+
+
+def _seed(name, v):
+    return check_int(name, v, 0, 2**31 - 1)
+
+
+def _tile_layer(name, v):
+    return check_int(name, v, 1, 2)
+
+
+def _eps(name, v):
+    a = _images().ATTACKS["eps"]
+    return check_float(name, v, a["min"], a["max"])
+
+
+def _attack_steps(name, v):
+    a = _images().ATTACKS["steps"]
+    return check_int(name, v, a["min"], a["max"])
+
+
+def _digit_or_none(name, v):
+    return None if v is None else check_int(name, v, 0, 9)
+
+
+def _side(name, v):
+    return check_int(name, v, 1, _images().MAX_DRAWING_SIDE)
+
+
+def _pixels(name, v):
+    side = _images().MAX_DRAWING_SIDE
+    if not isinstance(v, str) or len(v) > 4 * (side * side // 3 + 1):
+        raise ProtocolError(name, f"{name} must be base64 text of at most {side} x {side} bytes")
+    return v
+
+
 _NOARGS: dict = {}
 SCHEMAS: dict[str, dict] = {
     "hello": {"config": (_opt_dict, False), "url_state": (_short_str, False),
@@ -143,6 +192,22 @@ SCHEMAS: dict[str, dict] = {
     "remove_point": {"x": (_plane, True), "y": (_plane, True)},
     "clear_points": _NOARGS,
     "load_csv": {"text": (_text, True), "rescale": (_bool, False)},  # the page painted this many frames (flow control)
+    # the images view (backlit.playground.images): its own session, opened like a dataset
+    "images_open": {"network": (_network, False)},
+    "images_close": _NOARGS,
+    "images_set": {"network": (_network, False), "speed": (_speed, False), "seed": (_seed, False)},
+    "images_play": _NOARGS,
+    "images_pause": _NOARGS,
+    "images_step": _NOARGS,
+    "images_reset": _NOARGS,
+    "images_select": {"index": (_index, True)},
+    "images_next": _NOARGS,
+    "images_trace": _NOARGS,
+    "images_tile": {"layer": (_tile_layer, True), "unit": (_index, True)},
+    "images_saliency": _NOARGS,
+    "images_attack": {"eps": (_eps, True), "steps": (_attack_steps, False), "target": (_digit_or_none, False)},
+    "images_draw": {"width": (_side, True), "height": (_side, True), "pixels": (_pixels, True),
+                    "label": (_digit_or_none, False)},
 }
 MESSAGE_TYPES = tuple(SCHEMAS)
 
