@@ -22,6 +22,7 @@ import { el } from './format.js';
 import { Tour } from './tour.js';
 import { DataEditor } from './dataedit.js';
 import { Recorder } from './recorder.js';
+import { ImagesView } from './images.js';
 
 const $ = (id) => document.getElementById(id);
 const showTest = $('show-test');
@@ -127,6 +128,7 @@ function persist(now = false) {
 window.addEventListener('pagehide', () => persist(true));
 
 const sample = new Selection((type, payload) => send(type, payload));
+const imagesView = new ImagesView({ send: (type, payload) => send(type, payload), flash: (t, k) => flash(t, k) });
 
 function send(type, payload = {}, onReply = null) {
   const id = socket.send(type, payload);
@@ -235,6 +237,7 @@ function changeHidden(mutate) {
 
 // ---- messages ------------------------------------------------------------------------------------
 function handleMessage(msg) {
+  if (imagesView.onMessage(msg)) return;   // the images view's own replies
   const pending = msg.reply_to !== undefined ? app.pending.get(msg.reply_to) : undefined;
   if (pending) app.pending.delete(msg.reply_to);
   if (app.pendingHidden && msg.reply_to !== undefined && msg.reply_to >= app.pendingHidden.id) app.pendingHidden = null;
@@ -297,6 +300,7 @@ function adoptSchema(schema) {
   setExtent(schema.extent);
   setMapSchema(schema);
   controls.setSchema(schema);
+  imagesView.addEntry($('dataset-thumbs'), schema.views);
   inspector.setSchema(schema);
   applyPalette();
 }
@@ -414,6 +418,7 @@ function handleFrame(h, arrays) {
   app.framesReceived += 1;
   app.header = h;
   if (h.reply_to !== undefined && h.reply_to !== null) app.pending.delete(h.reply_to);
+  if (h.view === 'images') { imagesView.onFrame(h, arrays); return; }
   if (h.weights) { app.lastWeights = { weights: h.weights, biases: h.biases }; network.setWeights(h.weights, h.biases); persist(); }
   // a finite-difference check belongs to the weights it ran on
   if (app.checkedAtStep !== undefined && h.step !== app.checkedAtStep) { inspector.clearCheck(); app.checkedAtStep = undefined; }
@@ -756,4 +761,4 @@ function frame() {
 requestAnimationFrame(frame);
 renderStatus();
 
-window.backlitViews = { network, plane, rail, inspector, dataEdit, recorder };
+window.backlitViews = { network, plane, rail, inspector, dataEdit, recorder, imagesView };
