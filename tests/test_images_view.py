@@ -186,3 +186,21 @@ def test_closing_gives_the_plane_back_as_it_was():
         np.testing.assert_array_equal(lin.weight.data, w)
     again, replies = send(send(plane, "images_open")[0], "hello", config={"dataset": "circle"})
     assert again is plane and plane.config["dataset"] == "circle"
+
+
+def _neighbour_correlation(W):
+    """How alike neighbouring pixels of the first layer's 8x8 weight images are: about 0 for random
+    weights, higher as they turn into strokes."""
+    I = np.asarray(W).reshape(-1, 8, 8)
+    a = np.concatenate([I[:, :, :-1].ravel(), I[:, :-1, :].ravel()])
+    b = np.concatenate([I[:, :, 1:].ravel(), I[:, 1:, :].ravel()])
+    return np.corrcoef(a, b)[0, 1]
+
+
+def test_the_mlps_weight_images_turn_into_strokes(trained):
+    s, _, _ = trained["mlp"]
+    fresh = images.ImagesSession()
+    assert abs(_neighbour_correlation(fresh.frame()[1]["tiles"])) < 0.1
+    while s.step_count < 600:
+        s.train_for(10.0, max_steps=images.EVAL_EVERY)
+    assert _neighbour_correlation(s.frame()[1]["tiles"]) > 0.25
