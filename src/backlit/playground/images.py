@@ -201,10 +201,15 @@ class ImagesSession:
         return []
 
     # ---- evaluation -----------------------------------------------------------------------------
-    def evaluate(self) -> dict:
+    def evaluate(self, fresh: bool = True) -> dict:
         """Train and test loss and accuracy, and the test set's confusion matrix (rows: true digit,
-        columns: predicted), once per weight version."""
-        if self._eval is None or self._eval[0] != self._version:
+        columns: predicted), once per weight version. ``fresh=False`` (frames while training) keeps an
+        evaluation up to EVAL_EVERY steps old: a forward pass over all 1,797 digits per frame would
+        cost the CNN most of its training time."""
+        stale = self._eval is None or self._eval[0] != self._version
+        if stale and not fresh and self._eval is not None and self._version - self._eval[0] < EVAL_EVERY:
+            stale = False
+        if stale:
             out = {}
             with no_grad(), np.errstate(all="ignore"):
                 for name, X, y in (("train", self.Xs_train, self.y_train), ("test", self.Xs_test, self.y_test)):
@@ -219,7 +224,9 @@ class ImagesSession:
         return dict(self._eval[1])
 
     def confusion(self) -> np.ndarray:
-        self.evaluate()
+        """The confusion matrix of the last evaluation."""
+        if self._eval is None:
+            self.evaluate()
         return self._eval[2]
 
     @property
@@ -415,8 +422,9 @@ class ImagesSession:
     def frame(self) -> tuple[dict, dict[str, np.ndarray]]:
         """The binary frame: the curves' numbers, the confusion matrix, this digit's prediction, and
         as arrays the digit, the hidden tiles (first-layer weights) and, for the CNN, its feature maps."""
-        m = self.evaluate()
-        self._record_history()
+        m = self.evaluate(fresh=not self.playing)
+        if not self.playing:
+            self._record_history()
         first = self.model[0]
         W = first.weight.data
         side = 8 if not self.net.images_in else first.kernel_size
