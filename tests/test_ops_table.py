@@ -4,6 +4,10 @@ One row per (op, shapes, options). Each row builds float64 inputs from a fixed s
 backlit and in PyTorch, pulls a random upstream gradient v back through both (loss = Σ v·out), and
 compares the values and every input gradient. Every row runs again in float32 against PyTorch's
 float32 (at float32 tolerances, checking that float32 stays float32).
+
+The shapes include the degenerate ones (empty, a single element, 0-d), so every op is checked there
+too: where torch answers, backlit gives the same value and gradient (NaN and inf included); where
+torch raises, backlit raises.
 """
 
 import numpy as np
@@ -15,8 +19,11 @@ from backlit import engine as E
 
 ATOL = 1e-10  # every rule below is exact maths, so only rounding separates us from PyTorch
 
-UNARY_SHAPES = [(), (5,), (3, 4), (2, 3, 4)]
+UNARY_SHAPES = [(), (5,), (3, 4), (2, 3, 4), (0,), (1,), (3, 0)]
 BINARY_SHAPES = [
+    ((0,), (0,)),
+    ((3, 0), (1,)),
+    ((0, 4), (4,)),
     ((), ()),
     ((5,), (5,)),
     ((3, 4), (3, 4)),
@@ -61,9 +68,22 @@ def _compare(bl_fn, torch_fn, arrays, check_grad=True, dtype=np.float64):
     for x, t in zip(xs, ts):
         assert x.grad is not None and x.grad.shape == x.shape and x.grad.dtype == dtype
         np.testing.assert_allclose(x.grad, t.grad.numpy(), atol=atol, rtol=rtol)
-    if check_grad and dtype == np.float64:
+    finite = np.isfinite(out.data).all() and all(np.isfinite(t.grad.numpy()).all() for t in ts)
+    if check_grad and dtype == np.float64 and finite:  # (finite differences cannot check NaN or inf)
         result = bl.gradcheck(bl_fn, *[bl.tensor(a, requires_grad=True) for a in arrays])
         assert result, str(result)
+
+
+def _compare_or_raise(bl_fn, torch_fn, arrays, dtype=np.float64):
+    """As _compare where torch gives an answer; where torch raises (a max over nothing, an axis out of
+    range), backlit must raise too."""
+    try:
+        torch_fn(*[torch.tensor(np.asarray(a, dtype=dtype), requires_grad=True) for a in arrays])
+    except (RuntimeError, IndexError, ValueError):
+        with pytest.raises((ValueError, IndexError)):
+            bl_fn(*[bl.tensor(a, requires_grad=True, dtype=dtype) for a in arrays])
+        return
+    _compare(bl_fn, torch_fn, arrays, dtype=dtype)
 
 
 # ---- elementwise -------------------------------------------------------------------------------------
@@ -156,6 +176,8 @@ MATMUL_SHAPES = [
     ((1, 2, 3), (4, 3, 2)),
     ((3,), (5, 3, 4)),
     ((5, 2, 3), (3,)),
+    ((0, 3), (3, 4)),
+    ((2, 0), (0, 4)),
 ]
 
 
@@ -192,6 +214,12 @@ REDUCTIONS = {
     "var_biased": (lambda x, ax, kd: x.var(dim=ax, keepdim=kd, correction=0),
                    lambda t, ax, kd: torch.var(t, dim=ax, keepdim=kd, correction=0)),
     "std": (lambda x, ax, kd: x.std(ax, kd), lambda t, ax, kd: torch.std(t, dim=ax, keepdim=kd)),
+    "std_biased": (lambda x, ax, kd: x.std(ax, kd, correction=0),
+                   lambda t, ax, kd: torch.std(t, dim=ax, keepdim=kd, correction=0)),
+    "var_correction_3": (lambda x, ax, kd: x.var(ax, kd, correction=3),  # 3 >= n on every axis of length 3
+                         lambda t, ax, kd: torch.var(t, dim=ax, keepdim=kd, correction=3)),
+    "std_correction_4": (lambda x, ax, kd: x.std(ax, kd, correction=4),
+                         lambda t, ax, kd: torch.std(t, dim=ax, keepdim=kd, correction=4)),
     "sum_dim_alias": (lambda x, ax, kd: x.sum(dim=ax, keepdim=kd),
                       lambda t, ax, kd: t.sum(dim=ax if ax is not None else tuple(range(t.ndim)), keepdim=kd)),
 }
@@ -200,6 +228,10 @@ REDUCTIONS = {
 def _torch_prod(t, axis, keepdim):
     """torch.prod takes one dim at a time: reduce a tuple of axes one by one, last first."""
     axes = tuple(range(t.ndim)) if axis is None else (axis,) if isinstance(axis, int) else axis
+    if len({a % max(t.ndim, 1) for a in axes}) < len(axes):
+        raise RuntimeError(f"dim appears multiple times in {axes}")  # as torch.sum says
+    if t.ndim == 0 or len(axes) == 1:
+        return torch.prod(t, dim=axes[0], keepdim=keepdim) if axes else t
     for ax in sorted((a % t.ndim for a in axes), reverse=True):
         t = torch.prod(t, dim=ax, keepdim=keepdim)
     return t
@@ -214,6 +246,71 @@ def test_reduction(name, shape, axis, keepdims, dtype):
     f, tf = REDUCTIONS[name]
     _compare(lambda x: f(x, axis, keepdims), lambda t: tf(t, axis, keepdims), _inputs([shape], "any", seed=7),
              dtype=dtype)
+
+
+# The degenerate shapes: empty (a zero-size axis reduced, or kept), a single element, 0-d. Every axis
+# spelling is tried on each; the ones out of range for a shape must raise, as they do in torch.
+EDGE_SHAPES = [(), (0,), (1,), (1, 1), (1, 4), (3, 0), (0, 4)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("axis", AXES, ids=str)
+@pytest.mark.parametrize("shape", EDGE_SHAPES, ids=str)
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+def test_reduction_on_degenerate_shapes(name, shape, axis, keepdims, dtype):
+    f, tf = REDUCTIONS[name]
+    _compare_or_raise(lambda x: f(x, axis, keepdims), lambda t: tf(t, axis, keepdims),
+                      _inputs([shape], "any", seed=7), dtype=dtype)
+
+
+@pytest.mark.parametrize("correction", [1, 2, 5])
+@pytest.mark.parametrize("name", ["var", "std"])
+def test_correction_at_or_above_the_count(name, correction):
+    """n - correction <= 0: torch's NaN / inf values and gradients, never -0.0 or an exception."""
+    for shape, axis in [((1,), None), ((2,), None), ((2,), 0), ((2, 3), 0), ((1, 1), (0, 1)), ((), 0)]:
+        _compare(lambda x: getattr(x, name)(axis, correction=correction),
+                 lambda t: getattr(torch, name)(t, dim=axis, correction=correction),
+                 _inputs([shape], "any", seed=correction))
+
+
+def test_single_element_std_has_zero_gradient_like_torch():
+    x = bl.tensor([1.5], requires_grad=True)
+    out = x.std(correction=0)
+    out.backward()
+    assert out.item() == 0.0 and x.grad.tolist() == [0.0]  # not NaN (1/(2·0) times 0)
+    x = bl.tensor([[2.0, 2.0, 2.0]], requires_grad=True)
+    x.std(axis=1).sum().backward()
+    assert x.grad.tolist() == [[0.0, 0.0, 0.0]]
+
+
+# Ops along one axis (the output has the input's shape).
+ALONG_AXIS = {
+    "cumsum": (lambda x, ax: x.cumsum(ax), lambda t, ax: t.cumsum(ax)),
+    "cumsum_dim": (lambda x, ax: x.cumsum(dim=ax), lambda t, ax: torch.cumsum(t, dim=ax)),
+    "softmax": (lambda x, ax: x.softmax(ax), lambda t, ax: t.softmax(ax)),
+    "softmax_dim": (lambda x, ax: x.softmax(dim=ax), lambda t, ax: torch.softmax(t, dim=ax)),
+    "softmax_functional": (lambda x, ax: bl.functional.softmax(x, ax), lambda t, ax: torch.softmax(t, ax)),
+    "softmax_module": (lambda x, ax: E.softmax(x, ax), lambda t, ax: torch.softmax(t, ax)),
+    "log_softmax": (lambda x, ax: x.log_softmax(ax), lambda t, ax: t.log_softmax(ax)),
+    "log_softmax_dim": (lambda x, ax: x.log_softmax(dim=ax), lambda t, ax: torch.log_softmax(t, dim=ax)),
+    "log_softmax_functional": (lambda x, ax: bl.functional.log_softmax(x, dim=ax),
+                               lambda t, ax: torch.nn.functional.log_softmax(t, dim=ax)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("axis", [0, 1, -1, 2])
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4)] + EDGE_SHAPES, ids=str)
+@pytest.mark.parametrize("name", sorted(ALONG_AXIS))
+def test_along_axis(name, shape, axis, dtype):
+    f, tf = ALONG_AXIS[name]
+    _compare_or_raise(lambda x: f(x, axis), lambda t: tf(t, axis), _inputs([shape], "any", seed=9), dtype=dtype)
+
+
+def test_softmax_methods_are_single_nodes():
+    x = bl.tensor(np.ones((2, 3)), requires_grad=True)
+    assert x.softmax(-1).op == "softmax" and x.log_softmax(dim=0).op == "log_softmax"
 
 
 @pytest.mark.parametrize("axis", [None, 0, 1])
@@ -360,3 +457,40 @@ def test_stack(axis):
 def test_stack_scalars_and_vectors():
     _compare(lambda a, b, c: bl.stack([a, b, c]), lambda a, b, c: torch.stack([a, b, c]),
              _inputs([(), (), ()], "any", seed=14))
+
+
+# ---- the elementwise flag: what it claims is true, and the graph view reads it ---------------------
+
+_PARAMS = {E.ops.PowScalar: {"c": 3}, E.ops.LeakyRelu: {"slope": 0.1}, E.ops.Clip: {"lo": 1.5, "hi": 2.5},
+           E.ops.Where: {"condition": np.array([True, False, True, False])}}
+
+
+def _elementwise_ops():
+    return [op for op in vars(E.ops).values()
+            if isinstance(op, type) and issubclass(op, E.Op) and op.__dict__.get("elementwise")]
+
+
+@pytest.mark.parametrize("op", _elementwise_ops(), ids=lambda op: op.__name__)
+def test_elementwise_ops_have_a_diagonal_jacobian(op):
+    """Each output element moves only with the input elements at its own place."""
+    params = _PARAMS.get(op, {})
+    n_inputs = op.forward.__code__.co_argcount - len(params)
+    arrays = [a + 2.0 for a in _inputs([(4,)] * n_inputs, "nonzero", seed=5)]  # in (0, 4): log, sqrt
+    if op is E.ops.BinaryCrossEntropy:
+        arrays[0] = arrays[0] / 5.0  # a probability
+    base = op.forward(*arrays, **params)[0]
+    for k in range(n_inputs):
+        for i in range(4):
+            moved = [a.copy() for a in arrays]
+            moved[k][i] += 1e-3
+            change = op.forward(*moved, **params)[0] - base
+            assert np.all(np.delete(change, i) == 0), (op.name, k, i)
+
+
+def test_graph_view_shows_local_derivatives_of_every_elementwise_op():
+    from backlit import graph as G
+
+    x = bl.tensor([0.1, 0.2, 0.3], requires_grad=True)
+    for out in (x.tan(), x.log1p(), x.expm1(), x.maximum(x * 0.5), x.minimum(x * 0.4 + 0.1), x.where(x > 0.15, x * 2)):
+        assert out._op.elementwise and G._has_local(out), out.op
+    assert not G._has_local(x.cumsum(0)) and not G._has_local(x.softmax(0))

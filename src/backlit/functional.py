@@ -56,14 +56,16 @@ ACTIVATIONS = activations.ACTIVATIONS  # the live registry: name -> Activation
 # ---- softmax family ---------------------------------------------------------------------------------
 
 
-def softmax(x, axis=-1):
-    """e^x / Σ e^x along ``axis``, computed as e^(x - logsumexp(x)) so it never overflows."""
-    return apply(ops.Softmax, _t(x), axis=axis)
+def softmax(x, axis=-1, *, dim=None):
+    """e^x / Σ e^x along ``axis`` (torch: ``dim``), computed as e^(x - logsumexp(x)) so it never
+    overflows; the same as ``x.softmax(axis)``."""
+    return _t(x).softmax(axis, dim=dim)
 
 
-def log_softmax(x, axis=-1):
-    """x - logsumexp(x) along ``axis``: finite even for logits like 3000."""
-    return apply(ops.LogSoftmax, _t(x), axis=axis)
+def log_softmax(x, axis=-1, *, dim=None):
+    """x - logsumexp(x) along ``axis`` (torch: ``dim``): finite even for logits like 3000; the same as
+    ``x.log_softmax(axis)``."""
+    return _t(x).log_softmax(axis, dim=dim)
 
 
 # ---- losses (reduction= "mean" by default, "sum" or "none", as in PyTorch) ------------------------------

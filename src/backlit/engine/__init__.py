@@ -35,8 +35,8 @@ def _method(name, doc=None):
 
 exp, expm1, log, log1p, sqrt, abs, sin, cos, tan = (  # noqa: A001 - mirrors numpy/torch naming
     _method(n) for n in ("exp", "expm1", "log", "log1p", "sqrt", "abs", "sin", "cos", "tan"))
-tanh, sigmoid, relu, leaky_relu, softplus, clip = (
-    _method(n) for n in ("tanh", "sigmoid", "relu", "leaky_relu", "softplus", "clip"))
+tanh, sigmoid, relu, leaky_relu, softplus, clip, softmax, log_softmax = (
+    _method(n) for n in ("tanh", "sigmoid", "relu", "leaky_relu", "softplus", "clip", "softmax", "log_softmax"))
 sum, mean, max, min, prod, var, std, logsumexp, argmax, argmin, cumsum = (  # noqa: A001
     _method(n) for n in ("sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "argmax",
                          "argmin", "cumsum"))
@@ -87,7 +87,7 @@ __all__ = [
     "Tensor", "tensor", "as_tensor", "zeros", "ones", "randn", "no_grad", "is_grad_enabled", "gradcheck",
     "GradcheckResult", "unbroadcast", "ops", "Op", "apply", "grad", "value_and_grad",
     "exp", "expm1", "log", "log1p", "sqrt", "abs", "sin", "cos", "tan", "tanh", "sigmoid", "relu",
-    "leaky_relu", "softplus", "clip", "maximum", "minimum", "where",
+    "leaky_relu", "softplus", "clip", "softmax", "log_softmax", "maximum", "minimum", "where",
     "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "argmax", "argmin", "cumsum",
     "reshape", "transpose", "permute", "squeeze", "unsqueeze", "flatten", "expand", "flip", "gather",
     "split", "chunk", "pad", "matmul", "concatenate", "cat", "stack",
