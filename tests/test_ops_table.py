@@ -431,6 +431,59 @@ def test_shape_op(name, dtype):
     _compare(f, tf, _inputs([shape], "any", seed=11), dtype=dtype)
 
 
+# Padding in every mode; a negative width crops (torch crops first, then pads). torch pads in the
+# modes other than "constant" only the last one to three axes of a 2-D to 5-D input; backlit pads any.
+PADS = [((3, 4), (2, 1)), ((3, 4), (-1, 2)), ((3, 4), (1, -2)), ((3, 4), (3, 0)), ((3, 4), (-1, -1)),
+        ((2, 3, 4), (1, 1, 1, 1)), ((2, 3, 4), (-1, 1, 1, 0)), ((2, 3, 4), (0, 0, 2, 0)),
+        ((2, 3, 4), (2, 0, -1, 2)), ((1, 3), (-1, 2)), ((1, 3), (2, -1)), ((1, 3), (-2, 2)), ((1, 1), (0, 0))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape,pad", PADS, ids=str)
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_pad_modes(mode, shape, pad, dtype):
+    _compare_or_raise(lambda x: bl.functional.pad(x, pad, mode=mode),
+                      lambda t: torch.nn.functional.pad(t, pad, mode=mode), _inputs([shape], "any", seed=15),
+                      dtype=dtype)
+
+
+def test_constant_pad_with_negative_widths_on_any_axes():
+    _compare(lambda x: E.pad(x, (-1, 2, 1, -1), value=0.5),
+             lambda t: torch.nn.functional.pad(t, (-1, 2, 1, -1), value=0.5), _inputs([(3, 4)], "any", seed=2))
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_pad_of_empty_tensors(mode):
+    """torch refuses reflect and replicate padding of empty tensors; backlit pads the axes that have
+    edges (and refuses the empty ones), as torch does in circular mode."""
+    _compare(lambda x: E.pad(x, (1, 2), mode=mode), lambda t: torch.nn.functional.pad(t, (1, 2), mode="circular"),
+             [np.zeros((0, 4))])
+    if mode != "constant":
+        with pytest.raises(ValueError, match="length 0"):
+            E.pad(bl.zeros(3, 0), (1, 1), mode=mode)
+
+
+@pytest.mark.parametrize("mode,pad", [("reflect", (4, 0)), ("reflect", (0, 5)), ("circular", (5, 0))])
+def test_pad_wider_than_torch_allows_is_refused(mode, pad):
+    x = np.zeros((2, 4))
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.pad(torch.tensor(x), pad, mode=mode)
+    with pytest.raises(ValueError, match=f"{mode}.*length 4"):
+        bl.functional.pad(bl.tensor(x), pad, mode=mode)
+
+
+def test_pad_refuses_what_torch_refuses():
+    x = bl.tensor(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="mode must be one of"):
+        bl.functional.pad(x, (1, 1), mode="mirror")
+    with pytest.raises(ValueError, match="takes no value"):
+        bl.functional.pad(x, (1, 1), mode="reflect", value=1.0)
+    with pytest.raises(ValueError, match="less than nothing"):
+        bl.functional.pad(x, (-3, -2))
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.pad(torch.zeros(2, 4), (-3, -2))
+
+
 def test_transpose_with_a_full_permutation_points_to_permute():
     x = bl.tensor(np.zeros((2, 3, 4)))
     with pytest.raises(TypeError, match="permute"):

@@ -223,9 +223,10 @@ def dropout(x, p=0.5, training=True, rng=None, seed=None):
     return x * (keep / (1.0 - p)).astype(x.data.dtype)
 
 
-def pad(x, pad, value=0.0):
-    """Constant padding with torch's ``F.pad`` spelling (pairs from the last axis): see engine.pad."""
-    return _pad(_t(x), pad, value)
+def pad(x, pad, mode="constant", value=None):
+    """Padding with torch's ``F.pad`` spelling (pairs from the last axis; a negative width crops), in
+    mode "constant", "reflect", "replicate" or "circular": see engine.pad."""
+    return _pad(_t(x), pad, mode, value)
 
 
 def l2_penalty(params):

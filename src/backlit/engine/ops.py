@@ -912,6 +912,20 @@ class GetItem(Op):
         return (out,)
 
 
+class PadEdges(Op):
+    # z = a[i₀, i₁, ...]: along each axis an index i that runs past a's ends and comes back (reflect),
+    #   stays at the end (replicate) or wraps around (circular); `index` is np.ix_ of those indices.
+    #   dL/da = zeros with g added back where each element was copied from: an edge element copied
+    #   several times receives every copy's gradient (np.add.at), as in GetItem.
+    name = "pad"
+
+    @staticmethod
+    def forward(a, index):
+        return a[index], index
+
+    backward = staticmethod(GetItem.backward)
+
+
 class Concatenate(Op):
     # z = [a | b | ...] along axis     dL/da = the slice of g that a filled
     name = "concatenate"
