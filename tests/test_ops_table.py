@@ -547,3 +547,131 @@ def test_graph_view_shows_local_derivatives_of_every_elementwise_op():
     for out in (x.tan(), x.log1p(), x.expm1(), x.maximum(x * 0.5), x.minimum(x * 0.4 + 0.1), x.where(x > 0.15, x * 2)):
         assert out._op.elementwise and G._has_local(out), out.op
     assert not G._has_local(x.cumsum(0)) and not G._has_local(x.softmax(0))
+
+
+# ---- losses with torch's options -----------------------------------------------------------------
+
+_R = np.random.default_rng(21)
+_T2 = np.array([0, 3, 1, 3, 2])
+_T2_IGNORED = np.array([0, -100, 1, 3, -100])
+_T4 = _R.integers(0, 4, (2, 3, 2))
+_T4_IGNORED = np.where(_R.random((2, 3, 2)) < 0.3, 2, _T4)  # some targets are class 2, ignored below
+_W = _R.uniform(0.5, 2.0, 4)
+_P2 = _R.dirichlet(np.ones(4), 5)
+_P4 = np.moveaxis(_R.dirichlet(np.ones(4), (2, 3, 2)), -1, 1)  # (2, 4, 3, 2): probabilities on axis 1
+_BITS = (_R.random((6, 3)) > 0.5).astype(float)
+_POS = _R.uniform(0.3, 3.0, 3)
+TF = torch.nn.functional
+
+
+def _like(t, a):
+    """A numpy constant as a torch tensor of t's dtype (torch does not mix float32 and float64)."""
+    return torch.tensor(a, dtype=t.dtype)
+
+
+def _ce(t, target, **kw):
+    if "weight" in kw:
+        kw["weight"] = _like(t, kw["weight"])
+    return TF.cross_entropy(t, torch.tensor(target) if target.dtype.kind == "i" else _like(t, target), **kw)
+
+
+# name -> (input shapes, bl_fn, torch_fn); the inputs are logits, and for class-probability targets and
+# BCE the targets too (so their gradient is checked as well)
+LOSS_ROWS = {}
+for _r in ("mean", "sum", "none"):
+    LOSS_ROWS.update({
+        f"ce_label_smoothing_{_r}": ([(5, 4)], lambda x, r=_r: bl.functional.cross_entropy(
+            x, _T2, r, label_smoothing=0.1), lambda t, r=_r: _ce(t, _T2, reduction=r, label_smoothing=0.1)),
+        f"ce_weight_{_r}": ([(5, 4)], lambda x, r=_r: bl.functional.cross_entropy(x, _T2, r, weight=_W),
+                            lambda t, r=_r: _ce(t, _T2, reduction=r, weight=_W)),
+        f"ce_ignore_index_{_r}": ([(5, 4)], lambda x, r=_r: bl.functional.cross_entropy(x, _T2_IGNORED, r),
+                                  lambda t, r=_r: _ce(t, _T2_IGNORED, reduction=r)),
+        f"ce_everything_{_r}": ([(5, 4)], lambda x, r=_r: bl.functional.cross_entropy(
+            x, _T2_IGNORED, r, weight=_W, label_smoothing=0.3),
+            lambda t, r=_r: _ce(t, _T2_IGNORED, reduction=r, weight=_W, label_smoothing=0.3)),
+        f"ce_4d_{_r}": ([(2, 4, 3, 2)], lambda x, r=_r: bl.functional.cross_entropy(x, _T4, r),
+                        lambda t, r=_r: _ce(t, _T4, reduction=r)),
+        f"ce_4d_everything_{_r}": ([(2, 4, 3, 2)], lambda x, r=_r: bl.functional.cross_entropy(
+            x, _T4_IGNORED, r, weight=_W, ignore_index=2, label_smoothing=0.2),
+            lambda t, r=_r: _ce(t, _T4_IGNORED, reduction=r, weight=_W, ignore_index=2, label_smoothing=0.2)),
+        f"ce_one_sample_{_r}": ([(4,)], lambda x, r=_r: bl.functional.cross_entropy(
+            x, 2, r, weight=_W, label_smoothing=0.1),
+            lambda t, r=_r: _ce(t, np.array(2), reduction=r, weight=_W, label_smoothing=0.1)),
+        f"ce_probabilities_{_r}": ([(5, 4), (5, 4)], lambda x, p, r=_r: bl.functional.cross_entropy(x, p, r),
+                                   lambda t, p, r=_r: TF.cross_entropy(t, p, reduction=r)),
+        f"ce_probabilities_everything_{_r}": ([(5, 4), (5, 4)], lambda x, p, r=_r: bl.functional.cross_entropy(
+            x, p, r, weight=_W, label_smoothing=0.25),
+            lambda t, p, r=_r: TF.cross_entropy(t, p, reduction=r, weight=_like(t, _W), label_smoothing=0.25)),
+        f"ce_probabilities_4d_{_r}": ([(2, 4, 3, 2), (2, 4, 3, 2)], lambda x, p, r=_r: bl.functional.cross_entropy(
+            x, p, r, weight=_W), lambda t, p, r=_r: TF.cross_entropy(t, p, reduction=r, weight=_like(t, _W))),
+        f"ce_probabilities_one_sample_{_r}": ([(4,), (4,)], lambda x, p, r=_r: bl.functional.cross_entropy(
+            x, p, r, label_smoothing=0.1), lambda t, p, r=_r: TF.cross_entropy(t, p, reduction=r,
+                                                                                 label_smoothing=0.1)),
+        f"nll_weight_ignore_4d_{_r}": ([(2, 4, 3, 2)], lambda x, r=_r: bl.functional.nll_loss(
+            x, _T4_IGNORED, r, weight=_W, ignore_index=2),
+            lambda t, r=_r: TF.nll_loss(t, torch.tensor(_T4_IGNORED), reduction=r, weight=_like(t, _W),
+                                        ignore_index=2)),
+        f"bce_pos_weight_{_r}": ([(6, 3), (6, 3)], lambda x, y, r=_r: bl.functional.binary_cross_entropy_with_logits(
+            x, y, r, pos_weight=_POS), lambda t, y, r=_r: TF.binary_cross_entropy_with_logits(
+            t, y, reduction=r, pos_weight=_like(t, _POS))),
+        f"bce_pos_weight_one_{_r}": ([(6, 3), (6, 3)], lambda x, y, r=_r: bl.functional.binary_cross_entropy_with_logits(
+            x, y, r, pos_weight=2.5), lambda t, y, r=_r: TF.binary_cross_entropy_with_logits(
+            t, y, reduction=r, pos_weight=_like(t, [2.5]))),
+    })
+
+
+def _loss_inputs(name, shapes):
+    logits = _inputs(shapes[:1], "any", seed=len(name))[0] * 2
+    if len(shapes) == 1:
+        return [logits]
+    if name.startswith("bce"):
+        return [logits * 3, _BITS * 0.8 + 0.1]  # soft 0/1 targets: the target gradient is checked too
+    return [logits, _P2 if shapes[1] == (5, 4) else _P4 if len(shapes[1]) == 4 else _P2[0]]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", sorted(LOSS_ROWS))
+def test_loss_options(name, dtype):
+    shapes, f, tf = LOSS_ROWS[name]
+    _compare(f, tf, _loss_inputs(name, shapes), dtype=dtype)
+
+
+def test_losses_where_nothing_counts_are_nan_with_zero_gradient_like_torch():
+    everything_ignored = np.full(5, -100)
+    _compare(lambda x: bl.functional.cross_entropy(x, everything_ignored),
+             lambda t: TF.cross_entropy(t, torch.tensor(everything_ignored)), _inputs([(5, 4)], "any", seed=1))
+    _compare(lambda x: bl.functional.cross_entropy(x, np.zeros((0,), int), reduction="sum"),
+             lambda t: TF.cross_entropy(t, torch.zeros(0, dtype=torch.long), reduction="sum"), [np.zeros((0, 4))])
+
+
+def test_bce_pos_weight_is_finite_at_1000():
+    x = np.array([[1000.0], [-1000.0], [1000.0], [-1000.0]])
+    y = np.array([[1.0], [0.0], [0.0], [1.0]])
+    _compare(lambda a: bl.functional.binary_cross_entropy_with_logits(a, y, pos_weight=[3.0]),
+             lambda t: TF.binary_cross_entropy_with_logits(t, _like(t, y), pos_weight=_like(t, [3.0])), [x])
+
+
+def test_loss_options_refuse_what_torch_refuses():
+    F, x = bl.functional, bl.tensor(np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        F.cross_entropy(x, _T2, label_smoothing=1.5)
+    with pytest.raises(ValueError, match=r"weight.*\(4,\)"):
+        F.cross_entropy(x, _T2, weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match="ignore_index is not supported"):
+        F.cross_entropy(x, _P2, ignore_index=1)
+    with pytest.raises(IndexError, match="0..3"):
+        F.cross_entropy(x, np.array([0, 4, 1, 1, 1]))
+    with pytest.raises(ValueError, match=r"\(2, 4, 3, 2\).*\(2, 3\)"):
+        F.cross_entropy(bl.zeros(2, 4, 3, 2), np.zeros((2, 3), int))
+    with pytest.raises(ValueError, match="constant"):
+        F.cross_entropy(x, _T2, weight=bl.tensor(_W, requires_grad=True))
+    with pytest.raises(ValueError, match="pos_weight"):
+        F.binary_cross_entropy_with_logits(bl.zeros(6, 3), _BITS, pos_weight=np.ones(4))
+    with pytest.raises(RuntimeError):  # torch refuses the same
+        TF.cross_entropy(torch.zeros(5, 4), torch.tensor(_P2, dtype=torch.float32), ignore_index=1)
+
+
+def test_plain_cross_entropy_stays_one_fused_node():
+    x = bl.tensor(np.zeros((5, 4)), requires_grad=True)
+    assert bl.functional.cross_entropy(x, _T2).op == "cross_entropy"
+    assert bl.functional.cross_entropy(x, _T2, label_smoothing=0.1).op != "cross_entropy"
