@@ -52,8 +52,9 @@ def unbroadcast(g, shape):
 
 
 def mean_all(x):
-    """The mean of every element (np.add.reduce skips np.mean's Python-level overhead)."""
-    return np.add.reduce(x, axis=None) / x.size
+    """The mean of every element (np.add.reduce skips np.mean's Python-level overhead); NaN if there
+    are none, as in torch."""
+    return np.add.reduce(x, axis=None) / x.size if x.size else x.dtype.type(np.nan)
 
 
 def _expand(g, shape, axis, keepdims):
@@ -623,7 +624,8 @@ class Mean(Op):
     def forward(a, axis, keepdims):
         if axis is None and not keepdims:
             return mean_all(a), (None, False)
-        return np.add.reduce(a, axis=axis, keepdims=keepdims) / _count(a.shape, axis), (axis, keepdims)
+        with np.errstate(invalid="ignore"):  # an empty axis: 0/0 is NaN, as in torch
+            return np.add.reduce(a, axis=axis, keepdims=keepdims) / _count(a.shape, axis), (axis, keepdims)
 
     @staticmethod
     def backward(node, g):
@@ -634,7 +636,8 @@ class Mean(Op):
             if out.size:  # (an empty input has an empty gradient, and nothing to divide by)
                 out.fill(g.item() / out.size)
             return (out,)
-        return (_expand(g / _count(shape, axis), shape, axis, keepdims),)
+        n = _count(shape, axis)
+        return (_expand(g / n if n else g, shape, axis, keepdims),)  # (n = 0: the gradient is empty)
 
 
 class Max(Op):
