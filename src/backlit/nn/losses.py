@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import functional as F
+from . import functional as F
 from ..engine import Tensor, no_grad
 from .module import Module
 
