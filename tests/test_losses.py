@@ -25,6 +25,8 @@ ROWS = [
     (lambda: nn.BCEWithLogitsLoss(pos_weight=WEIGHT), lambda d: torch.nn.BCEWithLogitsLoss(
         pos_weight=torch.tensor(WEIGHT, dtype=d)), BITS),
     (lambda: nn.BCEWithLogitsLoss(reduction="sum"), lambda d: torch.nn.BCEWithLogitsLoss(reduction="sum"), BITS),
+    (lambda: nn.BCEWithLogitsLoss(weight=WEIGHT, pos_weight=WEIGHT[::-1].copy()), lambda d: torch.nn.BCEWithLogitsLoss(
+        weight=torch.tensor(WEIGHT, dtype=d), pos_weight=torch.tensor(WEIGHT[::-1].copy(), dtype=d)), BITS),
     (lambda: nn.MSELoss(reduction="none"), lambda d: torch.nn.MSELoss(reduction="none"), BITS),
 ]
 
@@ -55,14 +57,14 @@ def test_the_rows_list_their_options_for_the_page_and_export():
     assert set(ce) == {"weight", "ignore_index", "label_smoothing"}
     assert ce["ignore_index"]["default"] == -100 and ce["label_smoothing"]["default"] == 0.0
     assert all(o["label"] and o["doc"] for o in ce.values())
-    assert [o["name"] for o in rows["bce"]["options"]] == ["pos_weight"]
+    assert [o["name"] for o in rows["bce"]["options"]] == ["weight", "pos_weight"]
     assert rows["mse"]["options"] == [] and rows["hinge"]["options"] == []
     # each listed default is torch's
     import inspect
     torch_defaults = inspect.signature(torch.nn.functional.cross_entropy).parameters
     assert all(torch_defaults[name].default == o["default"] for name, o in ce.items())
-    assert inspect.signature(torch.nn.functional.binary_cross_entropy_with_logits).parameters[
-        "pos_weight"].default is None
+    bce_defaults = inspect.signature(torch.nn.functional.binary_cross_entropy_with_logits).parameters
+    assert all(bce_defaults[o["name"]].default == o["default"] for o in rows["bce"]["options"])
 
 
 def test_a_loss_refuses_an_option_it_does_not_take():

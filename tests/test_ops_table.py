@@ -614,6 +614,16 @@ for _r in ("mean", "sum", "none"):
         f"bce_pos_weight_{_r}": ([(6, 3), (6, 3)], lambda x, y, r=_r: bl.functional.binary_cross_entropy_with_logits(
             x, y, r, pos_weight=_POS), lambda t, y, r=_r: TF.binary_cross_entropy_with_logits(
             t, y, reduction=r, pos_weight=_like(t, _POS))),
+        f"bce_weight_{_r}": ([(6, 3), (6, 3)], lambda x, y, r=_r: bl.functional.binary_cross_entropy_with_logits(
+            x, y, r, weight=_BITS[0] + 0.5), lambda t, y, r=_r: TF.binary_cross_entropy_with_logits(
+            t, y, reduction=r, weight=_like(t, _BITS[0] + 0.5))),
+        f"bce_weight_pos_weight_{_r}": ([(6, 3), (6, 3)], lambda x, y, r=_r:
+            bl.functional.binary_cross_entropy_with_logits(x, y, r, weight=_BITS[:, :1] + 0.5, pos_weight=_POS),
+            lambda t, y, r=_r: TF.binary_cross_entropy_with_logits(
+                t, y, reduction=r, weight=_like(t, _BITS[:, :1] + 0.5), pos_weight=_like(t, _POS))),
+        f"bce_probabilities_weight_{_r}": ([(6, 3), (6, 3)], lambda x, y, r=_r: bl.functional.binary_cross_entropy(
+            x.sigmoid(), y, r, weight=_BITS + 0.5), lambda t, y, r=_r: TF.binary_cross_entropy(
+            t.sigmoid(), y, reduction=r, weight=_like(t, _BITS + 0.5))),
         f"bce_pos_weight_one_{_r}": ([(6, 3), (6, 3)], lambda x, y, r=_r: bl.functional.binary_cross_entropy_with_logits(
             x, y, r, pos_weight=2.5), lambda t, y, r=_r: TF.binary_cross_entropy_with_logits(
             t, y, reduction=r, pos_weight=_like(t, [2.5]))),
@@ -667,6 +677,8 @@ def test_loss_options_refuse_what_torch_refuses():
         F.cross_entropy(x, _T2, weight=bl.tensor(_W, requires_grad=True))
     with pytest.raises(ValueError, match="pos_weight"):
         F.binary_cross_entropy_with_logits(bl.zeros(6, 3), _BITS, pos_weight=np.ones(4))
+    with pytest.raises(ValueError, match=r"weight shape \(2, 3\)"):
+        F.binary_cross_entropy_with_logits(bl.zeros(6, 3), _BITS, weight=np.ones((2, 3)))
     with pytest.raises(RuntimeError):  # torch refuses the same
         TF.cross_entropy(torch.zeros(5, 4), torch.tensor(_P2, dtype=torch.float32), ignore_index=1)
 

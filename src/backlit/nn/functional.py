@@ -228,34 +228,46 @@ def _pair(name, a, b, what):
     return a, b
 
 
-def binary_cross_entropy_with_logits(logits, target, reduction="mean", *, pos_weight=None):
+def binary_cross_entropy_with_logits(logits, target, reduction="mean", *, weight=None, pos_weight=None):
     """Binary cross-entropy on raw scores, in the stable form max(x,0) - x·y + log(1 + e^-|x|).
 
     ``pos_weight`` p (broadcast along the last axis: one per output, as in torch) weighs the positive
-    term: -[p·y·log σ(x) + (1 - y)·log(1 - σ(x))]; p > 1 raises recall, p < 1 precision.
+    term: -[p·y·log σ(x) + (1 - y)·log(1 - σ(x))]; p > 1 raises recall, p < 1 precision. ``weight``
+    (broadcast to the logits' shape) scales each element's loss.
     """
     x, y = _pair("binary_cross_entropy_with_logits", logits, target, ("logits", "target"))
-    if pos_weight is None:
-        if reduction == "mean":
-            return apply(ops.BCEWithLogits, x, y)
-        _check_reduction("binary_cross_entropy_with_logits", reduction)
-        return _reduce(x.softplus() - x * y, reduction)  # softplus(x) = max(x,0) + log(1 + e^-|x|)
+    if weight is None and pos_weight is None and reduction == "mean":
+        return apply(ops.BCEWithLogits, x, y)
     _check_reduction("binary_cross_entropy_with_logits", reduction)
-    p = _t(pos_weight, x)
+    if pos_weight is None:
+        loss = x.softplus() - x * y  # softplus(x) = max(x,0) + log(1 + e^-|x|)
+    else:
+        p = _broadcasting("binary_cross_entropy_with_logits", "pos_weight", pos_weight, x)
+        # -log σ(x) = softplus(-x) and -log(1 - σ(x)) = x + softplus(-x), so the loss is
+        # (1 - y)·x + (1 + (p - 1)·y)·softplus(-x), stable for any x (softplus never overflows)
+        loss = (1.0 - y) * x + (1.0 + (p - 1.0) * y) * (-x).softplus()
+    if weight is not None:
+        loss = loss * _broadcasting("binary_cross_entropy_with_logits", "weight", weight, x)
+    return _reduce(loss, reduction)
+
+
+def _broadcasting(name, what, value, x):
+    """``value`` as a Tensor that broadcasts to x's shape without enlarging it."""
+    v = _t(value, x)
     try:
-        fits = np.broadcast_shapes(p.data.shape, x.data.shape) == x.data.shape
+        fits = np.broadcast_shapes(v.data.shape, x.data.shape) == x.data.shape
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(f"binary_cross_entropy_with_logits: pos_weight shape {p.data.shape} does not broadcast "
-                         f"to the logits' shape {x.data.shape}; give one weight per output (the last axis)")
-    # -log σ(x) = softplus(-x) and -log(1 - σ(x)) = x + softplus(-x), so the loss is
-    # (1 - y)·x + (1 + (p - 1)·y)·softplus(-x), stable for any x (softplus never overflows)
-    return _reduce((1.0 - y) * x + (1.0 + (p - 1.0) * y) * (-x).softplus(), reduction)
+        raise ValueError(f"{name}: {what} shape {v.data.shape} does not broadcast to the input's shape "
+                         f"{x.data.shape}" + ("; give one weight per output (the last axis)" if what ==
+                                                "pos_weight" else ""))
+    return v
 
 
-def binary_cross_entropy(probs, target, reduction="mean"):
-    """Binary cross-entropy on probabilities p in [0, 1]: -(y·ln p + (1-y)·ln(1-p)).
+def binary_cross_entropy(probs, target, reduction="mean", *, weight=None):
+    """Binary cross-entropy on probabilities p in [0, 1]: -(y·ln p + (1-y)·ln(1-p)), each element's
+    loss scaled by ``weight`` (broadcast to p's shape) if given.
 
     As in PyTorch, each log is clamped at -100, so p = 0 or 1 gives a large finite loss, not inf.
     Prefer ``binary_cross_entropy_with_logits`` on raw scores: it is stable without a clamp.
@@ -265,7 +277,10 @@ def binary_cross_entropy(probs, target, reduction="mean"):
     if ((p.data < 0) | (p.data > 1)).any():
         raise ValueError("binary_cross_entropy: probs must be in [0, 1]; for raw scores use "
                          "binary_cross_entropy_with_logits")
-    return _reduce(apply(ops.BinaryCrossEntropy, p, y), reduction)
+    loss = apply(ops.BinaryCrossEntropy, p, y)
+    if weight is not None:
+        loss = loss * _broadcasting("binary_cross_entropy", "weight", weight, p)
+    return _reduce(loss, reduction)
 
 
 def mse_loss(pred, target, reduction="mean"):

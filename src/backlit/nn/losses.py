@@ -83,9 +83,12 @@ class BCEWithLogitsLoss(_Loss):
     long_label = "binary cross-entropy"
     kinds = ("binary",)
     delta_text = "δ = σ(z) − y   (binary cross-entropy on the logit z)"
-    options = (LossOption("pos_weight", None, "Positive weight",
-                          "weighs the loss of the positive examples (one number per output): above 1 favours "
-                          "recall, below 1 precision; then δ = (1 + (p − 1)·y)·σ(z) − p·y"),)
+    options = (
+        LossOption("weight", None, "Weights", "scales each element's loss (broadcast to the outputs' shape)"),
+        LossOption("pos_weight", None, "Positive weight",
+                   "weighs the loss of the positive examples (one number per output): above 1 favours "
+                   "recall, below 1 precision; then δ = (1 + (p − 1)·y)·σ(z) − p·y"),
+    )
 
     @staticmethod
     def prediction(out: np.ndarray) -> np.ndarray:
