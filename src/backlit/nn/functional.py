@@ -97,8 +97,8 @@ def _reduce(loss, reduction):
 
 def _class_targets(name, scores, targets, ignore_index, what="logits"):
     """Scores (N, C), (N, C, d1, ...) or one sample (C,), and integer classes (N,), (N, d1, ...) or (),
-    checked against each other. Returns the scores, the classes (0 where ignored) and the mask of the
-    targets that count (those not equal to ``ignore_index``)."""
+    checked against each other. Returns the scores, the classes (0 where ignored), the mask of the
+    targets that count (those not equal to ``ignore_index``) and whether they all do."""
     scores = _t(scores)
     shape = scores.data.shape
     t = _targets_int(name, targets)
@@ -108,11 +108,13 @@ def _class_targets(name, scores, targets, ignore_index, what="logits"):
             f"{name}: {what} shape {shape} and targets shape {t.shape} do not fit; expected (N, C) and (N,), "
             f"(N, C, d1, ...) and (N, d1, ...), or (C,) and ()")
     keep = t != ignore_index
+    every = np.count_nonzero(keep) == keep.size
+    counted = t if every else t[keep]
     c = shape[1] if len(shape) > 1 else shape[0]
-    bad = t[keep & ((t < 0) | (t >= c))]
-    if bad.size:
-        raise IndexError(f"{name}: targets must be in 0..{c - 1} (or ignore_index={ignore_index}), got {bad[0]}")
-    return scores, np.where(keep, t, 0), keep
+    if counted.size and (counted.min() < 0 or counted.max() >= c):
+        raise IndexError(f"{name}: targets must be in 0..{c - 1} (or ignore_index={ignore_index}), got values "
+                         f"{counted.min()}..{counted.max()}")
+    return scores, (t if every else np.where(keep, t, 0)), keep, every
 
 
 def _class_weights(name, weight, c, like):
@@ -171,12 +173,12 @@ def cross_entropy(logits, targets, reduction="mean", *, weight=None, ignore_inde
     shape = logits.data.shape
     if shape and np.shape(targets.data if isinstance(targets, Tensor) else targets) == shape:
         return _soft_cross_entropy(logits, targets, weight, ignore_index, reduction, label_smoothing)
-    logits, t, keep = _class_targets("cross_entropy", logits, targets, ignore_index)
+    logits, t, keep, every = _class_targets("cross_entropy", logits, targets, ignore_index)
     w = _class_weights("cross_entropy", weight, shape[1] if len(shape) > 1 else shape[0], logits)
     one = logits.data.ndim == 1
     if one:  # one sample: a batch of one (and a 0-d loss for reduction="none")
         logits, t, keep = logits.reshape(1, -1), t.reshape(1), keep.reshape(1)
-    if reduction == "mean" and logits.data.ndim == 2 and w is None and not label_smoothing and keep.all():
+    if reduction == "mean" and every and w is None and not label_smoothing and logits.data.ndim == 2:
         return apply(ops.CrossEntropy, logits, targets=t)  # the plain case: one fused node
     loss = _nll(logits.log_softmax(1), t, keep, w, reduction, label_smoothing)
     return loss.reshape(()) if one and reduction == "none" else loss
@@ -208,7 +210,7 @@ def nll_loss(log_probs, targets, reduction="mean", *, weight=None, ignore_index=
     (N, C, d1, ...), or one sample (C,)), such as log_softmax's output (``nll_loss(log_softmax(x), t)``
     is ``cross_entropy(x, t)``). ``weight`` and ``ignore_index`` as in ``cross_entropy``."""
     _check_reduction("nll_loss", reduction)
-    log_probs, t, keep = _class_targets("nll_loss", log_probs, targets, ignore_index, "log_probs")
+    log_probs, t, keep, _ = _class_targets("nll_loss", log_probs, targets, ignore_index, "log_probs")
     shape = log_probs.data.shape
     w = _class_weights("nll_loss", weight, shape[1] if len(shape) > 1 else shape[0], log_probs)
     if log_probs.data.ndim == 1:  # one sample: a batch of one (and a 0-d loss for reduction="none")
