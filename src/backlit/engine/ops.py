@@ -624,8 +624,9 @@ class Mean(Op):
     def forward(a, axis, keepdims):
         if axis is None and not keepdims:
             return mean_all(a), (None, False)
-        with np.errstate(invalid="ignore"):  # an empty axis: 0/0 is NaN, as in torch
-            return np.add.reduce(a, axis=axis, keepdims=keepdims) / _count(a.shape, axis), (axis, keepdims)
+        n = _count(a.shape, axis)
+        total = np.add.reduce(a, axis=axis, keepdims=keepdims)
+        return (total / n if n else total * np.nan), (axis, keepdims)  # (an empty axis: NaN, as in torch)
 
     @staticmethod
     def backward(node, g):
