@@ -8,7 +8,9 @@ input neuron j to output neuron i, so ``linear(x, W, b) = x @ W.T + b``.
 
 Every loss takes ``reduction=`` as in PyTorch: "mean" (the default) returns the mean over its elements
 as a 0-d Tensor, "sum" the sum, and "none" the per-element losses. The default "mean" runs the fused
-node; the other two are written with plain Tensor ops (the same maths, one node per op).
+node; the other two, and torch's options (``weight=``, ``ignore_index=``, ``label_smoothing=``,
+class-probability targets, ``pos_weight=``), are written with plain Tensor ops around the stable
+``log_softmax`` and ``softplus`` (the same maths, one node per op, so no second derivative rule).
 """
 
 from __future__ import annotations
