@@ -541,7 +541,7 @@ def test_elementwise_ops_have_a_diagonal_jacobian(op):
 
 
 def test_graph_view_shows_local_derivatives_of_every_elementwise_op():
-    from backlit import graph as G
+    from backlit.lab import graph as G
 
     x = bl.tensor([0.1, 0.2, 0.3], requires_grad=True)
     for out in (x.tan(), x.log1p(), x.expm1(), x.maximum(x * 0.5), x.minimum(x * 0.4 + 0.1), x.where(x > 0.15, x * 2)):
