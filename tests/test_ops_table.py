@@ -302,8 +302,17 @@ ALONG_AXIS = {
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("axis", [0, 1, -1, 2])
 @pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4)] + EDGE_SHAPES, ids=str)
-@pytest.mark.parametrize("name", sorted(ALONG_AXIS))
+@pytest.mark.parametrize("name", ["cumsum", "softmax", "log_softmax"])
 def test_along_axis(name, shape, axis, dtype):
+    f, tf = ALONG_AXIS[name]
+    _compare_or_raise(lambda x: f(x, axis), lambda t: tf(t, axis), _inputs([shape], "any", seed=9), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("axis", [0, -1, 1])
+@pytest.mark.parametrize("shape", [(3, 4), ()], ids=str)
+@pytest.mark.parametrize("name", sorted(set(ALONG_AXIS) - {"cumsum", "softmax", "log_softmax"}))
+def test_along_axis_other_spellings(name, shape, axis, dtype):
     f, tf = ALONG_AXIS[name]
     _compare_or_raise(lambda x: f(x, axis), lambda t: tf(t, axis), _inputs([shape], "any", seed=9), dtype=dtype)
 
