@@ -199,7 +199,7 @@ def schema(limits: Limits | None = None) -> dict:
         "datasets": [{"name": d.name, "kind": d.kind, "label": d.label, "description": d.description,
                       "problem": d.problem, "solver": d.solver, "preview": _preview(d.name)}
                      for d in data.DATASETS.values()],
-        "features": [{"name": name, "label": label} for name, label in data.FEATURES.items()],
+        "features": [f.to_dict() for f in data.FEATURES.values()],
         "presets": [p.to_dict() for p in presets.PRESETS.values()],
         "badges": gradflow.BADGES,
         "paces": [{"level": p.level, "steps_per_second": p.steps_per_second, "label": p.label}
