@@ -503,7 +503,8 @@ class Trace:
                             + [getattr(lt, k) for lt in self.layers for k in per_layer]))
         d = {"version": VERSION, "sizes": list(self.model.sizes),
              "activations": list(self.model.activations), "features": self.features,
-             "loss_name": self.loss_name, "batch": self.n if self.batched else None}
+             "loss_name": self.loss_name, "batch": self.n if self.batched else None,
+             "loss_reads": losses.loss_class(self.loss_name).reads}
         d.update(zip(top, lists))
         d["loss"] = _jsonable(self.loss)
         d["target"] = _jsonable(self.target)
