@@ -651,6 +651,8 @@ class Playground:
             except ImportError:
                 raise ProtocolError("format", "ONNX export needs the onnx package on the server: "
                                     "pip install 'backlit[export]'") from None
+            except ValueError as e:  # a registry row with no ONNX spelling says so
+                raise ProtocolError("format", str(e)) from None
             return [{"type": "export", "format": format, "filename": f"{stem}.onnx",
                      "mime": "application/octet-stream", "base64": base64.b64encode(blob).decode("ascii")}]
         elif format in ("worked", "worked_blanks"):
