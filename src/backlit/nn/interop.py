@@ -128,9 +128,6 @@ def sequential_parts(module):
 # Any Sequential of the layers backlit has (CNNs included), to torch and to ONNX
 # --------------------------------------------------------------------------------------------------
 
-_ONNX_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "leaky_relu": "LeakyRelu"}
-
-
 def _kind(m) -> str:
     return type(m).__name__
 
@@ -160,8 +157,10 @@ def sequential_to_torch(model):
             t = torch.nn.Flatten(m.start_dim)
         elif kind == "Dropout":
             t = torch.nn.Dropout(m.p)
-        elif _activation(m) in ("tanh", "relu", "sigmoid", "leaky_relu", "linear"):
-            t = torch.nn.LeakyReLU(m.negative_slope) if m.name == "leaky_relu" else _torch_activation(torch, m.name)
+        elif _activation(m) is not None:  # its registry row's torch spelling
+            t = torch_activation(m.name)
+            if hasattr(m, "negative_slope"):  # a leaky ReLU module with a slope of its own
+                t.negative_slope = m.negative_slope
         else:
             raise ValueError(f"layer {pos} ({kind}) has no PyTorch counterpart here")
         if kind in ("Linear", "Conv2d"):
@@ -209,11 +208,19 @@ def sequential_to_onnx(model, input_shape, dtype=np.float32):
                                           name=f"pool{pos}", **extra))
         elif kind == "Flatten":
             nodes.append(helper.make_node("Flatten", [h], [out], axis=m.start_dim, name=f"flatten{pos}"))
-        elif kind == "Dropout" or _activation(m) == "linear":
+        elif kind == "Dropout" or (_activation(m) is not None and activations.get(m.name).onnx == ()):
             nodes.append(helper.make_node("Identity", [h], [out], name=f"identity{pos}"))
-        elif _activation(m) in _ONNX_ACTIVATIONS:
-            extra = {"alpha": m.negative_slope} if m.name == "leaky_relu" else {}
-            nodes.append(helper.make_node(_ONNX_ACTIVATIONS[m.name], [h], [out], name=f"{m.name}{pos}", **extra))
+        elif _activation(m) is not None:  # its registry row's ONNX nodes
+            steps = activations.get(m.name).onnx
+            if steps is None:
+                raise ValueError(f"layer {pos} ({kind}): activation {m.name!r} has no ONNX node in its "
+                                 f"registry row (Activation.onnx)")
+            for k, (op, attrs) in enumerate(steps):
+                if "alpha" in attrs and hasattr(m, "negative_slope"):  # the module's own slope
+                    attrs = {**attrs, "alpha": m.negative_slope}
+                name = out if k == len(steps) - 1 else f"{out}_{k}"
+                nodes.append(helper.make_node(op, [h], [name], name=f"{m.name}{pos}_{k}", **attrs))
+                h = name
         else:
             raise ValueError(f"layer {pos} ({kind}) has no ONNX counterpart here")
         h = out
