@@ -145,7 +145,7 @@ CONFIG: tuple[Setting, ...] = (
     Setting("problem", "str", "classification", "p", "network", options=PROBLEMS,
             doc="derived from the dataset; a mismatch is an error", label="Problem type"),
     Setting("loss", "str", "bce", "l", "network", options=LOSSES,
-            doc="bce | hinge | mse (binary), cross_entropy (multiclass), mse (regression)", label="Loss"),
+            doc="a loss of backlit.nn.LOSSES that fits the dataset's kind (the kind's first is its default)", label="Loss"),
     Setting("lr", "float", 0.03, "lr", "training", 1e-5, 10.0, doc="learning rate", label="Learning rate",
             stops=(0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10)),
     Setting("batch_size", "int", 10, "bs", "training", 1, 500, doc="samples per step", label="Batch size",
