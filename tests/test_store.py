@@ -120,3 +120,27 @@ def test_names_are_bounded_and_urls_checked(tmp_path):
     for bad in ("sqlite://relative.db", "mysql://x", "class.db"):
         with pytest.raises(ValueError, match="sqlite:///"):
             S.open_store(bad)
+
+
+def test_commands_reach_every_worker_once_in_order(url):
+    teacher, worker_a, worker_b = S.open_store(url), S.open_store(url), S.open_store(url)
+    start = max([c["version"] for c in worker_a.commands_since(0)], default=0)
+    v1 = teacher.post_command("pause_all")
+    v2 = teacher.post_command("push", {"session": {"format": "backlit.session"}}, student="d" * 16)
+    for worker in (worker_a, worker_b):
+        got = worker.commands_since(start)
+        assert [(c["version"], c["action"], c["student"]) for c in got] == [(v1, "pause_all", None),
+                                                                          (v2, "push", "d" * 16)]
+        assert got[1]["payload"] == {"session": {"format": "backlit.session"}}
+        assert worker.commands_since(v2) == []
+    for s in (teacher, worker_a, worker_b):
+        s.close()
+
+
+def test_a_remembered_value_is_made_once(url):
+    first = S.open_store(url)
+    made = first.remembered("class_code", lambda: "K7P3QX")
+    first.close()
+    again = S.open_store(url)
+    assert made == "K7P3QX" and again.remembered("class_code", lambda: "OTHER1") == "K7P3QX"
+    again.close()

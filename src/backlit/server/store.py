@@ -59,6 +59,15 @@ class Store:
         """The newest setup pushed to this student or to everyone: (version, setup), or None."""
         raise NotImplementedError
 
+    def post_command(self, action: str, payload: dict | None = None, student: str | None = None) -> int:
+        """A teacher's command (pause, resume, push, ...) for every session, or one student's; every
+        worker applies each command once. Returns its version."""
+        raise NotImplementedError
+
+    def commands_since(self, version: int) -> list[dict]:
+        """Commands newer than ``version``, oldest first: {"version", "action", "payload", "student"}."""
+        raise NotImplementedError
+
     def report(self, session: str, summary: dict, ttl: float = LIVE_TTL) -> None:
         """A session's live summary (loss, accuracy, epoch, status, student, ...), valid for ``ttl`` s."""
         raise NotImplementedError
@@ -68,6 +77,11 @@ class Store:
 
     def live(self) -> dict[str, dict]:
         """session -> its latest unexpired summary."""
+        raise NotImplementedError
+
+    def remembered(self, name: str, make) -> str:
+        """The value kept under ``name`` (the class code, the teacher key), made by ``make()`` and kept
+        the first time: a restarted server keeps its code, so students' cookies stay valid."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -92,6 +106,9 @@ class SQLiteStore(Store):
                 CREATE TABLE IF NOT EXISTS setups (version INTEGER PRIMARY KEY AUTOINCREMENT,
                     student TEXT, setup TEXT, at REAL);
                 CREATE TABLE IF NOT EXISTS live (session TEXT PRIMARY KEY, summary TEXT, expires REAL);
+                CREATE TABLE IF NOT EXISTS commands (version INTEGER PRIMARY KEY AUTOINCREMENT,
+                    action TEXT, payload TEXT, student TEXT, at REAL);
+                CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
             """)
 
     def _run(self, sql: str, args=()):
@@ -128,6 +145,17 @@ class SQLiteStore(Store):
                          "ORDER BY version DESC LIMIT 1", (student,))
         return (int(rows[0][0]), json.loads(rows[0][1])) if rows else None
 
+    def post_command(self, action, payload=None, student=None):
+        with self._lock:
+            cur = self._db.execute("INSERT INTO commands (action, payload, student, at) VALUES (?, ?, ?, ?)",
+                                   (action, json.dumps(payload or {}), student, self.clock()))
+            return int(cur.lastrowid)
+
+    def commands_since(self, version):
+        rows = self._run("SELECT version, action, payload, student FROM commands WHERE version > ? "
+                         "ORDER BY version LIMIT 100", (int(version),))
+        return [{"version": v, "action": a, "payload": json.loads(p), "student": s} for v, a, p, s in rows]
+
     def report(self, session, summary, ttl=LIVE_TTL):
         self._run("INSERT INTO live (session, summary, expires) VALUES (?, ?, ?) ON CONFLICT(session) DO "
                   "UPDATE SET summary = excluded.summary, expires = excluded.expires",
@@ -140,6 +168,11 @@ class SQLiteStore(Store):
         now = self.clock()
         self._run("DELETE FROM live WHERE expires < ?", (now,))
         return {s: json.loads(v) for s, v in self._run("SELECT session, summary FROM live WHERE expires >= ?", (now,))}
+
+    def remembered(self, name, make):
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (name, make()))
+            return self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()[0]
 
     def close(self):
         with self._lock:
@@ -191,6 +224,17 @@ class RedisStore(Store):
         best = max(found, key=lambda e: e["version"])
         return best["version"], best["setup"]
 
+    def post_command(self, action, payload=None, student=None):
+        version = int(self._r.incr(self._p + "command:version"))
+        entry = {"version": version, "action": action, "payload": payload or {}, "student": student}
+        self._r.zadd(self._p + "commands", {json.dumps(entry): version})
+        self._r.zremrangebyrank(self._p + "commands", 0, -1001)        # keep the newest 1,000
+        return version
+
+    def commands_since(self, version):
+        rows = self._r.zrangebyscore(self._p + "commands", f"({int(version)}", "+inf", start=0, num=100)
+        return [json.loads(r) for r in rows]
+
     def report(self, session, summary, ttl=LIVE_TTL):
         self._r.set(self._p + "live:" + session, json.dumps(summary), px=max(1, int(ttl * 1000)))
 
@@ -203,8 +247,22 @@ class RedisStore(Store):
         n = len(self._p + "live:")
         return {k[n:]: json.loads(v) for k, v in zip(keys, values) if v}
 
+    def remembered(self, name, make):
+        self._r.set(self._p + "meta:" + name, make(), nx=True)
+        return self._r.get(self._p + "meta:" + name)
+
     def close(self):
         self._r.close()
+
+
+def default_url() -> str:
+    """``sqlite:///`` a file in this user's state folder ($XDG_STATE_HOME/backlit/class.db)."""
+    import os
+
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    folder = os.path.join(base, "backlit")
+    os.makedirs(folder, exist_ok=True)
+    return "sqlite:///" + os.path.join(folder, "class.db")
 
 
 def open_store(url: str) -> Store:
