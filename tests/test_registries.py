@@ -99,9 +99,9 @@ def test_schema_carries_every_registry_and_is_json():
 
 # Where a registry name is also a word of the page with another meaning (checked by hand):
 OTHER_MEANINGS = {
-    ("rail.js", "linear"): "the loss chart's axis scale (linear or log), not the activation",
-    ("dataedit.js", "x1"): "the point editor's raw-coordinate field, not the feature",
-    ("dataedit.js", "x2"): "the point editor's raw-coordinate field, not the feature",
+    ("js/rail.js", "linear"): "the loss chart's axis scale (linear or log), not the activation",
+    ("js/dataedit.js", "x1"): "the point editor's raw-coordinate field, not the feature",
+    ("js/dataedit.js", "x2"): "the point editor's raw-coordinate field, not the feature",
 }
 
 
@@ -115,7 +115,8 @@ def test_the_page_holds_no_domain_table():
     settings, palette, extent) is written into the page: no name or label as a literal, no formula
     anywhere. The page gets them from the schema, so a new row needs no page edit."""
     schema = settings.schema()
-    files = {p.name: p.read_text(encoding="utf-8") for p in [WEB / "index.html", *(WEB / "js").glob("*.js")]}
+    files = {p.relative_to(WEB).as_posix(): p.read_text(encoding="utf-8") for p in sorted(WEB.rglob("*"))
+             if p.suffix in (".html", ".js")}
     assert "<option" not in files["index.html"]
     whole, anywhere = set(), set()
     for registry in ("activations", "losses", "optimizers", "features"):
