@@ -4,7 +4,9 @@ Softsign f(z) = z / (1 + |z|) has no torch module (the generated code defines on
 expression) but has an ONNX node; log-cosh L = mean(log cosh(ŷ − y)) has a torch expression and no
 ONNX node (its raw output is its prediction). Both are registered for one test at a time and seen in
 the menu (the schema), the inspector, the Learn panel's PyTorch code, the exported PyTorch script run
-under real torch, the worked example and the ONNX export, and taken out again afterwards.
+under real torch, the worked example and the ONNX export, and taken out again afterwards. A toy
+optimizer and a toy feature reach the menu, the code and ONNX the same way, and every built-in row's
+torch spelling is checked against the function it names.
 """
 
 from __future__ import annotations
@@ -265,3 +267,36 @@ def test_each_feature_rows_torch_expression_is_its_feature(name):
     theirs = eval(data.FEATURES[name].torch, {"torch": torch, "x1": x1, "x2": x2})  # noqa: S307
     np.testing.assert_allclose(theirs.numpy(), ours, rtol=1e-12, atol=1e-15)
     assert re.fullmatch(r"[A-Z][A-Za-z]*", data.FEATURES[name].onnx[0])
+
+
+def test_a_registered_optimizer_and_feature_reach_the_menu_the_code_and_onnx(tmp_path):
+    """The other two registries the page and the export read: one row each, and nothing else to edit."""
+    from backlit.nn import optim
+    optim.register(optim.Choice("adamw", "AdamW", lambda ps, lr, wd: optim.AdamW(ps, lr),
+                                "torch.optim.AdamW(model.parameters(), lr={lr})", "Adam, decoupled decay 0.01"))
+    data.register_feature(data.Feature("cos_x1", "cos(X₁)", lambda x1, x2: x1.cos() if isinstance(x1, Tensor)
+                                       else np.cos(x1), r"\cos X_1", "torch.cos(x1)",
+                                       ("Cos", "x1")))
+    try:
+        schema = settings.schema()
+        rows = {s["name"]: s for s in schema["settings"]}
+        assert rows["optimizer"]["labels"]["adamw"] == "AdamW" and "cos_x1" in rows["features"]["choices"]
+        assert {"name": "cos_x1", "label": "cos(X₁)"} in schema["features"]
+        pg = Playground({"dataset": "circle", "optimizer": "adamw", "features": ["x1", "cos_x1"], "hidden": [3]})
+        assert isinstance(pg.optimizer, optim.AdamW)
+        text = pg.code()[0]["text"]
+        assert "torch.optim.AdamW(model.parameters(), lr=0.03)" in text and "torch.cos(x1)" in text
+        X, y = pg.X_train[:5], pg.y_train[:5]
+        printed = run_script(tmp_path, export.pytorch_code(pg.config, pg.model, X, y, decimals=None), "opt")
+        ours = float(nn.loss_function("bce")(pg.model(Tensor(data.featurize(X, pg.config["features"]))),
+                                             Tensor(y[:, None].astype(float))).data)
+        assert float(printed["loss"]) == pytest.approx(ours, rel=1e-10, abs=1e-12)
+        ort = pytest.importorskip("onnxruntime")
+        proto = export.onnx_model(pg.model, pg.config["features"], "bce")
+        [out, prob] = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"point": X.astype(np.float32)})
+        z = pg.model(Tensor(data.featurize(X, pg.config["features"]))).data
+        np.testing.assert_allclose(out, z, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(prob, 1 / (1 + np.exp(-z)), rtol=1e-5, atol=1e-5)
+    finally:
+        del optim.OPTIMIZERS["adamw"], data.FEATURES["cos_x1"]
