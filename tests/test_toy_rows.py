@@ -39,9 +39,10 @@ def softsign_engine(z):
     return z / (1 + z.abs())
 
 
-def logcosh_engine(pred, target):
+def logcosh_engine(pred, target, reduction="mean"):
     d = pred - target
-    return ((2 * d).softplus() - d - LOG2).mean()  # log cosh d = softplus(2d) - d - log 2, overflow-free
+    each = (2 * d).softplus() - d - LOG2  # log cosh d = softplus(2d) - d - log 2, overflow-free
+    return each if reduction == "none" else each.sum() if reduction == "sum" else each.mean()
 
 
 class LogCoshLoss(nn.losses._Loss):

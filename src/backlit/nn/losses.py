@@ -1,17 +1,34 @@
 """Loss modules: thin wrappers over `backlit.functional`, so ``loss_fn = nn.MSELoss()`` reads as in PyTorch.
 
-Every loss returns the MEAN over the batch as a 0-d Tensor. The maths (and its stable forms) lives in
-`backlit.functional`; nothing is re-derived here. `loss_function(name)` gives the functional form by
-the short name the CLI, the step recorder and the playground use.
+Every loss returns the MEAN over the batch as a 0-d Tensor unless built with ``reduction="sum"`` or
+``"none"``; the options torch's module takes (``CrossEntropyLoss(label_smoothing=0.1)``,
+``BCEWithLogitsLoss(pos_weight=...)``) are listed in each row's ``options``. The maths (and its stable
+forms) lives in `backlit.functional`; nothing is re-derived here. `loss_function(name)` gives the
+functional form by the short name the CLI, the step recorder and the playground use.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import functional as F
 from ..engine import Tensor, no_grad
 from .module import Module
+
+
+@dataclass(frozen=True)
+class LossOption:
+    """A keyword a loss takes beyond (prediction, target, reduction), spelled and defaulted as in torch."""
+
+    name: str
+    default: object
+    label: str  # the words a control for it would show
+    doc: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "default": self.default, "label": self.label, "doc": self.doc}
 
 
 class _Loss(Module):
@@ -21,12 +38,13 @@ class _Loss(Module):
     ``delta_text``: how the output neuron's δ = ∂L/∂z comes from it, as the inspector shows it;
     ``formula``: the loss of one sample, as the page shows it; ``tex``: the same in LaTeX (the worked
     example); ``threshold``: where a binary score switches to class 1; ``index_targets``: whether it
-    takes class indices (else one float target per output); ``signed_targets``: whether it reads 0/1
-    labels as y = −1/+1; ``averages_outputs``: whether the mean runs over every output as well as
-    every sample (so each output's δ carries a 1/k); ``reads``: what ``prediction`` gives, for the
-    page's words ("probability" of class 1, "classes" probabilities, or the "value" itself);
-    ``torch``: the same batch-mean loss as a torch expression of the outputs ``{out}`` and targets
-    ``y``; ``onnx``: the ONNX node that turns the raw output into its prediction, ``(op_type,
+    takes class indices (else one float target per output); ``options``: the keywords ``fn`` takes
+    beyond ``reduction`` (LossOption rows, torch's defaults), which the module's constructor accepts;
+    ``signed_targets``: whether it reads 0/1 labels as y = −1/+1; ``averages_outputs``: whether the
+    mean runs over every output as well as every sample (so each output's δ carries a 1/k);
+    ``reads``: what ``prediction`` gives, for the page's words ("probability" of class 1, "classes"
+    probabilities, or the "value" itself); ``torch``: the same batch-mean loss, with the options at
+    their defaults, as a torch expression of the outputs ``{out}`` and targets ``y``; ``onnx``: the ONNX node that turns the raw output into its prediction, ``(op_type,
     attributes, output name)``, or None when the raw output is the prediction.
 
     The methods ``why``, ``worked_loss`` and ``worked_grad`` write its explanation lines with the
@@ -49,9 +67,21 @@ class _Loss(Module):
     reads = "value"
     torch = ""
     onnx: tuple | None = None
+    options: tuple = ()
+
+    def __init__(self, reduction: str = "mean", **options):
+        known = {o.name: o.default for o in self.options}
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            takes = ", ".join(f"{k}=" for k in known) or "no options"
+            raise TypeError(f"{type(self).__name__}: unknown option {', '.join(unknown)}; it takes {takes} "
+                            f"(and reduction=)")
+        F._check_reduction(type(self).__name__, reduction)
+        self.reduction = reduction
+        self._options = {**known, **options}  # (private: a weight Tensor here is not a parameter)
 
     def forward(self, pred, target):
-        return self.fn(pred, target)
+        return self.fn(pred, target, self.reduction, **self._options)
 
     @staticmethod
     def prediction(out: np.ndarray) -> np.ndarray:
@@ -91,7 +121,7 @@ class _Loss(Module):
     def to_dict(cls) -> dict:
         return {"name": cls.name, "label": cls.label, "long_label": cls.long_label, "kinds": list(cls.kinds),
                 "delta": cls.delta_text, "formula": cls.formula, "reads": cls.reads,
-                "signed_targets": cls.signed_targets}
+                "signed_targets": cls.signed_targets, "options": [o.to_dict() for o in cls.options]}
 
 
 class BCEWithLogitsLoss(_Loss):
@@ -106,6 +136,12 @@ class BCEWithLogitsLoss(_Loss):
     reads = "probability"
     torch = "nn.functional.binary_cross_entropy_with_logits({out}, y)"
     onnx = ("Sigmoid", {}, "probability")
+    options = (
+        LossOption("weight", None, "Weights", "scales each element's loss (broadcast to the outputs' shape)"),
+        LossOption("pos_weight", None, "Positive weight",
+                   "weighs the loss of the positive examples (one number per output): above 1 favours "
+                   "recall, below 1 precision; then δ = (1 + (p − 1)·y)·σ(z) − p·y"),
+    )
 
     @staticmethod
     def prediction(out: np.ndarray) -> np.ndarray:
@@ -218,6 +254,14 @@ class CrossEntropyLoss(_Loss):
     reads = "classes"
     torch = "nn.functional.cross_entropy({out}, y)"
     onnx = ("Softmax", {"axis": 1}, "probabilities")
+    options = (
+        LossOption("weight", None, "Class weights",
+                   "one number per class, scaling that class's loss; the mean divides by the targets' total "
+                   "weight"),
+        LossOption("ignore_index", -100, "Ignored class", "targets with this value add nothing to the loss"),
+        LossOption("label_smoothing", 0.0, "Label smoothing",
+                   "ε in [0, 1]: the target becomes (1 − ε)·onehot(y) + ε/K, so δ = softmax(z) − that"),
+    )
 
     @staticmethod
     def prediction(out: np.ndarray) -> np.ndarray:
