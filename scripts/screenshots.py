@@ -13,6 +13,9 @@ with Playwright at 1440x900 (device scale 1, PNG) and saves one picture per view
 - playground-graph.png      the computation graph open, stepped backward a few nodes
 - playground-training.png   circle half-trained: boundary, loss chart and gradient-flow strip
 - playground-phone.png      the whole page at phone width (390x844, full page)
+- playground-images.png     the images view: the MLP trained a little, a digit's backward pass, its
+                            saliency maps and an adversarial walk (full page)
+- playground-images-phone.png  the images view at phone width, the CNN's filters after Backward (390x844)
 
 Every page but the tour's is a returning visitor's (`?notour` and localStorage `backlit.tour`). A picture
 over 300 KB is reduced to 256 colours (with Pillow, if installed).
@@ -154,8 +157,48 @@ def phone(page, shots: dict, base: str) -> None:
     shots["phone"] = save(page, "phone", full_page=True)
 
 
+def images_view(page, base: str, network: str = "mlp", seconds: float = 4.0) -> None:
+    """The images view, trained for a few seconds at top speed, one digit's backward pass done."""
+    open_(page, base)
+    page.click("[data-view=digits]")
+    page.wait_for_function("() => window.backlitViews.imagesView.header")
+    if network != "mlp":
+        page.select_option("#img-network", network)
+        page.wait_for_function("(n) => window.backlitViews.imagesView.header.network === n", arg=network)
+    page.locator("#img-speed").fill("9")
+    page.locator("#img-speed").dispatch_event("change")
+    page.click("#img-play")
+    page.wait_for_timeout(seconds * 1000)
+    page.click("#img-play")
+    page.wait_for_function("() => !window.backlitViews.imagesView.state.playing")
+    page.click("#img-next")
+    page.wait_for_function("() => window.backlitViews.imagesView.header.selected === 1")
+    page.click("#img-backward")
+    page.wait_for_function("() => (document.querySelector('#images-view').dataset.phase || '').startsWith('backward done')")
+
+
+def images(page, shots: dict, base: str) -> None:
+    images_view(page, base)
+    page.click("#img-explain")
+    page.wait_for_selector("#img-maps .img-map")
+    page.locator("#img-eps").fill("0.1")
+    page.click("#img-attack-run")
+    page.wait_for_function("() => document.querySelector('#img-attack-step').dataset.done !== undefined")
+    page.locator("#img-hidden .img-tile").nth(0).click()
+    page.wait_for_selector("#img-detail table")
+    shots["images"] = save(page, "images", full_page=True)
+
+
+def images_phone(page, shots: dict, base: str) -> None:
+    images_view(page, base, "cnn", 6.0)
+    page.locator("#img-h-net").scroll_into_view_if_needed()
+    page.evaluate("() => document.querySelector('#img-h-net').scrollIntoView({block: 'start'})")
+    shots["images-phone"] = save(page, "images-phone")
+
+
 VIEWS = {"forward": (forward_backward, WIDE), "learn": (learn, WIDE), "tour": (tour, WIDE),
-         "graph": (graph, WIDE), "training": (training, WIDE), "phone": (phone, PHONE)}
+         "graph": (graph, WIDE), "training": (training, WIDE), "phone": (phone, PHONE),
+         "images": (images, WIDE), "images-phone": (images_phone, PHONE)}
 
 
 def main(argv=None) -> int:

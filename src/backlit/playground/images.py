@@ -20,6 +20,7 @@ hand-written one.
 from __future__ import annotations
 
 import base64
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -43,6 +44,8 @@ MAX_ATTACK_STEPS = 50
 MAX_DRAWING_SIDE = 256     # the page sends its canvas at most this many pixels a side
 PIXEL_RANGE = (0.0, 1.0)
 HISTORY_LIMIT = 400
+# how a drawing becomes a digit: the digits module's own words, as plain text
+DRAWING = re.sub(r":func:`(\w+)`", r"\1()", digits.__doc__.split("\n\n")[1]).replace("\n", " ").replace("`", "")
 
 
 def _mlp(seed: int) -> nn.Sequential:
@@ -416,7 +419,7 @@ class ImagesSession:
                              "paces": [{"level": p.level, "label": p.label} for p in pacing.PACES],
                              "pixel_range": list(PIXEL_RANGE), "batch": BATCH, "optimizer": "Adam",
                              "max_drawing_side": MAX_DRAWING_SIDE, "gallery": self.gallery(),
-                             "drawing": digits.__doc__.split("\n\n")[1].replace("\n", " ")}
+                             "drawing": DRAWING}
         return msg
 
     def frame(self) -> tuple[dict, dict[str, np.ndarray]]:
