@@ -204,3 +204,20 @@ def test_the_mlps_weight_images_turn_into_strokes(trained):
     while s.step_count < 600:
         s.train_for(10.0, max_steps=images.EVAL_EVERY)
     assert _neighbour_correlation(s.frame()[1]["tiles"]) > 0.25
+
+
+def test_the_teachers_pause_and_summary_reach_a_tab_in_the_images_view(tmp_path):
+    from types import SimpleNamespace
+
+    from backlit.server.store import SQLiteStore
+    from backlit.server.teacher import Classroom
+
+    plane = Playground()
+    s, _ = send(plane, "images_open")
+    s, _ = send(s, "images_play")
+    assert s.playing
+    s, _ = send(s, "pause")                      # the teacher's "pause all"
+    assert not s.playing and isinstance(s, images.ImagesSession)
+    classroom = Classroom(SQLiteStore(str(tmp_path / "class.db")))
+    summary = classroom.summary("t-1", SimpleNamespace(pg=s), {})
+    assert summary["dataset"] == plane.config["dataset"] and summary["thumb"]["cells"]

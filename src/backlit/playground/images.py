@@ -537,6 +537,8 @@ ACTIONS: dict[str, Callable] = {
     "images_set": ImagesSession.set,
     "images_play": ImagesSession.play,
     "images_pause": ImagesSession.pause,
+    "play": ImagesSession.play,           # the teacher's "resume all" and "pause all" reach this view too
+    "pause": ImagesSession.pause,
     "images_step": ImagesSession.step,
     "images_reset": ImagesSession.reset,
     "images_select": ImagesSession.select,
@@ -553,14 +555,14 @@ def route(session, msg: dict):
     """(the session that is current now, its replies) for one validated message.
 
     ``images_open`` on the plane's session opens the images view (the plane's session kept, paused);
-    ``images_close`` or ``hello`` in the images view gives the plane's session back; every other
-    message goes to the current session."""
+    ``images_close``, ``hello`` (a reconnect) or ``load`` (a pushed setup) in the images view gives the
+    plane's session back; every other message goes to the current session."""
     kind = msg["type"]
     if isinstance(session, ImagesSession):
-        if kind in ("images_close", "hello"):
+        if kind in ("images_close", "hello", "load"):
             parent = session.parent
             session.playing = False
-            if kind == "hello":
+            if kind != "images_close":                 # a reconnect, or a setup the teacher pushed
                 return parent, parent.handle(msg)
             header, arrays = parent.frame()
             return parent, [parent.state(schema=True), parent.points(),

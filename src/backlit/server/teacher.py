@@ -134,7 +134,7 @@ class Classroom:
             self.store.report(tab, self.summary(tab, session, roster), ttl=LIVE_TTL)
 
     def summary(self, tab: str, session, roster: dict) -> dict:
-        pg = session.pg
+        pg = getattr(session.pg, "parent", None) or session.pg   # a tab in the images view: its plane
         student = self.students.get(tab)
         m = pg.metrics()
         finite = lambda v: None if v is None or not np.isfinite(v) else round(float(v), 5)  # noqa: E731
