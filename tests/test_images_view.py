@@ -221,3 +221,23 @@ def test_the_teachers_pause_and_summary_reach_a_tab_in_the_images_view(tmp_path)
     classroom = Classroom(SQLiteStore(str(tmp_path / "class.db")))
     summary = classroom.summary("t-1", SimpleNamespace(pg=s), {})
     assert summary["dataset"] == plane.config["dataset"] and summary["thumb"]["cells"]
+
+
+def test_backlit_train_on_digits_writes_a_confusion_matrix_and_a_saliency_grid(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from backlit.cli.main import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--epochs", "3", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    confusion = np.array(metrics["confusion"])
+    assert confusion.sum() == 359 and np.trace(confusion) / 359 == pytest.approx(metrics["test_acc"])
+    assert metrics["network"] == "mlp" and metrics["epochs"] == 3 and metrics["test_acc"] > 0.9
+    for name in ("confusion.png", "saliency.png", "loss.png"):
+        with Image.open(out / name) as im:
+            assert im.size[0] > 300 and len(np.unique(np.asarray(im.convert("RGB")).reshape(-1, 3), axis=0)) > 20
+    assert main(["train", "--dataset", "digits", "--network", "resnet", "--out", str(out)]) == 2
+    assert "choose one of: mlp, cnn" in capsys.readouterr().err

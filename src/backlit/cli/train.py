@@ -35,7 +35,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                      "--lr 0.01 --epochs 400 --out runs/spiral")
     a = parser.add_argument
     a("--dataset", metavar="NAME", default="spiral",
-      help=f"one of: {', '.join(data.DATASETS)} (default: %(default)s)")
+      help=f"one of: {', '.join(data.DATASETS)}, or digits (8x8 images) (default: %(default)s)")
+    a("--network", metavar="NAME", default=None,
+      help="with --dataset digits: mlp (64-16-10) or cnn (default: mlp)")
     a("--hidden", metavar="SIZES", default="8,8",
       help="hidden layer sizes, comma separated; '' for none (default: %(default)s)")
     a("--activation", metavar="NAME", default="tanh",
@@ -216,6 +218,12 @@ def run_train(args, parser=None) -> int:
     """Run `backlit train`; return the exit code: 0 done, 1 diverged (files still written) or
     cannot write, 2 bad arguments, 130 interrupted by Ctrl-C (files written from the last epoch)."""
     prog = parser.prog + " train" if parser is not None else "backlit train"
+    if args.dataset == "digits":        # the 8x8 images and the images view's networks (cli/digits.py)
+        from . import digits
+
+        probe = argparse.ArgumentParser()
+        add_train_arguments(probe)     # --epochs left at the 2-D default: the digits' own default
+        return digits.run(args, prog, digits.DEFAULT_EPOCHS if args.epochs == probe.get_default("epochs") else args.epochs)
     try:
         cfg = parse_config(args)
         os.makedirs(args.out, exist_ok=True)
