@@ -109,3 +109,30 @@ def test_the_images_view_end_to_end(app):
     expect(page.locator("#images-view")).to_be_hidden()
     app.wait_ready()
     assert app.config() == plane
+
+
+def axe_serious(page) -> list:
+    from axe_playwright_python.sync_playwright import Axe
+
+    result = Axe().run(page, options={"rules": {"label-content-name-mismatch": {"enabled": True}}})
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]])
+            for v in result.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("width,height", [(1440, 900), (390, 844)])
+def test_the_images_view_has_no_serious_axe_violation(app, width, height):
+    page = app.page
+    page.set_viewport_size({"width": width, "height": height})
+    app.open()
+    page.click("[data-view=digits]")
+    page.wait_for_function("() => document.querySelector('#img-counter').dataset.step === '0'")
+    assert axe_serious(page) == [], "opened"
+    page.click("#img-backward")
+    _phase(app, "backward done")
+    page.click("#img-explain")
+    expect(page.locator("#img-maps .img-map")).to_have_count(3)
+    page.click("#img-attack-run")
+    page.wait_for_function("() => document.querySelector('#img-attack-step').dataset.done !== undefined")
+    page.locator("#img-outputs .img-out").nth(4).click()
+    expect(page.locator("#img-detail")).to_have_attribute("data-layer", "2")
+    assert axe_serious(page) == [], "after Backward, saliency, an attack and a tile's numbers"

@@ -323,8 +323,9 @@ export class ImagesView {
         const extra = cnn ? pixelCanvas('img-tile-map', `filter ${u}: its feature map`) : el('span', { class: 'img-tile-val' });
         const g = pixelCanvas('img-tile-g', `unit ${u}: ∂L/∂w`);
         g.hidden = true;
+        // no aria-label: the name is the content (each canvas's label, the value, the ▲/▼ mark)
         const btn = el('button', { type: 'button', class: 'img-tile', 'data-layer': 1, 'data-unit': u,
-          'aria-label': `${cnn ? 'Filter' : 'Hidden unit'} ${u}: show its numbers` }, w, extra, g, el('span', { class: 'img-tile-mark' }));
+          title: `${cnn ? 'Filter' : 'Hidden unit'} ${u}: show its numbers` }, w, extra, g, el('span', { class: 'img-tile-mark' }));
         btn.addEventListener('click', () => this.send('images_tile', { layer: 1, unit: u }));
         return btn;
       }));
@@ -344,8 +345,8 @@ export class ImagesView {
   drawOutputs(box, probs, label) {
     if (box.children.length !== 10) {
       box.replaceChildren(...Array.from({ length: 10 }, (_, k) => {
-        const row = el('button', { type: 'button', class: 'img-out', 'data-unit': k, 'aria-label': `Output ${k}: show its numbers` },
-          el('span', { class: 'img-out-k' }, String(k)), el('span', { class: 'img-bar' }, el('span', { class: 'img-bar-fill' })),
+        const row = el('button', { type: 'button', class: 'img-out', 'data-unit': k, title: `Output ${k}: show its numbers` },
+          el('span', { class: 'img-sr' }, 'output '), el('span', { class: 'img-out-k' }, String(k)), el('span', { class: 'img-bar' }, el('span', { class: 'img-bar-fill' })),
           el('span', { class: 'img-out-p' }), el('span', { class: 'img-tile-mark' }));
         if (box === this.outputs) row.addEventListener('click', () => this.send('images_tile', { layer: 2, unit: k }));
         else row.disabled = true;
@@ -354,8 +355,8 @@ export class ImagesView {
     }
     const top = probs.indexOf(Math.max(...probs));
     [...box.children].forEach((row, k) => {
-      row.children[1].firstChild.style.width = `${(100 * probs[k]).toFixed(1)}%`;
-      row.children[2].textContent = `${fmt(100 * probs[k], 3)}%`;
+      row.querySelector('.img-bar-fill').style.width = `${(100 * probs[k]).toFixed(1)}%`;
+      row.querySelector('.img-out-p').textContent = `${fmt(100 * probs[k], 3)}%`;
       row.dataset.prob = probs[k];
       row.classList.toggle('top', k === top);
       row.classList.toggle('label', k === label);
@@ -588,7 +589,7 @@ export class ImagesView {
           td.textContent = v ? String(v) : '';
           td.dataset.count = v;
           const a = Math.sqrt(v / peak);
-          td.style.background = v ? (r === c ? `rgba(127, 176, 255, ${(0.15 + 0.7 * a).toFixed(2)})` : `rgba(230, 120, 230, ${(0.2 + 0.7 * a).toFixed(2)})`) : '';
+          td.style.background = v ? (r === c ? `rgba(47, 86, 180, ${(0.35 + 0.65 * a).toFixed(2)})` : `rgba(150, 50, 150, ${(0.45 + 0.55 * a).toFixed(2)})`) : '';
         }
       }
     }
