@@ -27,7 +27,7 @@ def test_the_images_view_end_to_end(app):
     page.click("[data-view=digits]")
     expect(page.locator("#images-view")).to_be_visible()
     expect(page.locator("main.layout")).to_be_hidden()
-    page.wait_for_function("() => document.querySelector('#img-counter').dataset.step === '0'")
+    page.wait_for_function("() => document.querySelector('#img-counter')?.dataset.step === '0'")
     expect(page.locator("#img-hidden .img-tile")).to_have_count(16)
     expect(page.locator("#img-gallery .img-thumb")).to_have_count(20)
 
@@ -125,7 +125,7 @@ def test_the_images_view_has_no_serious_axe_violation(app, width, height):
     page.set_viewport_size({"width": width, "height": height})
     app.open()
     page.click("[data-view=digits]")
-    page.wait_for_function("() => document.querySelector('#img-counter').dataset.step === '0'")
+    page.wait_for_function("() => document.querySelector('#img-counter')?.dataset.step === '0'")
     assert axe_serious(page) == [], "opened"
     page.click("#img-backward")
     _phase(app, "backward done")

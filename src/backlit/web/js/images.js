@@ -3,7 +3,7 @@
 // this module draws what the messages say and sends what the learner does.
 //
 //   import { ImagesView } from './images.js';
-//   const view = new ImagesView({ send, flash });   // builds its section after <main class="layout">
+//   const view = new ImagesView({ send, flash });   // builds its section after <main class="layout"> on first use
 //   view.addEntry(thumbsElement, schema.views);     // the "Digits (8x8 images)" choice beside the datasets
 //   view.onMessage(msg) -> true when it was the view's;  view.onFrame(header, arrays)
 //
@@ -79,15 +79,15 @@ export class ImagesView {
     this.attack = null;
     this.timers = [];
     this.history = [];
-    this.build();
+    this.root = null;              // built on first use: a page that never opens the view holds none of it
     window.addEventListener('keydown', (e) => this.onKey(e), true);
   }
 
   // ---- building ---------------------------------------------------------------------------------
   build() {
     const b = (id, text, title) => el('button', { id, type: 'button', class: 'ghost-btn', title }, text);
-    this.networkSelect = el('select', { id: 'img-network', 'aria-label': 'Network' });
-    this.speed = el('input', { id: 'img-speed', type: 'range', min: 1, max: 9, step: 1, 'aria-label': 'Training speed' });
+    this.networkSelect = el('select', { id: 'img-network', 'aria-label': 'Images view network' });
+    this.speed = el('input', { id: 'img-speed', type: 'range', min: 1, max: 9, step: 1, 'aria-label': 'Images view training speed' });
     this.speedOut = el('output', { id: 'img-speed-out' });
     this.counter = el('span', { id: 'img-counter', class: 'muted' }, 'step 0');
     this.statusText = el('span', { id: 'img-status', role: 'status', 'aria-live': 'polite' }, 'ready');
@@ -126,7 +126,7 @@ export class ImagesView {
     this.detail = el('div', { id: 'img-detail', class: 'img-detail', 'aria-live': 'polite' }, 'Click a tile or an output to see its numbers.');
     this.phase = el('span', { id: 'img-phase', class: 'muted' }, 'idle');
     const netCol = el('section', { class: 'col img-col img-net', 'aria-labelledby': 'img-h-net' },
-      el('h2', { id: 'img-h-net' }, 'Network'),
+      el('h2', { id: 'img-h-net' }, 'Network: forward and backward'),
       el('div', { class: 'img-row' }, b('img-forward', 'Forward', 'Animate the forward pass (F)'),
         b('img-backward', 'Backward', 'Animate the backward pass (B)'), this.phase),
       el('div', { class: 'legend' }, el('span', { class: 'sw sw-inc' }), ' orange ▲: the loss wants it higher · ',
@@ -217,6 +217,7 @@ export class ImagesView {
 
   // ---- messages ---------------------------------------------------------------------------------
   onMessage(msg) {
+    if (msg.type.startsWith('images_') && !this.root) this.build();
     switch (msg.type) {
       case 'images_state': this.onState(msg); return true;
       case 'images_trace': this.onTrace(msg); return true;
@@ -265,6 +266,7 @@ export class ImagesView {
   }
 
   show(on) {
+    if (!this.root) return;
     this.active = on;
     this.root.hidden = !on;
     document.body.classList.toggle('images-open', on);
@@ -283,6 +285,7 @@ export class ImagesView {
   }
 
   onFrame(h, arrays) {
+    if (!this.root) this.build();
     const prev = this.header;
     this.header = h;
     if (h.history_reset) this.history = [];
