@@ -228,6 +228,7 @@ class _Recorder:
             base = x.base
             while base is not None:  # a view of a buffer (made by np.asarray on a traced array, say)
                 if id(base) in self.by_id:
+                    self.by_id[id(base)].read = True
                     plain = x.view(np.ndarray)
                     s = self.new_slot(plain, "view")
                     self.by_id[id(x)] = s
@@ -380,6 +381,7 @@ class _Recorder:
             base = value.base
             while base is not None:
                 if id(base) in self.by_id:
+                    self.by_id[id(base)].read = True
                     s = self.new_slot(value, "view")
                     return s.traced
                 base = base.base
