@@ -78,7 +78,7 @@ def test_compiled_workload_equals_eager_bit_for_bit(name):
         for a, b in zip(pe, pc):
             assert same_bits(a.data, b.data) and same_bits(a.grad, b.grad), k
     assert compiled.stats["replays"] >= 50 and compiled.stats["eager"] == 0
-    assert "copyto" in compiled.source and "matmul" in compiled.source
+    assert "matmul" in compiled.source and "Tensor" not in compiled.source  # flat numpy calls
 
 
 OPTIMIZERS = {

@@ -450,8 +450,13 @@ class _Program:
         names = {}
         alias = _elide_copies(rec, writebacks, result_slot)
 
+        # NOTE (speed): an input no view was made of is read where it is, not copied in first
+        viewed = _viewed(rec)
+        direct = {s.index: f"a{i}" for i, s in inputs if id(s.buf) not in viewed and not s.written}
+
         def nm(s):
-            return alias.get(s.index, s).name
+            s = alias.get(s.index, s)
+            return direct.get(s.index, s.name)
 
         def name_of(obj, prefix):
             key = (prefix, id(obj))
@@ -491,10 +496,11 @@ class _Program:
             ns[s.name] = s.buf
         lines = []
         for i, s in inputs:
-            lines.append(f"copyto({nm(s)}, a{i})")
+            if s.index not in direct:
+                lines.append(f"{nm(s)}[...] = a{i}")
         for obj, where, key, s in bindings:
             loc = _loc_text(name_of(obj, "o"), where, key)
-            lines.append(f"if {loc} is not {nm(s)}: copyto({nm(s)}, {loc})")
+            lines.append(f"if {loc} is not {nm(s)}: {nm(s)}[...] = {loc}")
         for n, (kind, payload) in enumerate(rec.code):
             if n in alias.get("dropped", ()):
                 continue
@@ -596,10 +602,8 @@ def _mentions(x, found):
     return found
 
 
-def _elide_copies(rec, writebacks, result_slot):
-    """NOTE (speed): the backward pass copies each parameter's first gradient (``astype``) out of a
-    temporary no one reads again; the replay lets the temporary's buffer be the gradient instead.
-    Returns {slot index: slot that stands for it, "dropped": {instruction numbers}}."""
+def _viewed(rec):
+    """Ids of the arrays some view slot looks into."""
     viewed = set()
     for s in rec.slots:
         if s.kind == "view":
@@ -607,6 +611,14 @@ def _elide_copies(rec, writebacks, result_slot):
             while base is not None:
                 viewed.add(id(base))
                 base = base.base
+    return viewed
+
+
+def _elide_copies(rec, writebacks, result_slot):
+    """NOTE (speed): the backward pass copies each parameter's first gradient (``astype``) out of a
+    temporary no one reads again; the replay lets the temporary's buffer be the gradient instead.
+    Returns {slot index: slot that stands for it, "dropped": {instruction numbers}}."""
+    viewed = _viewed(rec)
     kept = {s.index for *_, s in writebacks if s is not None}
     if result_slot is not None:
         kept.add(result_slot.index)
