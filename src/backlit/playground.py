@@ -309,7 +309,8 @@ class Playground:
         (:meth:`history_since`), so two viewers of one session never take history from each other."""
         with np.errstate(all="ignore"):
             g = explain.grid(self.model, extent=data.EXTENT, resolution=GRID_RES,
-                             neuron_resolution=NEURON_RES, features=self.config["features"])
+                             neuron_resolution=NEURON_RES, features=self.config["features"],
+                             dtype=np.float32)  # drawn at 8 bits: float32 is plenty, and cheaper
             fine = self._output_maps(g.output)  # (res, res, K)
             coarse = self._output_maps(np.moveaxis(g.output_neurons, 0, -1))  # (nr, nr, K)
             arrays: dict[str, np.ndarray] = {}
