@@ -238,3 +238,18 @@ def test_a_learning_rate_change_is_followed():
     for a, b in zip(me.parameters(), mc.parameters()):
         assert same_bits(a.data, b.data)
     assert any("optimizer" in r for r in compiled.reasons), compiled.reasons
+
+
+@pytest.mark.parametrize("config", [{}, {"dataset": "spiral", "hidden": [8, 8], "optimizer": "adam",
+                                         "regularization": "l2", "reg_rate": 0.001},
+                                    {"dataset": "blobs", "optimizer": "momentum"}])
+def test_the_playground_trains_with_the_compiled_step_to_the_same_bits(config):
+    from backlit.playground import Playground
+
+    compiled, eager = Playground(config), Playground(config)
+    eager._step = eager._step_body  # the same step, run eagerly
+    for _ in range(40):
+        assert same_bits(compiled._train_step(), eager._train_step())
+    for a, b in zip(compiled._params(), eager._params()):
+        assert same_bits(a.data, b.data)
+    assert compiled._step.stats["replays"] >= 30, compiled._step.reasons

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import csvdata, data, explain, export, gradflow, kinds, nn, optim, settings
 from . import graph as graph_module
-from .engine import Tensor, no_grad
+from .engine import Tensor, compile, no_grad  # noqa: A004 (backlit.compile)
 from .settings import Limits, ProtocolError
 
 SESSION_FORMAT = "backlit.session"
@@ -119,6 +119,8 @@ class Playground:
 
     def _make_optimizer(self) -> None:
         self.optimizer = optim.make(self.config["optimizer"], self.model.parameters(), self.config["lr"])
+        # the step, recorded once per batch shape and replayed as flat numpy calls (same numbers)
+        self._step = compile(self._step_body)
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
         """Targets in the layout the loss takes: class indices for cross-entropy, else (n, 1) floats."""
@@ -135,6 +137,18 @@ class Playground:
     def _loss(self, out: Tensor, target) -> Tensor:
         return nn.loss_function(self.loss_name)(out, target)
 
+    def _step_body(self, x: Tensor, target) -> Tensor:
+        """Forward, loss (with penalty), and, when the loss is finite, backward and the update."""
+        c = self.config
+        loss = self._loss(self.model(x), target)
+        if c["regularization"] != "none" and c["reg_rate"] > 0:
+            loss = loss + c["reg_rate"] * nn.penalty(self.model, c["regularization"])
+        if np.isfinite(loss.data):
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+        return loss
+
     def _train_step(self) -> float:
         """One optimizer step on the next batch; returns the batch's training loss (with penalty)."""
         c = self.config
@@ -143,15 +157,9 @@ class Playground:
         self._pos += len(xb)
         if self._pos >= self.n_train:
             self._new_epoch_order()
-        loss = self._loss(self.model(Tensor(xb)), tb if self.loss_name == "cross_entropy" else Tensor(tb))
-        if c["regularization"] != "none" and c["reg_rate"] > 0:
-            loss = loss + c["reg_rate"] * nn.penalty(self.model, c["regularization"])
-        value = float(loss.data)
+        value = float(self._step(Tensor(xb), tb if self.loss_name == "cross_entropy" else Tensor(tb)).data)
         if not np.isfinite(value):
             return value
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
         self.step_count += 1
         self.samples_seen += len(xb)
         self._version += 1
