@@ -29,7 +29,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from backlit import explain, playground  # noqa: E402
+from backlit.playground import session as playground  # noqa: E402
+from backlit.lab import trace as explain  # noqa: E402
 from backlit.server import protocol  # noqa: E402
 
 CLOCK = time.process_time

@@ -244,7 +244,7 @@ def test_a_learning_rate_change_is_followed():
                                          "regularization": "l2", "reg_rate": 0.001},
                                     {"dataset": "blobs", "optimizer": "momentum"}])
 def test_the_playground_trains_with_the_compiled_step_to_the_same_bits(config):
-    from backlit.playground import Playground
+    from backlit.playground.session import Playground
 
     compiled, eager = Playground(config), Playground(config)
     eager._step = eager._step_body  # the same step, run eagerly

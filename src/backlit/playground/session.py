@@ -10,9 +10,9 @@ with :func:`backlit.server.protocol.pack_frame`.
     pg.train_for(0.01, 10_000)         # bounded work for one server tick
     header, arrays = pg.frame()
 
-The config table, its validation and the URL-hash form live in ``backlit.settings`` (the session and
+The config table, its validation and the URL-hash form live in ``backlit.playground.settings`` (the session and
 the server's protocol share the one table). Invalid input raises
-:class:`~backlit.settings.ProtocolError` naming the field.
+:class:`~backlit.playground.settings.ProtocolError` naming the field.
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ import time
 
 import numpy as np
 
-from . import csvdata, data, explain, export, gradflow, kinds, nn, optim, settings
-from . import graph as graph_module
-from .engine import Tensor, compile, no_grad  # noqa: A004 (backlit.compile)
+from . import csvdata, export, settings
+from ..lab import data, trace as explain, gradflow, kinds
+from .. import nn
+from ..nn import optim
+from ..lab import graph as graph_module
+from ..engine import Tensor, compile, no_grad  # noqa: A004 (backlit.compile)
 from .settings import Limits, ProtocolError
 
 SESSION_FORMAT = "backlit.session"
@@ -574,8 +577,11 @@ class Playground:
 
     def check(self, layer, i, j) -> list[dict]:
         self._check_index(layer, i, j)
-        with np.errstate(all="ignore"):
-            result = self._trace().check(layer, i, j)
+        try:
+            with np.errstate(all="ignore"):
+                result = self._trace().check(layer, i, j)
+        except explain.Unresolvable as e:
+            raise ProtocolError("j", str(e)) from None
         return [{"type": "check", **settings.json_safe(result)}]
 
     def nudge(self) -> list[dict]:
