@@ -701,8 +701,8 @@ def _relevant(x, depth=2):
         return x.requires_grad
     if _is_optimizer(x) or (_is_module(x) and not isinstance(x, (types.ModuleType, types.FunctionType))):
         return True
-    if depth and isinstance(x, (list, tuple)):
-        return any(_relevant(v, depth - 1) for v in x)
+    if depth and isinstance(x, (list, tuple)):  # the first 64 items: a long list of numbers is data
+        return any(_relevant(v, depth - 1) for v in x[:64])
     if depth and isinstance(x, dict):
         return any(_relevant(v, depth - 1) for v in list(x.values())[:64])
     return False
