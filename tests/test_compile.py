@@ -253,3 +253,24 @@ def test_the_playground_trains_with_the_compiled_step_to_the_same_bits(config):
     for a, b in zip(compiled._params(), eager._params()):
         assert same_bits(a.data, b.data)
     assert compiled._step.stats["replays"] >= 30, compiled._step.reasons
+
+
+@pytest.mark.parametrize("config", [{}, {"dataset": "spiral", "hidden": [8, 8], "activation": "relu"},
+                                    {"dataset": "blobs"}])
+def test_the_playgrounds_training_set_pass_replayed_equals_the_trace(config):
+    from backlit.lab import trace as explain
+    from backlit.playground.session import Playground
+
+    pg = Playground(config)
+    pg.playing = True
+    for _ in range(6):
+        pg.train_for(1.0, max_steps=1)
+        loss, output, *rest = pg._pass(pg.model, bl.tensor(pg.Xf_train), pg.T_train, pg.loss_name)
+        L = len(pg.model.linears)
+        tr = explain.trace(pg.model, pg.Xf_train, pg.y_train, loss=pg.loss_name)
+        assert same_bits(loss, np.asarray(tr.loss)) and same_bits(output, tr.output)
+        for l, lt in enumerate(tr.layers):
+            assert same_bits(rest[l], lt.z) and same_bits(rest[L + l], lt.a) and same_bits(rest[2 * L + l], lt.delta)
+            assert same_bits(rest[3 * L + l], lt.grad_W) and same_bits(rest[4 * L + l], lt.grad_b)
+        assert all(p.grad is None or p.grad.shape == p.data.shape for p in pg._params())
+    assert pg._pass.stats["replays"] >= 3, pg._pass.reasons

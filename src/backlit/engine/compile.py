@@ -557,7 +557,10 @@ class _Program:
         self.calls = len(lines)
         for obj, where, key, s in writebacks:
             lines.append(f"{_loc_text(name_of(obj, 'o'), where, key)} = {'None' if s is None else nm(s)}")
-        lines.append(f"return {nm(result_slot) if result_slot is not None else 'None'}")
+        if isinstance(result_slot, list):
+            lines.append(f"return ({''.join(nm(r) + ', ' for r in result_slot)})")
+        else:
+            lines.append(f"return {nm(result_slot) if result_slot is not None else 'None'}")
         params = ", ".join(f"a{i}" for i, _ in inputs)
         self.source = f"def replay({params}):\n" + "".join(f"    {line}\n" for line in lines)
         exec(builtins.compile(self.source, "<backlit replay>", "exec"), ns)  # noqa: S102 (our own text)
@@ -620,8 +623,9 @@ def _elide_copies(rec, writebacks, result_slot):
     Returns {slot index: slot that stands for it, "dropped": {instruction numbers}}."""
     viewed = _viewed(rec)
     kept = {s.index for *_, s in writebacks if s is not None}
-    if result_slot is not None:
-        kept.add(result_slot.index)
+    for r in (result_slot if isinstance(result_slot, list) else [result_slot]):
+        if r is not None:
+            kept.add(r.index)
     later = [_mentions(payload, set()) for _, payload in rec.code]
     used_after = [set() for _ in rec.code]
     acc = set()
@@ -789,6 +793,7 @@ class Compiled:
         self._found = ((), ())
         self._watch = []
         self._fast = None
+        self._fast_kinds = None
 
     def __repr__(self):
         return f"backlit.compile({getattr(self.fn, '__qualname__', self.fn)!r})"
@@ -880,7 +885,7 @@ class Compiled:
                 out = self._diverged(args)
             if out is not _MISS:
                 self.stats["replays"] += 1
-                return _leaf(out.copy()) if out is not None else None
+                return _finish(self._fast_kinds, out)
         try:
             key = self._key(args)
             entry = self._entries.get(key)
@@ -896,8 +901,9 @@ class Compiled:
             except _Diverged:
                 return self._diverged(args)
             self._fast = self._fast_path(key, entry.program)
+            self._fast_kinds = entry.program.kinds
             self.stats["replays"] += 1
-            return _leaf(out.copy()) if out is not None else None
+            return _finish(entry.program.kinds, out)
         self._fast = None
         if entry is None:
             entry = self._entries[key] = _Entry()
@@ -994,17 +1000,24 @@ class Compiled:
                         _set(loc, s.buf if s is not None else v.view(np.ndarray))
                 else:
                     final[_lk(loc)] = (loc, None)
-        result = None
-        if isinstance(out, Tensor):
-            result = rec.by_id.get(id(out.data))
-        elif isinstance(out, np.ndarray):
-            result = rec.by_id.get(id(out))
-        elif out is not None:
-            rec.fail(f"the step returned {type(out).__name__}; return the loss Tensor (or nothing)")
-        if (isinstance(out, (Tensor, np.ndarray))) and result is None:
-            rec.fail("the step returned an array it did not record")
-        plain_out = None if out is None else (_leaf(np.array(_plain(out.data if isinstance(out, Tensor)
-                                                                  else out))))
+        # the result: a Tensor, an array, nothing, or a tuple/list of Tensors and arrays
+        parts = list(out) if isinstance(out, (tuple, list)) else [out]
+        kinds, result = [], []
+        for o in parts:
+            if isinstance(o, (Tensor, np.ndarray)):
+                arr = o.data if isinstance(o, Tensor) else o
+                kinds.append(Tensor if isinstance(o, Tensor) else np.ndarray)
+                result.append(rec.by_id.get(id(arr)))
+                if result[-1] is None:
+                    rec.fail("the step returned an array it did not record")
+            elif o is not None:
+                rec.fail(f"the step returned {type(o).__name__}; return the loss Tensor, arrays, or nothing")
+        many = isinstance(out, (tuple, list))
+        plain = [_finish_one(k, _plain(o.data if isinstance(o, Tensor) else o)) for k, o in zip(kinds, parts)]
+        plain_out = tuple(plain) if many else (plain[0] if plain else None)
+        if not many:
+            result = result[0] if result else None
+            kinds = kinds[0] if kinds else None
         for i, s in inputs:
             if not s.read:
                 rec.fail(f"input {i} is never used by a numpy call the recorder saw (is it copied with "
@@ -1018,6 +1031,7 @@ class Compiled:
         writebacks = [loc + (s,) for lk, (loc, s) in final.items()
                       if s is not start.get(lk) and not (s is None and lk not in start)]
         program = _Program(rec, inputs, bindings, writebacks, result)
+        program.kinds = kinds
         if entry.candidate is None:
             entry.candidate = program
             entry.program = program
@@ -1029,6 +1043,19 @@ class Compiled:
                           "read from outside the step?)"
             self._say(f"eager: {entry.eager}")
         return plain_out
+
+
+def _finish_one(kind, arr):
+    """A copy of a result buffer for the caller (the next replay overwrites the buffer)."""
+    return _leaf(np.array(arr)) if kind is Tensor else np.array(arr)
+
+
+def _finish(kinds, out):
+    if out is None:
+        return None
+    if isinstance(kinds, list):
+        return tuple(_finish_one(k, o) for k, o in zip(kinds, out))
+    return _finish_one(kinds, out)
 
 
 def _describe(part):

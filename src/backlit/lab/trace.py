@@ -541,6 +541,32 @@ class Trace:
 _COST_TIMES: dict = {}
 
 
+def training_pass(model, x: Tensor, target, loss: str):
+    """One forward and backward pass of ``model`` over a batch, keeping only what the playground's frame
+    draws, as one flat tuple: ``(loss, output, *zs, *activations, *deltas, *grads_W, *grads_b)``, one
+    array per layer in each group (δ = dL/dz of the batch's mean loss). ``x`` is the model's input (already featurized),
+    ``target`` as the loss takes it. The same numbers as :func:`trace` (which records much more), in a
+    form ``backlit.compile`` can record and replay. The parameters' ``.grad`` are left as they were.
+    """
+    params = _params(model)
+    saved = [p.grad for p in params]
+    for p in params:
+        p.grad = None
+    try:
+        zas = model.forward_layers(x)
+        L = loss_function(loss)(zas[-1][1], target)
+        for z, _ in zas:
+            z.retain_grad()
+        L.backward()
+        result = (L.data, zas[-1][1].data, *[z.data for z, _ in zas], *[a.data for _, a in zas],
+                  *[z.grad for z, _ in zas], *[lin.weight.grad for lin in model.linears],
+                  *[lin.bias.grad for lin in model.linears])
+    finally:
+        for p, g in zip(params, saved):
+            p.grad = g
+    return result
+
+
 def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=None) -> Trace:
     """Record one forward and one backward pass of ``model`` (an ``nn.MLP``) on ``x`` with target ``y``.
 
