@@ -1038,6 +1038,7 @@ class Compiled:
         elif _same(entry.candidate, program):
             entry.program = program
             entry.trusted = True
+            entry.candidate = None  # its buffers are not needed any more
         else:
             entry.eager = "two recordings with the same shapes differ (a random draw or a Python value " \
                           "read from outside the step?)"
