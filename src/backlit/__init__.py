@@ -97,7 +97,6 @@ __all__ = [
     "concatenate",
     "stack",
     "matmul",
-    "compile",
     "functional",
     "nn",
     "optim",

@@ -148,5 +148,6 @@ __all__ = [
     "leaky_relu", "softplus", "clip", "softmax", "log_softmax", "maximum", "minimum", "where",
     "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "argmax", "argmin", "cumsum",
     "reshape", "transpose", "permute", "squeeze", "unsqueeze", "flatten", "expand", "flip", "gather",
-    "split", "chunk", "pad", "matmul", "concatenate", "cat", "stack", "compile", "Compiled", "CompileError",
+    "split", "chunk", "pad", "matmul", "concatenate", "cat", "stack", "Compiled", "CompileError",
+    # compile is left out of __all__: `from backlit import *` must not hide Python's builtin compile
 ]
