@@ -161,7 +161,7 @@ class Playground:
         self._pos += len(xb)
         if self._pos >= self.n_train:
             self._new_epoch_order()
-        value = float(self._step(Tensor(xb), tb if self.loss_name == "cross_entropy" else Tensor(tb)).data)
+        value = float(self._step(Tensor(xb), nn.loss_class(self.loss_name).target(tb)).data)
         if not np.isfinite(value):
             return value
         self.step_count += 1
@@ -233,7 +233,7 @@ class Playground:
             return None, None
         with no_grad(), np.errstate(all="ignore"):
             out = self._forward(Xf)
-            loss = _float(self._loss(out, T if self.loss_name == "cross_entropy" else Tensor(T)).data)
+            loss = _float(self._loss(out, nn.loss_class(self.loss_name).target(T)).data)
             acc = None
             if self.kind != "regression":
                 acc = float(np.mean(self._predict_class(out.data) == y))
@@ -664,6 +664,8 @@ class Playground:
             except ImportError:
                 raise ProtocolError("format", "ONNX export needs the onnx package on the server: "
                                     "pip install 'backlit[export]'") from None
+            except ValueError as e:  # a registry row with no ONNX spelling says so
+                raise ProtocolError("format", str(e)) from None
             return [{"type": "export", "format": format, "filename": f"{stem}.onnx",
                      "mime": "application/octet-stream", "base64": base64.b64encode(blob).decode("ascii")}]
         elif format in ("worked", "worked_blanks"):
