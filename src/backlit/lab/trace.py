@@ -28,13 +28,8 @@ import numpy as np
 
 from . import data as _data
 from ..nn import functional as F
-<<<<<<< HEAD
 from ..engine import Tensor, as_tensor, is_grad_enabled, no_grad
-from ..nn import loss_function, losses
-=======
-from ..engine import Tensor, is_grad_enabled, no_grad
 from ..nn import activations, loss_function, losses
->>>>>>> main
 
 VERSION = 1
 
