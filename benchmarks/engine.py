@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 CLOCK = time.perf_counter  # --clock cpu: this process's CPU time instead (steadier on a busy machine)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import best_time, moons, print_table, spiral  # noqa: E402
+from _common import moons, print_table, spiral  # noqa: E402
 
 import backlit as bl  # noqa: E402
 from backlit.nn import functional as F  # noqa: E402
