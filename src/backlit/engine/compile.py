@@ -445,7 +445,6 @@ class _Program:
     """A recording turned into a Python function of flat numpy calls (``source`` shows it)."""
 
     def __init__(self, rec, inputs, bindings, writebacks, result_slot):
-        self.rec = rec
         ns = {"copyto": np.copyto, "_Diverged": _Diverged, "_bool": bool}
         names = {}
         alias = _elide_copies(rec, writebacks, result_slot)
@@ -794,6 +793,7 @@ class Compiled:
         self._watch = []
         self._fast = None
         self._fast_kinds = None
+        self._latest = ""
 
     def __repr__(self):
         return f"backlit.compile({getattr(self.fn, '__qualname__', self.fn)!r})"
@@ -804,7 +804,7 @@ class Compiled:
         for entry in reversed(list(self._entries.values())):
             if entry.program is not None:
                 return entry.program.source
-        return ""
+        return self._latest
 
     def reset(self):
         """Forget every recording (the next call records again)."""
@@ -1033,12 +1033,12 @@ class Compiled:
         program = _Program(rec, inputs, bindings, writebacks, result)
         program.kinds = kinds
         if entry.candidate is None:
-            entry.candidate = program
-            entry.program = program
+            entry.candidate = _Fingerprint(program)  # what the second recording must match; no buffers
+            self._latest = program.source
         elif _same(entry.candidate, program):
             entry.program = program
             entry.trusted = True
-            entry.candidate = None  # its buffers are not needed any more
+            entry.candidate = None
         else:
             entry.eager = "two recordings with the same shapes differ (a random draw or a Python value " \
                           "read from outside the step?)"
@@ -1087,6 +1087,15 @@ def _hook(rec, method):
     def hooked(*args):
         return rec.host(method, args, method(*args))
     return hooked
+
+
+class _Fingerprint:
+    """A recording's text and constants, for comparing it with the next recording."""
+
+    __slots__ = ("source", "consts")
+
+    def __init__(self, program):
+        self.source, self.consts = program.source, program.consts
 
 
 def _same(a, b):
