@@ -241,3 +241,18 @@ def test_backlit_train_on_digits_writes_a_confusion_matrix_and_a_saliency_grid(t
             assert im.size[0] > 300 and len(np.unique(np.asarray(im.convert("RGB")).reshape(-1, 3), axis=0)) > 20
     assert main(["train", "--dataset", "digits", "--network", "resnet", "--out", str(out)]) == 2
     assert "choose one of: mlp, cnn" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("net", ["mlp", "cnn"])
+def test_every_reply_is_bounded(net):
+    """The largest replies (a trace, a tile, a 50-step attack, a full drawing) stay small JSON."""
+    s = opened(net)
+    pixels = base64.b64encode(bytes(range(256)) * 256).decode()
+    asked = [("images_trace", {}), ("images_tile", {"layer": 2, "unit": 9}), ("images_saliency", {}),
+             ("images_attack", {"eps": 0.5, "steps": 50, "target": 3}),
+             ("images_draw", {"width": 256, "height": 256, "pixels": pixels}), ("images_open", {})]
+    for kind, fields in asked:
+        s, replies = send(s, kind, **fields)
+        for r in replies:
+            size = len(P.FrameEncoder().encode(r["header"], r["arrays"])) if r["type"] == "frame" else len(P.encode(r))
+            assert size < 64 * 1024, (kind, r["type"], size)
