@@ -136,3 +136,28 @@ def test_the_images_view_has_no_serious_axe_violation(app, width, height):
     page.locator("#img-outputs .img-out").nth(4).click()
     expect(page.locator("#img-detail")).to_have_attribute("data-layer", "2")
     assert axe_serious(page) == [], "after Backward, saliency, an attack and a tile's numbers"
+
+
+def test_a_digit_drawn_by_touch_is_predicted(browser, base_url):
+    """A real touch stroke (Chromium's touch events, not the mouse): the pad neither scrolls nor misses it."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.add_init_script("try { localStorage.setItem('backlit.tour', 'skipped'); } catch (e) {}")
+    page.goto(base_url + "/")
+    page.click("[data-view=digits]")
+    page.wait_for_function("() => document.querySelector('#img-counter')?.dataset.step === '0'")
+    page.locator("#img-draw").scroll_into_view_if_needed()
+    box = page.locator("#img-draw").bounding_box()
+    cdp = context.new_cdp_session(page)
+    x = box["x"] + box["width"] / 2
+    points = [(x, box["y"] + 15 + k * (box["height"] - 30) / 10) for k in range(11)]
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]})
+    for px, py in points[1:]:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": px, "y": py}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    expect(page.locator("#img-caption")).to_contain_text("your drawing")
+    # the pad stays where it was on screen: the stroke drew instead of panning the page
+    assert abs(page.locator("#img-draw").bounding_box()["y"] - box["y"]) < 2
+    header = page.evaluate("() => window.backlitViews.imagesView.header")
+    assert header["source"] == "drawing" and 0 <= header["predicted"] <= 9
+    context.close()
