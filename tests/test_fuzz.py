@@ -19,7 +19,8 @@ from backlit.server.app import create_app
 from backlit.server.run import bind, uvicorn_config
 
 REPLY_TYPES = {"state", "points", "frame", "selection", "trace", "blame", "neuron", "check", "nudge",
-               "update", "session", "error", "saliency", "graph", "graph_zoom", "code", "export"}
+               "update", "session", "error", "saliency", "graph", "graph_zoom", "code", "export",
+               "images_state", "images_trace", "images_tile", "images_saliency", "images_attack"}
 SENTINEL_BASE = 10**15  # ids the fuzzer never uses
 
 
@@ -151,8 +152,13 @@ NEAR = {"neuron": near_index, "frames": near_index, "scale": near_number, "label
         "value": near_number, "j": st.one_of(near_index, st.just("bias")), "config": configs,
         "session": sessions, "url_state": st.one_of(st.text(max_size=60), st.just("d=xor&h=3,3&lr=1e999")),
         "weights": json_values, "biases": json_values, "samples_seen": near_index, "step": near_index,
-        "frames": near_index}
-typed = st.sampled_from([k for k in P.MESSAGE_TYPES if k not in ("play", "drawn")]).flatmap(
+        "frames": near_index,
+        # the images view's fields
+        "network": st.one_of(st.sampled_from(["mlp", "cnn"]), json_values), "speed": near_index, "seed": near_index,
+        "unit": near_index, "eps": near_number, "steps": near_index, "target": st.one_of(st.none(), near_index),
+        "width": near_index, "height": near_index,
+        "pixels": st.one_of(st.just("AAAAAA=="), st.text(max_size=40), json_values)}
+typed = st.sampled_from([k for k in P.MESSAGE_TYPES if k not in ("play", "images_play", "drawn")]).flatmap(
     lambda kind: st.fixed_dictionaries({"type": st.just(kind), **{f: NEAR[f] for f in P.SCHEMAS[kind]}},
                                        optional={"id": st.integers(-10, 10**6)}))
 
@@ -192,6 +198,7 @@ def test_well_formed_sequences_never_error_internally(harness):
     """A short scripted tour at the largest limits, after the fuzzing (same session)."""
     big = {"features": list(P.SETTINGS["features"].choices), "hidden": [16] * 8, "n_points": 5000,
            "dataset": "spiral_multi", "classes": 5}
+    harness.exchange(text_frame({"type": "images_close"}))   # the fuzzing may have left it in the images view
     for msg in ({"type": "set", "config": big}, {"type": "step"}, {"type": "next_sample"},
                 {"type": "nudge"}, {"type": "check", "layer": 8, "i": 4, "j": 15}, {"type": "apply_update"},
                 {"type": "save"}):

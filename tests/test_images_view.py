@@ -256,3 +256,11 @@ def test_every_reply_is_bounded(net):
         for r in replies:
             size = len(P.FrameEncoder().encode(r["header"], r["arrays"])) if r["type"] == "frame" else len(P.encode(r))
             assert size < 64 * 1024, (kind, r["type"], size)
+
+
+def test_an_images_message_before_the_view_is_open_is_refused_by_name():
+    plane = Playground()
+    for kind in ("images_trace", "images_step", "images_play"):
+        with pytest.raises(P.ProtocolError, match="open it first"):
+            send(plane, kind)
+    assert not plane.playing and plane.step_count == 0

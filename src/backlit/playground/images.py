@@ -575,4 +575,6 @@ def route(session, msg: dict):
         return images, images.open()
     if kind == "images_close":
         return session, [session.state()]
+    if kind in ACTIONS and kind.startswith("images_"):
+        raise ProtocolError("type", f"{kind} is a message of the images view: open it first (images_open)")
     return session, session.handle(msg)
