@@ -40,7 +40,7 @@ from .engine import (
 __version__ = "0.1.0"
 
 from . import functional, nn, optim  # noqa: E402  (they build on the engine above)
-from . import graph  # noqa: E402  (callable: backlit.graph(tensor) draws its computation graph)
+from .graph import graph  # noqa: E402  (backlit.graph(tensor) draws its computation graph)
 
 
 def show(model=None, data=None, **config):

@@ -27,6 +27,7 @@ import numpy as np
 from . import data as _data
 from . import functional as F
 from .engine import Tensor, is_grad_enabled, no_grad
+from .engine.keep import kept_grads
 from .nn import loss_function, losses
 
 VERSION = 1
@@ -459,8 +460,7 @@ class Trace:
             loss_fn(out, target).backward()
 
         with self._weights():
-            saved = [p.grad for p in params]
-            try:
+            with kept_grads(params):
                 fb = []
                 for _ in range(runs):
                     for p in params:
@@ -468,9 +468,6 @@ class Trace:
                     t0 = clock()
                     forward_backward()
                     fb.append(clock() - t0)
-            finally:
-                for p, g in zip(params, saved):
-                    p.grad = g
             fwd = []
             for _ in range(runs):
                 t0 = clock()
@@ -561,11 +558,7 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
     n, k = len(X2), model.sizes[-1]
     target = losses.targets(y, loss, n, k)
 
-    params = _params(model)
-    saved = [p.grad for p in params]
-    for p in params:
-        p.grad = None
-    try:
+    with kept_grads(_params(model)):
         t0 = time.perf_counter()
         x_t = Tensor(X2, requires_grad=True, dtype=dtype)
         # x1, x2 alone is the identity map: skip the three no-op graph nodes (same numbers, same grads)
@@ -583,9 +576,6 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
         # ours alone once the saved .grad values are put back below, so no copies
         grads_W = [_grad(lin.weight) for lin in model.linears]
         grads_b = [_grad(lin.bias) for lin in model.linears]
-    finally:
-        for p, g in zip(params, saved):
-            p.grad = g
 
     one = (lambda a: a) if batched else (lambda a: a[0])
     layers = [LayerTrace(act, lin.weight.data.copy(), lin.bias.data.copy(), one(z.data), one(a.data),

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from . import csvdata, data, explain, export, gradflow, kinds, nn, optim, settings
-from . import graph as graph_module
+from .graph import neuron_graph, step_graph
 from .engine import Tensor, no_grad
 from .settings import Limits, ProtocolError
 
@@ -613,7 +613,7 @@ class Playground:
         c = self.config
         self._require_points()
         with np.errstate(all="ignore"):
-            g = graph_module.step_graph(self.model, self.X_train[self.selected], self._target_of(self.selected),
+            g = step_graph(self.model, self.X_train[self.selected], self._target_of(self.selected),
                                         loss=self.loss_name, features=c["features"],
                                         regularization=c["regularization"], reg_rate=c["reg_rate"])
         return [{"type": "graph", "graph": g.to_dict()}]
@@ -623,7 +623,7 @@ class Playground:
         the activation, run through the engine on scalars."""
         self._check_index(layer, neuron)
         with np.errstate(all="ignore"):
-            g = graph_module.neuron_graph(self._trace(), layer, neuron)
+            g = neuron_graph(self._trace(), layer, neuron)
         return [{"type": "graph_zoom", "graph": g.to_dict()}]
 
     def code(self) -> list[dict]:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backlit import explain, gradflow, graph, nn, train
+from backlit import explain, gradflow, nn, train
+from backlit.graph import neuron_graph, step_graph
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -58,7 +59,7 @@ def current(page):
 
 def test_open_the_graph_and_step_backward_no_gradient_before_its_node(gv):
     model = nn.MLP([2, 3, 1], activation="tanh", seed=0)
-    d = graph.step_graph(model, X, 1).to_dict()
+    d = step_graph(model, X, 1).to_dict()
     gv.evaluate("d => window.gvTest.view.show(d)", d)
     assert gv.locator(".gv-node").count() == len(d["nodes"])
     assert gv.locator(".gv-edge").count() == len(d["edges"])
@@ -94,7 +95,7 @@ def test_open_the_graph_and_step_backward_no_gradient_before_its_node(gv):
 
 def test_fan_out_shows_the_contributions_arriving(gv):
     model = nn.MLP([2, 2, 1], activation="tanh", seed=0)
-    d = graph.step_graph(model, X, 1, regularization="l2", reg_rate=0.1).to_dict()
+    d = step_graph(model, X, 1, regularization="l2", reg_rate=0.1).to_dict()
     gv.evaluate("d => window.gvTest.view.show(d)", d)
     W1 = next(n for n in d["nodes"] if n["label"] == "W1")
     step = next(s for s in d["backward"] if s["node"] == W1["id"])
@@ -113,7 +114,7 @@ def test_fan_out_shows_the_contributions_arriving(gv):
 
 
 def test_forward_steps_reveal_values_in_order(gv):
-    d = graph.step_graph(nn.MLP([2, 2, 1], seed=0), X, 1).to_dict()
+    d = step_graph(nn.MLP([2, 2, 1], seed=0), X, 1).to_dict()
     gv.evaluate("d => window.gvTest.view.show(d)", d)
     gv.get_by_role("button", name="Reset").click()
     value = lambda i: gv.locator(f".gv-node[data-id='{i}'] .gv-value").text_content()   # noqa: E731
@@ -126,7 +127,7 @@ def test_forward_steps_reveal_values_in_order(gv):
 
 def test_zoom_into_a_neuron(gv):
     model = nn.MLP([2, 3, 1], activation="sigmoid", seed=1)
-    d = graph.step_graph(model, X, 1).to_dict()
+    d = step_graph(model, X, 1).to_dict()
     gv.evaluate("d => window.gvTest.view.show(d)", d)
     a1 = next(n for n in d["nodes"] if n["label"] == "a1 = sigmoid")
     node = gv.locator(f".gv-node[data-id='{a1['id']}']")
@@ -136,7 +137,7 @@ def test_zoom_into_a_neuron(gv):
     assert gv.evaluate("() => window.gvTest.zooms") == [{"layer": 0, "neuron": 1}]
     # the owner answers with the neuron's scalar graph (what the playground does)
     tr = explain.trace(model, X, 1)
-    nd = graph.neuron_graph(tr, 0, 1).to_dict()
+    nd = neuron_graph(tr, 0, 1).to_dict()
     gv.evaluate("d => window.gvTest.view.zoom(d)", nd)
     assert gv.locator(".gv-node").count() == len(nd["nodes"])
     expect(gv.locator(".gv-title")).to_contain_text("neuron 2 of layer 1")
@@ -153,7 +154,7 @@ def test_zoom_into_a_neuron(gv):
 
 
 def test_reduced_motion_turns_transitions_off(gv):
-    d = graph.step_graph(nn.MLP([2, 2, 1], seed=0), X, 1).to_dict()
+    d = step_graph(nn.MLP([2, 2, 1], seed=0), X, 1).to_dict()
     gv.evaluate("d => window.gvTest.view.show(d)", d)
     css = "() => getComputedStyle(document.querySelector('.gv-edge')).transitionDuration"
     assert gv.evaluate(css) != "0s"

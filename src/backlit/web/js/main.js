@@ -189,6 +189,9 @@ const inspector = new Inspector($('inspector'), {
     sample.invalidate();
   },
   neuronName: (c, i) => network.neuronName(c, i),
+  biasName: (l, i) => network.biasName(l, i),
+  // Predict, then reveal: nothing in the inspector gives a sign away before Backward has run
+  hiding: () => predicting() && network.phase !== 'backward-done',
   onOpenLink: (l, i, j) => openLink(l, i, j),
   onApplyUpdate: (scale) => withTrace(() => send('apply_update', { scale })),
   // values of neuron i in linear layer l from the current trace, for the inspector's explanation
@@ -392,17 +395,20 @@ function onTrace(t) {
   plane.setInputGrad(t.input_grad || null);
   if (t.cost) inspector.setCost(t.cost);
   if (t.loss_name) inspector.setLossName(t.loss_name);
-  // keep the open inspector in step with the new trace
-  if (inspector.mode === 'link' && inspector.target) {
-    const { l, i, j } = inspector.target;
-    send('blame', { layer: l, i, j });
-  } else if (inspector.mode === 'bias' && inspector.target) {
-    send('blame', { layer: inspector.target.l, i: inspector.target.i, j: 'bias' });
-  } else if (inspector.mode === 'neuron' && inspector.target) {
-    send('neuron', { layer: inspector.target.c - 1, i: inspector.target.i });
-    inspector.updateIncoming(incomingOf(inspector.target.c, inspector.target.i));
-  }
+  refreshInspector();
   sample.received(t);
+}
+
+/** Keep the open inspector in step with the trace (or with Predict, then reveal). */
+function refreshInspector() {
+  const t = inspector.target;
+  if (!t) return;
+  if (inspector.mode === 'link') send('blame', { layer: t.l, i: t.i, j: t.j });
+  else if (inspector.mode === 'bias') send('blame', { layer: t.l, i: t.i, j: 'bias' });
+  else if (inspector.mode === 'neuron') {
+    send('neuron', { layer: t.c - 1, i: t.i });
+    inspector.updateIncoming(incomingOf(t.c, t.i));
+  }
 }
 
 /** Run fn once a current trace of the selected sample exists (selecting a sample first if needed). */
@@ -478,17 +484,31 @@ function doBackward() {
   if (current && (ph === 'forward-done' || ph === 'backward-done')) {
     stepper.cancel();
     network.setView({ phase: 'forward-done', fwdCol: network.nCols - 1, bwdCol: Infinity });
-    stepper.backward(current, () => gradeGuesses(current));
+    stepper.backward(current, () => revealed(current));
     return;
   }
   stepper.cancel();
   network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
   sample.invalidate();
-  withTrace((t) => stepper.forward(t, () => stepper.backward(t, () => gradeGuesses(t))));
+  withTrace((t) => stepper.forward(t, () => stepper.backward(t, () => revealed(t))));
 }
 
+/** Backward has run: grade the guesses, and let the inspector show what it held back. */
+function revealed(t) {
+  gradeGuesses(t);
+  if (predicting()) refreshInspector();
+}
+
+/**
+ * Next sample, whatever ran before (Train, Backward, nothing): the new sample's own forward and
+ * backward pass plays, so its pattern of blame lights up. With Predict, then reveal on, only its
+ * forward pass: the learner guesses, then presses Backward.
+ */
 function doNext() {
-  send('next_sample');
+  pauseIfPlaying();
+  stepper.cancel();
+  network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
+  sample.next((t) => stepper.forward(t, predicting() ? null : () => stepper.backward(t, () => revealed(t))));
 }
 
 function openLink(l, i, j) {
@@ -497,10 +517,21 @@ function openLink(l, i, j) {
   const w = app.lastWeights?.weights?.[l]?.[i]?.[j] ?? null;
   inspector.showLink(l, i, j, {
     weight: w,
-    names: { from: network.neuronName(l, j), to: network.neuronName(l + 1, i) },
+    names: { from: network.neuronName(l, j), to: network.neuronName(l + 1, i), weight: network.weightName(l, i, j) },
     hasTrace: true,
   });
+  bringIntoView($('inspector'));
   withTrace(() => send('blame', { layer: l, i, j }));
+}
+
+/** An element that opens below the fold (or above it) scrolls just into view. */
+function bringIntoView(node) {
+  const r = node.getBoundingClientRect();
+  const vh = window.innerHeight || document.documentElement.clientHeight;
+  if (r.top < 0 || r.top > vh - 80) {
+    const reduce = window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+    node.scrollIntoView({ block: 'nearest', behavior: reduce ? 'auto' : 'smooth' });
+  }
 }
 
 /** The weights into neuron i of column c, with this sample's ∂L/∂w when the trace is current. */
@@ -522,6 +553,7 @@ function openNeuron(c, i) {
   inspector.showNeuron(c, i, network.neuronName(c, i), {
     isInput: c === 0, activation: (app.state && app.state.activations && app.state.activations[c - 1]) || '', incoming,
   });
+  bringIntoView($('inspector'));
   withTrace(() => send('neuron', { layer: c - 1, i }));
 }
 
@@ -529,6 +561,7 @@ function openBias(l, i) {
   network.select(null, { c: l + 1, i });
   const b = app.lastWeights?.biases?.[l]?.[i] ?? null;
   inspector.showBias(l, i, network.neuronName(l + 1, i), b);
+  bringIntoView($('inspector'));
   withTrace(() => send('blame', { layer: l, i, j: 'bias' }));
 }
 
@@ -633,7 +666,7 @@ function toggleGuess(l, i, j) {
   const next = { undefined: 'increase', increase: 'decrease', decrease: undefined }[guesses.get(key)];
   if (next) guesses.set(key, next); else guesses.delete(key);
   network.setGuesses(guesses);
-  if (network.phase === 'backward-done') network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
+  if (network.phase === 'backward-done') network.setView({ phase: 'forward-done', fwdCol: network.nCols - 1, bwdCol: Infinity });
   predictStatus(`${guesses.size} guess${guesses.size === 1 ? '' : 'es'} marked: click a link again to flip it, then press Backward to reveal.`);
 }
 function predictStatus(text) { $('predict-status').hidden = !text; $('predict-status').textContent = text || ''; }
@@ -652,6 +685,14 @@ function gradeGuesses(t) {
 $('predict-mode').addEventListener('change', (e) => {
   guesses.clear();
   network.setGuesses(guesses);
+  network.setPredicting(e.target.checked);
+  // a blame already on screen would give the answers away: back to the forward pass it came from
+  if (e.target.checked && (network.phase === 'backward' || network.phase === 'backward-done')) {
+    stepper.cancel();
+    network.setView(sample.trace ? { phase: 'forward-done', fwdCol: network.nCols - 1, bwdCol: Infinity }
+      : { phase: 'idle', fwdCol: -1, bwdCol: Infinity });
+  }
+  refreshInspector();
   predictStatus(e.target.checked ? 'Click links to guess which way the loss wants each weight to move (▲ increase, ▼ decrease), then press Backward.' : '');
 });
 
@@ -756,4 +797,4 @@ function frame() {
 requestAnimationFrame(frame);
 renderStatus();
 
-window.backlitViews = { network, plane, rail, inspector, dataEdit, recorder };
+window.backlitViews = { network, plane, rail, inspector, dataEdit, recorder, gradflow: gradflowStrip };
