@@ -41,6 +41,17 @@ EXPORTS = {"torch": "PyTorch script (.py)", "onnx": "ONNX model (.onnx)",
            "csv": "The data (.csv)"}
 
 
+def exports_menu() -> dict:
+    """The Export menu offers what this server can make: ONNX only with the onnx package installed;
+    without it the menu shows, unselectable, how to get it."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is not None:
+        return {"exports": EXPORTS, "exports_missing": {}}
+    return {"exports": {k: v for k, v in EXPORTS.items() if k != "onnx"},
+            "exports_missing": {EXPORTS["onnx"]: "pip install 'backlit[export]' where the server runs"}}
+
+
 class HistoryCursor:
     """How much of a session's loss history one viewer (one connection, one widget) has been sent."""
 
@@ -360,7 +371,7 @@ class Playground:
                "gradflow_layers": gradflow.layer_names(len(self.model.linears)),
                "custom_data": self.custom is not None}
         if schema:
-            msg["schema"] = {**settings.schema(self.limits), "exports": EXPORTS}
+            msg["schema"] = {**settings.schema(self.limits), **exports_menu()}
         return msg
 
     def points(self) -> dict:
@@ -767,7 +778,9 @@ class Playground:
         row is reported by line; a bad file changes nothing."""
         kind = "regression" if self.kind == "regression" else "classification"
         try:
-            ds = csvdata.read_csv(text, kind=kind, max_rows=self.limits.max_points, rescale=bool(rescale))
+            # a point off the drawn plane would be an off-canvas sample: only [-6, 6]² (or rescale)
+            ds = csvdata.read_csv(text, kind=kind, max_rows=self.limits.max_points, rescale=bool(rescale),
+                                  limit=max(abs(v) for v in data.EXTENT))
         except csvdata.CSVError as e:
             raise CSVProblem(e) from None
         if ds.kind != self.kind:  # a multiclass file on a binary set, or the other way round

@@ -209,3 +209,48 @@ def test_loss_chart_tick_labels_keep_clear_of_the_axis_title(opened):
         assert labels[-1][0].startswith("epoch"), labels
         for (a, _, a_right), (b, b_left, _) in zip(labels, labels[1:]):
             assert a_right < b_left, (last, a, b, labels)
+
+
+def test_a_pasted_point_off_the_plane_is_refused_and_the_split_is_said(app):
+    page = app.page
+    app.open()
+    before = page.evaluate("() => window.backlitDebug.app.points.train.length")
+    app.button("Paste CSV…").click()
+    dialog = page.get_by_role("dialog", name="Paste CSV")
+    dialog.get_by_label("CSV text").fill("x1,x2,label\n9,0,1\n1,1,0\n")
+    dialog.get_by_role("button", name="Load these points").click()
+    alert = page.locator(".de-errors")
+    expect(alert).to_contain_text("line 2")
+    expect(alert).to_contain_text("at most 6")
+    assert page.evaluate("() => window.backlitDebug.state.custom_data") is False
+    assert page.evaluate("() => window.backlitDebug.app.points.train.length") == before
+    rows = "\n".join(f"{-5 + k},{(k % 5) - 2},{k % 2}" for k in range(10))
+    app.button("Paste CSV…").click()
+    dialog.get_by_label("CSV text").fill("x1,x2,label\n" + rows + "\n")
+    dialog.get_by_role("button", name="Load these points").click()
+    page.wait_for_function("() => window.backlitDebug.state.custom_data === true")
+    n_train, n_test = page.evaluate("() => [window.backlitDebug.state.n_train, window.backlitDebug.state.n_test]")
+    assert n_train + n_test == 10 and n_test > 0
+    msg = page.locator(".de-msg")
+    expect(msg).to_contain_text(f"{n_train} training points and {n_test} test points")
+    expect(msg).to_contain_text("points you click on the plane all go to training")
+
+
+def test_export_offers_only_what_the_server_can_make(app, monkeypatch):
+    import importlib.util
+
+    app.open()
+    onnx = app.page.locator('#export option[value="onnx"]')
+    expect(onnx).to_have_count(1)
+    assert onnx.is_enabled()
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))
+    app.open()                                   # a new session: its menu is made now
+    expect(onnx).to_have_count(0)
+    hint = app.page.locator("#export option[disabled]")
+    expect(hint).to_have_count(1)
+    expect(hint).to_contain_text("ONNX model (.onnx): pip install 'backlit[export]'")
+    # the formats that remain still download
+    with app.page.expect_download() as info:
+        app.page.select_option("#export", "torch")
+    assert info.value.suggested_filename.endswith(".py")

@@ -295,7 +295,9 @@ function adoptSchema(schema) {
   renderBadgeLegend($('badge-legend'), schema.badges);
   buildPresets(schema.presets);
   $('export').replaceChildren(el('option', { value: '' }, 'choose…'),
-    ...Object.entries(schema.exports || {}).map(([v, label]) => el('option', { value: v }, label)));
+    ...Object.entries(schema.exports || {}).map(([v, label]) => el('option', { value: v }, label)),
+    // what this server cannot make, and how to get it: shown, never selectable
+    ...Object.entries(schema.exports_missing || {}).map(([label, how]) => el('option', { disabled: true }, `${label}: ${how}`)));
   setColors(schema.palette);
   setExtent(schema.extent);
   setMapSchema(schema);
