@@ -239,23 +239,25 @@ class Trace:
     def _formula(self, layer, i, j, delta, a_in, product, fp, grad_a, terms, total):
         """(the formula, lines joined by newlines; for the output layer the loss line alone, else None)."""
         L = len(self.layers)
-        d = f"δ{layer}[{i}]"
+        # the playground's names: layers and neurons count from 1 (W2[3,1] feeds neuron 3 of layer 2)
+        n, m = layer + 1, i + 1
+        d = f"δ{n}[{m}]"
         if j == "bias":
-            head = f"∂L/∂b{layer}[{i}] = {d} · 1"
+            head = f"∂L/∂b{n}[{m}] = {d} · 1"
         else:
             if layer > 0:
-                src = f"a{layer - 1}[{j}]"
+                src = f"a{layer}[{j + 1}]"
             elif self.features is not None:
                 src = _data.FEATURES[self.features[j]]
             else:
-                src = f"x[{j}]"
-            head = f"∂L/∂W{layer}[{i},{j}] = {d} · {src}"
+                src = f"x[{j + 1}]"
+            head = f"∂L/∂W{n}[{m},{j + 1}] = {d} · {src}"
         if self.batched:
             lines = [f"{head.replace(' = ', ' = Σₙ ', 1)} over {self.n} samples = {_fmt(product)}"]
         else:
             lines = [f"{head} = {_par(delta[0])} · {_par(a_in[0])} = {_fmt(product)}"]
         if layer < L - 1:
-            rule = f"{d} = f′(z{layer}[{i}]) · Σₖ W{layer + 1}[k,{i}] · δ{layer + 1}[k]"
+            rule = f"{d} = f′(z{n}[{m}]) · Σₖ W{n + 1}[k,{m}] · δ{n + 1}[k]"
             if self.batched:
                 lines.append(rule + "  (for each sample)")
             else:

@@ -56,6 +56,25 @@ ELEMENTWISE = frozenset({
 })
 
 
+# Where a send has no per-element local derivative (the op mixes elements), the graph view shows the
+# rule instead: what the op multiplies the upstream gradient g by, for each input slot.
+LOCAL_RULES = {
+    ("linear", 0): "∂z/∂x = W: sends g · W",
+    ("linear", 1): "∂z/∂W = x: sends gᵀ · x (row i of g times x)",
+    ("linear", 2): "∂z/∂b = 1: sends g, summed over the batch",
+    ("matmul", 0): "sends g · Bᵀ", ("matmul", 1): "sends Aᵀ · g",
+    ("sum", 0): "1 for every element: g copied", ("mean", 0): "1/n for every element: g / n",
+    ("cross_entropy", 0): "softmax(z) − onehot(y), over the batch",
+    ("l2_penalty", None): "∂(Σw²)/∂W = 2W", ("l1_penalty", None): "∂(Σ|w|)/∂W = sign(W)",
+}
+
+
+def _local_rule(op: str, slot: int) -> str:
+    """The rule text for input ``slot`` of ``op`` (see LOCAL_RULES), or a plain sentence."""
+    rule = LOCAL_RULES.get((op, slot)) or LOCAL_RULES.get((op, None))
+    return rule or "no single number: the op mixes elements, the product is its vector-Jacobian product"
+
+
 def _vjp(node: Tensor, g: np.ndarray) -> tuple:
     """The engine's own derivative rule for the op that made ``node``: dL/d(parent) for each parent,
     given dL/d(node) = g (None where a parent needs no gradient). This is exactly the call the engine's
@@ -229,7 +248,8 @@ class Graph:
                 "arrivals": [{"from": c, "value": _cells(v), "text": _short(v)} for c, v in s.arrivals],
                 "sends": [{"to": p, "slot": slot, "local": None if loc is None else _cells(loc),
                            "upstream": _cells(s.grad), "product": _cells(prod),
-                           "text": {"local": "—" if loc is None else _short(loc), "upstream": _short(s.grad),
+                           "text": {"local": _local_rule(self.nodes[s.node].op, slot) if loc is None else _short(loc),
+                                    "upstream": _short(s.grad),
                                     "product": _short(prod)}}
                           for p, slot, loc, prod in s.sends],
             } for s in self.steps],
@@ -392,7 +412,10 @@ def step_graph(model, x, y, loss: str = "bce", features=None, regularization: st
         names[id(z)] = (f"z{l} = linear", None)
         for t in (lin.weight, lin.bias, z):
             groups[id(t)] = group
-        zoom[id(z)] = zoom[id(act)] = {"layer": l - 1, "neurons": lin.out_features}
+        # the playground's names of the neurons a zoom opens: h{l}.{k}, or out / out.{k}
+        who = ([f"h{l}.{k + 1}" for k in range(lin.out_features)] if l < n_layers else
+               ["out"] if lin.out_features == 1 else [f"out.{k + 1}" for k in range(lin.out_features)])
+        zoom[id(z)] = zoom[id(act)] = {"layer": l - 1, "neurons": lin.out_features, "names": who}
         if act is not z:
             names[id(act)] = (f"a{l} = {act.op}", None)
             groups[id(act)] = group

@@ -57,7 +57,8 @@ export class Inspector {
     this.heading('Inspector', 'chain rule, with the real numbers');
     this.main.replaceChildren(
       el('p', { class: 'hint' },
-        'Press ', el('kbd', {}, 'F'), ' Forward, then ', el('kbd', {}, 'B'), ' Backward. ',
+        'Press Forward', el('span', { class: 'key-hint' }, ' (', el('kbd', {}, 'F'), ')'), ', then Backward',
+        el('span', { class: 'key-hint' }, ' (', el('kbd', {}, 'B'), ')'), '. ',
         'Then click any connection to see ∂L/∂w = δ · a with this sample\'s numbers, and how δ came from the layer to its right. ',
         'Click a neuron for z, a, ∂L/∂a and δ. Click a point on the plane to pick a sample.'),
       el('div', { class: 'insp-actions' }, this.checkButton(false)),

@@ -21,6 +21,7 @@ function at(a, ...idx) {
 const NEUTRAL = '#5b6478';  // a link with no pull either way
 // A gradient under 1% of full width is no real pull: grey, with no halo and no arrow, in every view.
 export const GREY_BELOW = 0.01;
+const HOLD_MS = 6000;       // while training, a link keeps a colour at least this long
 
 function segmentDistance(x, y, [ax, ay], [bx, by]) {
   const dx = bx - ax; const dy = by - ay;
@@ -450,14 +451,20 @@ export class NetworkView {
 
   /**
    * A gradient under GREY_BELOW of full width draws grey ("no pull either way") in every view. While
-   * training, with hysteresis: it takes a colour above twice that and loses it below. Once a network
-   * has learned, its mean gradient hovers around 0 and its sign would flip every step; this keeps the
-   * picture still, and the colours meaningful.
+   * training, with hysteresis: it takes a colour above twice that and loses it below; and a link keeps
+   * the colour it took for at least HOLD_MS. Once a network has learned, its mean gradient hovers
+   * around 0 and its sign would flip every step; this keeps the picture still (at most one change per
+   * link in HOLD_MS), and shows the trend.
    */
-  steadySign(sign, frac, prev) {
-    if (frac < GREY_BELOW) return 'none';
-    if (frac < 2 * GREY_BELOW) return prev === sign ? sign : 'none';
-    return sign;
+  steadySign(sign, frac, lk, now) {
+    let want = sign;
+    if (frac < GREY_BELOW) want = 'none';
+    else if (frac < 2 * GREY_BELOW && lk.trainSign !== sign) want = 'none';
+    const shown = lk.trainSign ?? 'none';
+    if (want === shown) return shown;
+    if (lk.trainSince !== undefined && now - lk.trainSince < HOLD_MS) return shown;
+    lk.trainSign = want; lk.trainSince = now;
+    return want;
   }
 
   /** Say under the view what the links and halos mean right now, and what full width stands for. */
@@ -466,7 +473,8 @@ export class NetworkView {
     const p = palette();
     const mode = grads ? grads.source : (this.predicting ? 'predict' : 'weights');
     const full = scale.w > 0 ? fmt(scale.w, 2) : '';
-    const text = `${mode}|${p.posName}|${p.incName}|${full}`;
+    const ring = scale.d > 0 ? fmt(scale.d, 2) : '…';
+    const text = `${mode}|${p.posName}|${p.incName}|${full}|${ring}`;
     if (text === this.keyText) return;
     this.keyText = text;
     const chip = (color, label) => {
@@ -481,14 +489,14 @@ export class NetworkView {
       return;
     }
     const whose = mode === 'sample' ? "this sample's ∂L/∂w"
-      : "the whole training set's mean ∂L/∂w, recomputed every frame and smoothed over half a second (one batch alone would flicker)";
+      : "the whole training set's mean ∂L/∂w, recomputed every frame and smoothed over half a second (one batch alone would flicker); a link keeps a colour at least 6 s";
     const fullIs = mode === 'sample' ? 'the largest any one training sample has now' : 'the largest mean |∂L/∂w| now';
-    const scaleText = full ? ` · width grows as √|∂L/∂w|; full width = ${full}, ${fullIs}` : '';
     const pct = `${Math.round(GREY_BELOW * 100)}%`;
+    const scaleText = full ? ` Width grows as √|∂L/∂w|: full width = ${full}, ${fullIs}.` : '';
     this.keyEl.replaceChildren(
       `Links show ${whose}:`, chip(p.increase, `${p.incName} ▲ increase`), chip(p.decrease, `${p.decName} ▼ decrease`),
-      `${scaleText} · grey: under ${pct} of full width, no real pull · halo = |δ| of the neuron: its ring grows as √|δ|, `
-      + `full ring = ${scale.d > 0 ? fmt(scale.d, 2) : '…'}, none under ${pct}`);
+      chip(NEUTRAL, `grey: under ${pct} of full width, no real pull`),
+      `${scaleText} Halo = |δ| of the neuron: its ring grows as √|δ|, full ring = ${ring}; none under ${pct}.`);
   }
 
   drawSvg() {
@@ -519,7 +527,7 @@ export class NetworkView {
     }
     const frac = gmax > 0 ? Math.abs(g) / gmax : 0;
     let sign = g < 0 ? 'increase' : g > 0 ? 'decrease' : 'none';
-    sign = grads.source === 'training' ? (lk.trainSign = this.steadySign(sign, frac, lk.trainSign))
+    sign = grads.source === 'training' ? this.steadySign(sign, frac, lk, performance.now())
       : (frac < GREY_BELOW ? 'none' : sign);
     return {
       w, g, sign,
@@ -818,6 +826,8 @@ export class NetworkView {
   }
 
   click(ev) {
+    // a tap leaves no pointer to move away: its tooltip would stay over the neurons
+    if (ev.pointerType && ev.pointerType !== 'mouse') this.tip.hidden = true;
     let t = this.target(ev);
     if (!t) return;
     if (t.kind === 'link') t = this.pickLink(ev, t);
