@@ -206,7 +206,7 @@ export class Tour {
     if (tag === 'TEXTAREA' || tag === 'SELECT' || (t instanceof HTMLElement && t.isContentEditable)) return;
     if (tag === 'INPUT' && TEXT_TYPES.has((t.getAttribute('type') || 'text').toLowerCase())) return;
     if (step.key === ' ' && (tag === 'BUTTON' || tag === 'INPUT' || t.getAttribute('role') === 'button')) return;
-    this.advance();
+    this.afterTarget();
   }
 
   /**
