@@ -137,11 +137,11 @@ def test_the_pages_words_match_what_it_shows(fresh):
     page.locator("#forward").click()
     page.wait_for_function("() => document.getElementById('network').dataset.phase === 'forward-done'")
     t = page.evaluate("() => window.backlitDebug.lastTrace")
-    shown = page.locator('#network .neuron[data-col="1"][data-index="0"] .value').inner_text()
+    shown = page.locator('#network .neuron[data-col="1"][data-index="0"] .value').text_content()
     assert float(shown) == pytest.approx(t["layers"][0]["a"][0], abs=6e-4)
     out = t["layers"][-1]
     last = page.evaluate("() => document.querySelectorAll('#network .neuron').length") - 1
-    shown = page.locator(f'#network .neuron[data-col="{len(t["layers"])}"] .value').inner_text()
+    shown = page.locator(f'#network .neuron[data-col="{len(t["layers"])}"] .value').text_content()
     assert float(shown) == pytest.approx(out["z"][0], abs=6e-4) and last > 0
 
 

@@ -153,13 +153,13 @@ export class GraphView {
     this.scroll.scrollTop = 0; this.scroll.scrollLeft = 0;
   }
 
-  /** Fitted to the scroller's width (when that keeps the text at least half size), or actual size. */
+  /** Fitted to the scroller's width (when that keeps the text at 40% of its size or more), or actual size. */
   _applyFit() {
     const g = this.graph;
     const svgEl = this.scroll.firstChild;
     if (!g || !svgEl) return;
     const room = this.scroll.clientWidth || g.width;
-    const fits = this.fit ?? (g.width <= room || room / g.width >= 0.5);
+    const fits = this.fit ?? (g.width <= room || room / g.width >= 0.4);
     const scale = fits ? Math.min(1, room / g.width) : 1;
     svgEl.setAttribute('width', Math.round(g.width * scale));
     svgEl.setAttribute('height', Math.round(g.height * scale));

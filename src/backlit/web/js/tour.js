@@ -34,6 +34,7 @@ const STEPS = [
   },
   {
     id: 'next', target: '#next-sample', key: 'n', keyName: 'N', waits: 'backward-done', watch: '#net-stage',
+    avoid: ['#play'],   // its text asks for Pause first
     title: 'Next sample: each point blames differently',
     text: 'Press Pause when you have seen enough, then Next sample a few times. Each press plays that '
       + 'point\'s own forward and backward pass, and it lights up its own pattern of links: training '
@@ -54,6 +55,9 @@ export class Tour {
     this.build();
     startButton.addEventListener('click', () => this.start({ auto: false }));
     this.onTargetClick = () => this.afterTarget();
+    this.onBeforeClick = () => requestAnimationFrame(() => {
+      if (this.target) this.target.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    });
     this.onKey = (ev) => this.key(ev);
     this.onMove = () => this.place();
     window.backlitTour = this;     // for tests and the console
@@ -123,6 +127,7 @@ export class Tour {
       ? 'Tap the ringed button.'
       : `Press the ringed button, or ${step.keyName === 'Space' ? 'the Space bar' : `the ${step.keyName} key`}.`;
     this.nextBtn.textContent = i === STEPS.length - 1 ? 'Finish' : 'Next';
+    this.shownAt = performance.now();
     this.target = document.querySelector(step.target);
     this.watch = step.watch ? document.querySelector(step.watch) : null;
     if (this.target) {
@@ -130,6 +135,9 @@ export class Tour {
       this.target.addEventListener('click', this.onTargetClick);
       this.target.scrollIntoView({ block: 'nearest', inline: 'nearest' });
     }
+    // a control the text asks for first (Pause): once pressed, the step's own control comes back into view
+    this.before = (step.avoid || []).map((sel) => document.querySelector(sel)).filter(Boolean);
+    for (const e of this.before) e.addEventListener('click', this.onBeforeClick);
     this.place();
   }
 
@@ -154,6 +162,8 @@ export class Tour {
   }
 
   untarget() {
+    for (const e of this.before || []) e.removeEventListener('click', this.onBeforeClick);
+    this.before = [];
     if (!this.target) return;
     this.target.classList.remove('tour-target');
     this.target.removeEventListener('click', this.onTargetClick);
@@ -225,8 +235,17 @@ export class Tour {
     const clampY = (y) => Math.min(Math.max(y, 8), Math.max(8, vh - ch - 8));
     let best = { left: (vw - cw) / 2, top: vh - ch - gap, side: 'none', cost: Infinity };
     if (this.target) {
-      const r = this.target.getBoundingClientRect();
+      let r = this.target.getBoundingClientRect();
+      // the page may still be laying itself out after the step began: keep its control in view
+      // (only for a moment, so that the learner can scroll away afterwards)
+      if ((r.top < 0 || r.bottom > vh) && performance.now() - this.shownAt < 2500) {
+        this.target.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+        r = this.target.getBoundingClientRect();
+      }
       const w = this.watch ? this.watch.getBoundingClientRect() : null;
+      const step = STEPS[this.index];
+      const keep = [r, ...(step.avoid || []).map((sel) => document.querySelector(sel)).filter(Boolean)
+        .map((e) => e.getBoundingClientRect())];
       const cx = r.left + r.width / 2 - cw / 2;
       const cy = r.top + r.height / 2 - ch / 2;
       const spots = [
@@ -241,7 +260,7 @@ export class Tour {
       for (const sp of spots) {
         const box = { left: sp.left, top: sp.top, right: sp.left + cw, bottom: sp.top + ch };
         if (box.left < 4 || box.top < 4 || box.right > vw - 4 || box.bottom > vh - 4) continue;
-        if (overlap(box, r) > 0) continue;
+        if (keep.some((k) => overlap(box, k) > 0)) continue;
         // the watched area, as far as it is on screen; beside the control beats a corner
         const cost = (w ? overlap(box, clip(w, vw, vh)) : 0) + (sp.side === 'none' ? 1 : 0);
         if (cost < best.cost) best = { ...sp, cost };
