@@ -213,3 +213,35 @@ def test_the_graph_view_fits_and_says_each_ops_rule(fresh):
     cur = rect(page, "#graph-view .gv-node[data-state='current']")
     sc = rect(page, "#graph-view .gv-scroll")
     assert cur["left"] >= sc["left"] - 1 and cur["right"] <= sc["right"] + 1
+
+
+def axe_serious(page) -> list:
+    from axe_playwright_python.sync_playwright import Axe
+
+    result = Axe().run(page, options={"rules": {"label-content-name-mismatch": {"enabled": True}}})
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]])
+            for v in result.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("size", [(1440, 900, False), (390, 844, True)], ids=["desktop", "phone"])
+def test_axe_on_what_this_path_added(fresh, size):
+    """The tour card, Predict with its hidden blame, the Learn panel's names, the fitted graph view."""
+    w, h, touch = size
+    page = fresh(w, h, touch)
+    expect(page.locator("#tour .tour-card")).to_be_visible()
+    assert axe_serious(page) == [], "tour"
+    page.get_by_role("button", name="Skip tour").click()
+    page.check("#skip-animation")
+    page.locator("#backward").click()
+    page.wait_for_function("() => document.getElementById('network').dataset.phase === 'backward-done'")
+    page.locator("#network .link-hit").first.dispatch_event("click")
+    page.check("#predict-mode")
+    expect(page.locator("#inspector [data-hidden-blame]")).to_be_visible()
+    assert axe_serious(page) == [], "predict, blame hidden"
+    page.uncheck("#predict-mode")
+    page.locator("#show-graph").click()
+    expect(page.locator("#graph-view .gv-node").first).to_be_visible()
+    assert axe_serious(page) == [], "graph view"
+    page.locator("#learn-toggle").click()
+    expect(page.locator("#learn [data-naming]")).to_be_visible()
+    assert axe_serious(page) == [], "learn panel"

@@ -206,17 +206,22 @@ export class GraphView {
       const shape = n.shape.length ? n.shape.join('×') : 'scalar';
       const lines = [[n.label, 'gv-label'], [`${kind.length > 18 ? kind.slice(0, 17) + '…' : kind} · ${shape}`, 'gv-kind'],
                      ['', 'gv-value'], ['', 'gv-grad']];
+      // one <text>, a line per <tspan>, a space between them: the text inside reads as the lines do,
+      // and the node's accessible name (set with its values) is exactly that text (WCAG 2.5.3)
+      const block = svg('text', { class: 'gv-lines' });
       const texts = lines.map(([t, cls], i) => {
-        const text = svg('text', { x: x + 8, y: y + 17 + 18 * i, class: cls }, t);
-        el.append(text);
-        return text;
+        const line = svg('tspan', { x: x + 8, y: y + 17 + 18 * i, class: cls }, t);
+        if (i) block.append(document.createTextNode(' '));
+        block.append(line);
+        return line;
       });
+      el.append(block);
       el.addEventListener('click', () => this._select(n.id));
       el.addEventListener('keydown', (ev) => {
         if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); this._select(n.id); }
       });
       nodes.append(el);
-      this.nodeEls.set(n.id, { el, title, value: texts[2], grad: texts[3], node: n });
+      this.nodeEls.set(n.id, { el, title, value: texts[2], grad: texts[3], node: n, head: texts.slice(0, 2) });
     }
     root.append(nodes);
     this.svg = root;
@@ -249,7 +254,8 @@ export class GraphView {
         ? 'visited' : 'pending';
       item.el.setAttribute('data-state', state);
       item.el.setAttribute('aria-current', id === current ? 'step' : 'false');
-      item.title.textContent = `${n.label}: ${item.value.textContent}, ${item.grad.textContent}`;
+      // the tooltip and the accessible name hold every line drawn in the box, in order (WCAG 2.5.3)
+      item.title.textContent = [...item.head, item.value, item.grad].map((t) => t.textContent).join(' ');
       item.el.setAttribute('aria-label', item.title.textContent);
     }
     for (const [e, path] of this.edgeEls) {

@@ -491,10 +491,7 @@ function openLink(l, i, j) {
 function bringIntoView(node) {
   const r = node.getBoundingClientRect();
   const vh = window.innerHeight || document.documentElement.clientHeight;
-  if (r.top < 0 || r.top > vh - 80) {
-    const reduce = window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
-    node.scrollIntoView({ block: 'nearest', behavior: reduce ? 'auto' : 'smooth' });
-  }
+  if (r.top < 0 || r.top > vh - 80) node.scrollIntoView({ block: 'nearest' });
 }
 
 /** The weights into neuron i of column c, with this sample's ∂L/∂w when the trace is current. */
