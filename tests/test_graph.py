@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import backlit as bl
-import backlit.functional as F
-from backlit import explain, nn
-from backlit.graph import _topological, neuron_graph, step_graph
+import backlit.nn.functional as F
+from backlit.lab import trace as explain
+from backlit.lab.graph import _topological, neuron_graph, step_graph
+from backlit import nn
 
 torch = pytest.importorskip("torch")
 

@@ -39,8 +39,20 @@ from .engine import (
 
 __version__ = "0.1.0"
 
-from . import functional, nn, optim  # noqa: E402  (they build on the engine above)
-from .graph import graph  # noqa: E402  (backlit.graph(tensor) draws its computation graph)
+import sys as _sys  # noqa: E402
+
+from . import nn  # noqa: E402  (it builds on the engine above)
+from .nn import functional, optim  # noqa: E402
+from .lab import data  # noqa: E402
+from .lab import graph as _graph_module  # noqa: E402
+from .lab.graph import graph  # noqa: E402  (a plain function: backlit.graph(tensor) draws its computation graph)
+
+# ``import backlit.optim`` / ``backlit.functional`` / ``backlit.data`` keep working, and so does
+# ``from backlit.graph import step_graph``: they are backlit.nn.optim, backlit.nn.functional,
+# backlit.lab.data and backlit.lab.graph, under their old names.
+for _name, _module in {"functional": functional, "optim": optim, "graph": _graph_module, "data": data}.items():
+    _sys.modules.setdefault(f"{__name__}.{_name}", _module)
+del _name, _module
 
 
 def show(model=None, data=None, **config):
@@ -90,6 +102,7 @@ __all__ = [
     "nn",
     "optim",
     "graph",
+    "data",
     "show",
     "__version__",
 ]

@@ -57,6 +57,64 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "--max-sessions applies per worker (default 1; for a classroom, the core count)")
     parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                         help="also answer to this Host name (e.g. the name students type); repeatable")
+    parser.add_argument("--code", type=_class_code, default=None, metavar="CODE",
+                        help="the class code students need to join (default: a fresh one whenever --host is "
+                             "not loopback; none on loopback unless given)")
+    parser.add_argument("--open", action="store_true",
+                        help="no class code even on a public address: anyone who can reach the port may join")
+    parser.add_argument("--root-path", default="", metavar="PATH",
+                        help="the path a reverse proxy serves the playground under, e.g. /backlit (uvicorn's)")
+    parser.add_argument("--proxy-headers", action="store_true",
+                        help="trust X-Forwarded-For / X-Forwarded-Proto from --forwarded-allow-ips (uvicorn's)")
+    parser.add_argument("--forwarded-allow-ips", default="127.0.0.1", metavar="IPS",
+                        help="the proxies whose forwarded headers count, comma-separated (default 127.0.0.1)")
+    parser.add_argument("--store", default=None, metavar="URL",
+                        help="where the class (roster, progress, pushed setups, live summaries) is kept: "
+                             "sqlite:///path/class.db or redis://host:port/0 (default: with a class code, "
+                             "a SQLite file in ~/.local/state/backlit; without one, no class)")
+
+
+def _class_code(text: str) -> str:
+    from .classroom import check_code
+
+    try:
+        return check_code(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def class_code(host: str, code: str | None, open_: bool) -> str | None:
+    """The class code `backlit serve` uses: ``code`` if given, a fresh one on a public address, none on
+    loopback or with ``--open``."""
+    if open_:
+        if code:
+            raise ValueError("--open and --code contradict each other: choose one")
+        return None
+    if code:
+        return code
+    if _is_public(host):
+        from .classroom import new_code
+
+        return new_code()
+    return None
+
+
+def _phone_address(names: list[str]) -> str:
+    """The name a phone on the same network can reach best: an address rather than a host name."""
+    for name in names:
+        try:
+            if not ipaddress.ip_address(name).is_loopback:
+                return name
+        except ValueError:
+            pass
+    return names[0]
+
+
+def print_qr(url: str, out=None) -> None:
+    """The join URL as a QR code in the terminal (segno), for students' phones."""
+    import segno
+
+    segno.make(url, error="m").terminal(out=out or sys.stdout, compact=True)
 
 
 def bind(host: str, port: int, tries: int = PORT_TRIES) -> tuple[socket.socket, int]:
@@ -158,6 +216,16 @@ def uvicorn_config(app, **overrides):
     return uvicorn.Config(app, **settings)
 
 
+def proxy_options(args) -> dict:
+    """uvicorn's own settings for running behind a reverse proxy: the root path, and forwarded headers
+    trusted only from the allowed proxies (without --proxy-headers, from none)."""
+    root = (getattr(args, "root_path", "") or "").rstrip("/")
+    if root and not root.startswith("/"):
+        root = "/" + root
+    return {"root_path": root, "proxy_headers": bool(getattr(args, "proxy_headers", False)),
+            "forwarded_allow_ips": getattr(args, "forwarded_allow_ips", "127.0.0.1") or "127.0.0.1"}
+
+
 def run_serve(args) -> int:
     """Serve until Ctrl-C. Returns the exit code (0 after a clean stop)."""
     try:
@@ -183,8 +251,38 @@ def _serve(args) -> int:
         print(f"Port {args.port} is in use; using port {port} instead.")
     url = _url(args.host, port)
     public = _is_public(args.host)
+    try:
+        code = class_code(args.host, getattr(args, "code", None), getattr(args, "open", False))
+    except ValueError as e:
+        print(f"backlit: {e}", file=sys.stderr)
+        sock.close()
+        return 2
     if public:
         print(f"warning: listening on {args.host}: the playground is reachable from the network.")
+        if code is None:
+            print("warning: --open: no class code; anyone who can reach this port can open a session.")
+    store_url = getattr(args, "store", None)
+    store, teacher_key = None, None
+    if store_url or code:
+        from .store import default_url, open_store
+        from .teacher import new_key
+
+        try:
+            store_url = store_url or default_url()
+            store = open_store(store_url)
+            if code and not getattr(args, "code", None):   # a made-up code survives a restart
+                code = store.remembered("class_code", lambda: code)
+            teacher_key = store.remembered("teacher_key", new_key)
+        except (OSError, ValueError, ImportError) as e:
+            print(f"backlit: cannot open the class store {store_url}: {e}", file=sys.stderr)
+            sock.close()
+            return 2
+    others_names = [n for n in network_names(args.host)[1:] if n != "localhost"]
+    join_url = None
+    if code:
+        from .classroom import join_url as _join
+
+        join_url = _join(_url(_phone_address(others_names), port) if others_names else url, code)
 
     # Answer only to the names this server is reached by (stops DNS-rebinding pages): loopback, the
     # bound address, the names printed below, and --allow-host / --allow-origin hosts.
@@ -193,19 +291,32 @@ def _serve(args) -> int:
     open_browser = not args.no_browser
 
     def announce() -> None:
-        print(f"backlit playground: {url}  (Ctrl-C to stop)", flush=True)
+        from .classroom import join_url as with_code
+
+        join = (lambda u: with_code(u, code)) if code else (lambda u: u)
+        print(f"backlit playground: {join(url)}  (Ctrl-C to stop)", flush=True)
         others = [n for n in network_names(args.host)[1:] if n != "localhost"]
         if others:
-            print("  on the network: " + "  ".join(_url(n, port) for n in others), flush=True)
+            print("  on the network: " + "  ".join(join(_url(n, port)) for n in others), flush=True)
+        if code:
+            print(f"  class code: {code}  (students open the link, or type the code on the join page)", flush=True)
+            print_qr(join_url)
+        if store is not None:
+            print(f"  teacher's view (keep this link to yourself): {url}teacher?key={teacher_key}", flush=True)
         if public and workers == 1 and (os.cpu_count() or 1) > 1:
             print(f"  tip: --workers {os.cpu_count()} serves more students (one process per core)", flush=True)
 
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 
-        options = {"limits": limits.to_dict(), "allowed_origins": list(args.allow_origin), "allowed_hosts": hosts}
+        options = {"limits": limits.to_dict(), "allowed_origins": list(args.allow_origin), "allowed_hosts": hosts,
+                   "class_code": code, "store": store_url if store is not None else None,
+                   "teacher_key": teacher_key, "join_url": join_url}
+        if store is not None:
+            store.close()   # each worker opens its own
         os.environ[ENV_OPTIONS] = json.dumps(options)
-        config = uvicorn_config("backlit.server.app:create_app_from_env", factory=True, workers=workers)
+        config = uvicorn_config("backlit.server.app:create_app_from_env", factory=True, workers=workers,
+                                **proxy_options(args))
         announce()  # the socket already listens: connections wait until a worker takes them
         if open_browser:
             webbrowser.open(url)
@@ -218,8 +329,9 @@ def _serve(args) -> int:
         print("backlit: stopped.")
         return 0
 
-    app = create_app(limits=limits, allowed_origins=args.allow_origin, allowed_hosts=hosts)
-    config = uvicorn_config(app)
+    app = create_app(limits=limits, allowed_origins=args.allow_origin, allowed_hosts=hosts, class_code=code,
+                     store=store, teacher_key=teacher_key, join_url=join_url)
+    config = uvicorn_config(app, **proxy_options(args))
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None):
