@@ -35,6 +35,7 @@ from .engine import (
     concatenate,
     stack,
     matmul,
+    compile,
 )
 
 __version__ = "0.1.0"

@@ -27,7 +27,7 @@ from ..lab import data, trace as explain, gradflow, kinds
 from .. import nn
 from ..nn import optim
 from ..lab.graph import neuron_graph, step_graph
-from ..engine import Tensor, no_grad
+from ..engine import Tensor, compile, no_grad  # noqa: A004 (backlit.compile)
 from .settings import Limits, ProtocolError
 
 SESSION_FORMAT = "backlit.session"
@@ -133,6 +133,9 @@ class Playground:
 
     def _make_optimizer(self) -> None:
         self.optimizer = optim.make(self.config["optimizer"], self.model.parameters(), self.config["lr"])
+        # the step, recorded once per batch shape and replayed as flat numpy calls (same numbers)
+        self._step = compile(self._step_body)
+        self._pass = compile(explain.training_pass)
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
         """Targets in the layout the loss takes: class indices for cross-entropy, else (n, 1) floats."""
@@ -149,6 +152,18 @@ class Playground:
     def _loss(self, out: Tensor, target) -> Tensor:
         return nn.loss_function(self.loss_name)(out, target)
 
+    def _step_body(self, x: Tensor, target) -> Tensor:
+        """Forward, loss (with penalty), and, when the loss is finite, backward and the update."""
+        c = self.config
+        loss = self._loss(self.model(x), target)
+        if c["regularization"] != "none" and c["reg_rate"] > 0:
+            loss = loss + c["reg_rate"] * nn.penalty(self.model, c["regularization"])
+        if np.isfinite(loss.data):
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+        return loss
+
     def _train_step(self) -> float:
         """One optimizer step on the next batch; returns the batch's training loss (with penalty)."""
         c = self.config
@@ -157,15 +172,9 @@ class Playground:
         self._pos += len(xb)
         if self._pos >= self.n_train:
             self._new_epoch_order()
-        loss = self._loss(self.model(Tensor(xb)), nn.loss_class(self.loss_name).target(tb))
-        if c["regularization"] != "none" and c["reg_rate"] > 0:
-            loss = loss + c["reg_rate"] * nn.penalty(self.model, c["regularization"])
-        value = float(loss.data)
+        value = float(self._step(Tensor(xb), nn.loss_class(self.loss_name).target(tb)).data)
         if not np.isfinite(value):
             return value
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
         self.step_count += 1
         self.samples_seen += len(xb)
         self._version += 1
@@ -259,20 +268,23 @@ class Playground:
             self._pass_cache = (self._version, out)
             return out
         with np.errstate(all="ignore"):
-            tr = explain.trace(self.model, self.Xf_train, self.y_train, loss=self.loss_name)
+            # recorded once, then replayed as flat numpy calls (explain.trace's numbers, less of them)
+            loss, output, *rest = self._pass(self.model, Tensor(self.Xf_train), self.T_train, self.loss_name)
+            L = len(self.model.linears)
+            zs, acts, deltas, grads_W, grads_b = (rest[i * L:(i + 1) * L] for i in range(5))
             # the recorded δ are of the mean loss: one sample's own δ is n times larger
             n = self.n_train
-            per_w = n * max(float((np.abs(lt.delta).max(axis=1) * np.abs(tr.a_in(l)).max(axis=1)).max())
-                            for l, lt in enumerate(tr.layers))
-            per_delta = n * max(float(np.abs(lt.delta).max()) for lt in tr.layers)
-        acc = None if self.kind == "regression" else float(np.mean(self._predict_class(tr.output) == self.y_train))
+            a_in = [self.Xf_train, *acts[:-1]]
+            per_w = n * max(float((np.abs(d).max(axis=1) * np.abs(a).max(axis=1)).max()) for d, a in zip(deltas, a_in))
+            per_delta = n * max(float(np.abs(d).max()) for d in deltas)
+        acc = None if self.kind == "regression" else float(np.mean(self._predict_class(output) == self.y_train))
         with np.errstate(all="ignore"):
-            flow = gradflow.from_trace(tr)
-            badges = gradflow.badges([lt.z for lt in tr.layers[:-1]], self.model.activations[:-1])
+            flow = gradflow.layer_norms(deltas, grads_W)
+            badges = gradflow.badges(zs[:-1], self.model.activations[:-1])
         # badges: None when no neuron has one (the usual case: nothing to send)
-        out = {"train_loss": _float(tr.loss), "train_acc": acc, "gradflow": settings.json_safe(flow),
+        out = {"train_loss": _float(loss), "train_acc": acc, "gradflow": settings.json_safe(flow),
                "badges": badges if any(map(any, badges)) else None,
-               "train_grad": {"grad_W": [lt.grad_W for lt in tr.layers], "grad_b": [lt.grad_b for lt in tr.layers],
+               "train_grad": {"grad_W": grads_W, "grad_b": grads_b,
                               "scale": {"grad_W": _float(per_w), "delta": _float(per_delta)}}}
         self._pass_cache = (self._version, out)
         return out
@@ -323,7 +335,8 @@ class Playground:
         (:meth:`history_since`), so two viewers of one session never take history from each other."""
         with np.errstate(all="ignore"):
             g = explain.grid(self.model, extent=data.EXTENT, resolution=GRID_RES,
-                             neuron_resolution=NEURON_RES, features=self.config["features"])
+                             neuron_resolution=NEURON_RES, features=self.config["features"],
+                             dtype=np.float32)  # drawn at 8 bits: float32 is plenty, and cheaper
             fine = self._output_maps(g.output)  # (res, res, K)
             coarse = self._output_maps(np.moveaxis(g.output_neurons, 0, -1))  # (nr, nr, K)
             arrays: dict[str, np.ndarray] = {}

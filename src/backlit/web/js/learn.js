@@ -224,7 +224,15 @@ export class LearnPanel {
           'the gradient of ', el('code', {}, 'f'), '. Here is this network, loss and optimizer in PyTorch:'),
         el('div', { class: 'learn-code' },
           el('div', { class: 'learn-code-bar' }, el('span', { class: 'learn-muted' }, 'Python · PyTorch'), this.copyNote, this.copyBtn),
-          el('pre', { tabIndex: 0, 'aria-label': 'PyTorch code for this network' }, this.code))),
+          el('pre', { tabIndex: 0, 'aria-label': 'PyTorch code for this network' }, this.code)),
+        el('p', {}, 'A step can also be ', term('recorded and replayed'), '. ', el('code', {}, 'backlit.compile(step)'),
+          ' runs one training step while it writes down every numpy call the forward pass, the backward pass ',
+          'and the update make; later steps replay that list into arrays made once, with no graph to build, and ',
+          'give the same numbers. The playground trains this way. ',
+          el('a', { href: 'https://docs.jax.dev/en/latest/automatic-differentiation.html', target: '_blank', rel: 'noopener' },
+            'JAX\'s grad() is the same idea'),
+          ': it traces your function once and returns a new function for its gradient, which ',
+          el('code', {}, 'jax.jit'), ' then compiles.')),
 
       section(null, 'Read more', refs),
     );
