@@ -29,6 +29,7 @@ import numpy as np
 from . import data as _data
 from ..nn import functional as F
 from ..engine import Tensor, as_tensor, is_grad_enabled, no_grad
+from ..engine.keep import kept_grads
 from ..nn import activations, loss_function, losses
 
 VERSION = 1
@@ -245,23 +246,25 @@ class Trace:
     def _formula(self, layer, i, j, delta, a_in, product, fp, grad_a, terms, total):
         """(the formula, lines joined by newlines; for the output layer the loss line alone, else None)."""
         L = len(self.layers)
-        d = f"δ{layer}[{i}]"
+        # the playground's names: layers and neurons count from 1 (W2[3,1] feeds neuron 3 of layer 2)
+        n, m = layer + 1, i + 1
+        d = f"δ{n}[{m}]"
         if j == "bias":
-            head = f"∂L/∂b{layer}[{i}] = {d} · 1"
+            head = f"∂L/∂b{n}[{m}] = {d} · 1"
         else:
             if layer > 0:
-                src = f"a{layer - 1}[{j}]"
+                src = f"a{layer}[{j + 1}]"
             elif self.features is not None:
                 src = _data.FEATURES[self.features[j]].label
             else:
-                src = f"x[{j}]"
-            head = f"∂L/∂W{layer}[{i},{j}] = {d} · {src}"
+                src = f"x[{j + 1}]"
+            head = f"∂L/∂W{n}[{m},{j + 1}] = {d} · {src}"
         if self.batched:
             lines = [f"{head.replace(' = ', ' = Σₙ ', 1)} over {self.n} samples = {_fmt(product)}"]
         else:
             lines = [f"{head} = {_par(delta[0])} · {_par(a_in[0])} = {_fmt(product)}"]
         if layer < L - 1:
-            rule = f"{d} = f′(z{layer}[{i}]) · Σₖ W{layer + 1}[k,{i}] · δ{layer + 1}[k]"
+            rule = f"{d} = f′(z{n}[{m}]) · Σₖ W{n + 1}[k,{m}] · δ{n + 1}[k]"
             if self.batched:
                 lines.append(rule + "  (for each sample)")
             else:
@@ -453,8 +456,7 @@ class Trace:
             loss_fn(out, target).backward()
 
         with self._weights():
-            saved = [p.grad for p in params]
-            try:
+            with kept_grads(params):
                 fb = []
                 for _ in range(runs):
                     for p in params:
@@ -462,9 +464,6 @@ class Trace:
                     t0 = clock()
                     forward_backward()
                     fb.append(clock() - t0)
-            finally:
-                for p, g in zip(params, saved):
-                    p.grad = g
             fwd = []
             for _ in range(runs):
                 t0 = clock()
@@ -537,11 +536,7 @@ def training_pass(model, x: Tensor, target, loss: str):
     ``target`` as the loss takes it. The same numbers as :func:`trace` (which records much more), in a
     form ``backlit.compile`` can record and replay. The parameters' ``.grad`` are left as they were.
     """
-    params = _params(model)
-    saved = [p.grad for p in params]
-    for p in params:
-        p.grad = None
-    try:
+    with kept_grads(_params(model)):
         zas = model.forward_layers(x)
         L = loss_function(loss)(zas[-1][1], target)
         for z, _ in zas:
@@ -550,9 +545,6 @@ def training_pass(model, x: Tensor, target, loss: str):
         result = (L.data, zas[-1][1].data, *[z.data for z, _ in zas], *[a.data for _, a in zas],
                   *[z.grad for z, _ in zas], *[lin.weight.grad for lin in model.linears],
                   *[lin.bias.grad for lin in model.linears])
-    finally:
-        for p, g in zip(params, saved):
-            p.grad = g
     return result
 
 
@@ -582,11 +574,7 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
     n, k = len(X2), model.sizes[-1]
     target = losses.targets(y, loss, n, k)
 
-    params = _params(model)
-    saved = [p.grad for p in params]
-    for p in params:
-        p.grad = None
-    try:
+    with kept_grads(_params(model)):
         t0 = time.perf_counter()
         x_t = Tensor(X2, requires_grad=True, dtype=dtype)
         # x1, x2 alone is the identity map: skip the three no-op graph nodes (same numbers, same grads)
@@ -604,9 +592,6 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
         # ours alone once the saved .grad values are put back below, so no copies
         grads_W = [_grad(lin.weight) for lin in model.linears]
         grads_b = [_grad(lin.bias) for lin in model.linears]
-    finally:
-        for p, g in zip(params, saved):
-            p.grad = g
 
     one = (lambda a: a) if batched else (lambda a: a[0])
     layers = [LayerTrace(act, lin.weight.data.copy(), lin.bias.data.copy(), one(z.data), one(a.data),

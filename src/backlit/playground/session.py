@@ -26,7 +26,7 @@ from . import csvdata, export, images, settings
 from ..lab import data, trace as explain, gradflow, kinds
 from .. import nn
 from ..nn import optim
-from ..lab import graph as graph_module
+from ..lab.graph import neuron_graph, step_graph
 from ..engine import Tensor, compile, no_grad  # noqa: A004 (backlit.compile)
 from .settings import Limits, ProtocolError
 
@@ -42,6 +42,17 @@ NUDGE_WRONG_STEPS = 12  # an already misclassified point walks this far deeper i
 EXPORTS = {"torch": "PyTorch script (.py)", "onnx": "ONNX model (.onnx)",
            "worked": "Worked example of this sample (.md)", "worked_blanks": "Exercise with answer key (.md)",
            "csv": "The data (.csv)"}
+
+
+def exports_menu() -> dict:
+    """The Export menu offers what this server can make: ONNX only with the onnx package installed;
+    without it the menu shows, unselectable, how to get it."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is not None:
+        return {"exports": EXPORTS, "exports_missing": {}}
+    return {"exports": {k: v for k, v in EXPORTS.items() if k != "onnx"},
+            "exports_missing": {EXPORTS["onnx"]: "pip install 'backlit[export]' where the server runs"}}
 
 
 class HistoryCursor:
@@ -376,7 +387,7 @@ class Playground:
                "gradflow_layers": gradflow.layer_names(len(self.model.linears)),
                "custom_data": self.custom is not None}
         if schema:
-            msg["schema"] = {**settings.schema(self.limits), "exports": EXPORTS, "views": [images.VIEW]}
+            msg["schema"] = {**settings.schema(self.limits), **exports_menu(), "views": [images.VIEW]}
         return msg
 
     def points(self) -> dict:
@@ -632,7 +643,7 @@ class Playground:
         c = self.config
         self._require_points()
         with np.errstate(all="ignore"):
-            g = graph_module.step_graph(self.model, self.X_train[self.selected], self._target_of(self.selected),
+            g = step_graph(self.model, self.X_train[self.selected], self._target_of(self.selected),
                                         loss=self.loss_name, features=c["features"],
                                         regularization=c["regularization"], reg_rate=c["reg_rate"])
         return [{"type": "graph", "graph": g.to_dict()}]
@@ -642,7 +653,7 @@ class Playground:
         the activation, run through the engine on scalars."""
         self._check_index(layer, neuron)
         with np.errstate(all="ignore"):
-            g = graph_module.neuron_graph(self._trace(), layer, neuron)
+            g = neuron_graph(self._trace(), layer, neuron)
         return [{"type": "graph_zoom", "graph": g.to_dict()}]
 
     def code(self) -> list[dict]:
@@ -788,7 +799,9 @@ class Playground:
         row is reported by line; a bad file changes nothing."""
         kind = "regression" if self.kind == "regression" else "classification"
         try:
-            ds = csvdata.read_csv(text, kind=kind, max_rows=self.limits.max_points, rescale=bool(rescale))
+            # a point off the drawn plane would be an off-canvas sample: only [-6, 6]² (or rescale)
+            ds = csvdata.read_csv(text, kind=kind, max_rows=self.limits.max_points, rescale=bool(rescale),
+                                  limit=max(abs(v) for v in data.EXTENT))
         except csvdata.CSVError as e:
             raise CSVProblem(e) from None
         if ds.kind != self.kind:  # a multiclass file on a binary set, or the other way round
