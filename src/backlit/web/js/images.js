@@ -208,8 +208,12 @@ export class ImagesView {
     if (!container || !views) return;
     for (const v of views) {
       if (container.querySelector(`[data-view="${v.key}"]`)) continue;
+      const glyph = el('canvas', { width: 64, height: 64, 'aria-hidden': 'true' });   // a picture, as the other thumbnails
+      const g = glyph.getContext('2d');
+      g.fillStyle = '#151b29'; g.fillRect(0, 0, 64, 64);
+      g.fillStyle = '#e4e8f1'; g.font = 'bold 20px sans-serif'; g.textAlign = 'center'; g.fillText('8×8', 32, 40);
       const btn = el('button', { type: 'button', class: 'thumb thumb-view', 'data-view': v.key, title: v.doc, 'aria-label': `Dataset ${v.label}` },
-        el('span', { class: 'thumb-glyph', 'aria-hidden': 'true' }, '8×8'), el('span', { class: 'thumb-label' }, v.label));
+        glyph, el('span', { class: 'thumb-label' }, v.label));
       btn.addEventListener('click', () => this.send(v.open));
       container.append(btn);
     }
