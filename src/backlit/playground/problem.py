@@ -8,6 +8,8 @@ setting of the data or network group builds a new one.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +45,13 @@ class Points:
             return [[float(a), float(b), v] for (a, b), v in zip(X.tolist(), y.tolist())]
 
         return {"train": rows(self.X_train, self.y_train), "test": rows(self.X_test, self.y_test)}
+
+    def packed(self) -> dict:
+        """The same, each part packed as :func:`unpack` reads it (half the size of the lists)."""
+        def pack(X, y):
+            return base64.b64encode(np.column_stack([X, y]).astype("<f8").tobytes()).decode("ascii")
+
+        return {"train": pack(self.X_train, self.y_train), "test": pack(self.X_test, self.y_test)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,11 +127,26 @@ def check_label(name: str, value, kind: str, classes):
     return settings.check_int(name, value, 0, classes - 1)
 
 
+def unpack(text: str, name: str, max_points: int) -> list:
+    """Packed points: base64 of little-endian float64 triples x, y, label (a page's Float64Array)."""
+    if len(text) > (max_points * 24 + 2) // 3 * 4:
+        raise ProtocolError(name, f"{name} holds more than {max_points} points")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError(name, f"{name} must be base64 of float64 triples x, y, label") from None
+    if len(raw) % 24:
+        raise ProtocolError(name, f"{name} must be base64 of float64 triples x, y, label")
+    return np.frombuffer(raw, "<f8").reshape(-1, 3).tolist()
+
+
 def check_rows(rows, kind: str, classes, limits, name: str = "points") -> Points:
-    """Points as they travel, ``{"train": [[x, y, label], ...], "test": [...]}``, checked in full
-    (shape, plane, labels, the session's point limit) -> :class:`Points`."""
-    if not isinstance(rows, dict) or not all(isinstance(rows.get(k), list) for k in ("train", "test")):
+    """Points as they travel, ``{"train": [[x, y, label], ...], "test": [...]}`` (or each part packed,
+    see :func:`unpack`), checked in full (shape, plane, labels, the session's point limit) -> :class:`Points`."""
+    if not isinstance(rows, dict) or not all(isinstance(rows.get(k), (list, str)) for k in ("train", "test")):
         raise ProtocolError(name, f"{name} must be {{'train': [[x, y, label], ...], 'test': [...]}}")
+    rows = {k: unpack(v, f"{name}.{k}", limits.max_points) if isinstance(v, str) else v
+            for k, v in rows.items() if k in ("train", "test")}
     if len(rows["train"]) + len(rows["test"]) > limits.max_points:
         raise ProtocolError(name, f"{name} holds more than {limits.max_points} points")
     out = []

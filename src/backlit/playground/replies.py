@@ -6,6 +6,8 @@ turns that into the replies, in the one order the page expects.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from ..lab import data, gradflow, kinds, trace as explain
@@ -147,11 +149,14 @@ def no_points_error() -> dict:
 
 def saved(pg) -> dict:
     """The session as JSON-ready data: config, weights and counters (versioned), and the points when
-    they are the user's own."""
+    they are the user's own (packed when the lists would not fit in half a message)."""
     p = pg.problem
+    points = p.points.rows() if p.custom else None
+    if points is not None and len(json.dumps(points)) > pg.limits.max_message_bytes // 2:
+        points = p.points.packed()
     return {"format": SESSION_FORMAT, "version": SESSION_VERSION, "config": dict(pg.config),
             "sizes": list(p.sizes),
             "weights": [lin.weight.data.tolist() for lin in pg.model.linears],
             "biases": [lin.bias.data.tolist() for lin in pg.model.linears],
             "step": pg.step_count, "samples_seen": pg.samples_seen, "epoch": pg.epoch,
-            **({"points": p.points.rows()} if p.custom else {})}
+            **({"points": points} if p.custom else {})}
