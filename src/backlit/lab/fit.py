@@ -169,12 +169,13 @@ class Trainer:
         steps, samples, epochs = self.steps, self.samples, self.epochs
         with np.errstate(all="ignore"):  # overflow is detected and reported, not printed
             while True:
+                last = self.steps
                 if not math.isfinite(self.step(batch_size, regularization, reg_rate)):
                     return False
                 if (to_epoch_end and self.epochs != epochs) or self.steps - steps >= max_steps \
                         or (max_samples is not None and self.samples - samples >= max_samples) \
                         or (deadline is not None and time.perf_counter() >= deadline) \
-                        or self.steps == steps:  # saturated counters: stop rather than spin
+                        or self.steps == last:  # saturated counters: stop rather than spin
                     break
             # the loss alone can miss it: tanh(inf) = 1, so an infinite weight may still give a finite loss
             return within_limits(self.params)
