@@ -12,6 +12,7 @@ import numpy as np
 
 from ..lab import data, gradflow, kinds, trace as explain
 from . import settings
+from .settings import ProtocolError
 
 SESSION_FORMAT = "backlit.session"
 SESSION_VERSION = 1
@@ -160,3 +161,14 @@ def saved(pg) -> dict:
             "biases": [lin.bias.data.tolist() for lin in pg.model.linears],
             "step": pg.step_count, "samples_seen": pg.samples_seen, "epoch": pg.epoch,
             **({"points": points} if p.custom else {})}
+
+
+class CSVProblem(ProtocolError):
+    """A CSV that cannot be loaded: one error reply listing its bad lines (and the rescale offer)."""
+
+    def __init__(self, err):
+        super().__init__("csv", str(err))
+        self.details = err.to_dict()
+
+    def reply(self, reply_to: int | None = None) -> dict:
+        return {**super().reply(reply_to), **self.details}

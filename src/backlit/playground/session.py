@@ -24,12 +24,11 @@ from . import csvdata, problem as problems, replies, settings
 from .learner import Learner
 from .sample import NUDGE_MAX_STEPS, NUDGE_STEP, NUDGE_WRONG_STEPS, SampleActions  # noqa: F401
 from .problem import Points
-from .replies import (DATA, EXPORTS, NETWORK, SCHEMA, SESSION_FORMAT, SESSION_VERSION, STATE,  # noqa: F401
+from .replies import (CSVProblem, DATA, EXPORTS, NETWORK, SCHEMA, SESSION_FORMAT, SESSION_VERSION, STATE,  # noqa: F401
                       STATUS_DIVERGED, WEIGHTS)
 from ..lab import data, fit
 from ..engine import Tensor
 from .settings import Limits, ProtocolError
-
 
 
 class HistoryCursor:
@@ -428,17 +427,6 @@ class Playground(SampleActions):
                                 f"({', '.join(self.model.activations)})")
         self.learner.use_model(model, self.config)
         return [self.state(), self._frame_msg()]
-
-
-class CSVProblem(ProtocolError):
-    """A CSV that cannot be loaded: one error reply listing its bad lines (and the rescale offer)."""
-
-    def __init__(self, err):
-        super().__init__("csv", str(err))
-        self.details = err.to_dict()
-
-    def reply(self, reply_to: int | None = None) -> dict:
-        return {**super().reply(reply_to), **self.details}
 
 
 def _lenient(parse, whole, pieces: list, errors: list) -> dict:
