@@ -69,7 +69,7 @@ def targets(y, loss: str, k: int) -> np.ndarray:
 
 def objective(out, t: np.ndarray, loss: str):
     """The mean ``loss`` of outputs ``out`` against targets ``t`` laid out by :func:`targets`."""
-    return nn.loss_function(loss)(out, t if t.dtype.kind == "i" else Tensor(t))
+    return nn.loss_function(loss)(out, nn.loss_class(loss).target(t))
 
 
 def data_loss(out, y: np.ndarray, loss: str):

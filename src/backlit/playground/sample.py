@@ -175,6 +175,8 @@ class SampleActions:
             except ImportError:
                 raise ProtocolError("format", "ONNX export needs the onnx package on the server: "
                                     "pip install 'backlit[export]'") from None
+            except ValueError as e:  # a registry row with no ONNX spelling says so
+                raise ProtocolError("format", str(e)) from None
             return [replies.export_blob(format, f"{stem}.onnx", base64.b64encode(blob).decode("ascii"))]
         if format in ("worked", "worked_blanks"):
             with np.errstate(all="ignore"):
