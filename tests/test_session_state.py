@@ -142,3 +142,15 @@ def test_one_divergence_rule_for_the_cli_and_the_playground():
         if pg.diverged:
             break
     assert pg.diverged and fit.within_limits(pg.model.parameters())
+
+
+def test_every_weight_change_and_every_rebuild_gives_a_new_version():
+    """A cache outside the session (the teacher's thumbnails) keys on it: no two states share one."""
+    pg = Playground()
+    seen = [pg.version]
+    for act in (pg.step, pg.reset, lambda: pg.set_weight(0, 0, 0, 0.5), lambda: pg.set({"hidden": [3]}),
+                pg.regenerate):
+        act()
+        assert pg.version not in seen
+        seen.append(pg.version)
+    assert Playground().version not in seen

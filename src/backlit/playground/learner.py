@@ -1,13 +1,15 @@
 """What training changes: the network, its optimizer, the batch order, the counters, and a version.
 
 A :class:`Learner` trains on one :class:`~backlit.playground.problem.Problem` with the one training
-step of :class:`backlit.lab.fit.Trainer`. Every change of a weight bumps ``version``; :meth:`memo`
+step of :class:`backlit.lab.fit.Trainer`. Every change of a weight gives a new ``version`` (unique
+across learners, so it can key a cache outside the session too); :meth:`memo`
 keeps one value per name for the current version, so whatever is computed from the weights (the
 metrics, the pass over the training set, the loss-curve point) is computed once per version.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -16,6 +18,9 @@ from .. import nn
 from ..engine import Tensor, no_grad
 from ..lab import fit, gradflow, kinds, trace as explain
 from . import settings
+
+
+_VERSIONS = itertools.count(1)  # one sequence for every learner: a version names one state of one learner
 
 
 def _float(v) -> float | None:
@@ -30,7 +35,7 @@ class Learner:
                                 init=config["init"])
         self.trainer = fit.Trainer(model, problem.Xf_train, problem.T_train, problem.loss, config["optimizer"],
                                    config["lr"], np.random.default_rng((config["seed"], 1)))
-        self.version = 0
+        self.version = next(_VERSIONS)
         self._memo: dict = {}
 
     # ---- state ------------------------------------------------------------------------------------
@@ -58,7 +63,7 @@ class Learner:
 
     def changed(self) -> None:
         """The weights changed (however): a new version, so every memo refreshes."""
-        self.version += 1
+        self.version = next(_VERSIONS)
 
     def memo(self, name: str, compute):
         """``compute()`` once per weight version."""

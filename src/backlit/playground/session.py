@@ -88,6 +88,8 @@ class Playground(SampleActions):
     T_train = property(lambda self: self.problem.T_train)
     custom = property(lambda self: self.problem.points if self.problem.custom else None)
     status = property(replies.status)
+    version = property(lambda self: self.learner.version)  # a new one on every weight change
+    _version = version
 
     @property
     def epoch(self) -> float:
