@@ -27,7 +27,7 @@ import numpy as np
 from . import data, gradflow, kinds
 from .. import nn
 from ..nn import optim
-from ..engine import Tensor, no_grad
+from ..engine import Tensor, compile, no_grad  # noqa: A004 (backlit.compile)
 
 ACTIVATIONS = nn.ACTIVATIONS
 OPTIMIZERS = optim.OPTIMIZERS
@@ -113,7 +113,7 @@ class Trainer:
                  keep_norms: bool = False):
         self.model, self.inputs, self.targets, self.loss = model, inputs, targets_, loss
         self.params = model.parameters()
-        self.optimizer = optim.make(optimizer, self.params, lr)
+        self.new_optimizer(optimizer, lr)
         self.rng = rng
         self.steps = self.samples = self.epochs = 0
         self.norms: list | None = [] if keep_norms else None
@@ -125,6 +125,26 @@ class Trainer:
 
     def new_optimizer(self, name: str, lr: float) -> None:
         self.optimizer = optim.make(name, self.params, lr)
+        # the step, recorded once per batch shape and replayed as flat numpy calls (same numbers)
+        self._compiled = compile(self._step_body)
+
+    def _step_body(self, x: Tensor, target, regularization, reg_rate):
+        """Forward, objective (with penalty), and, when it is finite, backward and the update."""
+        if self.norms is None:
+            out = self.model(x)
+        else:
+            self._zas = self.model.forward_layers(x)  # model(x), keeping each layer's z for its δ
+            for z, _ in self._zas:
+                z.retain_grad()
+            out = self._zas[-1][1]
+        obj = nn.loss_function(self.loss)(out, target)
+        if regularization not in (None, "none") and reg_rate > 0:
+            obj = obj + reg_rate * nn.penalty(self.model, regularization)
+        if np.isfinite(obj.data):
+            self.optimizer.zero_grad()
+            obj.backward()
+            self.optimizer.step()
+        return obj
 
     def step(self, batch_size: int, regularization: str | None = None, reg_rate: float = 0.0) -> float:
         """One optimizer step on the next batch; returns its objective (data loss plus ``reg_rate``
@@ -136,25 +156,13 @@ class Trainer:
         if self.pos >= n:
             self.epochs += 1
             self._new_order()
-        if self.norms is None:
-            out = self.model(Tensor(xb))
-        else:
-            zas = self.model.forward_layers(xb)  # model(x), keeping each layer's z for its δ
-            for z, _ in zas:
-                z.retain_grad()
-            out = zas[-1][1]
-        obj = objective(out, tb, self.loss)
-        if regularization not in (None, "none") and reg_rate > 0:
-            obj = obj + reg_rate * nn.penalty(self.model, regularization)
-        value = float(obj.data)
+        run = self._compiled if self.norms is None else self._step_body  # gradient norms: eager
+        value = float(run(Tensor(xb), nn.loss_class(self.loss).target(tb), regularization, reg_rate).data)
         if not math.isfinite(value):
             return value
-        self.optimizer.zero_grad()
-        obj.backward()
         if self.norms is not None:
-            self.norms.append(gradflow.layer_norms([z.grad for z, _ in zas],
+            self.norms.append(gradflow.layer_norms([z.grad for z, _ in self._zas],
                                                    [lin.weight.grad for lin in self.model.linears]))
-        self.optimizer.step()
         self.steps = min(self.steps + 1, MAX_COUNT)
         self.samples = min(self.samples + len(xb), MAX_COUNT)
         return value

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from .. import nn
-from ..engine import Tensor, no_grad
+from ..engine import Tensor, compile, no_grad  # noqa: A004 (backlit.compile)
 from ..lab import fit, gradflow, kinds, trace as explain
 from . import settings
 
@@ -37,6 +37,7 @@ class Learner:
                                    config["lr"], np.random.default_rng((config["seed"], 1)))
         self.version = next(_VERSIONS)
         self._memo: dict = {}
+        self._pass = compile(explain.training_pass)  # recorded once, then replayed as flat numpy calls
 
     # ---- state ------------------------------------------------------------------------------------
     @property
@@ -151,20 +152,23 @@ class Learner:
             return {"train_loss": None, "train_acc": None, "train_grad": None, "badges": None,
                     "gradflow": {"delta": [None] * L, "grad_W": [None] * L}}
         with np.errstate(all="ignore"):
-            tr = explain.trace(self.model, p.Xf_train, p.y_train, loss=p.loss)
+            # explain.trace's numbers, less of them, from a recorded pass
+            loss, output, *rest = self._pass(self.model, Tensor(p.Xf_train), p.T_train, p.loss)
+            L = len(self.model.linears)
+            zs, acts, deltas, grads_W, grads_b = (rest[i * L:(i + 1) * L] for i in range(5))
             # the recorded δ are of the mean loss: one sample's own δ is n times larger
             n = p.n_train
-            per_w = n * max(float((np.abs(lt.delta).max(axis=1) * np.abs(tr.a_in(l)).max(axis=1)).max())
-                            for l, lt in enumerate(tr.layers))
-            per_delta = n * max(float(np.abs(lt.delta).max()) for lt in tr.layers)
-        acc = None if p.kind == "regression" else float(np.mean(self.predict_class(tr.output) == p.y_train))
+            a_in = [p.Xf_train, *acts[:-1]]
+            per_w = n * max(float((np.abs(d).max(axis=1) * np.abs(a).max(axis=1)).max()) for d, a in zip(deltas, a_in))
+            per_delta = n * max(float(np.abs(d).max()) for d in deltas)
+        acc = None if p.kind == "regression" else float(np.mean(self.predict_class(output) == p.y_train))
         with np.errstate(all="ignore"):
-            flow = gradflow.from_trace(tr)
-            badges = gradflow.badges([lt.z for lt in tr.layers[:-1]], self.model.activations[:-1])
+            flow = gradflow.layer_norms(deltas, grads_W)
+            badges = gradflow.badges(zs[:-1], self.model.activations[:-1])
         # badges: None when no neuron has one (the usual case: nothing to send)
-        return {"train_loss": _float(tr.loss), "train_acc": acc, "gradflow": settings.json_safe(flow),
+        return {"train_loss": _float(loss), "train_acc": acc, "gradflow": settings.json_safe(flow),
                 "badges": badges if any(map(any, badges)) else None,
-                "train_grad": {"grad_W": [lt.grad_W for lt in tr.layers], "grad_b": [lt.grad_b for lt in tr.layers],
+                "train_grad": {"grad_W": grads_W, "grad_b": grads_b,
                                "scale": {"grad_W": _float(per_w), "delta": _float(per_delta)}}}
 
     def metrics(self) -> dict:

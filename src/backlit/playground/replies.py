@@ -23,6 +23,19 @@ NEURON_RES = 25
 EXPORTS = {"torch": "PyTorch script (.py)", "onnx": "ONNX model (.onnx)",
            "worked": "Worked example of this sample (.md)", "worked_blanks": "Exercise with answer key (.md)",
            "csv": "The data (.csv)"}
+
+
+def exports_menu() -> dict:
+    """The Export menu offers what this server can make: ONNX only with the onnx package installed;
+    without it the menu shows, unselectable, how to get it."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is not None:
+        return {"exports": EXPORTS, "exports_missing": {}}
+    return {"exports": {k: v for k, v in EXPORTS.items() if k != "onnx"},
+            "exports_missing": {EXPORTS["onnx"]: "pip install 'backlit[export]' where the server runs"}}
+
+
 NO_POINTS = "the plane has no training points: add some (Edit data) or pick a dataset"
 NO_POINTS_TO_TRAIN = "the plane has no training points: add some before training"
 
@@ -62,7 +75,7 @@ def state(pg, schema: bool = False) -> dict:
            "gradflow_layers": gradflow.layer_names(len(model.linears)),
            "custom_data": p.custom}
     if schema:
-        msg["schema"] = {**settings.schema(pg.limits), "exports": EXPORTS}
+        msg["schema"] = {**settings.schema(pg.limits), **exports_menu()}
     return msg
 
 
@@ -76,7 +89,8 @@ def frame(pg) -> tuple[dict, dict[str, np.ndarray]]:
     kind = kinds.get(p.kind)
     with np.errstate(all="ignore"):
         g = explain.grid(lr.model, extent=data.EXTENT, resolution=GRID_RES,
-                         neuron_resolution=NEURON_RES, features=list(p.features))
+                         neuron_resolution=NEURON_RES, features=list(p.features),
+                         dtype=np.float32)  # drawn at 8 bits: float32 is plenty, and cheaper
         fine = kind.display(g.output, p.loss)  # (res, res, K)
         coarse = kind.display(np.moveaxis(g.output_neurons, 0, -1), p.loss)  # (nr, nr, K)
         arrays: dict[str, np.ndarray] = {}

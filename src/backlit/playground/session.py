@@ -24,7 +24,7 @@ from . import csvdata, problem as problems, replies, settings
 from .learner import Learner
 from .sample import NUDGE_MAX_STEPS, NUDGE_STEP, NUDGE_WRONG_STEPS, SampleActions  # noqa: F401
 from .problem import Points
-from .replies import (CSVProblem, DATA, EXPORTS, NETWORK, SCHEMA, SESSION_FORMAT, SESSION_VERSION, STATE,  # noqa: F401
+from .replies import (CSVProblem, DATA, exports_menu, EXPORTS, NETWORK, SCHEMA, SESSION_FORMAT, SESSION_VERSION, STATE,  # noqa: F401
                       STATUS_DIVERGED, WEIGHTS)
 from ..lab import data, fit
 from ..engine import Tensor
@@ -367,7 +367,9 @@ class Playground(SampleActions):
         parsed and checked in full (every bad row reported by line) before anything changes."""
         kind = "regression" if self.kind == "regression" else "classification"
         try:
-            ds = csvdata.read_csv(text, kind=kind, max_rows=self.limits.max_points, rescale=bool(rescale))
+            # a point off the drawn plane would be an off-canvas sample: only [-6, 6]² (or rescale)
+            ds = csvdata.read_csv(text, kind=kind, max_rows=self.limits.max_points, rescale=bool(rescale),
+                                  limit=max(abs(v) for v in data.EXTENT))
         except csvdata.CSVError as e:
             raise CSVProblem(e) from None
         config = dict(self.config)
