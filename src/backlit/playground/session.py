@@ -119,14 +119,9 @@ class Playground(SampleActions):
         self.playing, self.diverged = False, True
         return [self.state()]
 
-    def _snapshot(self) -> tuple:
-        return self.learner.snapshot()
-
-    def _restore(self, snap: tuple) -> None:
-        self.learner.restore(snap)
-
-    def _weights_finite(self) -> bool:
-        return self.learner.within_limits()
+    _snapshot = property(lambda self: self.learner.snapshot)
+    _restore = property(lambda self: self.learner.restore)
+    _weights_finite = property(lambda self: self.learner.within_limits)
 
     # ---- reads ----------------------------------------------------------------------------------
     def metrics(self) -> dict:
