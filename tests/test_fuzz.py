@@ -157,7 +157,10 @@ NEAR = {"neuron": near_index, "frames": near_index, "scale": near_number, "label
         "network": st.one_of(st.sampled_from(["mlp", "cnn"]), json_values), "speed": near_index, "seed": near_index,
         "unit": near_index, "eps": near_number, "steps": near_index, "target": st.one_of(st.none(), near_index),
         "width": near_index, "height": near_index,
-        "pixels": st.one_of(st.just("AAAAAA=="), st.text(max_size=40), json_values)}
+        "pixels": st.one_of(st.just("AAAAAA=="), st.text(max_size=40), json_values),
+        "points": st.one_of(json_values, st.fixed_dictionaries(
+            {"train": st.lists(st.lists(near_number, min_size=3, max_size=3), max_size=4),
+             "test": st.lists(st.lists(near_number, min_size=3, max_size=3), max_size=2)}))}
 typed = st.sampled_from([k for k in P.MESSAGE_TYPES if k not in ("play", "images_play", "drawn")]).flatmap(
     lambda kind: st.fixed_dictionaries({"type": st.just(kind), **{f: NEAR[f] for f in P.SCHEMAS[kind]}},
                                        optional={"id": st.integers(-10, 10**6)}))
