@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,6 +141,8 @@ def served(port: int | None = None, *options: str, timeout: float = 60, env: dic
         while True:  # it announces once listening; make sure it also answers
             try:
                 urllib.request.urlopen(server.url, timeout=2).close()
+                break
+            except urllib.error.HTTPError:   # an answer all the same (e.g. the class code's join page)
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:

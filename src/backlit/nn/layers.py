@@ -281,3 +281,67 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class Conv2d(Module):
+    """torch's ``nn.Conv2d`` for square kernels: weight (out_channels, in_channels, k, k), bias
+    (out_channels,), one stride and one zero padding for both axes; input (N, C, H, W).
+
+    Initialised as torch does: weight and bias ~ U(-1/√fan_in, 1/√fan_in), fan_in = in_channels·k·k.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, bias: bool = True, seed: int | None = None,
+                 rng: np.random.Generator | None = None, dtype=np.float64):
+        in_channels, out_channels, k = int(in_channels), int(out_channels), int(kernel_size)
+        if in_channels < 1 or out_channels < 1 or k < 1:
+            raise ValueError(f"Conv2d needs positive sizes, got in={in_channels}, out={out_channels}, k={k}")
+        if rng is None:
+            rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(in_channels * k * k)
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, k
+        self.stride, self.padding = int(stride), int(padding)
+        self.weight = Tensor(rng.uniform(-bound, bound, (out_channels, in_channels, k, k)),
+                             requires_grad=True, dtype=dtype)
+        self.bias = Tensor(rng.uniform(-bound, bound, out_channels), requires_grad=True,
+                           dtype=dtype) if bias else None
+
+    def forward(self, x):
+        return F.conv2d(_as_tensor(x, self.weight.dtype), self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+
+
+class MaxPool2d(Module):
+    """torch's ``nn.MaxPool2d`` (square windows; stride defaults to the kernel size)."""
+
+    def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
+
+
+class AvgPool2d(MaxPool2d):
+    """torch's ``nn.AvgPool2d`` (square windows; padding counted as zeros in the mean)."""
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class Flatten(Module):
+    """torch's ``nn.Flatten``: every axis from ``start_dim`` (default 1, after the batch) as one."""
+
+    def __init__(self, start_dim: int = 1):
+        self.start_dim = start_dim
+
+    def forward(self, x):
+        return F.flatten(x, self.start_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}"

@@ -38,6 +38,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from ..playground.session import Playground
 from ..playground.settings import Limits
 from . import protocol as P
+from .classroom import Gate
 from .viewer import Viewer
 
 log = logging.getLogger("backlit.server")
@@ -637,16 +638,17 @@ def _import_optional() -> None:
 
 
 def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str | Path | None = None,
-               allowed_hosts=None, debug: bool = False, send_timeout: float = SEND_TIMEOUT,
-               max_queued_bytes: int | None = None) -> Starlette:
+               allowed_hosts=None, debug: bool = False, class_code: str | None = None,
+               send_timeout: float = SEND_TIMEOUT, max_queued_bytes: int | None = None) -> Starlette:
     """The playground app.
 
     ``allowed_origins``: extra WebSocket origins ("https://example.org" or a bare "host:port"), for a
     reverse proxy. ``allowed_hosts``: if given, the Host names this server answers to (the CLI passes
     the loopback names when it listens on loopback); the allowed origins' hosts are added to it.
-    ``web_root`` overrides the page folder (tests). ``send_timeout``: seconds before a peer that
-    stopped reading is dropped; ``max_queued_bytes``: the most one connection's waiting messages
-    may hold (default: two messages of the largest size).
+    ``web_root`` overrides the page folder (tests). ``class_code``: only holders of it (or of its
+    cookie) get the page and a session (:mod:`backlit.server.classroom`). ``send_timeout``: seconds
+    before a peer that stopped reading is dropped; ``max_queued_bytes``: the most one connection's
+    waiting messages may hold (default: two messages of the largest size).
     """
     limits = limits or Limits()
     install_log_filters()
@@ -742,6 +744,8 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
     app = Starlette(debug=debug, routes=routes)
     app.state.hub = hub
     app.state.limits = limits
+    if class_code:
+        app.add_middleware(Gate, code=class_code)  # inside the Host check: a bad Host is refused first
     if allowed_hosts is not None:
         hosts = set(allowed_hosts)
         for origin in allowed:
@@ -761,4 +765,4 @@ def create_app_from_env() -> Starlette:
     options = json.loads(os.environ.get(ENV_OPTIONS, "{}"))
     return create_app(limits=Limits(**options.get("limits", {})),
                       allowed_origins=options.get("allowed_origins", ()),
-                      allowed_hosts=options.get("allowed_hosts"))
+                      allowed_hosts=options.get("allowed_hosts"), class_code=options.get("class_code"))
