@@ -20,7 +20,7 @@ import logging
 import time
 
 from ..playground.pacing import Pacer
-from ..playground.session import HistoryCursor, Playground
+from ..playground.session import EXPORTS, HistoryCursor, Playground
 from ..playground.settings import Limits, ProtocolError
 from . import protocol as P
 
@@ -107,6 +107,9 @@ class Viewer:
                 message = P.decode(message, self.limits.max_message_bytes)
             reply_to = P.message_id(message)
             valid = P.validate(message)
+            if valid["type"] == "export" and valid["format"] not in EXPORTS:
+                raise ProtocolError("format", f"format must be one of {', '.join(EXPORTS)}; "
+                                              f"got {valid['format']!r}")
         except ProtocolError as e:
             return None, [e.reply()], reply_to
         except Exception as e:  # a bug, not bad input
