@@ -380,6 +380,8 @@ class Session:
         self.frame_cost = 0.0  # seconds one frame of this session takes (smoothed): sets its frame rate
         self.counted_playing = False
         self.closed = False
+        self.aborted = False
+        self.reader: asyncio.Task | None = None  # the endpoint's reading loop: cancelled on close
 
     def is_busy(self, now: float) -> bool:
         return self.pg.playing or bool(self.queue) or now - self.budget.last_used < Hub.BUSY_WINDOW
@@ -415,12 +417,15 @@ class Session:
         self.abort()
 
     def abort(self) -> None:
-        """Close the connection at once (its unsent bytes are dropped), and the session."""
+        """Close the connection at once (its unsent bytes are dropped), and the session. The server's
+        connection object is the one whose methods the ASGI receive and send are."""
+        self.aborted = True
         self.close()
-        transport = getattr(getattr(self.ws, "_send", None), "__self__", None)
-        transport = getattr(transport, "transport", None)
-        if transport is not None:
-            transport.abort()
+        for channel in ("_receive", "_send"):
+            transport = getattr(getattr(getattr(self.ws, channel, None), "__self__", None), "transport", None)
+            if transport is not None:
+                transport.abort()
+                break
 
     def _sync_playing(self) -> None:
         playing = self.pg.playing and not self.closed
@@ -586,6 +591,8 @@ class Session:
         self.queued.set()
         self.wake.set()
         self._sync_playing()
+        if self.reader is not None and self.reader is not asyncio.current_task():
+            self.reader.cancel()
 
 
 MAX_FRAME_INTERVAL = 0.3  # an expensive session still gets at least about 3 frames a second
@@ -680,6 +687,22 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
     async def static(request):
         return file_response(request.path_params["path"])
 
+    async def read(websocket: WebSocket, session: Session) -> None:
+        """The reader only queues: a burst is taken in at once (so a peer that resets after it is
+        noticed at once, and its backlog dropped), and it yields every so often."""
+        received = 0
+        while not session.closed:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            raw = message.get("text")
+            if raw is None:
+                raw = message.get("bytes")
+            session.receive(raw)
+            received += 1
+            if received % 16 == 0:
+                await asyncio.sleep(0)
+
     async def ws_endpoint(websocket: WebSocket):
         peer = websocket.client.host if websocket.client else "?"
         if not _origin_allowed(websocket, allowed):
@@ -702,20 +725,11 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
             session = Session(websocket, hub, limits)
             hub.live.add(session)
             tasks = [asyncio.create_task(session.serve()), asyncio.create_task(session.train_loop())]
-            received = 0
-            # The reader only queues: a burst is taken in at once (so a peer that resets after it
-            # is noticed at once, and its backlog dropped), and it yields every so often.
-            while not session.closed:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                raw = message.get("text")
-                if raw is None:
-                    raw = message.get("bytes")
-                session.receive(raw)
-                received += 1
-                if received % 16 == 0:
-                    await asyncio.sleep(0)
+            session.reader = asyncio.create_task(read(websocket, session))
+            # (wait, not await: a reader cancelled by a dropped session ends this quietly)
+            await asyncio.wait({session.reader})
+            if not session.reader.cancelled() and session.reader.exception() is not None:
+                raise session.reader.exception()
         except (WebSocketDisconnect, OSError, RuntimeError):
             pass  # the tab went away (or the server is stopping)
         except Exception:
@@ -729,6 +743,8 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if session is not None and session.aborted:
+                return  # the connection is gone already: nothing more to send it
             if websocket.application_state == WebSocketState.CONNECTED and \
                     websocket.client_state == WebSocketState.CONNECTED:
                 try:
