@@ -26,6 +26,7 @@ import logging
 import os
 import random
 import re
+import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -44,6 +45,7 @@ from .viewer import Viewer
 log = logging.getLogger("backlit.server")
 _jitter = random.Random()  # private: training must not consume the global random state
 
+SWITCH_INTERVAL = 0.001  # seconds: how soon a thread of the pool hands the interpreter back to the loop
 SEND_TIMEOUT = 10.0
 """Seconds a message may wait to be taken by its peer; a peer slower than that has stopped reading,
 and is dropped (with a log line): what it would hold in the server's memory is bounded."""
@@ -663,6 +665,9 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
     allowed = {o.strip().lower().rstrip("/") for o in allowed_origins}
     hub = Hub(limits, send_timeout=send_timeout, max_queued_bytes=max_queued_bytes)
     hub.pool.submit(_import_optional)
+    # While a long action runs in the pool, the event loop's thread waits for the interpreter lock
+    # after every socket call; a shorter switch interval (5 ms by default) keeps that wait short.
+    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
 
     def file_response(rel: str) -> Response:
         not_found = PlainTextResponse("Not found", status_code=404)
