@@ -21,6 +21,7 @@ import asyncio
 import collections
 import importlib
 import concurrent.futures
+import heapq
 import json
 import logging
 import os
@@ -172,6 +173,7 @@ class Hub:
         self.send_timeout = send_timeout
         self.max_queued_bytes = max_queued_bytes or 2 * limits.max_message_bytes
         self.pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="backlit-session")
+        self.threads = FairSlots(threads)
         self.stalled = 0  # connections dropped because they stopped reading
         self.sessions = 0
         self.playing = 0
@@ -185,9 +187,15 @@ class Hub:
     def count_error(self) -> None:
         self.errors += 1
 
-    async def off_loop(self, fn, *args):
-        """``fn(*args)`` in the app's thread pool: the event loop goes on serving every other tab."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+    async def off_loop(self, budget: "CpuBudget", fn, *args):
+        """``fn(*args)`` in the app's thread pool: the event loop goes on serving every other tab.
+        When every thread is busy, the session with the fullest budget goes first (a session deep in
+        debt waits behind the others' frames, whatever it queued before them)."""
+        await self.threads.acquire(budget)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+        finally:
+            self.threads.release()
 
     @property
     def full(self) -> bool:
@@ -210,6 +218,38 @@ class Hub:
     def rate(self, now: float) -> float:
         """Seconds of event-loop time per second that one busy session may use."""
         return self.limits.cpu_share / self.busy(now)
+
+
+class FairSlots:
+    """The pool's threads, handed out by budget: a waiter whose session has more of its budget left
+    goes first (ties: first come, first served)."""
+
+    def __init__(self, n: int):
+        self.free = n
+        self.waiting: list = []  # heap of (-tokens, order, future)
+        self.order = 0
+
+    async def acquire(self, budget: "CpuBudget") -> None:
+        if self.free > 0 and not self.waiting:
+            self.free -= 1
+            return
+        future = asyncio.get_running_loop().create_future()
+        self.order += 1
+        heapq.heappush(self.waiting, (-budget.available(), self.order, future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # it was handed a thread as it was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self.waiting:
+            _, _, future = heapq.heappop(self.waiting)
+            if not future.done():
+                future.set_result(None)
+                return
+        self.free += 1
 
 
 class CpuBudget:
@@ -471,7 +511,10 @@ class Session:
                 if self.closed:
                     return
                 t0 = time.perf_counter()
-                replies = await self.hub.off_loop(self.viewer.act, valid)
+                if self.costs.quick(valid):
+                    replies = self.viewer.act(valid)
+                else:
+                    replies = await self.hub.off_loop(self.budget, self.viewer.act, valid)
                 spent = time.perf_counter() - t0
                 self.costs.learn(valid, spent)
                 self.budget.charge(spent - estimate)
@@ -574,7 +617,10 @@ class Session:
                     await self.send(msg)
                 if not self.closed and viewer.frame_due(diverged, interval):
                     t0 = time.perf_counter()
-                    frame = await self.hub.off_loop(viewer.frame)
+                    if self.frame_cost and self.frame_cost < CostModel.QUICK:
+                        frame = viewer.frame()
+                    else:
+                        frame = await self.hub.off_loop(self.budget, viewer.frame)
                     cost = time.perf_counter() - t0
                     self.frame_cost = cost if not self.frame_cost else 0.7 * self.frame_cost + 0.3 * cost
                     self.budget.charge(cost)
@@ -620,9 +666,24 @@ class CostModel:
 
     FIRST = 0.005  # a type not seen yet
     CSV_PER_BYTE = 4e-6  # seconds per byte of CSV text (a bad file's worst case, measured)
+    QUICK = 0.005  # work expected to take less than this runs on the event loop (no thread hop)
+    REBUILDS = frozenset({"hello", "load", "load_csv", "regenerate", "reset", "export", "graph", "graph_zoom",
+                          "code", "saliency", "add_point", "remove_point", "clear_points"})
+    """Messages that rebuild data or a network, or make a file: always in a thread."""
 
     def __init__(self):
         self.seen: dict[str, float] = {}
+
+    def quick(self, msg: dict) -> bool:
+        """May it run on the event loop? Only a message known to be quick in this session, that
+        rebuilds nothing (a ``set`` of training or page settings, a step, a selection)."""
+        kind = msg["type"]
+        if kind in self.REBUILDS:
+            return False
+        if kind == "set" and any(getattr(P.SETTINGS.get(k), "group", "data") in ("data", "network")
+                                 for k in msg["config"]):
+            return False
+        return self.seen.get(kind, 1.0) < self.QUICK
 
     def estimate(self, msg: dict) -> float:
         if msg["type"] == "load_csv":
@@ -777,12 +838,31 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
     return app
 
 
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def one_blas_thread() -> None:
+    """The server's processes run numpy on one thread each: its sessions are the parallel work (a
+    pool thread per core), and on the small matrices of a playground network a BLAS that starts its
+    own threads for each product only competes with them (2-3x slower frames on a busy machine).
+    The environment variables reach uvicorn's worker processes; threadpoolctl, when it is installed,
+    limits a numpy that is already loaded. A variable the user set is left as it is."""
+    for name in BLAS_THREADS:
+        os.environ.setdefault(name, "1")
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]) if os.environ["OPENBLAS_NUM_THREADS"].isdigit() else 1)
+
+
 ENV_OPTIONS = "BACKLIT_SERVE_OPTIONS"
 
 
 def create_app_from_env() -> Starlette:
     """The app factory for uvicorn's worker processes (``backlit serve --workers N``): the options
     come from the environment variable BACKLIT_SERVE_OPTIONS (JSON), which `backlit serve` sets."""
+    one_blas_thread()
     options = json.loads(os.environ.get(ENV_OPTIONS, "{}"))
     return create_app(limits=Limits(**options.get("limits", {})),
                       allowed_origins=options.get("allowed_origins", ()),

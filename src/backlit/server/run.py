@@ -218,7 +218,7 @@ def run_serve(args) -> int:
 def _serve(args) -> int:
     import uvicorn
 
-    from .app import ENV_OPTIONS, create_app
+    from .app import ENV_OPTIONS, create_app, one_blas_thread
     from .protocol import Limits
 
     limits = Limits(max_sessions=args.max_sessions, max_points=args.max_points)
@@ -247,6 +247,7 @@ def _serve(args) -> int:
     hosts = allowed_hosts(args.host, args.allow_host)
     workers = getattr(args, "workers", 1)
     open_browser = not args.no_browser
+    one_blas_thread()
 
     def announce() -> None:
         from .classroom import join_url
