@@ -551,7 +551,7 @@ def nonreading_scenario(workers: int = 1, n: int = 32) -> None:
           f"with a log line, bystander's longest frame gap < {TARGET_GAP_MS:g} ms", flush=True)
     big = json.dumps({"type": "hello", "config": BIG}).encode()
     body = [big] + [json.dumps({"type": "load_csv", "text": BAD_CSV}).encode()] * 4 + \
-        [json.dumps({"type": "export", "format": "csv"}).encode()] * 8
+        [json.dumps({"type": "export", "format": "csv"}).encode()] * 30  # 6 MB of replies: more than the socket holds
     server = Server(max_sessions=n + 4, workers=workers)
     socks = []
     try:

@@ -423,9 +423,14 @@ class Session:
         self.counted_playing = False
         self.closed = False
         self.aborted = False
+        self.sending_since: float | None = None  # when the message being sent began to wait for the peer
         self.reader: asyncio.Task | None = None  # the endpoint's reading loop: cancelled on close
 
     def is_busy(self, now: float) -> bool:
+        """Does it take a share of the loop? Not while its peer has kept a message waiting for longer
+        than the busy window: it is not reading, and its work waits on it."""
+        if self.sending_since is not None and now - self.sending_since > Hub.BUSY_WINDOW:
+            return False
         return self.pg.playing or bool(self.queue) or now - self.budget.last_used < Hub.BUSY_WINDOW
 
     # ---- sending (the caller holds the lock) ----------------------------------------------------
@@ -441,6 +446,7 @@ class Session:
         """Send, or drop the connection: a peer that does not take a message within
         ``hub.send_timeout`` seconds has stopped reading, and what it would hold is let go."""
         watchdog = asyncio.get_running_loop().call_later(self.hub.send_timeout, self._stalled, len(data))
+        self.sending_since = time.monotonic()
         try:
             await method(data)
         except Exception:  # the peer is gone (or was dropped): drop whatever it still had coming
@@ -448,6 +454,7 @@ class Session:
             raise WebSocketDisconnect(1006) from None
         finally:
             watchdog.cancel()
+            self.sending_since = None
         if self.closed:  # dropped while the send waited
             raise WebSocketDisconnect(1008)
 
