@@ -24,6 +24,7 @@ import concurrent.futures
 import heapq
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -187,11 +188,12 @@ class Hub:
     def count_error(self) -> None:
         self.errors += 1
 
-    async def off_loop(self, budget: "CpuBudget", fn, *args):
+    async def off_loop(self, budget: "CpuBudget", estimate: float, fn, *args):
         """``fn(*args)`` in the app's thread pool: the event loop goes on serving every other tab.
         When every thread is busy, the session with the fullest budget goes first (a session deep in
-        debt waits behind the others' frames, whatever it queued before them)."""
-        await self.threads.acquire(budget)
+        debt waits behind the others' frames, whatever it queued before them), then the shortest job
+        (``estimate``: its expected seconds)."""
+        await self.threads.acquire(budget, estimate)
         try:
             return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
         finally:
@@ -222,20 +224,21 @@ class Hub:
 
 class FairSlots:
     """The pool's threads, handed out by budget: a waiter whose session has more of its budget left
-    goes first (ties: first come, first served)."""
+    (counted in bursts) goes first; among equals the shortest job; then first come, first served."""
 
     def __init__(self, n: int):
         self.free = n
         self.waiting: list = []  # heap of (-tokens, order, future)
         self.order = 0
 
-    async def acquire(self, budget: "CpuBudget") -> None:
+    async def acquire(self, budget: "CpuBudget", estimate: float = 0.0) -> None:
         if self.free > 0 and not self.waiting:
             self.free -= 1
             return
         future = asyncio.get_running_loop().create_future()
         self.order += 1
-        heapq.heappush(self.waiting, (-budget.available(), self.order, future))
+        standing = math.floor(budget.available() / budget.hub.limits.cpu_burst)
+        heapq.heappush(self.waiting, (-standing, estimate, self.order, future))
         try:
             await future
         except asyncio.CancelledError:
@@ -245,7 +248,7 @@ class FairSlots:
 
     def release(self) -> None:
         while self.waiting:
-            _, _, future = heapq.heappop(self.waiting)
+            *_, future = heapq.heappop(self.waiting)
             if not future.done():
                 future.set_result(None)
                 return
@@ -521,7 +524,7 @@ class Session:
                 if self.costs.quick(valid):
                     replies = self.viewer.act(valid)
                 else:
-                    replies = await self.hub.off_loop(self.budget, self.viewer.act, valid)
+                    replies = await self.hub.off_loop(self.budget, estimate, self.viewer.act, valid)
                 spent = time.perf_counter() - t0
                 self.costs.learn(valid, spent)
                 self.budget.charge(spent - estimate)
@@ -627,7 +630,7 @@ class Session:
                     if self.frame_cost and self.frame_cost < CostModel.QUICK:
                         frame = viewer.frame()
                     else:
-                        frame = await self.hub.off_loop(self.budget, viewer.frame)
+                        frame = await self.hub.off_loop(self.budget, self.frame_cost, viewer.frame)
                     cost = time.perf_counter() - t0
                     self.frame_cost = cost if not self.frame_cost else 0.7 * self.frame_cost + 0.3 * cost
                     self.budget.charge(cost)
@@ -672,8 +675,9 @@ class CostModel:
     Messages are charged this much before they run."""
 
     FIRST = 0.005  # a type not seen yet
+    FIRST_REBUILD = 0.05  # one that rebuilds or makes a file (it may be of the largest network)
     CSV_PER_BYTE = 4e-6  # seconds per byte of CSV text (a bad file's worst case, measured)
-    QUICK = 0.005  # work expected to take less than this runs on the event loop (no thread hop)
+    QUICK = 0.015  # work expected to take less than this runs on the event loop (no thread hop)
     REBUILDS = frozenset({"hello", "load", "load_csv", "regenerate", "reset", "export", "graph", "graph_zoom",
                           "code", "saliency", "add_point", "remove_point", "clear_points"})
     """Messages that rebuild data or a network, or make a file: always in a thread."""
@@ -695,7 +699,7 @@ class CostModel:
     def estimate(self, msg: dict) -> float:
         if msg["type"] == "load_csv":
             return max(self.FIRST, self.CSV_PER_BYTE * len(msg.get("text", "")))
-        return self.seen.get(msg["type"], self.FIRST)
+        return self.seen.get(msg["type"], self.FIRST_REBUILD if msg["type"] in self.REBUILDS else self.FIRST)
 
     def learn(self, msg: dict, seconds: float) -> None:
         old = self.seen.get(msg["type"])
