@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 from websockets.sync.client import connect
 
+from backlit.cli.headless import free_port
 from backlit.playground import csvdata
 from backlit.playground.session import Playground
 from backlit.server import protocol as P
@@ -33,7 +34,7 @@ BIG = {"features": list(P.SETTINGS["features"].choices), "hidden": [16] * 8, "n_
 class Served:
     def __init__(self, **options):
         self.app = create_app(**options)
-        self.sock, self.port = bind("127.0.0.1", 8790)
+        self.sock, self.port = bind("127.0.0.1", free_port())
         self.server = uvicorn.Server(uvicorn_config(self.app))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 

@@ -175,6 +175,8 @@ class Hub:
         self.max_queued_bytes = max_queued_bytes or 2 * limits.max_message_bytes
         self.pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="backlit-session")
         self.threads = FairSlots(threads)
+        self.frame_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="backlit-frames")
+        self.frame_threads = FairSlots(1)
         self.stalled = 0  # connections dropped because they stopped reading
         self.sessions = 0
         self.playing = 0
@@ -188,16 +190,18 @@ class Hub:
     def count_error(self) -> None:
         self.errors += 1
 
-    async def off_loop(self, budget: "CpuBudget", estimate: float, fn, *args):
+    async def off_loop(self, budget: "CpuBudget", estimate: float, fn, *args, frame: bool = False):
         """``fn(*args)`` in the app's thread pool: the event loop goes on serving every other tab.
         When every thread is busy, the session with the fullest budget goes first (a session deep in
         debt waits behind the others' frames, whatever it queued before them), then the shortest job
-        (``estimate``: its expected seconds)."""
-        await self.threads.acquire(budget, estimate)
+        (``estimate``: its expected seconds). Frames have a thread of their own (``frame``): a queue
+        of long messages never holds up a training tab's pictures."""
+        slots, pool = (self.frame_threads, self.frame_pool) if frame else (self.threads, self.pool)
+        await slots.acquire(budget, estimate)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(pool, _timed, fn, *args)
         finally:
-            self.threads.release()
+            slots.release()
 
     @property
     def full(self) -> bool:
@@ -220,6 +224,15 @@ class Hub:
     def rate(self, now: float) -> float:
         """Seconds of event-loop time per second that one busy session may use."""
         return self.limits.cpu_share / self.busy(now)
+
+
+def _timed(fn, *args, clock=time.thread_time):
+    """(``fn(*args)``, the seconds it took). On the event loop, wall time (it held the loop that
+    long); in a pool thread, the thread's CPU time (waiting for the interpreter lock while another
+    thread runs is not this session's work)."""
+    t0 = clock()
+    out = fn(*args)
+    return out, clock() - t0
 
 
 class FairSlots:
@@ -520,12 +533,10 @@ class Session:
             async with self.lock:
                 if self.closed:
                     return
-                t0 = time.perf_counter()
                 if self.costs.quick(valid):
-                    replies = self.viewer.act(valid)
+                    replies, spent = _timed(self.viewer.act, valid, clock=time.perf_counter)
                 else:
-                    replies = await self.hub.off_loop(self.budget, estimate, self.viewer.act, valid)
-                spent = time.perf_counter() - t0
+                    replies, spent = await self.hub.off_loop(self.budget, estimate, self.viewer.act, valid)
                 self.costs.learn(valid, spent)
                 self.budget.charge(spent - estimate)
                 self._sync_playing()
@@ -626,12 +637,10 @@ class Session:
                 for msg in diverged:
                     await self.send(msg)
                 if not self.closed and viewer.frame_due(diverged, interval):
-                    t0 = time.perf_counter()
                     if self.frame_cost and self.frame_cost < CostModel.QUICK:
-                        frame = viewer.frame()
+                        frame, cost = _timed(viewer.frame, clock=time.perf_counter)
                     else:
-                        frame = await self.hub.off_loop(self.budget, self.frame_cost, viewer.frame)
-                    cost = time.perf_counter() - t0
+                        frame, cost = await self.hub.off_loop(self.budget, self.frame_cost, viewer.frame, frame=True)
                     self.frame_cost = cost if not self.frame_cost else 0.7 * self.frame_cost + 0.3 * cost
                     self.budget.charge(cost)
                     await self.send(frame)
