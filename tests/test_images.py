@@ -237,3 +237,37 @@ def test_targeted_fgsm_reaches_the_chosen_class(trained):
     x, target = shape(Xte[:40]), (yte[:40] + 1) % 10
     adv, _ = saliency.fgsm(model, x, yte[:40], 0.3, steps=20, target=target)
     assert (saliency.predict(model, adv)[0] == target).mean() >= 0.8
+
+
+def _zoo():
+    return [
+        _cnn(),
+        nn.Sequential(nn.Conv2d(1, 3, 3, stride=2, padding=1, seed=2), nn.Tanh(), nn.AvgPool2d(2), nn.Flatten(),
+                      nn.Dropout(0.5), nn.Linear(12, 10, seed=3), nn.LeakyReLU(), nn.Linear(10, 10, seed=4)),
+        nn.Sequential(nn.Linear(64, 16, seed=5), nn.Sigmoid(), nn.Linear(16, 10, seed=6)),
+    ]
+
+
+@pytest.mark.parametrize("k", range(3))
+def test_a_cnn_exports_to_torch_and_onnx_computing_the_same(k):
+    import onnxruntime as ort
+
+    model = _zoo()[k].eval()
+    flat = model[0].__class__.__name__ == "Linear"
+    X = digits.load()[0][:7]
+    x = X if flat else digits.as_images(X)
+    ours = model(bl.tensor(x)).data
+    module = model.to_torch().eval()
+    np.testing.assert_allclose(module(torch.tensor(x)).detach().numpy(), ours, atol=1e-12)
+    onnx_model = model.to_onnx(x.shape[1:])          # float32: onnxruntime's Conv has no float64 kernel
+    run = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(run.run(None, {"input": x.astype(np.float32)})[0], ours, atol=2e-5)
+
+
+def test_an_unknown_layer_says_it_cannot_be_exported():
+    class Odd(nn.Module):
+        def forward(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="layer 1 \\(Odd\\)"):
+        nn.Sequential(nn.Flatten(), Odd()).to_onnx((1, 8, 8))

@@ -99,3 +99,108 @@ def sequential_parts(module):
         state[f"linears.{k}.weight"] = m.weight.detach().cpu().double().numpy()
         state[f"linears.{k}.bias"] = m.bias.detach().cpu().double().numpy()
     return sizes, acts[:-1], out_act, state
+
+
+# --------------------------------------------------------------------------------------------------
+# Any Sequential of the layers backlit has (CNNs included), to torch and to ONNX
+# --------------------------------------------------------------------------------------------------
+
+_ONNX_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "leaky_relu": "LeakyRelu"}
+
+
+def _kind(m) -> str:
+    return type(m).__name__
+
+
+def _activation(m) -> str | None:
+    """The registry name of an activation module (Tanh, ReLU, ...: they carry ``name``), else None."""
+    name = getattr(m, "name", None)
+    return name if isinstance(name, str) and _kind(m) not in ("Linear", "Conv2d") else None
+
+
+def sequential_to_torch(model):
+    """A float64 ``torch.nn.Sequential`` computing exactly what the backlit ``nn.Sequential`` ``model``
+    computes (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, Dropout and the activations), weights
+    copied. Anything else raises ValueError naming it."""
+    torch = _torch()
+    out = []
+    for pos, m in enumerate(model):
+        kind = _kind(m)
+        if kind == "Linear":
+            t = torch.nn.Linear(m.in_features, m.out_features, bias=m.bias is not None, dtype=torch.float64)
+        elif kind == "Conv2d":
+            t = torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride,
+                                padding=m.padding, bias=m.bias is not None, dtype=torch.float64)
+        elif kind in ("MaxPool2d", "AvgPool2d"):
+            t = getattr(torch.nn, kind)(m.kernel_size, stride=m.stride or m.kernel_size, padding=m.padding)
+        elif kind == "Flatten":
+            t = torch.nn.Flatten(m.start_dim)
+        elif kind == "Dropout":
+            t = torch.nn.Dropout(m.p)
+        elif _activation(m) in ("tanh", "relu", "sigmoid", "leaky_relu", "linear"):
+            t = torch.nn.LeakyReLU(m.negative_slope) if m.name == "leaky_relu" else _torch_activation(torch, m.name)
+        else:
+            raise ValueError(f"layer {pos} ({kind}) has no PyTorch counterpart here")
+        if kind in ("Linear", "Conv2d"):
+            with torch.no_grad():
+                t.weight.copy_(torch.from_numpy(np.array(m.weight.data, dtype=np.float64)))
+                if m.bias is not None:
+                    t.bias.copy_(torch.from_numpy(np.array(m.bias.data, dtype=np.float64)))
+        out.append(t)
+    return torch.nn.Sequential(*out)
+
+
+def sequential_to_onnx(model, input_shape, dtype=np.float32):
+    """An ONNX model (``onnx.ModelProto``, opset 17) of the backlit ``nn.Sequential`` ``model`` for
+    inputs of ``input_shape`` with the batch axis left free, e.g. ``(1, 8, 8)`` for the digits CNN.
+    Needs the ``onnx`` package. Conv, MaxPool, AveragePool (padding counted, as backlit and torch do),
+    Flatten, Gemm and the activations; Dropout exports as Identity (inference)."""
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        raise ImportError("ONNX export needs the onnx package: pip install onnx") from None
+
+    elem = TensorProto.FLOAT if np.dtype(dtype) == np.float32 else TensorProto.DOUBLE
+    nodes, inits, h = [], [], "input"
+    for pos, m in enumerate(model):
+        kind, out = _kind(m), f"t{pos}"
+        if kind in ("Linear", "Conv2d"):
+            w = f"w{pos}"
+            inits.append(numpy_helper.from_array(np.asarray(m.weight.data, dtype=dtype), w))
+            ins = [h, w]
+            if m.bias is not None:
+                inits.append(numpy_helper.from_array(np.asarray(m.bias.data, dtype=dtype), f"b{pos}"))
+                ins.append(f"b{pos}")
+            if kind == "Linear":
+                nodes.append(helper.make_node("Gemm", ins, [out], transB=1, name=f"linear{pos}"))
+            else:
+                k, p, s = m.kernel_size, m.padding, m.stride
+                nodes.append(helper.make_node("Conv", ins, [out], kernel_shape=[k, k], pads=[p, p, p, p],
+                                              strides=[s, s], name=f"conv{pos}"))
+        elif kind in ("MaxPool2d", "AvgPool2d"):
+            k, p, s = m.kernel_size, m.padding, m.stride or m.kernel_size
+            extra = {"count_include_pad": 1} if kind == "AvgPool2d" else {}
+            nodes.append(helper.make_node("MaxPool" if kind == "MaxPool2d" else "AveragePool", [h], [out],
+                                          kernel_shape=[k, k], pads=[p, p, p, p], strides=[s, s],
+                                          name=f"pool{pos}", **extra))
+        elif kind == "Flatten":
+            nodes.append(helper.make_node("Flatten", [h], [out], axis=m.start_dim, name=f"flatten{pos}"))
+        elif kind == "Dropout" or _activation(m) == "linear":
+            nodes.append(helper.make_node("Identity", [h], [out], name=f"identity{pos}"))
+        elif _activation(m) in _ONNX_ACTIVATIONS:
+            extra = {"alpha": m.negative_slope} if m.name == "leaky_relu" else {}
+            nodes.append(helper.make_node(_ONNX_ACTIVATIONS[m.name], [h], [out], name=f"{m.name}{pos}", **extra))
+        else:
+            raise ValueError(f"layer {pos} ({kind}) has no ONNX counterpart here")
+        h = out
+    nodes[-1].output[0] = "output"
+    from ..engine import Tensor, no_grad
+
+    with no_grad():   # the output's shape, from one sample
+        out_shape = model(Tensor(np.zeros((1, *input_shape)))).shape[1:]
+    graph = helper.make_graph(nodes, "backlit", [helper.make_tensor_value_info("input", elem, ["n", *input_shape])],
+                              [helper.make_tensor_value_info("output", elem, ["n", *out_shape])], inits)
+    made = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="backlit")
+    onnx.checker.check_model(made)
+    return made

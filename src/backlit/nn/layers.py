@@ -165,6 +165,18 @@ class Sequential(Module):
             return Sequential(*self._layers[i])
         return self._layers[i]
 
+    def to_torch(self):
+        """This network as a float64 ``torch.nn.Sequential`` with the same weights (needs torch)."""
+        from .interop import sequential_to_torch  # lazily: nn never imports torch at import time
+
+        return sequential_to_torch(self)
+
+    def to_onnx(self, input_shape, dtype=np.float32):
+        """This network as an ONNX model for inputs of ``input_shape`` (batch axis free; needs onnx)."""
+        from .interop import sequential_to_onnx
+
+        return sequential_to_onnx(self, input_shape, dtype)
+
 
 class MLP(Module):
     """A fully connected network, e.g. ``MLP([2, 8, 8, 1])``: 2 inputs, two hidden layers of 8, 1 output.

@@ -62,6 +62,16 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "not loopback; none on loopback unless given)")
     parser.add_argument("--open", action="store_true",
                         help="no class code even on a public address: anyone who can reach the port may join")
+    parser.add_argument("--root-path", default="", metavar="PATH",
+                        help="the path a reverse proxy serves the playground under, e.g. /backlit (uvicorn's)")
+    parser.add_argument("--proxy-headers", action="store_true",
+                        help="trust X-Forwarded-For / X-Forwarded-Proto from --forwarded-allow-ips (uvicorn's)")
+    parser.add_argument("--forwarded-allow-ips", default="127.0.0.1", metavar="IPS",
+                        help="the proxies whose forwarded headers count, comma-separated (default 127.0.0.1)")
+    parser.add_argument("--store", default=None, metavar="URL",
+                        help="where the class (roster, progress, pushed setups, live summaries) is kept: "
+                             "sqlite:///path/class.db or redis://host:port/0 (default: with a class code, "
+                             "a SQLite file in ~/.local/state/backlit; without one, no class)")
 
 
 def _class_code(text: str) -> str:
@@ -206,6 +216,16 @@ def uvicorn_config(app, **overrides):
     return uvicorn.Config(app, **settings)
 
 
+def proxy_options(args) -> dict:
+    """uvicorn's own settings for running behind a reverse proxy: the root path, and forwarded headers
+    trusted only from the allowed proxies (without --proxy-headers, from none)."""
+    root = (getattr(args, "root_path", "") or "").rstrip("/")
+    if root and not root.startswith("/"):
+        root = "/" + root
+    return {"root_path": root, "proxy_headers": bool(getattr(args, "proxy_headers", False)),
+            "forwarded_allow_ips": getattr(args, "forwarded_allow_ips", "127.0.0.1") or "127.0.0.1"}
+
+
 def run_serve(args) -> int:
     """Serve until Ctrl-C. Returns the exit code (0 after a clean stop)."""
     try:
@@ -241,6 +261,28 @@ def _serve(args) -> int:
         print(f"warning: listening on {args.host}: the playground is reachable from the network.")
         if code is None:
             print("warning: --open: no class code; anyone who can reach this port can open a session.")
+    store_url = getattr(args, "store", None)
+    store, teacher_key = None, None
+    if store_url or code:
+        from .store import default_url, open_store
+        from .teacher import new_key
+
+        try:
+            store_url = store_url or default_url()
+            store = open_store(store_url)
+            if code and not getattr(args, "code", None):   # a made-up code survives a restart
+                code = store.remembered("class_code", lambda: code)
+            teacher_key = store.remembered("teacher_key", new_key)
+        except (OSError, ValueError, ImportError) as e:
+            print(f"backlit: cannot open the class store {store_url}: {e}", file=sys.stderr)
+            sock.close()
+            return 2
+    others_names = [n for n in network_names(args.host)[1:] if n != "localhost"]
+    join_url = None
+    if code:
+        from .classroom import join_url as _join
+
+        join_url = _join(_url(_phone_address(others_names), port) if others_names else url, code)
 
     # Answer only to the names this server is reached by (stops DNS-rebinding pages): loopback, the
     # bound address, the names printed below, and --allow-host / --allow-origin hosts.
@@ -250,16 +292,18 @@ def _serve(args) -> int:
     one_blas_thread()
 
     def announce() -> None:
-        from .classroom import join_url
+        from .classroom import join_url as with_code
 
-        join = (lambda u: join_url(u, code)) if code else (lambda u: u)
+        join = (lambda u: with_code(u, code)) if code else (lambda u: u)
         print(f"backlit playground: {join(url)}  (Ctrl-C to stop)", flush=True)
         others = [n for n in network_names(args.host)[1:] if n != "localhost"]
         if others:
             print("  on the network: " + "  ".join(join(_url(n, port)) for n in others), flush=True)
         if code:
             print(f"  class code: {code}  (students open the link, or type the code on the join page)", flush=True)
-            print_qr(join(_url(_phone_address(others), port)) if others else join(url))
+            print_qr(join_url)
+        if store is not None:
+            print(f"  teacher's view (keep this link to yourself): {url}teacher?key={teacher_key}", flush=True)
         if public and workers == 1 and (os.cpu_count() or 1) > 1:
             print(f"  tip: --workers {os.cpu_count()} serves more students (one process per core)", flush=True)
 
@@ -267,9 +311,13 @@ def _serve(args) -> int:
         from uvicorn.supervisors import Multiprocess
 
         options = {"limits": limits.to_dict(), "allowed_origins": list(args.allow_origin), "allowed_hosts": hosts,
-                   "class_code": code}
+                   "class_code": code, "store": store_url if store is not None else None,
+                   "teacher_key": teacher_key, "join_url": join_url}
+        if store is not None:
+            store.close()   # each worker opens its own
         os.environ[ENV_OPTIONS] = json.dumps(options)
-        config = uvicorn_config("backlit.server.app:create_app_from_env", factory=True, workers=workers)
+        config = uvicorn_config("backlit.server.app:create_app_from_env", factory=True, workers=workers,
+                                **proxy_options(args))
         announce()  # the socket already listens: connections wait until a worker takes them
         if open_browser:
             webbrowser.open(url)
@@ -282,8 +330,9 @@ def _serve(args) -> int:
         print("backlit: stopped.")
         return 0
 
-    app = create_app(limits=limits, allowed_origins=args.allow_origin, allowed_hosts=hosts, class_code=code)
-    config = uvicorn_config(app)
+    app = create_app(limits=limits, allowed_origins=args.allow_origin, allowed_hosts=hosts, class_code=code,
+                     store=store, teacher_key=teacher_key, join_url=join_url)
+    config = uvicorn_config(app, **proxy_options(args))
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None):
