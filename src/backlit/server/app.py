@@ -615,7 +615,9 @@ class Session:
             await self.budget.ready()
             start = time.monotonic()
             interval = self.frame_interval()
-            budget = min(lim.train_seconds_per_frame, max(self.budget.available(), 0.0005))
+            # training leaves room in the budget for the frame it is drawn for
+            room = min(self.frame_cost, lim.cpu_burst / 2)
+            budget = min(lim.train_seconds_per_frame, max(self.budget.available() - room, 0.0005))
             spent = 0.0
             diverged: list[dict] = []
             async with self.lock:
@@ -639,7 +641,10 @@ class Session:
             async with self.lock:
                 for msg in diverged:
                     await self.send(msg)
-                if not self.closed and viewer.frame_due(diverged, interval):
+                # a frame the budget cannot pay for waits (the next one will show the same steps):
+                # the session never goes into debt for pictures, so its controls are never kept waiting
+                affordable = self.budget.available() >= min(self.frame_cost, lim.cpu_burst / 2)
+                if not self.closed and viewer.frame_due(diverged, interval) and (affordable or diverged):
                     if self.frame_cost and self.frame_cost < CostModel.QUICK:
                         frame, cost = _timed(viewer.frame, clock=time.perf_counter)
                     else:
