@@ -229,6 +229,13 @@ class Hub:
         return self.limits.cpu_share / self.busy(now)
 
 
+def _retrieve(task: asyncio.Task) -> None:
+    """A done callback: take a finished task's exception, so that none goes unreported as "never
+    retrieved" (the tasks log their own errors)."""
+    if not task.cancelled():
+        task.exception()
+
+
 def _timed(fn, *args, clock=time.thread_time):
     """(``fn(*args)``, the seconds it took). On the event loop, wall time (it held the loop that
     long); in a pool thread, the thread's CPU time (waiting for the interpreter lock while another
@@ -843,9 +850,9 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
                 hub.live.discard(session)
                 if classroom is not None:
                     classroom.detach(session)
-            for task in tasks:
+            for task in tasks:  # (not awaited: a task may be waiting for a pool thread to finish)
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+                task.add_done_callback(_retrieve)
             if session is not None and session.aborted:
                 return  # the connection is gone already: nothing more to send it
             if websocket.application_state == WebSocketState.CONNECTED and \
