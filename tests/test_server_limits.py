@@ -16,57 +16,15 @@ import threading
 import time
 
 import pytest
-import uvicorn
-from websockets.sync.client import connect
 
-from backlit.cli.headless import free_port
 from backlit.playground import csvdata
 from backlit.playground.session import Playground
 from backlit.server import protocol as P
-from backlit.server.app import LOOPBACK_HOSTS, CpuBudget, Hub, Session, create_app, host_name
-from backlit.server.run import bind, uvicorn_config
+from backlit.server.app import LOOPBACK_HOSTS, CpuBudget, Hub, Session, host_name
 from backlit.server.viewer import MAX_ERROR_BYTES
 
 BIG = {"features": list(P.SETTINGS["features"].choices), "hidden": [16] * 8, "n_points": 5000,
        "dataset": "spiral_multi", "classes": 5}
-
-
-class Served:
-    def __init__(self, **options):
-        self.app = create_app(**options)
-        self.sock, self.port = bind("127.0.0.1", free_port())
-        self.server = uvicorn.Server(uvicorn_config(self.app))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        for _ in range(500):
-            if self.server.started:
-                break
-            time.sleep(0.01)
-        assert self.server.started
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
-
-    @property
-    def hub(self):
-        return self.app.state.hub
-
-    def connect(self):
-        return connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=10, max_size=None)
-
-
-def hello(ws, **fields):
-    ws.send(json.dumps({"type": "hello", "id": 1, **fields}))
-    got = []
-    while len(got) < 3:
-        m = ws.recv(timeout=60)
-        got.append(m if isinstance(m, bytes) else json.loads(m))
-    return got
 
 
 def reply_to(ws, mid, timeout=60):
@@ -108,10 +66,10 @@ def _worst_questions() -> list[tuple[str, str]]:
     ]
 
 
-def test_no_error_reply_is_bigger_than_its_question():
+def test_no_error_reply_is_bigger_than_its_question(loopback):
     questions = _worst_questions()
-    with Served() as served, served.connect() as ws:
-        hello(ws)
+    with loopback() as served, served.connect() as ws:
+        served.hello(ws)
         for k, (name, question) in enumerate(questions):
             question = json.dumps({**json.loads(question), "id": 100 + k})
             assert len(question) <= P.MAX_MESSAGE_BYTES, name
@@ -140,9 +98,9 @@ def test_a_bad_csv_error_names_the_first_rows_and_counts_the_rest():
     assert d["bad_rows"] == 65_511 and len(d["problems"]) == 20 and len(json.dumps(d)) < 5000
 
 
-def test_a_bad_csv_over_the_wire_leaves_the_session_as_it_was():
-    with Served() as served, served.connect() as ws:
-        hello(ws)
+def test_a_bad_csv_over_the_wire_leaves_the_session_as_it_was(loopback):
+    with loopback() as served, served.connect() as ws:
+        served.hello(ws)
         ws.send(json.dumps({"type": "save", "id": 2}))
         before = json.loads(reply_to(ws, 2))["session"]
         ws.send(json.dumps({"type": "load_csv", "id": 3, "text": "x1,x2,label\n" + "1,2\n" * 40_000}))
@@ -154,7 +112,7 @@ def test_a_bad_csv_over_the_wire_leaves_the_session_as_it_was():
 
 # ---- no message holds the event loop -----------------------------------------------------------
 
-def test_a_long_action_does_not_hold_other_tabs(monkeypatch):
+def test_a_long_action_does_not_hold_other_tabs(loopback, monkeypatch):
     """While one tab's export runs (held here until the other tab was answered), another tab is
     served: the action runs off the event loop."""
     release = threading.Event()
@@ -168,9 +126,9 @@ def test_a_long_action_does_not_hold_other_tabs(monkeypatch):
         return real(self, format)
 
     monkeypatch.setattr(Playground, "export", slow_export)
-    with Served() as served, served.connect() as slow, served.connect() as other:
-        hello(slow)
-        hello(other)
+    with loopback() as served, served.connect() as slow, served.connect() as other:
+        served.hello(slow)
+        served.hello(other)
         try:
             slow.send(json.dumps({"type": "export", "format": "csv", "id": 5}))
             assert started.wait(30)
@@ -183,7 +141,7 @@ def test_a_long_action_does_not_hold_other_tabs(monkeypatch):
         assert export["type"] == "export" and export["text"].startswith("x1,x2,label")
 
 
-def test_a_large_csv_is_charged_before_it_runs(monkeypatch):
+def test_a_large_csv_is_charged_before_it_runs(loopback, monkeypatch):
     """Admission: when a large CSV starts to be parsed, its session's budget already paid for it."""
     seen = {}
     real = csvdata.read_csv
@@ -194,9 +152,9 @@ def test_a_large_csv_is_charged_before_it_runs(monkeypatch):
         return real(text, *a, **kw)
 
     monkeypatch.setattr(csvdata, "read_csv", watching)
-    with Served() as served, served.connect() as ws:
+    with loopback() as served, served.connect() as ws:
         hub = served.hub
-        hello(ws)
+        served.hello(ws)
         text = "x1,x2,label\n" + ",,\n" * 60_000
         ws.send(json.dumps({"type": "load_csv", "id": 2, "text": text}))
         assert json.loads(reply_to(ws, 2))["type"] == "error"
@@ -263,15 +221,15 @@ def _frame(payload: bytes) -> bytes:
     return bytes([0x81]) + size + mask + body
 
 
-def test_a_reader_that_stops_reading_is_dropped_and_logged(caplog):
+def test_a_reader_that_stops_reading_is_dropped_and_logged(loopback, caplog):
     caplog.set_level(logging.WARNING, logger="backlit.server")
-    with Served(send_timeout=1.0) as served:
+    with loopback(send_timeout=1.0) as served:
         with served.connect() as bystander:
             _stalled_reader_is_dropped(served, bystander, caplog)
 
 
 def _stalled_reader_is_dropped(served, bystander, caplog):
-    hello(bystander)
+    served.hello(bystander)
     s = _raw_ws(served.port)
     s.sendall(_frame(json.dumps({"type": "hello", "config": BIG}).encode()))
     for i in range(30):  # large replies it will never read
@@ -295,9 +253,9 @@ def _stalled_reader_is_dropped(served, bystander, caplog):
 
 # ---- the largest network -----------------------------------------------------------------------
 
-def test_an_expensive_session_draws_fewer_frames_but_keeps_its_controls():
-    with Served() as served, served.connect() as ws:
-        hello(ws, config={**BIG, "speed": 9})
+def test_an_expensive_session_draws_fewer_frames_but_keeps_its_controls(loopback):
+    with loopback() as served, served.connect() as ws:
+        served.hello(ws, config={**BIG, "speed": 9})
         ws.send(json.dumps({"type": "play", "id": 2}))
         training_frames, answered, sent = 0, set(), 0
         for _ in range(2000):  # until 4 training frames came, a control sent after each
@@ -353,8 +311,8 @@ def test_a_bracketed_host_with_a_suffix_is_not_loopback(host):
     assert host_name(host) not in LOOPBACK_HOSTS
 
 
-def test_a_bracketed_host_with_a_suffix_is_refused_over_the_wire():
-    with Served(allowed_hosts=LOOPBACK_HOSTS) as served:
+def test_a_bracketed_host_with_a_suffix_is_refused_over_the_wire(loopback):
+    with loopback(allowed_hosts=LOOPBACK_HOSTS) as served:
         for host, want in (("[::1].evil.com", b"400"), ("[::1]:8000", b"200"), ("127.0.0.1", b"200")):
             with socket.create_connection(("127.0.0.1", served.port), timeout=10) as s:
                 s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
