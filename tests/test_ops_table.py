@@ -696,3 +696,34 @@ def test_plain_cross_entropy_stays_one_fused_node():
     x = bl.tensor(np.zeros((5, 4)), requires_grad=True)
     assert bl.functional.cross_entropy(x, _T2).op == "cross_entropy"
     assert bl.functional.cross_entropy(x, _T2, label_smoothing=0.1).op != "cross_entropy"
+
+
+# ---- images: convolution and pooling (NCHW) -----------------------------------------------------------
+
+IMAGE_ROWS = {  # name: (backlit fn, torch fn, input shapes)
+    "conv2d 3x3": (lambda x, w: bl.nn.functional.conv2d(x, w), torch.nn.functional.conv2d,
+                   [(2, 3, 6, 6), (4, 3, 3, 3)]),
+    "conv2d stride 2 padding 1": (lambda x, w: bl.nn.functional.conv2d(x, w, stride=2, padding=1),
+                                  lambda x, w: torch.nn.functional.conv2d(x, w, stride=2, padding=1),
+                                  [(1, 2, 7, 9), (3, 2, 3, 3)]),
+    "conv2d 1x1": (lambda x, w: bl.nn.functional.conv2d(x, w), torch.nn.functional.conv2d,
+                   [(2, 2, 4, 5), (3, 2, 1, 1)]),
+    "conv2d with bias": (lambda x, w, b: bl.nn.functional.conv2d(x, w, b, padding=1),
+                         lambda x, w, b: torch.nn.functional.conv2d(x, w, b, padding=1),
+                         [(2, 1, 5, 5), (2, 1, 3, 3), (2,)]),
+    "max_pool2d 2": (lambda x: bl.nn.functional.max_pool2d(x, 2), lambda x: torch.nn.functional.max_pool2d(x, 2),
+                     [(2, 3, 6, 6)]),
+    "max_pool2d 3 stride 1 padding 1": (lambda x: bl.nn.functional.max_pool2d(x, 3, 1, 1),
+                                        lambda x: torch.nn.functional.max_pool2d(x, 3, 1, 1), [(1, 2, 5, 5)]),
+    "avg_pool2d 2": (lambda x: bl.nn.functional.avg_pool2d(x, 2), lambda x: torch.nn.functional.avg_pool2d(x, 2),
+                     [(2, 3, 6, 6)]),
+    "avg_pool2d 3 stride 2 padding 1": (lambda x: bl.nn.functional.avg_pool2d(x, 3, 2, 1),
+                                        lambda x: torch.nn.functional.avg_pool2d(x, 3, 2, 1), [(1, 2, 7, 7)]),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", sorted(IMAGE_ROWS))
+def test_images(name, dtype):
+    fn, torch_fn, shapes = IMAGE_ROWS[name]
+    _compare(fn, torch_fn, _inputs(shapes, "any", seed=len(name)), dtype=dtype)

@@ -17,7 +17,9 @@ previous column to neuron i of layer l.
 
 from __future__ import annotations
 
+import copy
 import time
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -26,8 +28,9 @@ import numpy as np
 
 from . import data as _data
 from ..nn import functional as F
-from ..engine import Tensor, is_grad_enabled, no_grad
-from ..nn import loss_function, losses
+from ..engine import Tensor, as_tensor, is_grad_enabled, no_grad
+from ..engine.keep import kept_grads
+from ..nn import activations, loss_function, losses
 
 VERSION = 1
 
@@ -172,7 +175,7 @@ class Trace:
 
     def _target_rows(self) -> np.ndarray:
         t = np.asarray(self.target)
-        if self.loss_name == "cross_entropy":
+        if losses.loss_class(self.loss_name).index_targets:
             return t.reshape(self.n)
         return t.reshape(self.n, -1)
 
@@ -243,23 +246,25 @@ class Trace:
     def _formula(self, layer, i, j, delta, a_in, product, fp, grad_a, terms, total):
         """(the formula, lines joined by newlines; for the output layer the loss line alone, else None)."""
         L = len(self.layers)
-        d = f"δ{layer}[{i}]"
+        # the playground's names: layers and neurons count from 1 (W2[3,1] feeds neuron 3 of layer 2)
+        n, m = layer + 1, i + 1
+        d = f"δ{n}[{m}]"
         if j == "bias":
-            head = f"∂L/∂b{layer}[{i}] = {d} · 1"
+            head = f"∂L/∂b{n}[{m}] = {d} · 1"
         else:
             if layer > 0:
-                src = f"a{layer - 1}[{j}]"
+                src = f"a{layer}[{j + 1}]"
             elif self.features is not None:
-                src = _data.FEATURES[self.features[j]]
+                src = _data.FEATURES[self.features[j]].label
             else:
-                src = f"x[{j}]"
-            head = f"∂L/∂W{layer}[{i},{j}] = {d} · {src}"
+                src = f"x[{j + 1}]"
+            head = f"∂L/∂W{n}[{m},{j + 1}] = {d} · {src}"
         if self.batched:
             lines = [f"{head.replace(' = ', ' = Σₙ ', 1)} over {self.n} samples = {_fmt(product)}"]
         else:
             lines = [f"{head} = {_par(delta[0])} · {_par(a_in[0])} = {_fmt(product)}"]
         if layer < L - 1:
-            rule = f"{d} = f′(z{layer}[{i}]) · Σₖ W{layer + 1}[k,{i}] · δ{layer + 1}[k]"
+            rule = f"{d} = f′(z{n}[{m}]) · Σₖ W{n + 1}[k,{m}] · δ{n + 1}[k]"
             if self.batched:
                 lines.append(rule + "  (for each sample)")
             else:
@@ -274,32 +279,20 @@ class Trace:
 
     def _loss_line(self, i, d, fp, grad_a, delta) -> str:
         """How the output delta comes from the loss, in words and (for one sample) numbers."""
-        name = losses.loss_class(self.loss_name).long_label
+        row = losses.loss_class(self.loss_name)
+        name = row.long_label
         act = self.layers[-1].activation
         if self.batched:
             return f"{d} comes from the {name} loss (the batch mean: each sample's share carries 1/{self.n})"
         z = float(self._rows(self.layers[-1].z)[0, i])
         t = self._target_rows()[0]
         k = self.layers[-1].z.shape[-1]
-        if act != "linear":
+        if not activations.get(act).identity:
             return (f"{d} = f′(z) · ∂L/∂a = {_fmt(fp[0])} · {_par(grad_a[0])} = {_fmt(delta[0])}, "
                     f"with ∂L/∂a from the {name} loss")
-        # the losses average over every output, except cross-entropy, which averages over samples
-        per = f" / {k}" if k > 1 and self.loss_name != "cross_entropy" else ""
-        value = _fmt(delta[0])
-        if self.loss_name == "bce":
-            p = float(self._rows(np.asarray(self.prediction))[0, i])
-            why = (f"(σ(z) − y){per} = ({_fmt(p)} − {_fmt(t[i])}){per}" if per else
-                   f"σ(z) − y = {_fmt(p)} − {_fmt(t[i])}") + f" = {value}"
-        elif self.loss_name == "cross_entropy":
-            p = float(self._rows(np.asarray(self.prediction))[0, i])
-            why = f"softmax(z)[{i}] − [y = {i}] = {_fmt(p)} − {int(t == i)} = {value}"
-        elif self.loss_name == "mse":
-            why = f"2 · (z − y){per} = 2 · ({_fmt(z)} − {_fmt(t[i])}){per} = {value}"
-        else:  # hinge: d/dz max(0, 1 - y z) is -y inside the margin, 0 outside
-            y = -1.0 if t[i] == 0 else float(t[i])
-            cond = f"y·z = {_fmt(y * z)} {'<' if y * z < 1 else '≥'} 1 (y = {_fmt(y)})"
-            why = f"−y{per} = {value}, since {cond}" if y * z < 1 else f"{value}, since {cond}"
+        per = f" / {k}" if k > 1 and row.averages_outputs else ""
+        p = float(np.reshape(self._rows(np.asarray(self.prediction))[0], -1)[i])
+        why = row.why(i, z, p, t if row.index_targets else t[i], per, _fmt(delta[0]), _fmt)
         return f"{d} = ∂L/∂z{len(self.layers) - 1}[{i}] comes from the {name} loss: {why}"
 
     def neuron(self, layer: int, i: int) -> dict:
@@ -463,8 +456,7 @@ class Trace:
             loss_fn(out, target).backward()
 
         with self._weights():
-            saved = [p.grad for p in params]
-            try:
+            with kept_grads(params):
                 fb = []
                 for _ in range(runs):
                     for p in params:
@@ -472,9 +464,6 @@ class Trace:
                     t0 = clock()
                     forward_backward()
                     fb.append(clock() - t0)
-            finally:
-                for p, g in zip(params, saved):
-                    p.grad = g
             fwd = []
             for _ in range(runs):
                 t0 = clock()
@@ -515,7 +504,8 @@ class Trace:
                             + [getattr(lt, k) for lt in self.layers for k in per_layer]))
         d = {"version": VERSION, "sizes": list(self.model.sizes),
              "activations": list(self.model.activations), "features": self.features,
-             "loss_name": self.loss_name, "batch": self.n if self.batched else None}
+             "loss_name": self.loss_name, "batch": self.n if self.batched else None,
+             "loss_reads": losses.loss_class(self.loss_name).reads}
         d.update(zip(top, lists))
         d["loss"] = _jsonable(self.loss)
         d["target"] = _jsonable(self.target)
@@ -537,6 +527,25 @@ class Trace:
 
 
 _COST_TIMES: dict = {}
+
+
+def training_pass(model, x: Tensor, target, loss: str):
+    """One forward and backward pass of ``model`` over a batch, keeping only what the playground's frame
+    draws, as one flat tuple: ``(loss, output, *zs, *activations, *deltas, *grads_W, *grads_b)``, one
+    array per layer in each group (δ = dL/dz of the batch's mean loss). ``x`` is the model's input (already featurized),
+    ``target`` as the loss takes it. The same numbers as :func:`trace` (which records much more), in a
+    form ``backlit.compile`` can record and replay. The parameters' ``.grad`` are left as they were.
+    """
+    with kept_grads(_params(model)):
+        zas = model.forward_layers(x)
+        L = loss_function(loss)(zas[-1][1], target)
+        for z, _ in zas:
+            z.retain_grad()
+        L.backward()
+        result = (L.data, zas[-1][1].data, *[z.data for z, _ in zas], *[a.data for _, a in zas],
+                  *[z.grad for z, _ in zas], *[lin.weight.grad for lin in model.linears],
+                  *[lin.bias.grad for lin in model.linears])
+    return result
 
 
 def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=None) -> Trace:
@@ -565,11 +574,7 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
     n, k = len(X2), model.sizes[-1]
     target = losses.targets(y, loss, n, k)
 
-    params = _params(model)
-    saved = [p.grad for p in params]
-    for p in params:
-        p.grad = None
-    try:
+    with kept_grads(_params(model)):
         t0 = time.perf_counter()
         x_t = Tensor(X2, requires_grad=True, dtype=dtype)
         # x1, x2 alone is the identity map: skip the three no-op graph nodes (same numbers, same grads)
@@ -587,9 +592,6 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
         # ours alone once the saved .grad values are put back below, so no copies
         grads_W = [_grad(lin.weight) for lin in model.linears]
         grads_b = [_grad(lin.bias) for lin in model.linears]
-    finally:
-        for p, g in zip(params, saved):
-            p.grad = g
 
     one = (lambda a: a) if batched else (lambda a: a[0])
     layers = [LayerTrace(act, lin.weight.data.copy(), lin.bias.data.copy(), one(z.data), one(a.data),
@@ -639,6 +641,33 @@ def _axes(lo: float, hi: float, res: int):
 
 
 @lru_cache(maxsize=16)
+def _grid_inputs_as(lo: float, hi: float, res: int, nr: int, features, dtype: str):
+    """:func:`_grid_inputs` in another dtype; read-only, cached."""
+    inputs = _grid_inputs(lo, hi, res, nr, features).astype(dtype)
+    inputs.setflags(write=False)
+    return inputs
+
+
+_shadows: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _shadow(model, dtype):
+    """A copy of ``model`` holding its weights in ``dtype``, kept per model and refreshed on each call
+    (in place: the weights are copied, nothing is allocated)."""
+    held = _shadows.get(model)
+    if held is None or held[0] != dtype:
+        twin = copy.deepcopy(model)
+        for p in twin.parameters():
+            p.data = p.data.astype(dtype)
+            p.grad = None
+        held = (np.dtype(dtype), twin, list(zip(model.parameters(), twin.parameters())))
+        _shadows[model] = held
+    for src, dst in held[2]:
+        np.copyto(dst.data, src.data, casting="same_kind")
+    return held[1]
+
+
+@lru_cache(maxsize=16)
 def _grid_inputs(lo: float, hi: float, res: int, nr: int, features):
     """The fine grid's points followed by the coarse grid's, featurized; read-only, cached."""
     pts = []
@@ -654,27 +683,31 @@ def _grid_inputs(lo: float, hi: float, res: int, nr: int, features):
 
 
 def grid(model, extent=(-6.0, 6.0), resolution: int = 100, neuron_resolution: int = 25,
-         features=None) -> Grid:
+         features=None, dtype=None) -> Grid:
     """Evaluate ``model`` over the plane: the fine output grid and every neuron's coarse map, in one
     batched evaluation under ``no_grad`` (the coarse points ride along after the fine ones).
 
-    ``features`` as in :func:`trace`; without it the model must take the raw 2-D point.
+    ``features`` as in :func:`trace`; without it the model must take the raw 2-D point. ``dtype``
+    (default: the model's) evaluates a copy of the model in that dtype: float32 is 2-5x cheaper than
+    float64 and plenty for maps drawn at 8 bits.
     """
+    if dtype is not None and np.dtype(dtype) != model.linears[0].weight.dtype:
+        model = _shadow(model, np.dtype(dtype))
     lo, hi = (float(-extent), float(extent)) if np.isscalar(extent) else map(float, extent)
     _check_width(model, features)
     res, nr = int(resolution), int(neuron_resolution)
     if res < 2 or nr < 2:
         raise ValueError(f"grid resolutions must be at least 2, got {res} and {nr}")
-    inputs = _grid_inputs(lo, hi, res, nr, None if features is None else tuple(features))
-    total, m, cn = len(inputs), res * res, nr * nr
     dtype = model.linears[0].weight.dtype
+    inputs = _grid_inputs_as(lo, hi, res, nr, None if features is None else tuple(features), dtype.str)
+    total, m, cn = len(inputs), res * res, nr * nr
     out = np.empty((total, model.sizes[-1]), dtype=dtype)
     hidden = [np.empty((cn, n), dtype=dtype) for n in model.sizes[1:-1]]
     rows = _chunk_rows(model.sizes)
     with no_grad():
         for s in range(0, total, rows):
             e = min(s + rows, total)
-            zas = model.forward_layers(Tensor(inputs[s:e], dtype=dtype))
+            zas = model.forward_layers(as_tensor(inputs[s:e], dtype))  # read-only points: no copy
             out[s:e] = zas[-1][1].data
             if e > m:                     # this chunk holds coarse points: keep every neuron there
                 c = max(s, m)

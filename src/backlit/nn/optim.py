@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from ..engine import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "StepLR", "CosineAnnealingLR", "OPTIMIZERS",
-           "make"]
+           "Choice", "make"]
 
 
 class Optimizer:
@@ -25,6 +27,9 @@ class Optimizer:
 
     hyper: tuple[str, ...] = ()  # names of the hyper-parameters besides lr, for state_dict()
     decoupled = False  # True: weight decay shrinks w directly (AdamW) instead of adding wd·w to g
+    # Python-side bookkeeping of a step (counters, and the numbers made from them): backlit.compile
+    # calls these again on every replay of a recorded step, and everything else is numpy on arrays.
+    _host_calls: tuple[str, ...] = ("_tick",)
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0):
         params = list(params)
@@ -48,17 +53,20 @@ class Optimizer:
 
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
-        self.steps += 1
+        self._tick()
         for p, state in zip(self.params, self.state):
             if p.grad is None:
                 continue
-            g = np.asarray(p.grad, dtype=p.data.dtype)
+            g = np.asanyarray(p.grad, dtype=p.data.dtype)
             if self.weight_decay:
                 if self.decoupled:
                     p.data *= 1 - self.lr * self.weight_decay
                 else:
                     g = g + self.weight_decay * p.data
             self._update(p.data, g, state)
+
+    def _tick(self) -> None:
+        self.steps += 1
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict) -> None:
         raise NotImplementedError
@@ -136,6 +144,7 @@ class Adam(Optimizer):
     """
 
     hyper = ("betas", "eps", "amsgrad")
+    _host_calls = ("_tick", "_corrections")
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False):
@@ -157,8 +166,7 @@ class Adam(Optimizer):
             state.update(step=0, exp_avg=np.zeros_like(w), exp_avg_sq=np.zeros_like(w))
             if self.amsgrad:
                 state["max_exp_avg_sq"] = np.zeros_like(w)
-        state["step"] += 1
-        t = state["step"]
+        step_size, correction2 = self._corrections(state)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= b1
         m += (1 - b1) * g
@@ -167,9 +175,15 @@ class Adam(Optimizer):
         if self.amsgrad:
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
-        step_size = self.lr / (1 - b1 ** t)
-        denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + self.eps
+        denom = np.sqrt(v) / correction2 + self.eps
         w -= step_size * (m / denom)
+
+    def _corrections(self, state):
+        """Count this parameter's step t; return lr / (1 - b1^t) and √(1 - b2^t)."""
+        state["step"] += 1
+        t = state["step"]
+        b1, b2 = self.betas
+        return self.lr / (1 - b1 ** t), math.sqrt(1 - b2 ** t)
 
 
 class AdamW(Adam):
@@ -236,24 +250,60 @@ class RMSprop(Optimizer):
             w -= self.lr * (g / avg)
 
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+@dataclass(frozen=True)
+class Choice:
+    """One row of :data:`OPTIMIZERS`, an optimizer by short name as the playground and the CLI offer it.
+
+    ``build(params, lr, weight_decay)`` makes it; ``label`` is the menu's word and ``doc`` says what it
+    is; ``torch`` is the same optimizer in PyTorch, with ``{lr}`` where the learning rate goes.
+    """
+
+    name: str
+    label: str
+    build: Callable = field(repr=False)
+    torch: str
+    doc: str = ""
+
+    def torch_code(self, lr: float) -> str:
+        return self.torch.format(lr=repr(float(lr)))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "label": self.label, "doc": self.doc}
+
+
+OPTIMIZERS: dict[str, Choice] = {}
+
+
+def register(choice: Choice) -> Choice:
+    """Add (or replace) an optimizer choice; every menu and check sees it from then on."""
+    OPTIMIZERS[choice.name] = choice
+    return choice
+
+
+for _c in (
+    Choice("sgd", "SGD", lambda ps, lr, wd: SGD(ps, lr, weight_decay=wd),
+           "torch.optim.SGD(model.parameters(), lr={lr})", "plain SGD"),
+    Choice("momentum", "Momentum", lambda ps, lr, wd: SGD(ps, lr, momentum=0.9, weight_decay=wd),
+           "torch.optim.SGD(model.parameters(), lr={lr}, momentum=0.9)", "SGD with momentum 0.9"),
+    Choice("adam", "Adam", lambda ps, lr, wd: Adam(ps, lr, weight_decay=wd),
+           "torch.optim.Adam(model.parameters(), lr={lr})", "Adam with the default betas"),
+    Choice("rmsprop", "RMSprop", lambda ps, lr, wd: RMSprop(ps, lr, weight_decay=wd),
+           "torch.optim.RMSprop(model.parameters(), lr={lr})", "RMSprop with the default alpha"),
+):
+    register(_c)
+
+
+def get(name: str) -> Choice:
+    try:
+        return OPTIMIZERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}") from None
 
 
 def make(name: str, params, lr: float, weight_decay: float = 0.0) -> Optimizer:
-    """An optimizer by short name, as the playground and CLI offer them.
-
-    "sgd" plain SGD; "momentum" SGD with momentum 0.9; "adam" Adam with default betas;
-    "rmsprop" RMSprop with default alpha.
-    """
-    if name == "sgd":
-        return SGD(params, lr, weight_decay=weight_decay)
-    if name == "momentum":
-        return SGD(params, lr, momentum=0.9, weight_decay=weight_decay)
-    if name == "adam":
-        return Adam(params, lr, weight_decay=weight_decay)
-    if name == "rmsprop":
-        return RMSprop(params, lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    """An optimizer by short name (a row of :data:`OPTIMIZERS`): "sgd" plain SGD, "momentum" SGD with
+    momentum 0.9, "adam" Adam with default betas, "rmsprop" RMSprop with default alpha."""
+    return get(name).build(params, lr, weight_decay)
 
 
 # ---- learning-rate schedulers ---------------------------------------------------------------------
