@@ -731,10 +731,11 @@ class CostModel:
 
 
 OPTIONAL_PACKAGES = ("onnx",)
-"""Imported at start-up in a thread of the pool (the first import of onnx takes about a second)."""
+"""Imported at start-up (the first import of onnx takes a second or more): `backlit serve` before it
+listens, an app made otherwise in a thread of its pool."""
 
 
-def _import_optional() -> None:
+def import_optional() -> None:
     for name in OPTIONAL_PACKAGES:
         try:
             importlib.import_module(name)
@@ -764,7 +765,7 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
     root = Path(web_root or WEB_ROOT).resolve()
     allowed = {o.strip().lower().rstrip("/") for o in allowed_origins}
     hub = Hub(limits, send_timeout=send_timeout, max_queued_bytes=max_queued_bytes)
-    hub.pool.submit(_import_optional)
+    hub.pool.submit(import_optional)
     # While a long action runs in the pool, the event loop's thread waits for the interpreter lock
     # after every socket call; a shorter switch interval (5 ms by default) keeps that wait short.
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
@@ -910,6 +911,7 @@ def create_app_from_env() -> Starlette:
     """The app factory for uvicorn's worker processes (``backlit serve --workers N``): the options
     come from the environment variable BACKLIT_SERVE_OPTIONS (JSON), which `backlit serve` sets."""
     one_blas_thread()
+    import_optional()  # before this worker takes connections: no tab waits for it
     options = json.loads(os.environ.get(ENV_OPTIONS, "{}"))
     store = open_store(options["store"]) if options.get("store") else None
     return create_app(limits=Limits(**options.get("limits", {})),
