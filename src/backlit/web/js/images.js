@@ -2,7 +2,7 @@
 // image (saliency maps, adversarial steps). Python computes everything (backlit.playground.images);
 // this module draws what the messages say and sends what the learner does.
 //
-//   import { ImagesView } from './images.js';
+//   (main.js imports ImagesView from this module)
 //   const view = new ImagesView({ send, flash });   // builds its section after <main class="layout"> on first use
 //   view.addEntry(thumbsElement, schema.views);     // the "Digits (8x8 images)" choice beside the datasets
 //   view.onMessage(msg) -> true when it was the view's;  view.onFrame(header, arrays)
