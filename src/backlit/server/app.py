@@ -165,7 +165,9 @@ class Hub:
 
     Fair by construction: the busy sessions (training, or with work waiting, or busy in the last
     second) split ``limits.cpu_share`` of a core evenly, each through its own :class:`CpuBudget`.
-    Everything a session asks for is charged to its budget: training, messages, frames.
+    Everything a session asks for is charged to its budget: training, messages, frames. With a class
+    code, a student's tabs (one class cookie) share one budget, so a hundred tabs get one student's
+    share, not a hundred; without one, each tab is its own.
     """
 
     BUSY_WINDOW = 1.0  # a session that spent CPU this recently counts as busy
@@ -181,11 +183,13 @@ class Hub:
         self.frame_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="backlit-frames")
         self.frame_threads = FairSlots(1)
         self.stalled = 0  # connections dropped because they stopped reading
+        self.idle_closed = 0  # connections closed because they said nothing (no hello, or idle)
         self.sessions = 0
         self.playing = 0
         self.errors = 0  # internal errors (exceptions that were not ProtocolErrors), for tests/benchmarks
         self.handled = 0  # messages run (queued ones a closed connection left behind are not)
         self.live: set[Session] = set()
+        self.students: dict[str, list] = {}  # student -> [their shared CpuBudget, open tabs]
         self.peer_logs: dict[str, PeerLog] = {}
         self._busy = 1
         self._counted = -1.0
@@ -210,6 +214,23 @@ class Hub:
     def full(self) -> bool:
         return self.sessions >= self.limits.max_sessions
 
+    def tabs(self, student: str | None) -> int:
+        return self.students[student][1] if student in self.students else 0
+
+    def budget_for(self, student: str | None) -> "CpuBudget":
+        """A new tab's budget: the student's shared one (counted), or a tab's own without a student."""
+        if student is None:
+            return CpuBudget(self)
+        entry = self.students.setdefault(student, [CpuBudget(self), 0])
+        entry[1] += 1
+        return entry[0]
+
+    def release(self, student: str | None) -> None:
+        if student in self.students:
+            self.students[student][1] -= 1
+            if self.students[student][1] <= 0:
+                del self.students[student]
+
     def log(self, peer: str, kind: str, level: int, msg: str, *args, exc_info: bool = False) -> None:
         """Log a line about one peer, rate-limited per peer and kind (an attacker cannot flood the log)."""
         if len(self.peer_logs) > 1000:
@@ -219,13 +240,14 @@ class Hub:
             log.log(level, msg + " [peer %s]%s", *args, peer, suffix, exc_info=exc_info)
 
     def busy(self, now: float) -> int:
+        """How many budgets are busy: one per busy tab, or per student whose tabs share one."""
         if now - self._counted > self.RECOUNT:
-            self._busy = max(1, sum(1 for s in self.live if s.is_busy(now)))
+            self._busy = max(1, len({id(s.budget) for s in self.live if s.is_busy(now)}))
             self._counted = now
         return self._busy
 
     def rate(self, now: float) -> float:
-        """Seconds of event-loop time per second that one busy session may use."""
+        """Seconds of event-loop time per second that one busy budget may use."""
         return self.limits.cpu_share / self.busy(now)
 
 
@@ -429,12 +451,13 @@ class Session:
     trainer steps aside while messages wait, and a message may take the budget one burst into debt.
     """
 
-    def __init__(self, websocket: WebSocket, hub: Hub, limits: Limits):
+    def __init__(self, websocket: WebSocket, hub: Hub, limits: Limits, student: str | None = None):
         self.ws = websocket
         self.hub = hub
         self.limits = limits
+        self.student = student
         self.viewer = Viewer(Playground(limits=limits), limits, on_internal_error=hub.count_error)
-        self.budget = CpuBudget(hub)
+        self.budget = hub.budget_for(student)  # shared by a student's tabs
         self.costs = CostModel()
         self.lock = asyncio.Lock()  # the session and the wire: one coroutine (or its thread) at a time
         self.wake = asyncio.Event()
@@ -671,6 +694,8 @@ class Session:
 
     def close(self) -> None:
         """The peer is gone: drop its backlog; the tasks end at their next turn."""
+        if not self.closed:
+            self.hub.release(self.student)
         self.closed = True
         self.queue.clear()
         self.queued_bytes = 0
@@ -803,7 +828,14 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
         noticed at once, and its backlog dropped), and it yields every so often."""
         received = 0
         while not session.closed:
-            message = await websocket.receive()
+            wait = limits.hello_seconds if received == 0 else limits.idle_seconds
+            try:
+                message = await asyncio.wait_for(websocket.receive(), wait)
+            except asyncio.TimeoutError:   # a socket that says nothing holds a place for nobody
+                peer = websocket.client.host if websocket.client else "?"
+                hub.idle_closed += 1
+                hub.log(peer, "idle", logging.INFO, "closed a connection silent for %.0f s", wait)
+                break
             if message["type"] == "websocket.disconnect":
                 break
             raw = message.get("text")
@@ -828,15 +860,24 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
                 "message": f"server full: {limits.max_sessions} sessions are open; try again later"}))
             await websocket.close(code=1013, reason="server full")
             return
+        student = (websocket.scope.get("state") or {}).get("student")
+        if student is not None and hub.tabs(student) >= limits.max_tabs_per_student:
+            await websocket.accept()
+            await websocket.send_text(P.encode({
+                "type": "error", "field": None,
+                "message": f"you have {limits.max_tabs_per_student} tabs of this class open here; "
+                           "close one to open another"}))
+            await websocket.close(code=1013, reason="too many tabs")
+            return
         hub.sessions += 1
         session = None
         tasks: list[asyncio.Task] = []
         try:
             await websocket.accept()
-            session = Session(websocket, hub, limits)
+            session = Session(websocket, hub, limits, student)
             hub.live.add(session)
             if classroom is not None:
-                classroom.attach(session, (websocket.scope.get("state") or {}).get("student"))
+                classroom.attach(session, student)
             tasks = [asyncio.create_task(session.serve()), asyncio.create_task(session.train_loop())]
             session.reader = asyncio.create_task(read(websocket, session))
             # (wait, not await: a reader cancelled by a dropped session ends this quietly)
