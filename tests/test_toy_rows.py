@@ -186,12 +186,12 @@ def test_the_worked_example_writes_the_toys(toys):
     text = worked["text"]
     tr = pg._trace()
     assert "activation softsign" in text and "loss: log-cosh" in text
-    assert r"\mathrm{softsign}(z^{(0)}_{0})" in text  # a row without tex is written by its name
+    assert r"\mathrm{softsign}(z^{(1)}_{1})" in text  # a row without tex is written by its name
     assert f"(f′(z) = 1 / (1 + |z|)²)" in text  # and its f′ by the formula the inspector shows
     assert rf"- $L = \log \cosh(a - y) = {worked_number(tr.loss)}$" in text
     for l, lt in enumerate(tr.layers[:-1]):
         for i, slope in enumerate(tr.f_prime(l)[0]):
-            assert f"- $f'(z^{{({l})}}_{{{i}}}) = {worked_number(slope)}$ (f′(z)" in text
+            assert f"- $f'(z^{{({l + 1})}}_{{{i + 1}}}) = {worked_number(slope)}$ (f′(z)" in text  # from 1
     [exercise] = pg.export("worked_blanks")
     key = exercise["text"].split("## Answer key", 1)[1]
     assert f"$L = {worked_number(tr.loss)}$" in key
