@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from . import csvdata, data, explain, export, gradflow, kinds, nn, optim, settings
+from . import csvdata, data, explain, export, gradflow, kinds, lessons, nn, optim, settings
 from . import graph as graph_module
 from .engine import Tensor, no_grad
 from .settings import Limits, ProtocolError
@@ -69,6 +69,7 @@ class Playground:
         self.custom: tuple | None = None  # (X_train, y_train, X_test, y_test) of points the user made
         self.playing = False
         self.diverged = False
+        self.course = lessons.Course()  # the learner's place in the course (backlit.lessons)
         self._build_data()
         self._build_model()
 
@@ -378,7 +379,29 @@ class Playground:
     def handle(self, msg: dict) -> list[dict]:
         """Run one validated message (``protocol.validate``'s output) and return the replies."""
         args = {k: v for k, v in msg.items() if k not in ("type", "id")}
-        return getattr(self, msg["type"])(**args)
+        self.course.guard(msg["type"])
+        replies = getattr(self, msg["type"])(**args)
+        return self.course.withhold(replies + self.course.observe(self, msg["type"], replies))
+
+    # ---- actions: the course (backlit.lessons) --------------------------------------------------
+    def lesson_open(self, lesson, step=0) -> list[dict]:
+        return self.course.open(self, lesson, step)
+
+    def lesson_answer(self, answer) -> list[dict]:
+        return self.course.answer(self, answer)
+
+    def lesson_event(self, event) -> list[dict]:
+        return self.course.event(self, event)
+
+    def lesson_leave(self) -> list[dict]:
+        return self.course.leave(self)
+
+    def lesson_progress(self, done) -> list[dict]:
+        return self.course.restore(self, done)
+
+    def lesson_poll(self) -> list[dict]:
+        """While training: the open lesson's live goal, when it is met or its progress changed."""
+        return self.course.poll(self)
 
     # ---- actions: session -----------------------------------------------------------------------
     def hello(self, config=None, url_state=None, weights=None, biases=None, samples_seen=None,
@@ -793,6 +816,7 @@ class Playground:
                 "weights": [lin.weight.data.tolist() for lin in self.model.linears],
                 "biases": [lin.bias.data.tolist() for lin in self.model.linears],
                 "step": self.step_count, "samples_seen": self.samples_seen, "epoch": self.epoch,
+                "course": self.course.progress(),
                 **({"points": {k: v for k, v in self.points().items() if k in ("train", "test")}}
                    if self.custom is not None else {})}
 
@@ -836,6 +860,13 @@ class Playground:
         n_out = kinds.get(data.DATASETS[new["dataset"]].kind).n_outputs(new["classes"])
         sizes = [len(new["features"])] + list(new["hidden"]) + [n_out]
         Ws, bs = settings.check_weights(session.get("weights"), session.get("biases"), sizes, name="session.weights")
+        course = None
+        if session.get("course") is not None:
+            progress = session["course"]
+            if not isinstance(progress, dict) or progress.get("format") != lessons.PROGRESS_FORMAT:
+                raise ProtocolError("session.course", f"session.course must be {{'format': {lessons.PROGRESS_FORMAT}, "
+                                    "'done': {lesson: [step, ...]}}")
+            course = lessons.check_progress(progress.get("done"), "session.course.done")
         custom = None
         if session.get("points") is not None:
             kind = data.DATASETS[new["dataset"]].kind
@@ -847,7 +878,9 @@ class Playground:
         self._build_model()
         self._set_weights(Ws, bs)
         self.step_count, self.samples_seen = step, seen
-        return [self.state(schema=True), self.points(), self._frame_msg()]
+        if course:
+            self.course.merge(course)
+        return [self.state(schema=True), self.points(), self._frame_msg()] + ([self.course.message(self)] if course else [])
 
     # ---- a model object of the caller's own (the notebook widget) ------------------------------------
     def use_model(self, model) -> list[dict]:

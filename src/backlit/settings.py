@@ -203,7 +203,14 @@ def schema(limits: Limits | None = None) -> dict:
                   for p in pacing.PACES],
         "extent": list(data.EXTENT),
         "palette": palette.to_dict(),
+        "course": _course_schema(),
     }
+
+
+def _course_schema() -> dict:
+    from . import lessons  # the course reads this module's checks; imported late to keep one direction
+
+    return lessons.schema()
 
 
 @functools.lru_cache(maxsize=None)

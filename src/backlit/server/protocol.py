@@ -110,6 +110,31 @@ def _scale(name, v):
     return check_float(name, v, 1e-6, 1.0)
 
 
+def _lesson(name, v):
+    if not isinstance(v, str) or len(v) > 64:
+        raise ProtocolError(name, f"{name} must be a lesson's name")
+    return v  # the course checks it against its lessons
+
+
+def _answer(name, v):
+    """A number, a choice's index, or a list of up to 64 short strings (links picked)."""
+    if isinstance(v, bool):
+        raise ProtocolError(name, f"{name} must be a number, a choice or a list of links")
+    if isinstance(v, int):
+        return check_int(name, v, -2**53, 2**53)
+    if isinstance(v, float):
+        return check_float(name, v, -1e12, 1e12)
+    if isinstance(v, list) and len(v) <= 64 and all(isinstance(a, str) and len(a) <= 16 for a in v):
+        return list(v)
+    raise ProtocolError(name, f"{name} must be a number, a choice or a list of links")
+
+
+def _event(name, v):
+    from ..lessons import PAGE_EVENTS
+
+    return check_choice(name, v, PAGE_EVENTS)
+
+
 _NOARGS: dict = {}
 SCHEMAS: dict[str, dict] = {
     "hello": {"config": (_opt_dict, False), "url_state": (_short_str, False),
@@ -143,7 +168,12 @@ SCHEMAS: dict[str, dict] = {
     "add_point": {"x": (_plane, True), "y": (_plane, True), "label": (_any, True)},
     "remove_point": {"x": (_plane, True), "y": (_plane, True)},
     "clear_points": _NOARGS,
-    "load_csv": {"text": (_text, True), "rescale": (_bool, False)},  # the page painted this many frames (flow control)
+    "load_csv": {"text": (_text, True), "rescale": (_bool, False)},
+    "lesson_open": {"lesson": (_lesson, True), "step": (_nonneg_int, False)},
+    "lesson_answer": {"answer": (_answer, True)},
+    "lesson_event": {"event": (_event, True)},
+    "lesson_leave": _NOARGS,
+    "lesson_progress": {"done": (_opt_dict, True)},  # the page painted this many frames (flow control)
 }
 MESSAGE_TYPES = tuple(SCHEMAS)
 
