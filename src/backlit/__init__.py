@@ -46,7 +46,8 @@ from . import graph  # noqa: E402  (callable: backlit.graph(tensor) draws its co
 def show(model=None, data=None, **config):
     """The playground as a notebook widget, on ``model`` (an ``nn.MLP``, trained live in the kernel) and
     ``data`` (a dataset name such as ``"xor"``, or arrays ``(X, y)``); ``config``: any playground setting,
-    e.g. ``lr=0.1``. Needs the notebook extra (anywidget); see backlit.server.notebook."""
+    e.g. ``lr=0.1``; ``lesson``: open a lesson of the course, e.g. ``backlit.show(lesson="chain-rule")``
+    (names in ``backlit.lessons.LESSONS``). Needs the notebook extra (anywidget); see backlit.server.notebook."""
     try:
         from .server.notebook import show as _show
     except ImportError as e:

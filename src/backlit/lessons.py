@@ -598,7 +598,7 @@ def _loss3(v):
 
 
 def _fd_givens(s):
-    w, h = _w(s, 1, 0, 0), 1e-3
+    w, h = _w(s, 1, 0, 0), 1e-2
     return [("w", w), ("h", h), ("L(w + h)", _loss_at(s, w + h)), ("L(w − h)", _loss_at(s, w - h))]
 
 
@@ -625,7 +625,7 @@ SLOPE = Number(
                          -_fd_key(s))],
     hint="Rise over run: the loss rises by L(w + h) − L(w − h) over a run of 2h.",
     worked=lambda s: (f"slope = ({_fmt(_fd_givens(s)[2][1])} − {_fmt(_fd_givens(s)[3][1])}) / "
-                      f"(2·{_fmt(1e-3)}) = {_fmt(_fd_key(s))}"),
+                      f"(2·{_fmt(1e-2)}) = {_fmt(_fd_key(s))}"),
 )
 
 LESSONS_LIST = (

@@ -520,6 +520,8 @@ class Session:
                 else:
                     self.budget.charge(time.perf_counter() - t0)
                     await self.send({"type": "frame", "header": header, "arrays": arrays})
+                    for msg in self.pg.lesson_poll():  # a lesson's live goal
+                        await self.send(msg)
             self._sync_playing()
             # A little jitter keeps sessions that started together from drawing their frames in the
             # same instant (a burst that would delay everyone's control replies).

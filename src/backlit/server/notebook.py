@@ -51,7 +51,7 @@ log = logging.getLogger("backlit.notebook")
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 JS_ROOT = WEB_ROOT / "js"
-PAGE_CSS = ("style.css", "learn.css", "graph.css")
+PAGE_CSS = ("style.css", "learn.css", "graph.css", "lesson.css")
 WRAPPER = "backlit-widget"
 
 # ---- the page's modules, loadable from a string ------------------------------------------------------
@@ -347,7 +347,9 @@ class PlaygroundWidget(anywidget.AnyWidget):
         self.history = HistoryCursor()
         self.in_flight = 0
         header, arrays = self.pg.frame()
-        return [self.pg.state(schema=True), self.pg.points(), {"type": "frame", "header": header, "arrays": arrays}]
+        lesson = [self.pg.course.message(self.pg)] if self.pg.course.lesson else []  # backlit.show(lesson=...)
+        return [self.pg.state(schema=True), self.pg.points(), {"type": "frame", "header": header, "arrays": arrays}] \
+            + lesson
 
     # ---- training ----------------------------------------------------------------------------------
     def _start_training(self) -> None:
@@ -402,6 +404,8 @@ class PlaygroundWidget(anywidget.AnyWidget):
                             (diverged or (time.monotonic() - self.last_frame >= interval * 0.5 and self._frame_wanted())):
                         header, arrays = self.pg.frame()
                         self._emit({"type": "frame", "header": header, "arrays": arrays})
+                        for msg in self.pg.lesson_poll():  # a lesson's live goal
+                            self._emit(msg)
                     self._checksum = self._weights_checksum()
             except Exception:
                 self.errors += 1
@@ -586,7 +590,10 @@ _current: "weakref.ref[PlaygroundWidget] | None" = None
 def show(model=None, data=None, **config) -> PlaygroundWidget:
     """The playground as a notebook widget (see ``backlit.show``)."""
     global _current
+    lesson = config.pop("lesson", None)
     pg = build_playground(model, data, **config)
+    if lesson is not None:
+        pg.lesson_open(lesson)  # an unknown name raises, naming the lessons
     previous = _current() if _current is not None else None
     if previous is not None and not previous.closed:
         previous.close()  # one widget per page: the page's modules find their elements by id
