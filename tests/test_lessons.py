@@ -317,7 +317,7 @@ def test_a_condition_on_the_action_is_checked_by_the_server():
 def test_while_an_exercise_is_open_its_answer_is_not_sent():
     pg = opened("blame")
     out = send(pg, "select", index=pg.selected)
-    assert [m["type"] for m in out] == ["selection"]          # the trace (every δ and ∂L/∂w) is withheld
+    assert [m["type"] for m in out] == ["selection", "lesson"]  # the trace (every δ and ∂L/∂w) is withheld
     for type_, payload in (("check", {"layer": 1, "i": 0, "j": 0}), ("blame", {"layer": 1, "i": 0, "j": 0}),
                            ("export", {"format": "worked"}), ("graph", {})):
         with pytest.raises(ProtocolError, match="answer the exercise first"):

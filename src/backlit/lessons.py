@@ -73,6 +73,8 @@ SESSION_EVENTS = ("play", "pause", "step", "reset", "next_sample", "select", "se
 # While an exercise is open: replies that would show its answer are withheld, and messages that only
 # exist to show one are refused.
 WITHHELD = ("trace", "blame", "neuron", "check", "graph", "graph_zoom", "saliency", "nudge")
+CHANGES_GIVENS = ("select", "select_point", "next_sample", "set", "set_weight", "reset", "regenerate", "step",
+                  "apply_update", "play", "hello", "load", "add_point", "remove_point", "clear_points", "load_csv")
 REFUSED = ("blame", "neuron", "check", "graph", "graph_zoom", "export", "saliency", "nudge")
 
 
@@ -559,22 +561,12 @@ class Lesson:
                 "steps": [st.public() for st in self.steps]}
 
 
-def _metric(name):
-    def get(s):
-        return s.metrics()[name]
-    return get
-
-
 def _hidden_total(s) -> int:
     return int(sum(s.config["hidden"]))
 
 
 def _pct(v):
     return "–" if v is None else f"{100 * v:.0f}%"
-
-
-def _diverged(s, replies) -> bool:
-    return bool(s.diverged)
 
 
 # The shown regions of the lessons' usual screens
@@ -923,8 +915,8 @@ LESSONS_LIST = (
     Lesson("pytorch", "The same thing in PyTorch: loss.backward()",
            "Match the numbers you computed by hand to what PyTorch's autograd stores.", (
         Step("The Learn panel writes this network as a few lines of PyTorch. loss.backward() runs the same "
-             "reverse-mode pass; afterwards each parameter's .grad holds ∂L/∂w.", "Open Learn and read the code.",
-             Do("code"), NET + ("learn",), _hand(panels=("learn",)), (("code", {}),)),
+             "reverse-mode pass; afterwards each parameter's .grad holds ∂L/∂w.", "Press Learn and read the code.",
+             Do("code"), NET + ("learn",), _hand(), (("code", {}),)),
         Step("In PyTorch, the first Linear layer's weight.grad[i, j] is ∂L/∂w of the link from input j to "
              "hidden neuron i.", "Compute it for the link x₁ → h1.1.", grad_w(0, 0, 0), NET, None, ()),
         Step("One optimizer step is opt.step(); before the next backward, opt.zero_grad().", "Answer the question.",
@@ -1034,10 +1026,10 @@ class Course:
         # the step's setup: a fresh session from its config, weights and sample (validated as hello's)
         s.custom = None
         weights = {} if setup.weights is None else {"weights": setup.weights[0], "biases": setup.weights[1]}
-        out += s.hello(config={**setup.config}, **weights)
+        out += [m for m in s.hello(config={**setup.config}, **weights) if m["type"] == "error"]
         if setup.select is not None:
             s.selected = min(setup.select, max(s.n_train - 1, 0))
-            out += [s.state()]
+        out += [s.state(schema=True), s.points(), s._frame_msg()]  # with the sample selected
         self.lesson, self.step = name, step
         self.attempts, self.verdict, self.counts = 0, None, {}
         self._maybe_done(s, "open", [])
@@ -1075,7 +1067,9 @@ class Course:
         if not self.lesson or event.startswith("lesson_"):
             return []
         self.counts[event] = self.counts.get(event, 0) + 1
-        return [self.message(s)] if self._maybe_done(s, event, replies) else []
+        if self._maybe_done(s, event, replies) or (self.pending() and event in CHANGES_GIVENS):
+            return [self.message(s)]  # done now, or the numbers on screen are of another sample or weights
+        return []
 
     def poll(self, s) -> list[dict]:
         """While training: a live goal met, or its progress text changed."""
