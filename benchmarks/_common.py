@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from backlit import data
+from backlit.lab import data
 
 
 def best_time(fn, repeats=3):
@@ -41,7 +41,7 @@ def print_table(title, rows, reference="numpy"):
 
 
 def moons(n=100, noise=0.1, seed=0):
-    """Two interleaving half circles: ``backlit.data.make("moons", ...)`` (the playground's set, scaled by
+    """Two interleaving half circles: ``backlit.lab.data.make("moons", ...)`` (the playground's set, scaled by
     3 and centred; ``noise`` is the playground's: Gaussian jitter of 2 * noise plane units).
 
     Returns (X, y): X of shape (n, 2) float64, y of shape (n,) float64 labels 0/1.
@@ -52,7 +52,7 @@ def moons(n=100, noise=0.1, seed=0):
 
 def spiral(n=500, noise=0.0, seed=0):
     """Two interleaved spiral arms, as in TF Playground (points in about [-5, 5]²):
-    ``backlit.data.make("spiral", ...)``.
+    ``backlit.lab.data.make("spiral", ...)``.
 
     Returns (X, y): X of shape (n, 2) float64, y of shape (n,) float64 labels 0/1.
     """

@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import best_time, moons, print_table, spiral  # noqa: E402
 
 import backlit as bl  # noqa: E402
-from backlit import functional as F  # noqa: E402
+from backlit.nn import functional as F  # noqa: E402
 
 
 # ---- workloads --------------------------------------------------------------------------------------

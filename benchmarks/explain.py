@@ -38,9 +38,11 @@ import timeit  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from backlit import explain, nn, optim  # noqa: E402
-from backlit import functional as F  # noqa: E402
-from backlit.playground import Playground  # noqa: E402
+from backlit.lab import trace as explain  # noqa: E402
+from backlit import nn
+from backlit.nn import optim
+from backlit.nn import functional as F  # noqa: E402
+from backlit.playground.session import Playground  # noqa: E402
 
 FEATURES = ["x1", "x2"]
 TRACE_TARGET = 3.0

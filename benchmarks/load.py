@@ -38,7 +38,7 @@ import time
 
 import websockets
 
-from backlit.headless import free_port
+from backlit.cli.headless import free_port
 
 TARGET_FPS = 5.0
 TARGET_P99_MS = 500.0
@@ -79,7 +79,7 @@ class Server:
     def __init__(self, max_sessions: int, workers: int = 1):
         port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "backlit.cli", "serve", "--no-browser", "--port", str(port),
+            [sys.executable, "-m", "backlit.cli.main", "serve", "--no-browser", "--port", str(port),
              "--max-sessions", str(max_sessions), "--workers", str(workers)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})

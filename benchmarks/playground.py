@@ -3,7 +3,7 @@
     python benchmarks/playground.py [--seconds 10] [--changes 200] [--threads 1] [--skip-pace] [--skip-big]
 
 Starts the real command line (`python -m backlit serve --no-browser`: its Host check, TCP_NODELAY,
-per-message deflate off) through `backlit.headless.served`, opens the page in Debian's headless
+per-message deflate off) through `backlit.cli.headless.served`, opens the page in Debian's headless
 Chromium with Playwright (first-visit tour skipped), and measures in the page, from the binary frames'
 JSON headers (uint32 length + JSON; the compact body of uint8 heatmaps + deflate is never parsed):
 
@@ -55,7 +55,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from backlit.headless import launch_args, served  # noqa: E402
+from backlit.cli.headless import launch_args, served  # noqa: E402
 
 TARGETS = {"received": 30.0, "drawn": 50.0, "samples": 50_000.0, "p99_ms": 100.0, "acc95_s": 30.0}
 LARGEST = "h=16,16,16,16,16,16,16,16&f=x1,x2,x1^2,x2^2,x1x2,sin_x1,sin_x2&np=5000&sp=9"
@@ -293,7 +293,7 @@ def measure_big(browser, base: str, seconds: float) -> dict:
 # -- the same training without the server --------------------------------------------------------------
 def session_setup():
     """The default session: its featurised training set, targets, initial weights and batch-order seed."""
-    from backlit.playground import Playground
+    from backlit.playground.session import Playground
 
     pg = Playground()
     c = pg.config
@@ -372,8 +372,9 @@ def torch_loop(S):
 
 
 def backlit_loop(S):
-    from backlit import Tensor, nn, optim
-    from backlit import functional as F
+    from backlit import Tensor, nn
+    from backlit.nn import optim
+    from backlit.nn import functional as F
 
     sizes = [S["Ws"][0].shape[1]] + [W.shape[0] for W in S["Ws"]]
     model = nn.MLP(sizes, activation="tanh", seed=0)
@@ -396,7 +397,7 @@ def backlit_loop(S):
 
 
 def session_loop(S):
-    from backlit.playground import Playground
+    from backlit.playground.session import Playground
 
     pg = Playground()
 

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import backlit as bl  # noqa: E402
-from backlit import optim  # noqa: E402
+from backlit.nn import optim  # noqa: E402
 
 
 def points(n=40, seed=0):

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import backlit as bl  # noqa: E402
-from backlit import optim  # noqa: E402
+from backlit.nn import optim  # noqa: E402
 
 
 def render(centres, radii, colours, size, sharpness=0.02):

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import backlit as bl  # noqa: E402
-from backlit import optim  # noqa: E402
+from backlit.nn import optim  # noqa: E402
 
 X = np.array(list(itertools.product([0.0, 1.0], repeat=6)))
 D = np.array([[float((x == x[::-1]).all())] for x in X])

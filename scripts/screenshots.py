@@ -2,7 +2,7 @@
 
     python scripts/screenshots.py [--only NAME ...]
 
-Starts `backlit serve` on a free port (`backlit.headless.served`), drives Debian's headless Chromium
+Starts `backlit serve` on a free port (`backlit.cli.headless.served`), drives Debian's headless Chromium
 with Playwright at 1440x900 (device scale 1, PNG) and saves one picture per view:
 
 - playground-forward.png    a trained network, one sample's forward pass done
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from backlit.headless import launch_args, served
+from backlit.cli.headless import launch_args, served
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "img"
 WIDE = {"width": 1440, "height": 900}

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageChops
 
-from backlit import animation, cli, nn
+from backlit.cli import animation, main as cli
+from backlit import nn
 
 
 def test_frame_epochs_keep_both_ends_and_crowd_the_start():
@@ -45,7 +46,7 @@ def test_train_gif_and_exports(tmp_path, capsys):
     assert cfg["gif"] and cfg["export"] == ["torch", "onnx"]
     # the animation's run is the saved run: its last frame has the saved weights
     model = nn.load(out / "model.json")
-    from backlit import data
+    from backlit.lab import data
     ds = data.make("xor", n=200, seed=2)
     split = data.split(ds, train_ratio=cfg["train_ratio"], seed=2)
     _, kept, history = animation.snapshots(cfg, split, epochs=metrics["epochs_run"])

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from backlit import csvdata, data
+from backlit.playground import csvdata
+from backlit.lab import data
 
 
 def test_three_bad_rows_are_named_by_line():
@@ -90,7 +91,7 @@ def test_a_good_csv_round_trips(tmp_path, name, classes):
 
 
 def test_train_on_a_csv_file(tmp_path, capsys):
-    from backlit import cli
+    from backlit.cli import main as cli
 
     ds = data.make("blobs", n=120, seed=1, classes=4)
     good = tmp_path / "four.csv"

@@ -1,11 +1,11 @@
-"""backlit.data: the seeded 2-D datasets, the split and the feature maps."""
+"""backlit.lab.data: the seeded 2-D datasets, the split and the feature maps."""
 
 import numpy as np
 import pytest
 import torch
 
 import backlit
-from backlit import data
+from backlit.lab import data
 
 CLASSIFICATION = [name for name, s in data.DATASETS.items() if s.kind != "regression"]
 BINARY = [name for name, s in data.DATASETS.items() if s.kind == "binary"]

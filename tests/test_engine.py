@@ -9,7 +9,7 @@ import torch
 
 import backlit as bl
 from backlit import engine as E
-from backlit import functional as F
+from backlit.nn import functional as F
 from backlit.engine import ops
 
 # ---- diamonds and reuse -----------------------------------------------------------------------------

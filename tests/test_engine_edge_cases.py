@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import backlit as bl
-from backlit import functional as F
+from backlit.nn import functional as F
 
 
 def _grad_pair(data, f, tf):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import backlit as bl
-from backlit import functional as F
+from backlit.nn import functional as F
 
 LEAF_SHAPES = [(3, 4), (1, 4), (3, 1), (4,), (), (1,)]
 

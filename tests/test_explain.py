@@ -1,4 +1,4 @@
-"""backlit.explain against PyTorch (float64, retain_grad), finite differences and the model itself."""
+"""backlit.lab.trace against PyTorch (float64, retain_grad), finite differences and the model itself."""
 
 import json
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from backlit import data, explain, nn
+from backlit.lab import data, trace as explain
+from backlit import nn
 from backlit.engine import Tensor, no_grad
 
 TORCH_ACT = {

@@ -1,4 +1,4 @@
-"""backlit.export against real PyTorch (torch==2.13.0) and onnxruntime.
+"""backlit.playground.export against real PyTorch (torch==2.13.0) and onnxruntime.
 
 The generated code is run as is, in a subprocess, through ``runpy``; a global optimizer pre-step hook
 records the weights and gradients torch used, so the tests compare torch's loss and gradients with
@@ -17,7 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-from backlit import data, export, nn, train
+from backlit.lab import data
+from backlit.playground import export
+from backlit import nn
+from backlit.cli import train
 
 # Runs each generated file as a script; for the training-step code, records what torch stepped on.
 HARNESS = textwrap.dedent("""

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as TF
 
 import backlit as bl
-from backlit import functional as F
+from backlit.nn import functional as F
 
 ATOL = 1e-10
 

@@ -1,4 +1,4 @@
-"""backlit.gradflow: per-layer gradient sizes through depth, saturated and dead neurons, and `train`."""
+"""backlit.lab.gradflow: per-layer gradient sizes through depth, saturated and dead neurons, and `train`."""
 
 import argparse
 import json
@@ -6,7 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from backlit import data, explain, gradflow, nn, train
+from backlit.lab import data, trace as explain, gradflow
+from backlit import nn
+from backlit.cli import train
 
 torch = pytest.importorskip("torch")
 

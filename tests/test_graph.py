@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import backlit as bl
-import backlit.functional as F
-from backlit import explain, graph as G, nn
+import backlit.nn.functional as F
+from backlit.lab import trace as explain, graph as G
+from backlit import nn
 
 torch = pytest.importorskip("torch")
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.jupyterlab
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "jupyterlab"
-from backlit.headless import free_port as _free_port, launch_args
+from backlit.cli.headless import free_port as _free_port, launch_args
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backlit import lessons, pacing
-from backlit.lessons import LESSONS, Choice, Do, Goal, Links, Number
-from backlit.playground import Playground
+from backlit.playground import lessons, pacing
+from backlit.playground.lessons import LESSONS, Choice, Do, Goal, Links, Number
+from backlit.playground.session import Playground
 from backlit.server import protocol as P
-from backlit.settings import ProtocolError
+from backlit.playground.settings import ProtocolError
 
 torch = pytest.importorskip("torch")
 WEB = Path(__file__).resolve().parents[1] / "src" / "backlit" / "web"

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import backlit
-from backlit import nn, optim
+from backlit import nn
+from backlit.nn import optim
 
 STEPS = 20
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from backlit.playground import STATUS_DIVERGED, HistoryCursor, Playground
+from backlit.playground.session import STATUS_DIVERGED, HistoryCursor, Playground
 from backlit.server import protocol as P
 from backlit.server.protocol import Limits, ProtocolError
 

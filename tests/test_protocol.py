@@ -158,7 +158,7 @@ def test_reply_ids_and_frame_layout(conn):
 
 
 def test_compact_frames_round_trip_within_a_level():
-    from backlit.playground import Playground
+    from backlit.playground.session import Playground
 
     pg = Playground({"dataset": "spiral_multi", "classes": 5, "hidden": [6, 6]})
     pg.train_for(0.02)
@@ -364,7 +364,7 @@ def test_one_error_reply_listing_every_bad_field(conn):
 
 @pytest.mark.parametrize("dataset", ["circle", "spiral_multi", "plane"])  # binary, multiclass, regression
 def test_every_reachable_state_can_be_saved_and_restored(dataset):
-    from backlit.playground import Playground
+    from backlit.playground.session import Playground
 
     pg = Playground({"dataset": dataset, "lr": 10.0, "hidden": [8, 8], "optimizer": "momentum"})
     for _ in range(300):
@@ -408,7 +408,7 @@ def test_huge_weights_survive_save_load_and_reconnect_over_the_socket():
 
 
 def test_check_it_on_a_huge_weight():
-    from backlit.playground import Playground
+    from backlit.playground.session import Playground
 
     pg = Playground()
     for w in (7.2e11, 1e12, -1e12):

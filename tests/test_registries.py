@@ -11,8 +11,11 @@ import pytest
 import torch
 
 import backlit as bl
-from backlit import activations, data, explain, kinds, nn, settings
-from backlit.playground import Playground
+from backlit.nn import activations
+from backlit.lab import data, trace as explain, kinds
+from backlit import nn
+from backlit.playground import settings
+from backlit.playground.session import Playground
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "src" / "backlit" / "web"
@@ -109,7 +112,7 @@ def test_the_page_holds_no_domain_table():
 def test_each_dataset_offers_a_network_that_solves_it(name):
     """The 'network that can solve this' suggestion reaches its goal within the steps a minute of the
     default pace allows (95% test accuracy; a small test loss for regression)."""
-    from backlit import pacing
+    from backlit.playground import pacing
     budget = int(60 * pacing.BY_LEVEL[pacing.DEFAULT_LEVEL].steps_per_second)
     pg = Playground({"dataset": name, **data.DATASETS[name].solver})
     for step in range(1, budget + 1):
@@ -123,4 +126,4 @@ def test_each_dataset_offers_a_network_that_solves_it(name):
 
 def test_protocol_doc_settings_table_is_the_registry():
     doc = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
-    assert settings.markdown_table() in doc, "regenerate it with backlit.settings.markdown_table()"
+    assert settings.markdown_table() in doc, "regenerate it with backlit.playground.settings.markdown_table()"

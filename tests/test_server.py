@@ -265,7 +265,7 @@ def served():
     port = taken.getsockname()[1]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backlit.cli", "serve", "--no-browser", "--host", "127.0.0.1",
+        [sys.executable, "-m", "backlit.cli.main", "serve", "--no-browser", "--host", "127.0.0.1",
          "--port", str(port), "--max-sessions", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     lines = []
@@ -382,7 +382,7 @@ def test_zz_ctrl_c_stops_cleanly_while_training(served):
 def test_public_host_prints_a_warning():
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backlit.cli", "serve", "--no-browser", "--host", "0.0.0.0", "--port", str(port)],
+        [sys.executable, "-m", "backlit.cli.main", "serve", "--no-browser", "--host", "0.0.0.0", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         first = proc.stdout.readline()
@@ -428,7 +428,7 @@ def test_serve_arguments():
 
 def _serve(*extra):
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "backlit.cli", "serve", "--no-browser", "--port", str(port), *extra],
+    proc = subprocess.Popen([sys.executable, "-m", "backlit.cli.main", "serve", "--no-browser", "--port", str(port), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     line = proc.stdout.readline()

@@ -7,8 +7,11 @@ import pytest
 from matplotlib.colors import rgb_to_hsv
 from matplotlib.image import imread
 
-from backlit import data, nn, train
-from backlit.cli import main
+from backlit.lab import data
+from backlit import nn
+from backlit.cli import train
+from backlit.lab import fit as training
+from backlit.cli.main import main
 
 QUICK = ["train", "--dataset", "circle", "--hidden", "4", "--epochs", "15", "--n-points", "200",
          "--seed", "3"]
@@ -173,7 +176,7 @@ def test_divergence_stops_suggests_a_smaller_lr_and_keeps_a_finite_model(tmp_pat
 
 def test_plot_grid_rows_go_upwards():
     # boundary.png draws out[row, col] at (xs[col], ys[row]) with origin="lower": ys must ascend
-    from backlit import plots
+    from backlit.cli import plots
     from backlit.engine import no_grad
 
     feats = ["x1", "x2", "sin_x1"]
@@ -187,7 +190,7 @@ def test_plot_grid_rows_go_upwards():
 
 
 def test_ctrl_c_writes_the_last_finished_epoch_and_exits_130(tmp_path, capsys, monkeypatch):
-    evaluate, calls = train.evaluate, []
+    evaluate, calls = training.evaluate, []
 
     def interrupted_in_epoch_2(*args):
         calls.append(1)
@@ -195,7 +198,7 @@ def test_ctrl_c_writes_the_last_finished_epoch_and_exits_130(tmp_path, capsys, m
             raise KeyboardInterrupt
         return evaluate(*args)
 
-    monkeypatch.setattr(train, "evaluate", interrupted_in_epoch_2)
+    monkeypatch.setattr(training, "evaluate", interrupted_in_epoch_2)
     out = tmp_path / "stopped"
     assert run([*QUICK, "--quiet", "--out", str(out)]) == 130
     assert "interrupted; kept the model from epoch 1" in capsys.readouterr().err
@@ -212,7 +215,7 @@ def test_a_closed_stdout_is_not_an_error(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "backlit.cli", *QUICK, "--quiet",
+    proc = subprocess.Popen([sys.executable, "-m", "backlit.cli.main", *QUICK, "--quiet",
                              "--out", str(tmp_path / "run")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # nobody reads: every write to stdout fails with a broken pipe

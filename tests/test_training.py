@@ -1,11 +1,12 @@
-"""backlit.train.fit: the shared training loop reaches the accuracies the issue asks for, and its
+"""backlit.cli.train.fit: the shared training loop reaches the accuracies the issue asks for, and its
 pieces (losses, predictions, regularisation, divergence handling) behave as documented."""
 
 import numpy as np
 import pytest
 import torch
 
-from backlit import data, train
+from backlit.lab import data
+from backlit.cli import train
 
 SIN = ["x1", "x2", "sin_x1", "sin_x2"]
 

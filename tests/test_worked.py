@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from matplotlib.mathtext import MathTextParser
 
-from backlit import explain, train, worked
+from backlit.lab import trace as explain, worked
+from backlit.cli import train
 
 CASES = [  # (features, hidden, kind, classes, activation, loss, point, target)
     (["x1", "x2", "sin_x1"], [3, 2], "binary", None, "tanh", "bce", [1.5, -2.0], 1),

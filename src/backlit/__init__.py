@@ -39,15 +39,25 @@ from .engine import (
 
 __version__ = "0.1.0"
 
-from . import functional, nn, optim  # noqa: E402  (they build on the engine above)
-from . import graph  # noqa: E402  (callable: backlit.graph(tensor) draws its computation graph)
+import sys as _sys  # noqa: E402
+
+from . import nn  # noqa: E402  (it builds on the engine above)
+from .nn import functional, optim  # noqa: E402
+from .lab import data, graph  # noqa: E402  (callable: backlit.graph(tensor) draws its computation graph)
+
+# ``import backlit.optim`` / ``backlit.functional`` / ``backlit.graph`` / ``backlit.data`` keep working:
+# they are backlit.nn.optim, backlit.nn.functional, backlit.lab.graph and backlit.lab.data, under their
+# old names.
+for _name, _module in {"functional": functional, "optim": optim, "graph": graph, "data": data}.items():
+    _sys.modules.setdefault(f"{__name__}.{_name}", _module)
+del _name, _module
 
 
 def show(model=None, data=None, **config):
     """The playground as a notebook widget, on ``model`` (an ``nn.MLP``, trained live in the kernel) and
     ``data`` (a dataset name such as ``"xor"``, or arrays ``(X, y)``); ``config``: any playground setting,
     e.g. ``lr=0.1``; ``lesson``: open a lesson of the course, e.g. ``backlit.show(lesson="chain-rule")``
-    (names in ``backlit.lessons.LESSONS``). Needs the notebook extra (anywidget); see backlit.server.notebook."""
+    (names in ``backlit.playground.lessons.LESSONS``). Needs the notebook extra (anywidget); see backlit.server.notebook."""
     try:
         from .server.notebook import show as _show
     except ImportError as e:
@@ -91,6 +101,7 @@ __all__ = [
     "nn",
     "optim",
     "graph",
+    "data",
     "show",
     "__version__",
 ]

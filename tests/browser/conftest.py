@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from backlit.headless import CHROMIUM_ARGS, LiveServer, chromium_path
+from backlit.cli.headless import CHROMIUM_ARGS, LiveServer, chromium_path
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect

@@ -354,7 +354,8 @@ def test_trace_on_screen_matches_an_independent_pytorch_computation(ready):
         np.testing.assert_allclose(grad_w(trace, k), W.grad.numpy(), rtol=1e-5, atol=1e-9)
     assert math.isfinite(loss.item())
     # backlit's own recorder, fed the same weights and sample, agrees with the page to the last digit.
-    from backlit import explain, nn
+    from backlit.lab import trace as explain
+    from backlit import nn
 
     model = nn.MLP(header_sizes(header), activation="tanh")
     for lin, W, b in zip(model.linears, header["weights"], header["biases"]):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from backlit import lessons
-from backlit.lessons import LESSONS
-from backlit.playground import Playground
+from backlit.playground import lessons
+from backlit.playground.lessons import LESSONS
+from backlit.playground.session import Playground
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

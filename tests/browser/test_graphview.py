@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backlit import explain, gradflow, graph, nn, train
+from backlit.lab import trace as explain, gradflow, graph
+from backlit import nn
+from backlit.cli import train
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -163,7 +165,7 @@ def test_reduced_motion_turns_transitions_off(gv):
 
 def test_gradient_flow_strip_draws_each_layer(gv):
     ds_model = train.build_model(["x1", "x2"], [3, 3], "binary", activation="sigmoid", seed=1, init="uniform")
-    from backlit import data
+    from backlit.lab import data
     Xtr, ytr, _, _ = data.split(data.make("circle", n=80, seed=1), 0.5, seed=1)
     r = train.fit(ds_model, Xtr, ytr, kind="binary", optimizer="sgd", lr=0.1, epochs=5)
     strip = gradflow.strip_data(r.history)

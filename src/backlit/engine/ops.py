@@ -1078,3 +1078,105 @@ class L1Penalty(Op):
     @staticmethod
     def backward(node, g):
         return tuple(g * np.sign(p.data) if p.requires_grad else None for p in node._parents)
+
+
+# --------------------------------------------------------------------------------------------------
+# Images: convolution and pooling (NCHW, as in PyTorch)
+# --------------------------------------------------------------------------------------------------
+# All three read the input through windows: with xp the padded input, window (n, c, r, s) is the
+# kh × kw patch xp[n, c, r·stride : r·stride + kh, s·stride : s·stride + kw]. numpy's
+# sliding_window_view gives every window as a view (no copy); backward puts each window's share of g
+# back where the window came from, one kernel offset (i, j) at a time (kh·kw small strided adds).
+
+
+def _windows(xp, kh, kw, stride):
+    """(N, C, Ho, Wo, kh, kw): every kh × kw window of the padded input, stride apart (a view)."""
+    w = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))
+    return w[:, :, ::stride, ::stride]
+
+
+def _pad_hw(x, padding, value=0.0):
+    if not padding:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=value)
+
+
+def _unwindow(gw, padded_shape, stride, padding):
+    """The adjoint of _windows: add each window's gradient gw (N, C, Ho, Wo, kh, kw) back into an
+    array of the padded input's shape, then drop the padding."""
+    _, _, ho, wo, kh, kw = gw.shape
+    gx = np.zeros(padded_shape, dtype=gw.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            gx[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride] += gw[:, :, :, :, i, j]
+    if padding:
+        gx = gx[:, :, padding:-padding, padding:-padding]
+    return gx
+
+
+class Conv2d(Op):
+    # z[n, o, r, s] = Σ_c,i,j x_pad[n, c, r·stride + i, s·stride + j] · w[o, c, i, j]   (cross-correlation,
+    # as in torch; the bias is added outside, by broadcasting)
+    # dL/dw[o, c, i, j] = Σ_n,r,s g[n, o, r, s] · window[n, c, r, s, i, j]
+    # dL/dx: each window gets Σ_o g[n, o, r, s] · w[o, c, i, j], added back where the window came from
+    name = "conv2d"
+
+    @staticmethod
+    def forward(x, w, stride, padding):
+        xp = _pad_hw(x, padding)
+        win = _windows(xp, w.shape[2], w.shape[3], stride)
+        z = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3]))      # (N, Ho, Wo, O)
+        return np.ascontiguousarray(z.transpose(0, 3, 1, 2)), (xp.shape, stride, padding)
+
+    @staticmethod
+    def backward(node, g):
+        x, w = node._parents
+        padded_shape, stride, padding = node._ctx
+        gw = gx = None
+        if w.requires_grad:
+            win = _windows(_pad_hw(x.data, padding), w.shape[2], w.shape[3], stride)
+            gw = np.tensordot(g, win, axes=([0, 2, 3], [0, 2, 3]))  # (O, C, kh, kw)
+        if x.requires_grad:
+            gwin = np.tensordot(g, w.data, axes=([1], [0]))          # (N, Ho, Wo, C, kh, kw)
+            gx = _unwindow(gwin.transpose(0, 3, 1, 2, 4, 5), padded_shape, stride, padding)
+        return gx, gw
+
+
+class MaxPool2d(Op):
+    # z[n, c, r, s] = max of window (n, c, r, s)       dL/dx = g at each window's first maximum, 0 elsewhere
+    # (padding counts as −∞, as in torch; where windows overlap, their shares add up)
+    name = "max_pool2d"
+
+    @staticmethod
+    def forward(x, kernel, stride, padding):
+        xp = _pad_hw(x, padding, -np.inf)
+        win = _windows(xp, kernel, kernel, stride)
+        flat = win.reshape(*win.shape[:4], kernel * kernel)
+        arg = np.argmax(flat, axis=-1)                               # the first maximum, as torch
+        z = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+        return z, (xp.shape, stride, padding, kernel, arg)
+
+    @staticmethod
+    def backward(node, g):
+        padded_shape, stride, padding, kernel, arg = node._ctx
+        gw = np.zeros((*g.shape, kernel * kernel), dtype=g.dtype)
+        np.put_along_axis(gw, arg[..., None], g[..., None], axis=-1)
+        return (_unwindow(gw.reshape(*g.shape, kernel, kernel), padded_shape, stride, padding),)
+
+
+class AvgPool2d(Op):
+    # z[n, c, r, s] = mean of window (n, c, r, s), padding counted as zeros (torch's count_include_pad)
+    # dL/dx: each window spreads g / (k·k) evenly over its elements
+    name = "avg_pool2d"
+
+    @staticmethod
+    def forward(x, kernel, stride, padding):
+        xp = _pad_hw(x, padding)
+        win = _windows(xp, kernel, kernel, stride)
+        return win.mean(axis=(4, 5)), (xp.shape, stride, padding, kernel)
+
+    @staticmethod
+    def backward(node, g):
+        padded_shape, stride, padding, kernel = node._ctx
+        share = np.broadcast_to((g / (kernel * kernel))[..., None, None], (*g.shape, kernel, kernel))
+        return (_unwindow(share, padded_shape, stride, padding),)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations
-from .. import functional as F
+from . import activations
+from . import functional as F
 from ..engine import Tensor
 from .module import Module
 
@@ -165,6 +165,18 @@ class Sequential(Module):
             return Sequential(*self._layers[i])
         return self._layers[i]
 
+    def to_torch(self):
+        """This network as a float64 ``torch.nn.Sequential`` with the same weights (needs torch)."""
+        from .interop import sequential_to_torch  # lazily: nn never imports torch at import time
+
+        return sequential_to_torch(self)
+
+    def to_onnx(self, input_shape, dtype=np.float32):
+        """This network as an ONNX model for inputs of ``input_shape`` (batch axis free; needs onnx)."""
+        from .interop import sequential_to_onnx
+
+        return sequential_to_onnx(self, input_shape, dtype)
+
 
 class MLP(Module):
     """A fully connected network, e.g. ``MLP([2, 8, 8, 1])``: 2 inputs, two hidden layers of 8, 1 output.
@@ -238,16 +250,19 @@ class MLP(Module):
 
     def to_torch(self):
         """This network as a float64 ``torch.nn.Sequential`` with the same weights (needs torch)."""
-        from ..export import to_torch  # lazily: nn never imports torch at import time
+        from .interop import to_torch  # lazily: nn never imports torch at import time
 
         return to_torch(self)
 
     @classmethod
     def from_torch(cls, module) -> "MLP":
         """An MLP with the weights of a torch ``Sequential`` of Linear layers and activations."""
-        from ..export import from_torch
+        from .interop import sequential_parts
 
-        return from_torch(module)
+        sizes, activations, output_activation, state = sequential_parts(module)
+        model = cls(sizes, activation=activations, output_activation=output_activation, seed=0)
+        model.load_state_dict(state)
+        return model
 
     def __repr__(self) -> str:
         lines = []
@@ -278,3 +293,67 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class Conv2d(Module):
+    """torch's ``nn.Conv2d`` for square kernels: weight (out_channels, in_channels, k, k), bias
+    (out_channels,), one stride and one zero padding for both axes; input (N, C, H, W).
+
+    Initialised as torch does: weight and bias ~ U(-1/√fan_in, 1/√fan_in), fan_in = in_channels·k·k.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, bias: bool = True, seed: int | None = None,
+                 rng: np.random.Generator | None = None, dtype=np.float64):
+        in_channels, out_channels, k = int(in_channels), int(out_channels), int(kernel_size)
+        if in_channels < 1 or out_channels < 1 or k < 1:
+            raise ValueError(f"Conv2d needs positive sizes, got in={in_channels}, out={out_channels}, k={k}")
+        if rng is None:
+            rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(in_channels * k * k)
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, k
+        self.stride, self.padding = int(stride), int(padding)
+        self.weight = Tensor(rng.uniform(-bound, bound, (out_channels, in_channels, k, k)),
+                             requires_grad=True, dtype=dtype)
+        self.bias = Tensor(rng.uniform(-bound, bound, out_channels), requires_grad=True,
+                           dtype=dtype) if bias else None
+
+    def forward(self, x):
+        return F.conv2d(_as_tensor(x, self.weight.dtype), self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+
+
+class MaxPool2d(Module):
+    """torch's ``nn.MaxPool2d`` (square windows; stride defaults to the kernel size)."""
+
+    def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
+
+
+class AvgPool2d(MaxPool2d):
+    """torch's ``nn.AvgPool2d`` (square windows; padding counted as zeros in the mean)."""
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class Flatten(Module):
+    """torch's ``nn.Flatten``: every axis from ``start_dim`` (default 1, after the batch) as one."""
+
+    def __init__(self, start_dim: int = 1):
+        self.start_dim = start_dim
+
+    def forward(self, x):
+        return F.flatten(x, self.start_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import functional as F
+from . import functional as F
 from ..engine import Tensor, no_grad
 from .module import Module
 

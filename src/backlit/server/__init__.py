@@ -1,4 +1,4 @@
-"""The playground's web server: a thin Starlette adapter around `backlit.playground.Playground`.
+"""The playground's web server: a thin Starlette adapter around `backlit.playground.session.Playground`.
 
 `protocol` (pure: the config table, validation, frame packing) is imported by the session object too;
 `app` holds the Starlette routes and the WebSocket loop; `run` is the `backlit serve` command.

@@ -31,9 +31,10 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from ..pacing import Pacer
-from ..playground import HistoryCursor, Playground
+from ..playground.pacing import Pacer
+from ..playground.session import HistoryCursor, Playground
 from . import protocol as P
+from .classroom import Gate
 from .protocol import Limits, ProtocolError
 
 log = logging.getLogger("backlit.server")
@@ -538,13 +539,14 @@ class Session:
 
 
 def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str | Path | None = None,
-               allowed_hosts=None, debug: bool = False) -> Starlette:
+               allowed_hosts=None, debug: bool = False, class_code: str | None = None) -> Starlette:
     """The playground app.
 
     ``allowed_origins``: extra WebSocket origins ("https://example.org" or a bare "host:port"), for a
     reverse proxy. ``allowed_hosts``: if given, the Host names this server answers to (the CLI passes
     the loopback names when it listens on loopback); the allowed origins' hosts are added to it.
-    ``web_root`` overrides the page folder (tests).
+    ``web_root`` overrides the page folder (tests). ``class_code``: only holders of it (or of its
+    cookie) get the page and a session (:mod:`backlit.server.classroom`).
     """
     limits = limits or Limits()
     install_log_filters()
@@ -639,6 +641,8 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
     app = Starlette(debug=debug, routes=routes)
     app.state.hub = hub
     app.state.limits = limits
+    if class_code:
+        app.add_middleware(Gate, code=class_code)  # inside the Host check: a bad Host is refused first
     if allowed_hosts is not None:
         hosts = set(allowed_hosts)
         for origin in allowed:
@@ -658,4 +662,4 @@ def create_app_from_env() -> Starlette:
     options = json.loads(os.environ.get(ENV_OPTIONS, "{}"))
     return create_app(limits=Limits(**options.get("limits", {})),
                       allowed_origins=options.get("allowed_origins", ()),
-                      allowed_hosts=options.get("allowed_hosts"))
+                      allowed_hosts=options.get("allowed_hosts"), class_code=options.get("class_code"))

@@ -1,4 +1,4 @@
-"""The notebook widget: the second thin adapter around `backlit.playground.Playground` (app.py is the first).
+"""The notebook widget: the second thin adapter around `backlit.playground.session.Playground` (app.py is the first).
 
 ``backlit.show(model, "xor")`` returns a :class:`PlaygroundWidget`, an anywidget whose front end is the
 page itself: the same ES modules (src/backlit/web/js), the same DOM (index.html's body), the same CSS
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import data as data_module
-from ..pacing import Pacer
-from ..playground import HistoryCursor, Playground
+from ..lab import data as data_module
+from ..playground.pacing import Pacer
+from ..playground.session import HistoryCursor, Playground
 from . import protocol as P
 from .protocol import ProtocolError
 
@@ -571,7 +571,7 @@ def build_playground(model=None, data=None, **config) -> Playground:
     try:
         pg = Playground(cfg)
         if arrays is not None:
-            from .. import csvdata
+            from ..playground import csvdata
 
             X, y, kind = arrays
             pg.load_csv(csvdata.to_csv(X, y, kind))

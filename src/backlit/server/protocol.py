@@ -1,7 +1,7 @@
 """The playground's wire protocol: message schemas, validation and frame packing.
 
 This module is pure (no sockets, no asyncio). The settings table and the value checks it builds on live
-in `backlit.settings` (re-exported here); docs/protocol.md describes the messages for the page.
+in `backlit.playground.settings` (re-exported here); docs/protocol.md describes the messages for the page.
 
 Every check raises :class:`ProtocolError` naming the offending field and what is allowed; the server
 turns it into an ``{"type": "error", "field": ..., "message": ...}`` reply and the session goes on.
@@ -15,9 +15,8 @@ import zlib
 
 import numpy as np
 
-from ..settings import *  # noqa: F401,F403  (the settings table and checks, re-exported)
-from ..settings import (MAX_MESSAGE_BYTES, PLANE_LIMIT, TYPED_WEIGHT_LIMIT, ProtocolError, _describe,
-                        check_float, check_int, json_safe)
+from ..playground.settings import *  # noqa: F401,F403  (the settings table and checks, re-exported)
+from ..playground.settings import MAX_MESSAGE_BYTES, PLANE_LIMIT, TYPED_WEIGHT_LIMIT, ProtocolError, _describe, check_float, check_int, json_safe
 
 MAX_ID = 2**53 - 1  # the largest integer a JS number holds exactly
 
@@ -101,7 +100,7 @@ def _plane(name, v):
 
 
 def _export_format(name, v):
-    from ..playground import EXPORTS  # the playground's table of formats
+    from ..playground.session import EXPORTS  # the playground's table of formats
 
     return check_choice(name, v, tuple(EXPORTS))
 
@@ -130,7 +129,7 @@ def _answer(name, v):
 
 
 def _event(name, v):
-    from ..lessons import PAGE_EVENTS
+    from ..playground.lessons import PAGE_EVENTS
 
     return check_choice(name, v, PAGE_EVENTS)
 

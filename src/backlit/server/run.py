@@ -57,6 +57,54 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "--max-sessions applies per worker (default 1; for a classroom, the core count)")
     parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                         help="also answer to this Host name (e.g. the name students type); repeatable")
+    parser.add_argument("--code", type=_class_code, default=None, metavar="CODE",
+                        help="the class code students need to join (default: a fresh one whenever --host is "
+                             "not loopback; none on loopback unless given)")
+    parser.add_argument("--open", action="store_true",
+                        help="no class code even on a public address: anyone who can reach the port may join")
+
+
+def _class_code(text: str) -> str:
+    from .classroom import check_code
+
+    try:
+        return check_code(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def class_code(host: str, code: str | None, open_: bool) -> str | None:
+    """The class code `backlit serve` uses: ``code`` if given, a fresh one on a public address, none on
+    loopback or with ``--open``."""
+    if open_:
+        if code:
+            raise ValueError("--open and --code contradict each other: choose one")
+        return None
+    if code:
+        return code
+    if _is_public(host):
+        from .classroom import new_code
+
+        return new_code()
+    return None
+
+
+def _phone_address(names: list[str]) -> str:
+    """The name a phone on the same network can reach best: an address rather than a host name."""
+    for name in names:
+        try:
+            if not ipaddress.ip_address(name).is_loopback:
+                return name
+        except ValueError:
+            pass
+    return names[0]
+
+
+def print_qr(url: str, out=None) -> None:
+    """The join URL as a QR code in the terminal (segno), for students' phones."""
+    import segno
+
+    segno.make(url, error="m").terminal(out=out or sys.stdout, compact=True)
 
 
 def bind(host: str, port: int, tries: int = PORT_TRIES) -> tuple[socket.socket, int]:
@@ -183,8 +231,16 @@ def _serve(args) -> int:
         print(f"Port {args.port} is in use; using port {port} instead.")
     url = _url(args.host, port)
     public = _is_public(args.host)
+    try:
+        code = class_code(args.host, getattr(args, "code", None), getattr(args, "open", False))
+    except ValueError as e:
+        print(f"backlit: {e}", file=sys.stderr)
+        sock.close()
+        return 2
     if public:
         print(f"warning: listening on {args.host}: the playground is reachable from the network.")
+        if code is None:
+            print("warning: --open: no class code; anyone who can reach this port can open a session.")
 
     # Answer only to the names this server is reached by (stops DNS-rebinding pages): loopback, the
     # bound address, the names printed below, and --allow-host / --allow-origin hosts.
@@ -193,17 +249,24 @@ def _serve(args) -> int:
     open_browser = not args.no_browser
 
     def announce() -> None:
-        print(f"backlit playground: {url}  (Ctrl-C to stop)", flush=True)
+        from .classroom import join_url
+
+        join = (lambda u: join_url(u, code)) if code else (lambda u: u)
+        print(f"backlit playground: {join(url)}  (Ctrl-C to stop)", flush=True)
         others = [n for n in network_names(args.host)[1:] if n != "localhost"]
         if others:
-            print("  on the network: " + "  ".join(_url(n, port) for n in others), flush=True)
+            print("  on the network: " + "  ".join(join(_url(n, port)) for n in others), flush=True)
+        if code:
+            print(f"  class code: {code}  (students open the link, or type the code on the join page)", flush=True)
+            print_qr(join(_url(_phone_address(others), port)) if others else join(url))
         if public and workers == 1 and (os.cpu_count() or 1) > 1:
             print(f"  tip: --workers {os.cpu_count()} serves more students (one process per core)", flush=True)
 
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 
-        options = {"limits": limits.to_dict(), "allowed_origins": list(args.allow_origin), "allowed_hosts": hosts}
+        options = {"limits": limits.to_dict(), "allowed_origins": list(args.allow_origin), "allowed_hosts": hosts,
+                   "class_code": code}
         os.environ[ENV_OPTIONS] = json.dumps(options)
         config = uvicorn_config("backlit.server.app:create_app_from_env", factory=True, workers=workers)
         announce()  # the socket already listens: connections wait until a worker takes them
@@ -218,7 +281,7 @@ def _serve(args) -> int:
         print("backlit: stopped.")
         return 0
 
-    app = create_app(limits=limits, allowed_origins=args.allow_origin, allowed_hosts=hosts)
+    app = create_app(limits=limits, allowed_origins=args.allow_origin, allowed_hosts=hosts, class_code=code)
     config = uvicorn_config(app)
 
     class Server(uvicorn.Server):

@@ -1,7 +1,7 @@
 """Debian's Chromium launched headless with the flags this project needs, and a backlit server on a free
 port, for screenshots, benchmarks and browser tests.
 
-    from backlit.headless import CHROMIUM_ARGS, chromium_path, served
+    from backlit.cli.headless import CHROMIUM_ARGS, chromium_path, served
 
     with served() as server:                      # `python -m backlit serve --no-browser --port N`
         browser = playwright.chromium.launch(**launch_args())
@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,8 @@ def served(port: int | None = None, *options: str, timeout: float = 60, env: dic
             try:
                 urllib.request.urlopen(server.url, timeout=2).close()
                 break
+            except urllib.error.HTTPError:   # an answer all the same (e.g. the class code's join page)
+                break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("`backlit serve` does not answer:\n" + "\n".join(server.output))
@@ -165,7 +168,7 @@ class LiveServer:
     def start(self) -> "LiveServer":
         import uvicorn
 
-        from .server.app import create_app
+        from ..server.app import create_app
 
         config = uvicorn.Config(
             create_app(),

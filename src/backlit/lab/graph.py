@@ -32,8 +32,8 @@ from html import escape
 
 import numpy as np
 
-from . import functional as F
-from .engine import Tensor, is_grad_enabled
+from ..nn import functional as F
+from ..engine import Tensor, is_grad_enabled
 
 VERSION = 1
 MAX_CELLS = 64
@@ -353,7 +353,7 @@ def step_graph(model, x, y, loss: str = "bce", features=None, regularization: st
     the weights, which makes each W fan out to two consumers). Parameter gradients are left as they were.
     """
     from . import data as _data
-    from .nn import loss_function, losses, penalty
+    from ..nn import loss_function, losses, penalty
 
     dtype = model.linears[0].weight.dtype
     X = np.array(x, dtype=dtype).reshape(1, -1)

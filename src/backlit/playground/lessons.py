@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from .engine import Tensor
+from ..engine import Tensor
 from .settings import ProtocolError, check_choice, check_int
 
 REL_TOL = 0.01  # a typed number is right within 1% of the engine's value (see Number.scale)
@@ -280,7 +280,7 @@ def _trace(s):
 
 def _neuron_names(s) -> list[list[str]]:
     """Column by column, the page's names: the features, h1.1 ..., then "output"."""
-    from . import data
+    from ..lab import data
 
     cols = [[data.FEATURES[f] for f in s.config["features"]]]
     for c, n in enumerate(s.sizes[1:-1], start=1):
@@ -506,7 +506,8 @@ SYMMETRY_SEED = 1
 def symmetry_net() -> dict:
     """The 1986 paper's symmetry problem: 6 binary inputs, 2 hidden sigmoid units, 1 output that is on
     when the pattern is a mirror image of itself. Trained here with the engine (all 64 patterns)."""
-    from . import nn, optim
+    from .. import nn
+    from ..nn import optim
 
     X = np.array([[(k >> (5 - b)) & 1 for b in range(6)] for k in range(64)], dtype=np.float64)
     y = np.array([float(np.array_equal(r, r[::-1])) for r in X])
@@ -519,7 +520,7 @@ def symmetry_net() -> dict:
         loss.backward()
         opt.step()
     with np.errstate(all="ignore"):
-        from .engine import no_grad
+        from ..engine import no_grad
         with no_grad():
             p = 1 / (1 + np.exp(-model(Tensor(X)).data[:, 0]))
     return {"W": model.linears[0].weight.data.copy(), "b": model.linears[0].bias.data.copy(),
@@ -932,7 +933,7 @@ LESSONS_LIST = (
 
 def _sample_grads(s) -> list[tuple[int, float]]:
     """∂L/∂W_1[0, 0] of the first three training samples, each traced alone."""
-    from . import explain
+    from ..lab import trace as explain
 
     out = []
     for k in range(3):
@@ -942,7 +943,7 @@ def _sample_grads(s) -> list[tuple[int, float]]:
 
 
 def _batch_grad(s) -> float:
-    from . import explain
+    from ..lab import trace as explain
 
     tr = explain.trace(s.model, s.X_train[:3], s.y_train[:3], loss=s.loss_name, features=s.config["features"])
     return float(tr.layers[1].grad_W[0, 0])

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .engine import Tensor
+from ..engine import Tensor
 
 
 @dataclass(frozen=True)

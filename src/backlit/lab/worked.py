@@ -2,7 +2,7 @@
 
 ``markdown(trace)`` (also ``Trace.to_markdown()``) writes every z, a, dL/da, delta, dL/dW and dL/db,
 with each formula, the numbers plugged in, and the chain-rule line of each layer. Every number comes
-from the :class:`backlit.explain.Trace`: nothing is recomputed here except f'(z), which the trace gives
+from the :class:`backlit.lab.trace.Trace`: nothing is recomputed here except f'(z), which the trace gives
 too (``Trace.f_prime``, the engine's own derivative).
 
 ``markdown(trace, blanks=True)`` is the exercise: the same text with every computed number replaced by

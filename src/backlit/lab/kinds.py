@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, loss_class, losses_for
+from ..nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, loss_class, losses_for
 
 
 @dataclass(frozen=True)

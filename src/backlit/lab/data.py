@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from .engine import Tensor, concatenate
+from ..engine import Tensor, concatenate
 
 EXTENT = (-6.0, 6.0)
 """The plane shown by the playground and the CLI plots, on both axes."""

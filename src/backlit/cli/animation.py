@@ -1,6 +1,6 @@
 """`backlit train --gif`: an animated GIF of the decision boundary and the loss curve during training.
 
-:func:`snapshots` trains with :func:`backlit.train.fit` and keeps the weights at a few chosen epochs
+:func:`snapshots` trains with :func:`backlit.lab.fit.fit` and keeps the weights at a few chosen epochs
 (closer together early on, where the boundary moves fastest); :func:`render_gif` draws each snapshot with
 the same heatmap as ``boundary.png`` (``plots``) next to the loss curve so far, and writes the frames
 with Pillow (a matplotlib dependency), quantised to a small palette to keep the file small.
@@ -12,7 +12,9 @@ import io
 
 import numpy as np
 
-from . import data, nn, plots, train
+from ..lab import data, fit as training
+from .. import nn
+from . import plots
 
 DEFAULT_FRAMES = 60
 FRAME_MS = 80
@@ -30,7 +32,7 @@ def frame_epochs(epochs: int, frames: int = DEFAULT_FRAMES) -> list[int]:
 
 
 def snapshots(cfg: dict, split, epochs: int | None = None, frames: int = DEFAULT_FRAMES):
-    """Train the network of ``cfg`` (a ``backlit.train.parse_config`` dict) on ``split`` =
+    """Train the network of ``cfg`` (a ``backlit.cli.train.parse_config`` dict) on ``split`` =
     (X_train, y_train, X_test, y_test) for ``epochs`` (default ``cfg["epochs"]``).
 
     Returns (model, [(epoch, state_dict), ...], history). The run is the one ``backlit train``
@@ -38,11 +40,11 @@ def snapshots(cfg: dict, split, epochs: int | None = None, frames: int = DEFAULT
     the model ``backlit train`` saves.
     """
     epochs = cfg["epochs"] if epochs is None else epochs
-    model = train.build_model(cfg["features"], cfg["hidden"], cfg["kind"], cfg["classes"],
+    model = training.build_model(cfg["features"], cfg["hidden"], cfg["kind"], cfg["classes"],
                               cfg["activation"], seed=cfg["seed"], init=cfg["init"])
     recorder = Recorder(model, epochs, frames)
     Xtr, ytr, Xte, yte = split
-    result = train.fit(model, Xtr, ytr, Xte, yte, kind=cfg["kind"], loss=cfg["loss"],
+    result = training.fit(model, Xtr, ytr, Xte, yte, kind=cfg["kind"], loss=cfg["loss"],
                        features=cfg["features"], optimizer=cfg["optimizer"], lr=cfg["lr"],
                        batch_size=cfg["batch"], epochs=epochs, regularization=cfg["regularization"],
                        reg_rate=cfg["reg_rate"], seed=cfg["seed"], callback=recorder)
@@ -51,7 +53,7 @@ def snapshots(cfg: dict, split, epochs: int | None = None, frames: int = DEFAULT
 
 
 class Recorder:
-    """A ``train.fit`` callback that keeps ``model``'s weights at the epochs of :func:`frame_epochs`.
+    """A ``training.fit`` callback that keeps ``model``'s weights at the epochs of :func:`frame_epochs`.
 
     ``kept`` is [(epoch, state_dict), ...]. Call :meth:`finish` with the ``FitResult``: after a
     divergence or an interruption, fit() puts back the last good weights, and the last frame shows them.

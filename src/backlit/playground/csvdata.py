@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import data
+from ..lab import data
 from .settings import PLANE_LIMIT
 
 MAX_CLASSES = max(s.max_classes or 0 for s in data.DATASETS.values())

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import functional as F
-from .engine import Tensor, no_grad
+from ..nn import functional as F
+from ..engine import Tensor, no_grad
 
 SATURATED_SLOPE = 0.01
 """A tanh/sigmoid neuron is saturated on a sample when |f'(z)| is below this."""

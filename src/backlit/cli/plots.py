@@ -1,7 +1,7 @@
 """PNG plots for `backlit train`: the decision boundary and the loss curves.
 
 Uses matplotlib's object API with the Agg canvas (no pyplot, so no global backend is touched).
-Classes take the colours of ``backlit.palette``, which the page uses too; orange and green are
+Classes take the colours of ``backlit.playground.palette``, which the page uses too; orange and green are
 reserved for gradients.
 """
 
@@ -14,8 +14,8 @@ from matplotlib.colors import LinearSegmentedColormap, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from . import data, explain, kinds
-from .palette import CLASS_COLORS
+from ..lab import data, trace as explain, kinds
+from ..playground.palette import CLASS_COLORS
 
 TRAIN_COLOR, TEST_COLOR = CLASS_COLORS[1], CLASS_COLORS[0]
 
@@ -138,9 +138,9 @@ def _plot_loss(history, path, title):
 def plot_gradflow(history: dict, path="gradflow.png", title=None):
     """Write the gradient flow through depth: per layer, ‖δ‖ (mean over the samples, left) and
     ‖dL/dW‖ (right) against the epoch, on a log scale (``history`` from ``train.fit``; see
-    ``backlit.gradflow``). Layers go from light (first) to dark (output), with a different dash per
+    ``backlit.lab.gradflow``). Layers go from light (first) to dark (output), with a different dash per
     layer as a second cue; blues and purples only, as orange and green mean a gradient's sign."""
-    from . import gradflow
+    from ..lab import gradflow
 
     s = gradflow.series(history)
     fig = Figure(figsize=(9, 3.6), dpi=100)

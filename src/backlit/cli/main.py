@@ -7,7 +7,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="backlit",
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="start the playground web server (the default)")
-    from .server.run import add_serve_arguments
+    from ..server.run import add_serve_arguments
 
     add_serve_arguments(serve)
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         from .train import run_train
 
         return run_train(args, parser=parser)
-    from .server.run import run_serve
+    from ..server.run import run_serve
 
     return run_serve(args)
 

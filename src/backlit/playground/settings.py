@@ -1,7 +1,7 @@
 """The playground's settings: one table of every setting (type, default, range, URL key), the
 session limits, and the checks every value passes before it reaches a model.
 
-It is pure (no sockets, no asyncio). The session object (`backlit.playground`) validates with it, and
+It is pure (no sockets, no asyncio). The session object (`backlit.playground.session`) validates with it, and
 the wire protocol (`backlit.server.protocol`) builds its message schemas on it, so defaults, ranges and
 URL keys exist in exactly one place.
 
@@ -21,7 +21,10 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 
-from . import activations, data, gradflow, kinds, nn, pacing, palette, presets
+from ..nn import activations
+from ..lab import data, gradflow, kinds
+from .. import nn
+from . import pacing, palette, presets
 
 MAX_MESSAGE_BYTES = 256 * 1024  # room for a CSV of the session's 5,000 points
 MAX_SEED = 2**31 - 1
@@ -155,7 +158,7 @@ CONFIG: tuple[Setting, ...] = (
     Setting("reg_rate", "float", 0.0, "rr", "training", 0.0, 1.0, doc="penalty factor", label="Regularization rate",
             stops=(0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1)),
     Setting("speed", "int", pacing.DEFAULT_LEVEL, "sp", "pace", 1, len(pacing.PACES),
-            options=None, doc="training pace while playing: a level of backlit.pacing.PACES (the top one has no limit)",
+            options=None, doc="training pace while playing: a level of backlit.playground.pacing.PACES (the top one has no limit)",
             label="Training speed", stops=tuple(p.level for p in pacing.PACES)),
     Setting("show_test", "bool", False, "st", "page", doc="page only: draw the test points", label="Show test data"),
     Setting("discretize", "bool", False, "dz", "page", doc="page only: discretize the boundary",
@@ -203,14 +206,7 @@ def schema(limits: Limits | None = None) -> dict:
                   for p in pacing.PACES],
         "extent": list(data.EXTENT),
         "palette": palette.to_dict(),
-        "course": _course_schema(),
     }
-
-
-def _course_schema() -> dict:
-    from . import lessons  # the course reads this module's checks; imported late to keep one direction
-
-    return lessons.schema()
 
 
 @functools.lru_cache(maxsize=None)
@@ -224,7 +220,7 @@ def _preview(name: str, n: int = 80) -> list:
 
 def markdown_table(limits: Limits | None = None) -> str:
     """The settings table as Markdown, for docs/protocol.md (a test checks the doc against it):
-    ``python -c "from backlit.settings import markdown_table; print(markdown_table())"``."""
+    ``python -c "from backlit.playground.settings import markdown_table; print(markdown_table())"``."""
     limits = limits or Limits()
     lines = ["| key | URL key | type | default | allowed | group |", "|---|---|---|---|---|---|"]
     for s in CONFIG:

@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from .engine import Tensor
+from ..engine import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "StepLR", "CosineAnnealingLR", "OPTIMIZERS",
            "make"]

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import activations
-from .engine import Tensor, apply, as_tensor, ops
-from .engine import pad as _pad
+from ..engine import Tensor, apply, as_tensor, ops
+from ..engine import pad as _pad
 
 
 def _t(x, like=None):
@@ -46,7 +46,7 @@ def linear(x, W, b=None):
 
 
 def activation(x, name):
-    """Apply a registered activation by name (see ``backlit.activations``): "tanh", "relu", ..."""
+    """Apply a registered activation by name (see ``backlit.nn.activations``): "tanh", "relu", ..."""
     return activations.get(name).fn(_t(x))
 
 
@@ -243,8 +243,82 @@ def l1_penalty(params):
     return apply(ops.L1Penalty, *params)
 
 
+# ---- images (NCHW, as in PyTorch) --------------------------------------------------------------------
+
+def _int_pair(name, value):
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2 or value[0] != value[1]:
+            raise ValueError(f"{name} must be one number (the same along height and width), got {value!r}")
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def _image(name, x):
+    x = _t(x)
+    if x.ndim != 4:
+        raise ValueError(f"{name} takes a batch of images of shape (N, C, H, W); got shape {x.shape} "
+                         "(add the batch axis with x.reshape(1, *x.shape) for one image)")
+    return x
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """torch's ``F.conv2d`` (cross-correlation): x (N, C, H, W), weight (O, C, kh, kw), bias (O,) or
+    None; one ``stride`` and one zero ``padding`` for both axes."""
+    x = _image("conv2d", x)
+    weight = _t(weight, x)
+    stride, padding = _int_pair("stride", stride), _int_pair("padding", padding)
+    if stride < 1:
+        raise ValueError("stride must be at least 1")
+    if weight.ndim != 4 or weight.shape[1] != x.shape[1]:
+        raise ValueError(f"conv2d weight must be (out_channels, {x.shape[1]}, kh, kw) for an input with "
+                         f"{x.shape[1]} channel(s); got {weight.shape}")
+    if weight.shape[2] > x.shape[2] + 2 * padding or weight.shape[3] > x.shape[3] + 2 * padding:
+        raise ValueError(f"a {weight.shape[2]}x{weight.shape[3]} kernel does not fit a "
+                         f"{x.shape[2]}x{x.shape[3]} image with padding {padding}")
+    out = apply(ops.Conv2d, x, weight, stride=stride, padding=padding)
+    if bias is not None:
+        out = out + _t(bias, x).reshape(1, -1, 1, 1)
+    return out
+
+
+def _pool(op, name, x, kernel_size, stride, padding):
+    x = _image(name, x)
+    kernel = _int_pair("kernel_size", kernel_size)
+    stride = kernel if stride is None else _int_pair("stride", stride)
+    padding = _int_pair("padding", padding)
+    if kernel < 1 or stride < 1:
+        raise ValueError(f"{name}: kernel_size and stride must be at least 1")
+    if padding > kernel // 2:
+        raise ValueError(f"{name}: padding must be at most half the kernel size, got padding {padding} "
+                         f"for kernel_size {kernel}")
+    if kernel > min(x.shape[2], x.shape[3]) + 2 * padding:
+        raise ValueError(f"{name}: a {kernel}x{kernel} window does not fit a {x.shape[2]}x{x.shape[3]} "
+                         f"image with padding {padding}")
+    return apply(op, x, kernel=kernel, stride=stride, padding=padding)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """torch's ``F.max_pool2d``: the maximum of each window (stride defaults to the kernel size)."""
+    return _pool(ops.MaxPool2d, "max_pool2d", x, kernel_size, stride, padding)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """torch's ``F.avg_pool2d`` (padding counted as zeros in the mean, as torch's default)."""
+    return _pool(ops.AvgPool2d, "avg_pool2d", x, kernel_size, stride, padding)
+
+
+def flatten(x, start_dim=1):
+    """Every axis from ``start_dim`` on, as one (torch's ``flatten``, default as ``nn.Flatten``)."""
+    x = _t(x)
+    start = start_dim % x.ndim if x.ndim else 0
+    return x.reshape(*x.shape[:start], -1)
+
+
 __all__ = [
     "linear", "activation", "ACTIVATIONS", "softmax", "log_softmax", "cross_entropy",
     "binary_cross_entropy_with_logits", "binary_cross_entropy", "nll_loss", "mse_loss", "l1_loss",
-    "hinge_loss", "l1_penalty", "l2_penalty", "dropout", "pad",
+    "hinge_loss", "l1_penalty", "l2_penalty", "dropout", "pad", "conv2d", "max_pool2d", "avg_pool2d",
+    "flatten",
 ]

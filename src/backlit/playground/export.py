@@ -1,7 +1,6 @@
 """Take a backlit network elsewhere: to PyTorch (a module, or code to copy) and to ONNX.
 
-- :func:`to_torch` / :func:`from_torch` convert an ``nn.MLP`` to and from a ``torch.nn.Sequential`` of
-  ``Linear`` layers and activations (``MLP.to_torch()`` and ``MLP.from_torch(module)`` call them).
+- Modules both ways (``MLP.to_torch()`` and ``MLP.from_torch(module)``) live in :mod:`backlit.nn.interop`.
 - :func:`pytorch_code` writes PyTorch code for a playground configuration. By default it is the
   10-15 lines the explanation panel shows: the same ``nn.Sequential``, a few literal sample rows and ONE
   training step (``loss.backward()``, ``opt.step()``). With ``model=`` the current weights are written
@@ -16,7 +15,7 @@ Everything here is a pure function from arrays and a config to text or bytes, or
 and onnx are imported only inside the functions that need them (``pip install torch`` for the first,
 the ``export`` extra for onnx and onnxruntime).
 
-The conventions are backlit's (see ``backlit.train``): float64, weights (out, in), one raw output for
+The conventions are backlit's (see ``backlit.cli.train``): float64, weights (out, in), one raw output for
 a binary problem (``bce`` reads it as a logit, ``hinge`` reads 0/1 targets as -1/+1, ``mse`` regresses
 it onto 0/1), one logit per class with ``cross_entropy``, and the penalty on the weights only
 (l1 = sum |w|, l2 = 0.5 sum w^2).
@@ -28,7 +27,9 @@ import math
 
 import numpy as np
 
-from . import data, kinds, nn
+from ..lab import data, kinds
+from .. import nn
+from ..nn.interop import LEAKY_SLOPE
 
 # activation name -> the torch.nn module that computes the same function (backlit's leaky slope is 0.01)
 TORCH_ACTIVATIONS = {
@@ -38,7 +39,6 @@ TORCH_ACTIVATIONS = {
     "leaky_relu": "nn.LeakyReLU(0.01)",
     "linear": "nn.Identity()",
 }
-LEAKY_SLOPE = 0.01
 
 # feature name -> torch expression over the columns x1, x2 (the same maths as data.featurize)
 TORCH_FEATURES = {
@@ -70,96 +70,6 @@ SNIPPET_ROWS = 4
 """Rows of the batch written into the short code when no batch is given."""
 SNIPPET_DECIMALS = 4
 """The short code's batch is rounded to this many decimals (readable, and still exactly what it trains on)."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Modules both ways
-# --------------------------------------------------------------------------------------------------
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise ImportError("converting to or from PyTorch needs torch: pip install torch") from None
-    return torch
-
-
-def to_torch(model: nn.MLP):
-    """A float64 ``torch.nn.Sequential`` computing exactly what ``model`` computes, weights copied.
-
-    Each hidden layer is ``Linear`` then its activation (``Identity`` for "linear"); the output layer
-    is followed by an activation only when the MLP has an ``output_activation``.
-    """
-    torch = _torch()
-    layers = []
-    for k, (lin, act) in enumerate(zip(model.linears, model.activations)):
-        t = torch.nn.Linear(lin.in_features, lin.out_features, dtype=torch.float64)
-        with torch.no_grad():
-            t.weight.copy_(torch.from_numpy(np.array(lin.weight.data, dtype=np.float64)))
-            t.bias.copy_(torch.from_numpy(np.array(lin.bias.data, dtype=np.float64)))
-        layers.append(t)
-        last = k == len(model.linears) - 1
-        if not last or act != "linear":
-            layers.append(_torch_activation(torch, act))
-    return torch.nn.Sequential(*layers)
-
-
-def _torch_activation(torch, name: str):
-    if name == "leaky_relu":
-        return torch.nn.LeakyReLU(LEAKY_SLOPE)
-    return {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid,
-            "linear": torch.nn.Identity}[name]()
-
-
-def from_torch(module) -> nn.MLP:
-    """An ``nn.MLP`` (float64) with the weights of a torch ``Sequential`` of ``Linear`` layers, each
-    optionally followed by one of ``Tanh``, ``ReLU``, ``Sigmoid``, ``LeakyReLU(0.01)``, ``Identity``.
-
-    Anything else raises ``ValueError`` naming the module and its position: a backlit MLP has
-    nothing else to hold it.
-    """
-    torch = _torch()
-    names = {torch.nn.Tanh: "tanh", torch.nn.ReLU: "relu", torch.nn.Sigmoid: "sigmoid",
-             torch.nn.LeakyReLU: "leaky_relu", torch.nn.Identity: "linear"}
-    allowed = "Linear, Tanh, ReLU, Sigmoid, LeakyReLU(0.01), Identity"
-    if not isinstance(module, torch.nn.Sequential):
-        raise ValueError(f"from_torch takes a torch.nn.Sequential of {allowed}; got {type(module).__name__}")
-    linears, acts = [], []  # acts[k]: the activation after linears[k] ("linear" if none)
-    for pos, m in enumerate(module):
-        if isinstance(m, torch.nn.Linear):
-            if m.bias is None:
-                raise ValueError(f"layer {pos} (Linear) has no bias; backlit's Linear layers always have one")
-            if linears and m.in_features != linears[-1].out_features:
-                raise ValueError(f"layer {pos} (Linear) takes {m.in_features} inputs but the layer before "
-                                 f"gives {linears[-1].out_features}")
-            linears.append(m)
-            acts.append("linear")
-            continue
-        name = names.get(type(m))
-        if name is None:
-            raise ValueError(f"layer {pos} is {type(m).__name__}; from_torch converts only {allowed}")
-        if not linears:
-            raise ValueError(f"layer {pos} ({type(m).__name__}) comes before any Linear layer")
-        if name == "leaky_relu" and m.negative_slope != LEAKY_SLOPE:
-            raise ValueError(f"layer {pos} is LeakyReLU({m.negative_slope}); backlit's slope is "
-                             f"{LEAKY_SLOPE}: use LeakyReLU({LEAKY_SLOPE})")
-        if name == "linear":
-            continue
-        if acts[-1] != "linear":
-            raise ValueError(f"layer {pos} ({type(m).__name__}) follows another activation; "
-                             f"give at most one activation after each Linear")
-        acts[-1] = name
-    if not linears:
-        raise ValueError("from_torch found no Linear layer in the Sequential")
-    sizes = [linears[0].in_features] + [m.out_features for m in linears]
-    out_act = None if acts[-1] == "linear" else acts[-1]
-    model = nn.MLP(sizes, activation=acts[:-1], output_activation=out_act, seed=0)
-    state = {}
-    for k, m in enumerate(linears):
-        state[f"linears.{k}.weight"] = m.weight.detach().cpu().double().numpy()
-        state[f"linears.{k}.bias"] = m.bias.detach().cpu().double().numpy()
-    model.load_state_dict(state)
-    return model
 
 
 # --------------------------------------------------------------------------------------------------
@@ -438,5 +348,5 @@ def onnx_bytes(model: nn.MLP, features=None, loss: str | None = None, dtype=np.f
     return onnx_model(model, features, loss, dtype).SerializeToString()
 
 
-__all__ = ["to_torch", "from_torch", "pytorch_code", "pytorch_script", "sample_batch", "onnx_model",
+__all__ = ["pytorch_code", "pytorch_script", "sample_batch", "onnx_model",
            "onnx_bytes", "TORCH_ACTIVATIONS", "TORCH_FEATURES", "TORCH_LOSSES"]

@@ -10,9 +10,9 @@ with :func:`backlit.server.protocol.pack_frame`.
     pg.train_for(0.01, 10_000)         # bounded work for one server tick
     header, arrays = pg.frame()
 
-The config table, its validation and the URL-hash form live in ``backlit.settings`` (the session and
+The config table, its validation and the URL-hash form live in ``backlit.playground.settings`` (the session and
 the server's protocol share the one table). Invalid input raises
-:class:`~backlit.settings.ProtocolError` naming the field.
+:class:`~backlit.playground.settings.ProtocolError` naming the field.
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ import time
 
 import numpy as np
 
-from . import csvdata, data, explain, export, gradflow, kinds, lessons, nn, optim, settings
-from . import graph as graph_module
-from .engine import Tensor, no_grad
+from . import csvdata, export, lessons, settings
+from ..lab import data, trace as explain, gradflow, kinds
+from .. import nn
+from ..nn import optim
+from ..lab import graph as graph_module
+from ..engine import Tensor, no_grad
 from .settings import Limits, ProtocolError
 
 SESSION_FORMAT = "backlit.session"
@@ -69,7 +72,7 @@ class Playground:
         self.custom: tuple | None = None  # (X_train, y_train, X_test, y_test) of points the user made
         self.playing = False
         self.diverged = False
-        self.course = lessons.Course()  # the learner's place in the course (backlit.lessons)
+        self.course = lessons.Course()  # the learner's place in the course (backlit.playground.lessons)
         self._build_data()
         self._build_model()
 
@@ -361,7 +364,7 @@ class Playground:
                "gradflow_layers": gradflow.layer_names(len(self.model.linears)),
                "custom_data": self.custom is not None}
         if schema:
-            msg["schema"] = {**settings.schema(self.limits), "exports": EXPORTS}
+            msg["schema"] = {**settings.schema(self.limits), "exports": EXPORTS, "course": lessons.schema()}
         return msg
 
     def points(self) -> dict:
@@ -383,7 +386,7 @@ class Playground:
         replies = getattr(self, msg["type"])(**args)
         return self.course.withhold(replies + self.course.observe(self, msg["type"], replies))
 
-    # ---- actions: the course (backlit.lessons) --------------------------------------------------
+    # ---- actions: the course (backlit.playground.lessons) --------------------------------------------------
     def lesson_open(self, lesson, step=0) -> list[dict]:
         return self.course.open(self, lesson, step)
 
@@ -588,8 +591,11 @@ class Playground:
 
     def check(self, layer, i, j) -> list[dict]:
         self._check_index(layer, i, j)
-        with np.errstate(all="ignore"):
-            result = self._trace().check(layer, i, j)
+        try:
+            with np.errstate(all="ignore"):
+                result = self._trace().check(layer, i, j)
+        except explain.Unresolvable as e:
+            raise ProtocolError("j", str(e)) from None
         return [{"type": "check", **settings.json_safe(result)}]
 
     def nudge(self) -> list[dict]:

@@ -25,11 +25,16 @@ from functools import lru_cache
 import numpy as np
 
 from . import data as _data
-from . import functional as F
-from .engine import Tensor, is_grad_enabled, no_grad
-from .nn import loss_function, losses
+from ..nn import functional as F
+from ..engine import Tensor, is_grad_enabled, no_grad
+from ..nn import loss_function, losses
 
 VERSION = 1
+
+
+class Unresolvable(ValueError):
+    """A finite-difference check that cannot be resolved at these weights; the message says why."""
+
 FD_MEASURE_LIMIT = 400
 """Up to this many parameters, ``Trace.cost`` times the 2P finite-difference passes for real; above it,
 it estimates them as 2P times one measured forward pass (timing 2P passes of a big network would
@@ -349,10 +354,9 @@ class Trace:
         slope = (L(w + h) - L(w - h)) / (2 h) with a step relative to the weight, h = eps * max(1, |w|)
         (a fixed 1e-6 rounds back to w once |w| passes about 1e10), on the trace's sample(s) and
         weights; the weight is written back exactly. A weight at which the difference cannot be
-        resolved (the step rounds away, or the losses are not finite) raises a ProtocolError that says so.
+        resolved (the step rounds away, or the losses are not finite) raises :class:`Unresolvable`,
+        saying so.
         """
-        from .settings import ProtocolError  # the message the server passes on to the page
-
         self._check_index(layer, i, j)
         if not eps > 0:
             raise ValueError(f"eps must be positive, got {eps}")
@@ -372,7 +376,7 @@ class Trace:
             minus = self._eval(inputs, target)
         name = f"b_{layer}[{i}]" if bias else f"W_{layer}[{i}, {j}]"
         if not (np.isfinite(h) and h > 0 and np.isfinite(plus) and np.isfinite(minus)):
-            raise ProtocolError("j", f"cannot check {name} = {float(w0):.4g} by finite differences: at this "
+            raise Unresolvable(f"cannot check {name} = {float(w0):.4g} by finite differences: at this "
                                 "weight the loss is not finite or the step cannot be resolved; reset or "
                                 "lower the learning rate")
         slope = (plus - minus) / float(h)
@@ -526,7 +530,7 @@ class Trace:
     def to_markdown(self, blanks: bool = False) -> str:
         """This one-sample trace written out as Markdown with LaTeX: every z, a, delta, dL/dW and
         dL/db with the chain rule; ``blanks=True`` gives the exercise with an answer key (see
-        :mod:`backlit.worked`)."""
+        :mod:`backlit.lab.worked`)."""
         from . import worked
 
         return worked.markdown(self, blanks=blanks)
