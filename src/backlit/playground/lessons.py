@@ -322,13 +322,14 @@ def _p(s):
 
 
 def z_hidden(i: int) -> Number:
-    """z of hidden neuron i of a 2-input network: w₁x₁ + w₂x₂ + b."""
+    """z of hidden neuron i of a 2-input network: w₁X₁ + w₂X₂ + b."""
     name = f"h1.{i + 1}"
     return Number(
         f"Type z of {name}: its weighted sum of the inputs plus its bias.", f"z({name})",
         key=lambda s: _tr(s, "z", 0, i),
-        given=lambda s: [("x₁", _x(s, 0)), ("x₂", _x(s, 1)), (f"w(x₁ → {name})", _w(s, 0, i, 0)),
-                         (f"w(x₂ → {name})", _w(s, 0, i, 1)), (f"b({name})", _b(s, 0, i))],
+        given=lambda s: [(_neuron_names(s)[0][0], _x(s, 0)), (_neuron_names(s)[0][1], _x(s, 1)),
+                         (f"w({_neuron_names(s)[0][0]} → {name})", _w(s, 0, i, 0)),
+                         (f"w({_neuron_names(s)[0][1]} → {name})", _w(s, 0, i, 1)), (f"b({name})", _b(s, 0, i))],
         mistakes=lambda s: [
             ("forgot the bias", "that is the weighted sum without the bias b.",
              _w(s, 0, i, 0) * _x(s, 0) + _w(s, 0, i, 1) * _x(s, 1)),
@@ -336,7 +337,7 @@ def z_hidden(i: int) -> Number:
              _w(s, 0, i, 0) + _x(s, 0) + _w(s, 0, i, 1) + _x(s, 1) + _b(s, 0, i)),
             ("applied f", "that is a = tanh(z), one step too far: z is before the activation.",
              math.tanh(_tr(s, "z", 0, i)))],
-        hint="z = w₁·x₁ + w₂·x₂ + b: multiply each input by the weight of its link, add them, add the bias.",
+        hint="z = w₁·X₁ + w₂·X₂ + b: multiply each input by the weight of its link, add them, add the bias.",
         worked=lambda s: (f"z = {_fmt(_w(s, 0, i, 0))}·{_fmt(_x(s, 0))} + {_fmt(_w(s, 0, i, 1))}·{_fmt(_x(s, 1))}"
                           f" + {_fmt(_b(s, 0, i))} = {_fmt(_tr(s, 'z', 0, i))}"))
 
@@ -432,13 +433,15 @@ def grad_w(layer: int, i: int, j: int) -> Number:
 
     def delta(s):
         return _tr(s, "delta", layer, i)
+
+    def act(s, k):  # an input's value is its own name; a neuron's is its a
+        name = _neuron_names(s)[layer][k]
+        return name if layer == 0 else f"a({name})"
     other = 1 - j
     return Number(
         "Type ∂L/∂w of the link: δ of the neuron it feeds times the activation it reads.", "∂L/∂w",
         key=key,
-        given=lambda s: [(f"δ({names(s)[1]})", delta(s)),
-                                                 (f"a({names(s)[0]})", a_in(s, j)),
-                                                 (f"a({_neuron_names(s)[layer][other]})", a_in(s, other))],
+        given=lambda s: [(f"δ({names(s)[1]})", delta(s)), (act(s, j), a_in(s, j)), (act(s, other), a_in(s, other))],
         mistakes=lambda s: [("wrong neuron's a", "that uses the activation of the other neuron; use the one the "
                              "link starts at.", delta(s) * a_in(s, other)),
                             ("wrong sign", "the sign is flipped: ∂L/∂w = δ·a, no minus.", -key(s)),
@@ -696,7 +699,7 @@ LESSONS_LIST = (
     )),
     Lesson("forward-pass", "The forward pass through a 2-2-1 network",
            "Compute a hidden neuron's z and a, and the network's prediction, from the numbers on screen.", (
-        Step("Each hidden neuron takes a weighted sum of the inputs and adds its bias: z = w₁x₁ + w₂x₂ + b.",
+        Step("Each hidden neuron takes a weighted sum of the inputs and adds its bias: z = w₁X₁ + w₂X₂ + b.",
              "Compute z of h1.1.", z_hidden(0), NET + ("plane",), _hand(), ()),
         Step("Then it fires: a = f(z). This network's hidden activation is tanh.", "Compute a of h1.1.",
              a_hidden(0), NET, None, ()),
@@ -724,8 +727,8 @@ LESSONS_LIST = (
            "Compute a weight's gradient, then predict which links turn orange.", (
         Step("A weight's gradient is the δ of the neuron it feeds times the activation it carries.",
              "Compute ∂L/∂w of the link h1.1 → output.", grad_w(1, 0, 0), NET, _hand(), ()),
-        Step("The same rule one layer back: the link x₂ → h1.2 carries x₂ into h1.2.",
-             "Compute ∂L/∂w of the link x₂ → h1.2.", grad_w(0, 1, 1), NET, None, ()),
+        Step("The same rule one layer back: the link X₂ → h1.2 carries X₂ into h1.2.",
+             "Compute ∂L/∂w of the link X₂ → h1.2.", grad_w(0, 1, 1), NET, None, ()),
         Step("A link turns orange when ∂L/∂w < 0 (the loss wants the weight to grow) and green when ∂L/∂w > 0.",
              "Pick the links into the hidden layer that will turn orange.",
              Links(0, "Which of these links will Backward draw orange?"), NET, None, ()),
@@ -788,8 +791,8 @@ LESSONS_LIST = (
                             f"neurons (goal: 95% with at most 4)"),
              TRAIN + NET + ("layers", "lr", "activation"), Setup(config={"dataset": "xor", "hidden": [1]}),
              (("set", {"config": {"hidden": [3]}}), ("play", {}))),
-        Step("The spiral is hard for a small network on x₁ and x₂ alone. More neurons, more features "
-             "(sin x₁, sin x₂) or another optimizer all help.", "Reach 90% test accuracy on the spiral.",
+        Step("The spiral is hard for a small network on X₁ and X₂ alone. More neurons, more features "
+             "(sin X₁, sin X₂) or another optimizer all help.", "Reach 90% test accuracy on the spiral.",
              Goal(lambda s: (s.metrics()["test_acc"] or 0) >= 0.90,
                   lambda s: f"test accuracy {_pct(s.metrics()['test_acc'])} (goal: 90%)"),
              TRAIN + NET + ("layers", "lr", "activation", "data", "more-settings"),
@@ -896,8 +899,8 @@ LESSONS_LIST = (
              Number("Type Σ wᵢ·xᵢ of hidden unit 1 for the pattern 1 0 1 1 0 1 (without the bias).", "Σ w·x",
                     key=lambda s: symmetry_sum(0),
                     given=lambda s: [(f"w{k + 1}", w) for k, w in enumerate(symmetry_net()["W"][0])],
-                    mistakes=lambda s: [("used the pattern's 0s", "only the inputs that are 1 count: 1, 3, 4 and 6.",
-                                         float(symmetry_net()["W"][0][[1, 4]].sum()) + 1.0)],
+                    mistakes=lambda s: [("added one half only", "that adds inputs 1 and 3 alone; every input that "
+                                         "is 1 counts: 1, 3, 4 and 6.", float(symmetry_net()["W"][0][[0, 2]].sum()))],
                     hint="Add the weights of inputs 1, 3, 4 and 6.",
                     worked=lambda s: ("Σ w·x = " + " + ".join(
                         _fmt(w) for w, x in zip(symmetry_net()["W"][0], SYMMETRIC_PATTERN) if x)
@@ -919,7 +922,7 @@ LESSONS_LIST = (
              "reverse-mode pass; afterwards each parameter's .grad holds ∂L/∂w.", "Press Learn and read the code.",
              Do("code"), NET + ("learn",), _hand(), (("code", {}),)),
         Step("In PyTorch, the first Linear layer's weight.grad[i, j] is ∂L/∂w of the link from input j to "
-             "hidden neuron i.", "Compute it for the link x₁ → h1.1.", grad_w(0, 0, 0), NET, None, ()),
+             "hidden neuron i.", "Compute it for the link X₁ → h1.1.", grad_w(0, 0, 0), NET, None, ()),
         Step("One optimizer step is opt.step(); before the next backward, opt.zero_grad().", "Answer the question.",
              Choice("What happens if you call loss.backward() twice without opt.zero_grad() in between?",
                     [("The gradients add up: .grad holds twice ∂L/∂w", "backward accumulates into .grad, as the "
