@@ -162,6 +162,12 @@ def test_a_lesson_link_opens_its_step_and_free_play_shows_everything(app):
     expect(page.locator("#lesson-opt-0")).to_be_attached()
     # no answer reached the page: the selected sample's trace was withheld
     assert page.evaluate("() => window.__t.texts.includes('trace')") is False
+    # skipping the exercise: the next step's Backward gets the sample's trace and animates it
+    app.button("Next step →").click()
+    wait_step(page, "blame", 3)
+    page.locator("#backward").click()
+    expect(page.locator("#network")).to_have_attribute("data-phase", "backward-done")
+    expect(page.locator(".lesson-step")).to_have_attribute("data-done", "true")
     page.select_option("#lesson-pick", "scale")
     wait_step(page, "scale", 0)
     app.button("Free play").click()
@@ -169,6 +175,15 @@ def test_a_lesson_link_opens_its_step_and_free_play_shows_everything(app):
     for sel in ("#play", "#dataset", "#forward", "#lr", "#plane"):
         expect(page.locator(sel)).to_be_visible()
     assert not page.evaluate("() => location.hash.includes('lesson=')")
+
+
+def test_the_first_visit_offers_lesson_1_and_free_play_starts_the_tour(browser, base_url):
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    page.goto(base_url + "/")
+    page.get_by_role("button", name="Free play", exact=True).click()
+    expect(page.locator("#tour .tour-card")).to_be_visible()
+    ctx.close()
 
 
 def test_the_first_visit_offers_lesson_1(page, base_url):

@@ -729,7 +729,8 @@ LESSONS_LIST = (
              "Compute ∂L/∂w of the link h1.1 → output.", grad_w(1, 0, 0), NET, _hand(), ()),
         Step("The same rule one layer back: the link X₂ → h1.2 carries X₂ into h1.2.",
              "Compute ∂L/∂w of the link X₂ → h1.2.", grad_w(0, 1, 1), NET, None, ()),
-        Step("A link turns orange when ∂L/∂w < 0 (the loss wants the weight to grow) and green when ∂L/∂w > 0.",
+        Step("A link turns orange when ∂L/∂w < 0 (the loss wants the weight to grow) and green when ∂L/∂w > 0. "
+             "Right now the links show the whole training set's mean ∂L/∂w; Backward will draw this sample's own.",
              "Pick the links into the hidden layer that will turn orange.",
              Links(0, "Which of these links will Backward draw orange?"), NET, None, ()),
         Step("See it drawn.", "Press Backward.", Do("backward"), SAMPLE, None, (("backward", {}),)),
@@ -742,8 +743,8 @@ LESSONS_LIST = (
              "Press Apply this update.", Do("apply_update"), NET + ("apply-update", "inspector", "lr"), None,
              (("apply_update", {}),)),
         Step("On this regression problem the loss is the squared error, which has its minimum where the output "
-             "equals the target. With a learning rate of 1, one step on one sample jumps past that minimum and "
-             "the sample's loss goes up. The inspector says so.", "Press Apply this update.",
+             "equals the target. With a learning rate of 1, one step on one sample goes too far, past that "
+             "minimum, and the sample's loss goes up. The inspector says so.", "Press Apply this update.",
              Do("apply_update", lambda s, r: any(m.get("type") == "update" and m["overshot"] for m in r)),
              SAMPLE + ("apply-update", "inspector", "lr"), PLANE_SETUP, (("apply_update", {}),)),
         Step("On every step of training the same thing can happen to the whole training set: the steps grow "
@@ -784,7 +785,8 @@ LESSONS_LIST = (
              Goal(lambda s: (s.metrics()["test_acc"] or 0) >= 0.95,
                   lambda s: f"test accuracy {_pct(s.metrics()['test_acc'])} (goal: 95%)"),
              TRAIN + NET, Setup(config={"dataset": "circle"}), (("play", {}),)),
-        Step("XOR needs the hidden layer to bend the boundary twice. Use as few neurons as you can.",
+        Step("XOR's classes sit in opposite corners: no straight line separates them, so the hidden neurons "
+             "have to combine. Use as few of them as you can.",
              "Reach 95% test accuracy on XOR with at most 4 hidden neurons.",
              Goal(lambda s: (s.metrics()["test_acc"] or 0) >= 0.95 and _hidden_total(s) <= 4,
                   lambda s: f"test accuracy {_pct(s.metrics()['test_acc'])} with {_hidden_total(s)} hidden "
@@ -840,7 +842,7 @@ LESSONS_LIST = (
              "layer to layer.", "Answer the question.",
              Choice("Why did the sigmoid network's first layers barely learn?",
                     [("Each layer back multiplies the gradient by f′(z) ≤ 0.25, so it shrinks geometrically",
-                      "eight such factors make it at most 0.25⁸ ≈ 0.000015 of its size."),
+                      "eight factors of at most 0.25 multiply to 0.25⁸ ≈ 0.000015 or less."),
                      ("The learning rate was too high", "a too-high rate makes the loss jump or diverge, not stall."),
                      ("Sigmoid networks cannot draw a circle", "one sigmoid hidden layer can; depth made it slow.")], 0),
              NET + ("gradflow",), None, ()),
@@ -924,11 +926,13 @@ LESSONS_LIST = (
         Step("In PyTorch, the first Linear layer's weight.grad[i, j] is ∂L/∂w of the link from input j to "
              "hidden neuron i.", "Compute it for the link X₁ → h1.1.", grad_w(0, 0, 0), NET, None, ()),
         Step("One optimizer step is opt.step(); before the next backward, opt.zero_grad().", "Answer the question.",
-             Choice("What happens if you call loss.backward() twice without opt.zero_grad() in between?",
-                    [("The gradients add up: .grad holds twice ∂L/∂w", "backward accumulates into .grad, as the "
-                      "engine does for a value used twice."),
-                     ("The second call replaces the first", "PyTorch adds into .grad; it never overwrites it."),
-                     ("Nothing: the second call is ignored", "it runs, and adds.")], 0),
+             Choice("You run the forward pass and loss.backward() twice on the same batch, without opt.zero_grad() "
+                    "in between. What does .grad hold?",
+                    [("Twice ∂L/∂w: the two gradients add up", "backward accumulates into .grad, as the engine "
+                      "does for a value used twice."),
+                     ("∂L/∂w: the second backward replaces the first", "PyTorch adds into .grad; it never "
+                      "overwrites it."),
+                     ("Zero: the two cancel", "both gradients have the same sign; they add up.")], 0),
              NET, None, ()),
     )),
 )

@@ -9,6 +9,7 @@
 import { el } from './format.js';
 
 const STORE = 'backlit.course';
+const ANSWERED = { number: true, choice: true, links: true };   // check kinds the learner answers
 
 /** {lesson, step} from a hash like "lesson=chain-rule&step=2" (step from 1), or null. */
 export function lessonFromHash(hash) {
@@ -42,7 +43,7 @@ export class LessonView {
   /**
    * @param root    the <aside> the lesson card is drawn into
    * @param toggle  the status line's Course button
-   * @param hooks   {send(type, payload), onUnlock(), onSetup()}
+   * @param hooks   {send(type, payload), onUnlock(), onSetup(), onDecline()}
    */
   constructor(root, toggle, hooks) {
     this.root = root;
@@ -118,13 +119,15 @@ export class LessonView {
 
   onMessage(msg) {
     const before = this.msg;
-    const wasPending = before && before.lesson && !this.isDone(before, before.lesson, before.step);
+    const wasPending = !!(this.active && this.step.check.kind in ANSWERED && !this.isDone(before, before.lesson, before.step));
     this.msg = msg;
     writeStore({ done: msg.done || {}, last: msg.lesson ? { lesson: msg.lesson, step: msg.step } : null });
-    if (!msg.lesson) { this.freePlay(); return; }
+    if (!msg.lesson) { this.freePlay(); if (wasPending) this.hooks.onUnlock(); return; }
     const moved = !before || before.lesson !== msg.lesson || before.step !== msg.step;
+    const pendingNow = this.step.check.kind in ANSWERED && !this.isDone(msg, msg.lesson, msg.step);
     if (moved) { this.sent = null; this.applyRegions(); this.hooks.onSetup(); }
-    if (wasPending && !moved && this.isDone(msg, msg.lesson, msg.step)) this.hooks.onUnlock();
+    // the sample's trace is held back while an exercise is open: ask for it again once none is
+    if (!pendingNow && (moved || wasPending)) this.hooks.onUnlock();
     this.render(moved);
   }
 
@@ -192,6 +195,7 @@ export class LessonView {
     close.addEventListener('click', () => {
       writeStore({ done, last: null });
       this.root.hidden = true; this.root.replaceChildren();
+      if (welcome && this.hooks.onDecline) this.hooks.onDecline();   // free play: the one-minute tour
     });
     this.root.replaceChildren(
       el('h2', { class: 'lesson-title', id: 'lesson-h' }, welcome ? 'Welcome to backlit' : 'The course'),
@@ -255,7 +259,7 @@ export class LessonView {
   }
 
   exercise(check, msg, done) {
-    if (!['number', 'choice', 'links'].includes(check.kind)) return null;
+    if (!(check.kind in ANSWERED)) return null;
     const form = el('form', { class: 'lesson-form', novalidate: true });
     let read;
     if (check.kind === 'number') {

@@ -213,6 +213,7 @@ const tour = new Tour($('tour'), $('tour-start'));
 const course = new LessonView($('lesson'), $('course-toggle'), {
   send: (type, payload) => send(type, payload),
   onSetup() { stopAnimation(); },
+  onDecline() { tour.maybeStart(); },   // the first visit chose free play: the tour shows it round
   // an exercise answered: the selected sample's trace (withheld until now) may come again
   onUnlock() { sample.reset(); if (app.state && Number.isInteger(app.state.selected)) sample.select(app.state.selected); },
 });
