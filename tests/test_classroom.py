@@ -50,10 +50,16 @@ def join(port: int, code: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def public():
+def state(tmp_path_factory):
+    """A state folder of the tests' own: the class store never lands in the runner's home."""
+    return {"XDG_STATE_HOME": str(tmp_path_factory.mktemp("state"))}
+
+
+@pytest.fixture(scope="module")
+def public(state):
     """`backlit serve --host 0.0.0.0` with one session allowed: reached here only over 127.0.0.1, which
     must not count as a way in."""
-    with served(None, "--host", "0.0.0.0", "--max-sessions", "1") as server:
+    with served(None, "--host", "0.0.0.0", "--max-sessions", "1", env=state) as server:
         yield server
 
 
@@ -154,16 +160,16 @@ def test_loopback_needs_no_code_unless_asked():
         classroom.check_code("no spaces please")
 
 
-def test_a_code_on_loopback_guards_the_page_too():
-    with served(None, "--code", "LAB-42") as server:
+def test_a_code_on_loopback_guards_the_page_too(state):
+    with served(None, "--code", "LAB-42", env=state) as server:
         assert get(server.port, "/")[0] == 401
         with pytest.raises(InvalidStatus):
             hello(server.port)
         assert hello(server.port, cookie=join(server.port, "lab42"))["type"] == "state"
 
 
-def test_open_turns_the_code_off_with_a_warning():
-    with served(None, "--host", "0.0.0.0", "--open") as server:
+def test_open_turns_the_code_off_with_a_warning(state):
+    with served(None, "--host", "0.0.0.0", "--open", env=state) as server:
         assert any("--open" in line and "anyone" in line for line in server.output)
         assert get(server.port, "/")[0] == 200
         assert hello(server.port)["type"] == "state"

@@ -35,6 +35,9 @@ from ..playground.pacing import Pacer
 from ..playground.session import HistoryCursor, Playground
 from . import protocol as P
 from .classroom import Gate
+from .teacher import Classroom
+from .teacher import routes as teacher_routes
+from .store import open_store
 from .protocol import Limits, ProtocolError
 
 log = logging.getLogger("backlit.server")
@@ -539,20 +542,25 @@ class Session:
 
 
 def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str | Path | None = None,
-               allowed_hosts=None, debug: bool = False, class_code: str | None = None) -> Starlette:
+               allowed_hosts=None, debug: bool = False, class_code: str | None = None, store=None,
+               teacher_key: str | None = None, join_url: str | None = None) -> Starlette:
     """The playground app.
 
     ``allowed_origins``: extra WebSocket origins ("https://example.org" or a bare "host:port"), for a
     reverse proxy. ``allowed_hosts``: if given, the Host names this server answers to (the CLI passes
     the loopback names when it listens on loopback); the allowed origins' hosts are added to it.
     ``web_root`` overrides the page folder (tests). ``class_code``: only holders of it (or of its
-    cookie) get the page and a session (:mod:`backlit.server.classroom`).
+    cookie) get the page and a session (:mod:`backlit.server.classroom`). ``store`` (a
+    :class:`~backlit.server.store.Store`) and ``teacher_key``: the class roster and live summaries,
+    and the teacher's view at /teacher (:mod:`backlit.server.teacher`); ``join_url`` is what that
+    view shows students to open.
     """
     limits = limits or Limits()
     install_log_filters()
     root = Path(web_root or WEB_ROOT).resolve()
     allowed = {o.strip().lower().rstrip("/") for o in allowed_origins}
     hub = Hub(limits)
+    classroom = Classroom(store) if store is not None else None
 
     def file_response(rel: str) -> Response:
         not_found = PlainTextResponse("Not found", status_code=404)
@@ -598,6 +606,8 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
             await websocket.accept()
             session = Session(websocket, hub, limits)
             hub.live.add(session)
+            if classroom is not None:
+                classroom.attach(session, (websocket.scope.get("state") or {}).get("student"))
             tasks = [asyncio.create_task(session.serve()), asyncio.create_task(session.train_loop())]
             received = 0
             # The reader only queues: a burst is taken in at once (so a peer that resets after it
@@ -623,6 +633,8 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
             if session is not None:
                 session.close()
                 hub.live.discard(session)
+                if classroom is not None:
+                    classroom.detach(session)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -638,11 +650,14 @@ def create_app(limits: Limits | None = None, allowed_origins=(), web_root: str |
         Route("/", index),
         Route("/{path:path}", static),
     ]
+    if store is not None and teacher_key:
+        routes = teacher_routes(store, teacher_key, {"join_url": join_url, "code": class_code}) + routes
     app = Starlette(debug=debug, routes=routes)
     app.state.hub = hub
     app.state.limits = limits
-    if class_code:
-        app.add_middleware(Gate, code=class_code)  # inside the Host check: a bad Host is refused first
+    app.state.classroom = classroom
+    if class_code:  # inside the Host check: a bad Host is refused first
+        app.add_middleware(Gate, code=class_code, on_join=store.join if store is not None else None)
     if allowed_hosts is not None:
         hosts = set(allowed_hosts)
         for origin in allowed:
@@ -660,6 +675,8 @@ def create_app_from_env() -> Starlette:
     """The app factory for uvicorn's worker processes (``backlit serve --workers N``): the options
     come from the environment variable BACKLIT_SERVE_OPTIONS (JSON), which `backlit serve` sets."""
     options = json.loads(os.environ.get(ENV_OPTIONS, "{}"))
+    store = open_store(options["store"]) if options.get("store") else None
     return create_app(limits=Limits(**options.get("limits", {})),
                       allowed_origins=options.get("allowed_origins", ()),
-                      allowed_hosts=options.get("allowed_hosts"), class_code=options.get("class_code"))
+                      allowed_hosts=options.get("allowed_hosts"), class_code=options.get("class_code"),
+                      store=store, teacher_key=options.get("teacher_key"), join_url=options.get("join_url"))

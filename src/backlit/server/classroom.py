@@ -35,6 +35,7 @@ COOKIE_MAX_AGE = 12 * 3600                          # one school day, then join 
 MAX_TRACKED_ADDRESSES = 10_000                      # the rate limiter's memory is bounded too
 _CODE_FORM = re.compile(r"^[A-Za-z0-9-]{4,64}$")
 EXEMPT = {"/favicon.svg"}                           # the tab's icon, so the join page looks like ours
+OWN_GUARD = "/teacher"                              # the teacher's view checks its own key
 
 
 def new_code() -> str:
@@ -66,8 +67,10 @@ class Gate:
     student id of every request it lets through.
     """
 
-    def __init__(self, app, code: str, *, max_failures: int = 5, window: float = 60.0, clock=time.monotonic):
+    def __init__(self, app, code: str, *, max_failures: int = 5, window: float = 60.0, clock=time.monotonic,
+                 on_join=None):
         self.app = app
+        self.on_join = on_join          # on_join(student, name): a student joined (the class roster)
         self.code = normalise(check_code(code))
         self._key = self.code.encode()
         self.max_failures = max_failures
@@ -142,6 +145,8 @@ class Gate:
             cookies = SimpleCookie()
         student = self.student_of(cookies[COOKIE].value if COOKIE in cookies else None)
         path = scope.get("path", "/")
+        if path == OWN_GUARD or path.startswith(OWN_GUARD + "/"):
+            return await self.app(scope, receive, send)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), max_num_fields=20)
         given = query.get("code", [None])[0]
         address = (scope.get("client") or ("?", 0))[0]
@@ -150,8 +155,10 @@ class Gate:
             verdict = self.try_code(address, given)
             if verdict == "ok":
                 student = secrets.token_hex(8)
+                if self.on_join is not None:
+                    self.on_join(student, query.get("name", [None])[0])
                 if scope["type"] == "http":       # drop the code from the address bar, set the cookie
-                    rest = {k: v for k, v in query.items() if k != "code"}
+                    rest = {k: v for k, v in query.items() if k not in ("code", "name")}
                     location = path + (("?" + urlencode(rest, doseq=True)) if rest else "")
                     return await self._redirect(scope, send, location, self.cookie_value(student))
             elif scope["type"] == "http" and path == "/":
@@ -221,6 +228,8 @@ p.note {{ color: #a1262b; min-height: 1.5em; margin: .8rem 0 0; }}
 <label for="code">Class code</label>
 <input id="code" name="code" autocomplete="off" autocapitalize="characters" spellcheck="false" required
        maxlength="64">
+<label for="name">Your name <span style="font-weight: 400">(optional: your teacher sees it)</span></label>
+<input id="name" name="name" autocomplete="nickname" maxlength="40" style="text-transform: none; letter-spacing: 0">
 <button type="submit">Join</button>
 </form>
 <p class="note" role="{role}">{note}</p>

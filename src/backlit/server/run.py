@@ -62,6 +62,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "not loopback; none on loopback unless given)")
     parser.add_argument("--open", action="store_true",
                         help="no class code even on a public address: anyone who can reach the port may join")
+    parser.add_argument("--store", default=None, metavar="URL",
+                        help="where the class (roster, progress, pushed setups, live summaries) is kept: "
+                             "sqlite:///path/class.db or redis://host:port/0 (default: with a class code, "
+                             "a SQLite file in ~/.local/state/backlit; without one, no class)")
 
 
 def _class_code(text: str) -> str:
@@ -241,6 +245,28 @@ def _serve(args) -> int:
         print(f"warning: listening on {args.host}: the playground is reachable from the network.")
         if code is None:
             print("warning: --open: no class code; anyone who can reach this port can open a session.")
+    store_url = getattr(args, "store", None)
+    store, teacher_key = None, None
+    if store_url or code:
+        from .store import default_url, open_store
+        from .teacher import new_key
+
+        try:
+            store_url = store_url or default_url()
+            store = open_store(store_url)
+            if code and not getattr(args, "code", None):   # a made-up code survives a restart
+                code = store.remembered("class_code", lambda: code)
+            teacher_key = store.remembered("teacher_key", new_key)
+        except (OSError, ValueError, ImportError) as e:
+            print(f"backlit: cannot open the class store {store_url}: {e}", file=sys.stderr)
+            sock.close()
+            return 2
+    others_names = [n for n in network_names(args.host)[1:] if n != "localhost"]
+    join_url = None
+    if code:
+        from .classroom import join_url as _join
+
+        join_url = _join(_url(_phone_address(others_names), port) if others_names else url, code)
 
     # Answer only to the names this server is reached by (stops DNS-rebinding pages): loopback, the
     # bound address, the names printed below, and --allow-host / --allow-origin hosts.
@@ -249,16 +275,18 @@ def _serve(args) -> int:
     open_browser = not args.no_browser
 
     def announce() -> None:
-        from .classroom import join_url
+        from .classroom import join_url as with_code
 
-        join = (lambda u: join_url(u, code)) if code else (lambda u: u)
+        join = (lambda u: with_code(u, code)) if code else (lambda u: u)
         print(f"backlit playground: {join(url)}  (Ctrl-C to stop)", flush=True)
         others = [n for n in network_names(args.host)[1:] if n != "localhost"]
         if others:
             print("  on the network: " + "  ".join(join(_url(n, port)) for n in others), flush=True)
         if code:
             print(f"  class code: {code}  (students open the link, or type the code on the join page)", flush=True)
-            print_qr(join(_url(_phone_address(others), port)) if others else join(url))
+            print_qr(join_url)
+        if store is not None:
+            print(f"  teacher's view (keep this link to yourself): {url}teacher?key={teacher_key}", flush=True)
         if public and workers == 1 and (os.cpu_count() or 1) > 1:
             print(f"  tip: --workers {os.cpu_count()} serves more students (one process per core)", flush=True)
 
@@ -266,7 +294,10 @@ def _serve(args) -> int:
         from uvicorn.supervisors import Multiprocess
 
         options = {"limits": limits.to_dict(), "allowed_origins": list(args.allow_origin), "allowed_hosts": hosts,
-                   "class_code": code}
+                   "class_code": code, "store": store_url if store is not None else None,
+                   "teacher_key": teacher_key, "join_url": join_url}
+        if store is not None:
+            store.close()   # each worker opens its own
         os.environ[ENV_OPTIONS] = json.dumps(options)
         config = uvicorn_config("backlit.server.app:create_app_from_env", factory=True, workers=workers)
         announce()  # the socket already listens: connections wait until a worker takes them
@@ -281,7 +312,8 @@ def _serve(args) -> int:
         print("backlit: stopped.")
         return 0
 
-    app = create_app(limits=limits, allowed_origins=args.allow_origin, allowed_hosts=hosts, class_code=code)
+    app = create_app(limits=limits, allowed_origins=args.allow_origin, allowed_hosts=hosts, class_code=code,
+                     store=store, teacher_key=teacher_key, join_url=join_url)
     config = uvicorn_config(app)
 
     class Server(uvicorn.Server):
