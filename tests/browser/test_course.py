@@ -236,3 +236,34 @@ def test_screenshots_of_each_lessons_first_step(app, width, height):
         path = out / f"{n + 1:02d}-{name}-{width}.png"
         page.screenshot(path=str(path))
         assert path.stat().st_size > 10_000
+
+
+def test_the_notebook_widget_opens_a_lesson(page, recording_comm):
+    pytest.importorskip("anywidget")
+    import json
+
+    import backlit
+
+    from .test_widget import HOST, ORIGIN, Kernel
+
+    widget = backlit.show(lesson="chain-rule")
+    traits = json.dumps({k: getattr(widget, k) for k in ("_esm", "_css", "_html", "_main")})
+    page.route(f"{ORIGIN}/", lambda r: r.fulfill(status=200, content_type="text/html", body=HOST))
+    page.route(f"{ORIGIN}/traits.json", lambda r: r.fulfill(status=200, content_type="application/json", body=traits))
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{ORIGIN}/")
+    page.wait_for_function("() => window.__rendered === true")
+    kernel = Kernel(page, widget)
+    try:
+        kernel.until("() => window.backlitLesson && window.backlitLesson.active")
+        expect(page.locator(".lesson-title")).to_have_text(LESSONS["chain-rule"].title)
+        expect(page.locator("#play")).to_be_hidden()     # the calmer screen, in the widget too
+        key = LESSONS["chain-rule"].steps[0].check.key(widget.playground)
+        page.locator("#lesson-answer").fill(f"{key:g}")
+        page.get_by_role("button", name="Check", exact=True).click()
+        kernel.until("() => document.querySelector('.lesson-feedback').dataset.correct === 'true'")
+        assert widget.playground.course.done == {"chain-rule": {0}}
+        assert errors == []
+    finally:
+        widget.close()
