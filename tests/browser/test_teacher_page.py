@@ -14,6 +14,7 @@ from websockets.sync.client import connect
 from backlit.cli.headless import served
 
 from .conftest import App
+from .test_everywhere import axe_serious
 
 pytestmark = pytest.mark.browser
 CODE = "K7P3QX"
@@ -61,6 +62,7 @@ def test_pause_push_and_spotlight_reach_six_tabs(browser, classroom, tmp_path):
     for k in range(6):
         expect(teacher.locator(".card h3", has_text=f"Student{k + 1}")).to_have_count(1)
     expect(teacher.locator("#join code")).to_have_text(CODE)
+    assert axe_serious(teacher) == [], "the teacher's page"
 
     teacher.click("#pause-all")
     for _, page, _ in students:
@@ -98,8 +100,30 @@ def test_pause_push_and_spotlight_reach_six_tabs(browser, classroom, tmp_path):
     shown = sorted(float(t.rsplit("= ", 1)[1]) for t in titles)
     expected = sorted(round(w, 5) for W in third["weights"] for row in W for w in row)
     assert shown == pytest.approx(expected, abs=1e-9)
+    assert axe_serious(spot) == [], "the spotlight"
     assert errors == []
     for context, _, app in students:
         assert app.page_errors == []
         context.close()
     teacher_ctx.close()
+
+
+@pytest.mark.parametrize("width, height", [(1440, 900), (390, 844)])
+def test_the_join_page_asks_for_the_code_and_lets_the_student_in(browser, classroom, width, height):
+    base = f"http://127.0.0.1:{classroom.port}"
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    app = App(page, base)
+    page.goto(base + "/")
+    expect(page.locator("h1")).to_have_text("Join the class")
+    assert axe_serious(page) == []
+    page.fill("#code", "WRONG1")
+    page.click("button[type=submit]")
+    expect(page.locator(".note")).to_contain_text("not right")
+    page.fill("#code", CODE.lower())
+    page.fill("#name", "Ada")
+    page.click("button[type=submit]")
+    app.wait_ready()
+    assert page.url == base + "/", "the code does not stay in the address bar"
+    assert page.evaluate("document.cookie") == "", "the class cookie is HttpOnly"
+    context.close()

@@ -236,8 +236,9 @@ def routes(store: Store, key: str, classroom_info: dict) -> list[Route]:
             return refused()
         import segno
 
-        svg = segno.make(classroom_info["join_url"], error="m").svg_inline(scale=6, border=2)
-        return Response(svg, media_type="image/svg+xml")
+        out = io.BytesIO()
+        segno.make(classroom_info["join_url"], error="m").save(out, kind="svg", scale=6, border=2)
+        return Response(out.getvalue(), media_type="image/svg+xml")
 
     async def class_state(request: Request):
         if not teacher(request):

@@ -47,7 +47,7 @@ function card(s) {
   const dl = document.createElement("dl");
   const rows = [["status", s.status], ["epoch", fmt(s.epoch, 2)], ["train loss", fmt(s.train_loss)],
                 ["test loss", fmt(s.test_loss)], ["test accuracy", s.test_acc === null ? "—" : `${(100 * s.test_acc).toFixed(1)}%`],
-                ["network", `${s.dataset}, ${s.hidden.join("-") || "no hidden layer"}`]];
+                ["network", `${s.dataset}, ${s.hidden.join("\u2011") || "no hidden layer"}`]];
   if (s.lesson) rows.push(["lesson", s.lesson]);
   for (const [k, v] of rows) {
     const dt = document.createElement("dt"), dd = document.createElement("dd");
