@@ -103,7 +103,7 @@ def hand_oracle(pg):
     lr = pg.config["lr"]
     w, h = float(W2[0, 0].detach()), 1e-2
     fd = (float(f"{loss_at(w + h):.6g}") - float(f"{loss_at(w - h):.6g}")) / (2 * h)
-    return {"z1": z1.detach().numpy(), "a1": a1.detach().numpy(), "p": float(torch.sigmoid(z2)), "L": float(L),
+    return {"z1": z1.detach().numpy(), "a1": a1.detach().numpy(), "p": float(torch.sigmoid(z2).detach()), "L": float(L.detach()),
             "d2": float(z2.grad[0]), "d1": z1.grad.numpy(), "gW1": W1.grad.numpy(), "gW2": W2.grad.numpy(),
             "lr": lr, "W2": W2.detach().numpy(), "fd": fd}
 
@@ -385,3 +385,48 @@ def test_the_notebook_opens_a_lesson(recording_comm):
             backlit.show(lesson="no-such-lesson")
     finally:
         w.close()
+
+
+# ---- the expression lab in the chain-rule lesson ------------------------------------------------------
+def test_the_graph_hides_tangents_and_adjoints_until_the_number_is_answered():
+    pg = opened("chain-rule")
+    graph = pg.course.message(pg)["graph"]
+    assert graph["expression"] and all(n["adjoint"] is None and n["tangent"] is None for n in graph["nodes"])
+    assert [n["value"] for n in graph["nodes"] if n["name"] == "e"] == [6.0]
+    with pytest.raises(ProtocolError, match="answer the exercise first"):
+        send(pg, "lesson_expr", text="f = x*y*z", values={"x": 1, "y": 2, "z": 3})
+    out = send(pg, "lesson_answer", answer=2.0)[-1]
+    adjoint = {n["name"]: n["adjoint"] for n in out["graph"]["nodes"]}
+    a = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    ((a + b) * (b + 1)).backward()
+    assert adjoint["a"] == pytest.approx(float(a.grad), abs=1e-12)
+    assert adjoint["b"] == pytest.approx(float(b.grad), abs=1e-12)
+    assert out["editable"] is True
+
+
+def test_a_learners_expression_is_parsed_never_evaluated_and_a_bad_one_changes_nothing():
+    pg = opened("chain-rule", 3)
+    before = pg.course.expression
+    for text, values, field in (("__import__('os')", {}, "text"), ("f = x +* y", {"x": 1, "y": 2}, "text"),
+                                ("f = x*y", {"x": 1}, "text")):
+        with pytest.raises(ProtocolError) as e:
+            send(pg, "lesson_expr", text=text, values=values)
+        assert e.value.field == field
+    with pytest.raises(ProtocolError):
+        send(pg, "lesson_expr", text="f = x", values={"x": float("inf")})
+    assert pg.course.expression == before and 3 not in pg.course.done.get("chain-rule", set())
+    send(pg, "lesson_expr", text="f = x*y", values={"x": 1, "y": 2})
+    assert 3 not in pg.course.done.get("chain-rule", set())   # two variables: not yet
+    out = send(pg, "lesson_expr", text="f = x*y + sin(z)", values={"x": 1, "y": 2, "z": 0.5}, wrt="z")
+    assert 3 in out[-1]["done"]["chain-rule"]
+    g = out[-1]["graph"]
+    assert g["passes"] == {"forward": 3, "reverse": 1} and g["wrt"] == "z"
+    assert {n["name"]: n["adjoint"] for n in g["nodes"]}["z"] == pytest.approx(math.cos(0.5), abs=1e-12)
+
+
+def test_the_lab_belongs_to_a_lesson_that_has_one():
+    pg = opened("blame", 3)
+    with pytest.raises(ProtocolError, match="expression lab"):
+        send(pg, "lesson_expr", text="f = x", values={"x": 1})
+    assert pg.course.message(pg)["graph"] is None

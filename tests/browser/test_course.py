@@ -52,6 +52,10 @@ def act(app, step):
             page.locator(f'#network .link[data-layer="{payload["layer"]}"][data-i="{payload["i"]}"]'
                          f'[data-j="{payload["j"]}"]').dispatch_event("click")
             app.button("Check it").click()
+        elif type_ == "lesson_expr":
+            page.locator("#lab-text").fill(payload["text"])
+            page.locator("#lab-values").fill(", ".join(f"{k} = {v:g}" for k, v in payload["values"].items()))
+            app.button("Draw").click()
         elif type_ in BUTTONS:
             if type_ == "play" and page.evaluate("() => window.backlitDebug.state.playing"):
                 continue
@@ -267,3 +271,24 @@ def test_the_notebook_widget_opens_a_lesson(page, recording_comm):
         assert errors == []
     finally:
         widget.close()
+
+
+def test_the_chain_rule_graph_shows_question_marks_until_answered_then_the_engines_numbers(app):
+    page = app.page
+    app.open("#lesson=chain-rule&step=1")
+    wait_step(page, "chain-rule", 0)
+    lab = page.locator(".lesson-lab .exprlab")
+    expect(lab).to_be_visible()
+    expect(lab.locator(".el-passes")).to_have_attribute("data-reverse", "1")
+    assert "?" in lab.inner_text()
+    expect(page.locator("#lab-text")).to_have_count(0)          # no lab form while a number is asked for
+    answer(page, LESSONS["chain-rule"].steps[0].check, None)
+    expect(page.locator(".lesson-feedback")).to_have_attribute("data-correct", "true")
+    expect(page.locator("#lab-text")).to_be_visible()
+    assert "?" not in page.locator(".lesson-lab .exprlab svg").text_content()
+    # a refused expression: the server names the problem, and the graph stays
+    page.locator("#lab-text").fill("f = x +* y")
+    app.button("Draw").click()
+    expect(page.locator("#status")).to_contain_text("text")
+    expect(lab).to_contain_text("(a + b)")
+    assert not app.page_errors

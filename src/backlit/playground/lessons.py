@@ -30,6 +30,7 @@ from typing import Callable
 import numpy as np
 
 from ..engine import Tensor
+from ..lab import expr as expr_lab
 from .settings import ProtocolError, check_choice, check_int
 
 REL_TOL = 0.01  # a typed number is right within 1% of the engine's value (see Number.scale)
@@ -68,6 +69,7 @@ REGIONS: dict[str, tuple[str, str | None]] = {
 # Events a Do check can wait for: the session's own messages, plus two the page reports itself
 # (Forward and Backward animate the trace the page already has; they send nothing else).
 PAGE_EVENTS = ("forward", "backward")
+COURSE_EVENTS = ("lesson_expr",)  # an expression drawn in the expression lab
 SESSION_EVENTS = ("play", "pause", "step", "reset", "next_sample", "select", "select_point", "apply_update",
                   "nudge", "saliency", "graph", "code", "check", "set", "blame")
 # While an exercise is open: replies that would show its answer are withheld, and messages that only
@@ -92,12 +94,15 @@ def _fmt(v: float) -> str:
 class Setup:
     """Where a step starts: the session rebuilt from ``config`` (over the defaults: the seed is a
     config key), then ``weights`` (optional, [W per layer], [b per layer]) and the ``select``-ed sample.
-    ``panels`` are regions to open."""
+    ``panels`` are regions to open. ``expression`` (text, {name: value}, the input of forward mode) puts
+    the expression lab beside the lesson: the graph of the expression with values, tangents and
+    adjoints from the engine (backlit.lab.expr)."""
 
     config: dict = field(default_factory=dict)
     weights: tuple | None = None
     select: int | None = None
     panels: tuple = ()
+    expression: tuple | None = None
 
 
 # ---- checks ---------------------------------------------------------------------------------------
@@ -140,7 +145,7 @@ class Do(Check):
     kind = "do"
 
     def __post_init__(self):
-        assert self.event in PAGE_EVENTS + SESSION_EVENTS, self.event
+        assert self.event in PAGE_EVENTS + SESSION_EVENTS + COURSE_EVENTS, self.event
 
     def public(self) -> dict:
         return {"kind": self.kind, "event": self.event}
@@ -473,6 +478,7 @@ def w_after(layer: int, i: int, j: int) -> Number:
 
 # ---- lesson-specific programs, run through the engine ----------------------------------------------
 CHAIN = {"a": 2.0, "b": 1.0}  # Olah's example: e = (a + b)(b + 1)
+CHAIN_LAB = ("e = (a + b)*(b + 1)", CHAIN, "b")
 
 
 def chain_grads(a: float = CHAIN["a"], b: float = CHAIN["b"]) -> dict:
@@ -671,7 +677,7 @@ LESSONS_LIST = (
                                          chain_grads()["c"])],
                     hint="∂e/∂c = d (the other factor) and ∂c/∂a = 1.",
                     worked=lambda s: f"∂e/∂a = ∂e/∂c · ∂c/∂a = d · 1 = {_fmt(chain_grads()['de_da'])}"),
-             (), Setup(), ()),
+             (), Setup(expression=CHAIN_LAB), ()),
         Step("b reaches e by two paths, through c and through d. The chain rule adds the paths: "
              "∂e/∂b = ∂e/∂c·∂c/∂b + ∂e/∂d·∂d/∂b.", "Compute ∂e/∂b.",
              Number("Type ∂e/∂b.", "∂e/∂b", key=lambda s: chain_grads()["de_db"],
@@ -687,15 +693,21 @@ LESSONS_LIST = (
                                       f"= {_fmt(chain_grads()['de_db'])}")),
              (), None, ()),
         Step("Forward mode follows one input's tangent forward through every node: a pass per input. Reverse "
-             "mode sends one adjoint back from e: a pass per output, and it meets every input on the way.",
-             "Answer the question.",
-             Choice("To get ∂e/∂a and ∂e/∂b, how many passes does each mode need?",
-                    [("Forward: 2, reverse: 1", "forward mode needs a pass per input (a, then b); reverse mode one "
-                      "backward pass from the single output e gives both."),
-                     ("Forward: 1, reverse: 2", "that is the other way round: forward mode seeds one input per pass."),
-                     ("Both need 2", "reverse mode's one backward pass from e reaches a and b at once."),
-                     ("Both need 1", "a forward pass carries the tangent of one input only.")], 0),
+             "mode sends one adjoint back from e: a pass per output, and it meets every input on the way. "
+             "Switch the graph between the two modes.", "Answer the question.",
+             Choice("Under the graph: forward mode needs 2 passes for ∂e/∂a and ∂e/∂b, reverse mode 1. Why?",
+                    [("A forward pass carries the tangent of one input; one backward pass from the single output "
+                      "reaches every input", "forward mode seeds a, then b; reverse mode starts from e alone."),
+                     ("Reverse mode approximates, so it can skip a pass", "both are exact: the graph's tangents and "
+                      "adjoints agree with your answers."),
+                     ("Forward mode runs the graph twice to check itself", "its two passes seed different inputs, "
+                      "a and then b.")], 0),
              (), None, ()),
+        Step("Now an expression of your own, in the lab's grammar: numbers, names, + − × ÷, powers (^) and "
+             "exp, log, sin, cos, tanh, sigmoid, relu, sqrt. With three variables, forward mode needs three "
+             "passes; reverse mode still one.", "Draw an expression with three variables.",
+             Do("lesson_expr", lambda s, r: len(expr_lab.parse(s.course.expression[0]).inputs) >= 3),
+             (), None, (("lesson_expr", {"text": "f = x*y + sin(z)", "values": {"x": 1.0, "y": 2.0, "z": 0.5}}),)),
     )),
     Lesson("forward-pass", "The forward pass through a 2-2-1 network",
            "Compute a hidden neuron's z and a, and the network's prediction, from the numbers on screen.", (
@@ -989,6 +1001,7 @@ class Course:
         self.verdict: Verdict | None = None
         self.counts: dict[str, int] = {}
         self.progress_text: str | None = None
+        self.expression: tuple | None = None  # (text, values, wrt) in the expression lab, when open
 
     @property
     def check(self) -> Check | None:
@@ -1015,7 +1028,13 @@ class Course:
     def message(self, s, feedback: Verdict | None = None) -> dict:
         msg = {"type": "lesson", "lesson": self.lesson, "step": self.step if self.lesson else None,
                "done": self.progress()["done"], "feedback": feedback.to_dict() if feedback else None,
-               "givens": [], "options": None, "progress": None}
+               "givens": [], "options": None, "progress": None, "graph": None, "editable": False}
+        if self.lesson and self.expression:
+            text, values, wrt = self.expression
+            # tangents and adjoints are the answers while a number is asked for: "?" until then
+            hide = ("tangent", "adjoint") if self.pending() and isinstance(self.check, Number) else ()
+            msg["graph"] = expr_lab.expression_graph(text, dict(values), wrt, hide=hide)
+            msg["editable"] = not self.pending()
         if self.lesson:
             check = self.check
             msg["givens"] = check.givens(s)
@@ -1029,7 +1048,13 @@ class Course:
         name = check_choice("lesson", lesson, tuple(LESSONS))
         les = LESSONS[name]
         step = check_int("step", step, 0, len(les.steps) - 1)
+        if self.lesson == name and les.steps[step].setup is None:
+            # the next (or an earlier) step of the open lesson goes on from the session as it is
+            self.step, self.attempts, self.verdict, self.counts = step, 0, None, {}
+            self._maybe_done(s, "open", [])
+            return [self.message(s)]
         setup = setup_at(les, step)
+        self.expression = setup.expression
         out = []
         # the step's setup: a fresh session from its config, weights and sample (validated as hello's)
         s.custom = None
@@ -1055,6 +1080,23 @@ class Course:
             self.answers.setdefault(self.lesson, {})[self.step] = answer
         self.verdict = verdict
         return [self.message(s, verdict)]
+
+    def draw(self, s, text, values, wrt=None) -> list[dict]:
+        """An expression typed into the lab (once no answer is asked for): validated, then drawn."""
+        if not self.lesson or self.expression is None:
+            raise ProtocolError("lesson", "the expression lab is part of a lesson's step; open one first")
+        if self.pending():
+            raise ProtocolError("lesson", "answer the exercise first: a new expression would show its answer")
+        try:
+            values = {str(k): float(v) for k, v in values.items()}
+            expr_lab.expression_graph(text, values, wrt)
+        except expr_lab.ExprError as e:
+            raise ProtocolError("text", str(e)) from None
+        except ValueError as e:
+            raise ProtocolError("values", str(e)) from None
+        self.expression = (text, values, wrt)
+        self._maybe_done(s, "lesson_expr", [])
+        return [self.message(s)]
 
     def event(self, s, event) -> list[dict]:
         event = check_choice("event", event, PAGE_EVENTS)

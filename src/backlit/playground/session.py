@@ -402,6 +402,9 @@ class Playground:
     def lesson_progress(self, done) -> list[dict]:
         return self.course.restore(self, done)
 
+    def lesson_expr(self, text, values, wrt=None) -> list[dict]:
+        return self.course.draw(self, text, values, wrt)
+
     def lesson_poll(self) -> list[dict]:
         """While training: the open lesson's live goal, when it is met or its progress changed."""
         return self.course.poll(self)

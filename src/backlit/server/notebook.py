@@ -51,7 +51,7 @@ log = logging.getLogger("backlit.notebook")
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 JS_ROOT = WEB_ROOT / "js"
-PAGE_CSS = ("style.css", "learn.css", "graph.css", "lesson.css")
+PAGE_CSS = ("style.css", "learn.css", "graph.css", "lesson.css", "exprlab.css")
 WRAPPER = "backlit-widget"
 
 # ---- the page's modules, loadable from a string ------------------------------------------------------

@@ -128,6 +128,28 @@ def _answer(name, v):
     raise ProtocolError(name, f"{name} must be a number, a choice or a list of links")
 
 
+def _expr_text(name, v):
+    if not isinstance(v, str) or len(v) > 400:
+        raise ProtocolError(name, f"{name} must be an expression of at most 400 characters, e.g. e = (a + b)*(b + 1)")
+    return v  # parsed by backlit.lab.expr, which names what it refuses
+
+
+def _expr_values(name, v):
+    if not isinstance(v, dict) or len(v) > 16:
+        raise ProtocolError(name, f"{name} must be an object of at most 16 {{variable: number}}")
+    for k, x in v.items():
+        if not isinstance(k, str) or not 0 < len(k) <= 32:
+            raise ProtocolError(name, f"{name}: a variable's name has 1 to 32 characters")
+        check_float(f"{name}.{k}", x, -1e6, 1e6)
+    return dict(v)
+
+
+def _expr_name(name, v):
+    if not isinstance(v, str) or not 0 < len(v) <= 32:
+        raise ProtocolError(name, f"{name} must be the name of one of the expression's variables")
+    return v
+
+
 def _event(name, v):
     from ..playground.lessons import PAGE_EVENTS
 
@@ -172,7 +194,8 @@ SCHEMAS: dict[str, dict] = {
     "lesson_answer": {"answer": (_answer, True)},
     "lesson_event": {"event": (_event, True)},
     "lesson_leave": _NOARGS,
-    "lesson_progress": {"done": (_opt_dict, True)},  # the page painted this many frames (flow control)
+    "lesson_progress": {"done": (_opt_dict, True)},
+    "lesson_expr": {"text": (_expr_text, True), "values": (_expr_values, True), "wrt": (_expr_name, False)},  # the page painted this many frames (flow control)
 }
 MESSAGE_TYPES = tuple(SCHEMAS)
 

@@ -7,6 +7,7 @@
 // Progress is mirrored in localStorage; `#lesson=<name>&step=<n>` (n from 1) opens a step by link.
 
 import { el } from './format.js';
+import { drawExpressionGraph } from './exprlab.js';
 
 const STORE = 'backlit.course';
 const ANSWERED = { number: true, choice: true, links: true };   // check kinds the learner answers
@@ -54,6 +55,9 @@ export class LessonView {
     this.pendingOpen = lessonFromHash(location.hash);
     this.offered = false;
     this.sent = null;        // the last answer sent (kept on screen with its feedback)
+    this.lab = null;         // the expression lab beside the card, when the step has one
+    this.labView = null;
+    this.labMode = 'reverse';
     toggle.addEventListener('click', () => (this.active ? this.leave() : this.showMenu()));
     window.backlitLesson = this;   // for tests and the console
   }
@@ -129,6 +133,7 @@ export class LessonView {
     // the sample's trace is held back while an exercise is open: ask for it again once none is
     if (!pendingNow && (moved || wasPending)) this.hooks.onUnlock();
     this.render(moved);
+    this.renderLab(msg);
   }
 
   isDone(msg, lesson, step) { return !!(msg.done && msg.done[lesson] && msg.done[lesson].includes(step)); }
@@ -155,6 +160,7 @@ export class LessonView {
   }
 
   freePlay() {
+    this.renderLab(null);
     document.body.classList.remove('in-lesson');
     for (const node of document.querySelectorAll('.lesson-hidden')) node.classList.remove('lesson-hidden');
     this.toggle.textContent = 'Course';
@@ -256,6 +262,48 @@ export class LessonView {
         ...body),
       el('div', { class: 'lesson-nav' }, prev, next));
     if (moved) this.root.querySelector('h2').tabIndex = -1;
+  }
+
+  /** The expression lab: the step's graph (values, tangents, adjoints from the engine; "?" where an
+   *  answer is still asked for) and, once no answer is, a form to draw an expression of your own. */
+  renderLab(msg) {
+    if (this.labView) { this.labView.destroy(); this.labView = null; }
+    if (!msg || !msg.graph) { if (this.lab) this.lab.hidden = true; return; }
+    if (!this.lab) {
+      this.lab = el('section', { class: 'col lesson-lab', 'aria-label': 'Expression lab' });
+      this.root.after(this.lab);
+    }
+    const g = msg.graph;
+    const body = el('div', { class: 'lesson-lab-graph' });
+    const parts = [el('h2', { class: 'lesson-lab-title' }, 'Expression lab'), body];
+    if (msg.editable) parts.push(this.labForm(g));
+    this.lab.replaceChildren(...parts);
+    this.lab.hidden = false;
+    this.labView = drawExpressionGraph(body, g, { mode: this.labMode, onModeChange: (m) => { this.labMode = m; } });
+  }
+
+  labForm(g) {
+    const text = el('input', { id: 'lab-text', type: 'text', class: 'lesson-input', value: g.source, spellcheck: false, autocomplete: 'off' });
+    const values = el('input', { id: 'lab-values', type: 'text', class: 'lesson-input', spellcheck: false, autocomplete: 'off',
+      value: g.inputs.map((v) => `${v} = ${g.values[v]}`).join(', ') });
+    const local = el('p', { class: 'lesson-local', role: 'alert' });
+    const form = el('form', { class: 'lesson-form lesson-lab-form', novalidate: true },
+      el('label', { for: 'lab-text', class: 'lesson-prompt' }, 'Expression'), text,
+      el('label', { for: 'lab-values', class: 'lesson-prompt' }, 'Values (name = number, separated by commas)'), values,
+      el('div', { class: 'lesson-row' }, el('button', { type: 'submit', class: 'lesson-check' }, 'Draw')), local);
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const given = {};
+      for (const pair of values.value.split(/[,;]/).map((p) => p.trim()).filter(Boolean)) {
+        const m = /^([^=\s]+)\s*=\s*(.+)$/.exec(pair);
+        const v = m ? parseNumber(m[2]) : NaN;
+        if (!m || Number.isNaN(v)) { local.textContent = `"${pair}": write each value as name = number, e.g. x = 1.5`; return; }
+        given[m[1]] = v;
+      }
+      local.textContent = '';
+      this.hooks.send('lesson_expr', { text: text.value, values: given });
+    });
+    return form;
   }
 
   exercise(check, msg, done) {
