@@ -102,8 +102,14 @@ _urls: dict[str, str] = {}
 
 
 def rewrite(text: str, _chain: tuple = ()) -> str:
-    """``text`` with every relative specifier replaced by the data: URL of that module."""
-    return _SPECIFIER.sub(lambda m: f"{m.group(1)}{m.group(2)}{module_url(m.group(3), _chain)}{m.group(2)}", text)
+    """``text`` with every relative specifier replaced by the data: URL of that module. A module that
+    names itself (its usage note, ``import { f } from './self.js'`` in a comment) keeps the bare name."""
+    def url(m) -> str:
+        name = m.group(3)
+        target = name if _chain and name == _chain[-1] else module_url(name, _chain)
+        return f"{m.group(1)}{m.group(2)}{target}{m.group(2)}"
+
+    return _SPECIFIER.sub(url, text)
 
 
 def module_url(name: str, _chain: tuple = ()) -> str:
