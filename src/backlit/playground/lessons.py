@@ -413,7 +413,7 @@ def delta_hidden(i: int) -> Number:
         key=key,
         given=lambda s: [("δ(output)", _tr(s, "delta", 1, 0)), (f"w({name} → output)", _w(s, 1, 0, i)),
                          (f"a({name})", _tr(s, "a", 0, i))],
-        mistakes=lambda s: [("forgot f′(z)", f"that is w·δ, which is ∂L/∂a; multiply by f′(z) = 1 − a² for tanh.",
+        mistakes=lambda s: [("forgot f′(z)", "that is w·δ, which is ∂L/∂a; multiply by f′(z) = 1 − a² for tanh.",
                              back(s)),
                             ("wrong sign", "the sign is flipped: δ = f′(z)·w·δ(output), no minus.", -key(s)),
                             ("used a for f′(z)", "f′(z) of tanh is 1 − a², not a.", _tr(s, "a", 0, i) * back(s)),
@@ -786,7 +786,7 @@ LESSONS_LIST = (
                  mistakes=lambda s: [("summed instead of averaged", "that is the sum; the batch loss is a mean, so "
                                       "divide by 3.", 3 * _batch_grad(s))],
                  hint="The batch loss is (L₁ + L₂ + L₃) / 3, so its gradient is the mean of the three gradients.",
-                 worked=lambda s: (f"∂L/∂w = (" + " + ".join(_fmt(g) for _, g in _sample_grads(s))
+                 worked=lambda s: ("∂L/∂w = (" + " + ".join(_fmt(g) for _, g in _sample_grads(s))
                                    + f") / 3 = {_fmt(_batch_grad(s))}")),
              NET, None, ()),
     )),
