@@ -24,11 +24,11 @@ def stubs(tmp_path: Path, uid: int, with_sudo: bool = True) -> dict:
     "installs" each package it is given by creating the file the script looks for."""
     bin_ = tmp_path / "bin"
     bin_.mkdir()
-    chromium, redis = tmp_path / "chromium", tmp_path / "redis-server"
+    chromium, redis, nginx = tmp_path / "chromium", tmp_path / "redis-server", tmp_path / "nginx"
     (bin_ / "id").write_text(f"#!/usr/bin/env bash\necho {uid}\n")
     (bin_ / "apt-get").write_text(STUB + f"""[ "$1" = install ] || exit 0
 for p in "$@"; do
-  case "$p" in chromium) f={chromium};; redis-server) f={redis};; *) continue;; esac
+  case "$p" in chromium) f={chromium};; redis-server) f={redis};; nginx) f={nginx};; *) continue;; esac
   printf '#!/bin/sh\\n' > "$f"; chmod +x "$f"
 done
 """)
@@ -37,8 +37,8 @@ done
     for f in bin_.iterdir():
         f.chmod(0o755)
     log = tmp_path / "log"
-    env = {"PATH": f"{bin_}:/usr/bin:/bin", "CHROMIUM": str(chromium), "REDIS_SERVER": str(redis), "LOG": str(log),
-           "HOME": str(tmp_path)}
+    env = {"PATH": f"{bin_}:/usr/bin:/bin", "CHROMIUM": str(chromium), "REDIS_SERVER": str(redis),
+           "NGINX": str(nginx), "LOG": str(log), "HOME": str(tmp_path)}
     return env
 
 
@@ -53,8 +53,8 @@ def test_as_root_without_the_packages_apt_get_runs_directly(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = Path(env["LOG"]).read_text().splitlines()
     assert lines == ["apt-get DEBIAN_FRONTEND=noninteractive update -q",
-                     "apt-get DEBIAN_FRONTEND=noninteractive install -y -q chromium redis-server"]
-    assert os.access(env["CHROMIUM"], os.X_OK) and os.access(env["REDIS_SERVER"], os.X_OK)
+                     "apt-get DEBIAN_FRONTEND=noninteractive install -y -q chromium redis-server nginx"]
+    assert all(os.access(env[name], os.X_OK) for name in ("CHROMIUM", "REDIS_SERVER", "NGINX"))
 
 
 def test_only_what_is_missing_is_installed(tmp_path):
@@ -63,7 +63,7 @@ def test_only_what_is_missing_is_installed(tmp_path):
     Path(env["CHROMIUM"]).chmod(0o755)
     assert run(env).returncode == 0
     assert Path(env["LOG"]).read_text().splitlines()[-1] == \
-        "apt-get DEBIAN_FRONTEND=noninteractive install -y -q redis-server"
+        "apt-get DEBIAN_FRONTEND=noninteractive install -y -q redis-server nginx"
 
 
 def test_as_a_user_with_sudo_apt_get_runs_through_sudo(tmp_path):
@@ -74,8 +74,8 @@ def test_as_a_user_with_sudo_apt_get_runs_through_sudo(tmp_path):
     assert lines == ["sudo DEBIAN_FRONTEND=unset env DEBIAN_FRONTEND=noninteractive apt-get update -q",
                      "apt-get DEBIAN_FRONTEND=noninteractive update -q",
                      "sudo DEBIAN_FRONTEND=unset env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                     "chromium redis-server",
-                     "apt-get DEBIAN_FRONTEND=noninteractive install -y -q chromium redis-server"]
+                     "chromium redis-server nginx",
+                     "apt-get DEBIAN_FRONTEND=noninteractive install -y -q chromium redis-server nginx"]
 
 
 def test_a_user_without_sudo_gets_a_clear_message(tmp_path):
@@ -85,12 +85,12 @@ def test_a_user_without_sudo_gets_a_clear_message(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "neither root nor has sudo" in result.stderr
-    assert "apt-get install chromium redis-server" in result.stderr
+    assert "apt-get install chromium redis-server nginx" in result.stderr
 
 
 def test_with_everything_present_nothing_is_installed(tmp_path):
     env = stubs(tmp_path, uid=0)
-    for name in ("CHROMIUM", "REDIS_SERVER"):
+    for name in ("CHROMIUM", "REDIS_SERVER", "NGINX"):
         Path(env[name]).write_text("#!/bin/sh\n")
         Path(env[name]).chmod(0o755)
     assert run(env).returncode == 0

@@ -5,42 +5,18 @@ see the same class. Redis is Debian's redis-server, started here on a free loopb
 from __future__ import annotations
 
 import multiprocessing
-import shutil
-import subprocess
 import time
 
 import pytest
 
-from backlit.cli.headless import free_port
 from backlit.server import store as S
 
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-
+from .services import redis_server
 
 @pytest.fixture(scope="module")
 def redis_url():
-    port = free_port()
-    proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--protected-mode", "yes"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        import redis
-
-        client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start")
-                time.sleep(0.05)
-        client.close()
+    with redis_server() as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -20,7 +20,7 @@
   // Frames are decoded with the page's own decoder (socket.js), one decoder per connection and in
   // arrival order (a frame may leave out what the connection's previous frame had: "same").
   let decoderModule = null;
-  const loadDecoder = () => (decoderModule = decoderModule || import('/js/socket.js'));
+  const loadDecoder = () => (decoderModule = decoderModule || import(new URL('js/socket.js', document.baseURI).href));
 
   function onBinary(ws, buf) {
     ws.__probeChain = (ws.__probeChain || Promise.resolve()).then(async () => {

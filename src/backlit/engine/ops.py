@@ -5,6 +5,8 @@ How to read this table
 Each op is a class used as a singleton (it is never instantiated). It has
 
 * ``name``: used in error messages and graph views;
+* ``elementwise``: True when each output element depends only on the input elements at the same place
+  (a diagonal Jacobian once the shapes agree); the graph view then shows a local derivative per element;
 * ``forward(*arrays, **params) -> (out, saved)``: plain numpy in, plain numpy out. ``saved`` is whatever
   the backward rule needs beyond the inputs and the output (often ``None``);
 * ``backward(node, g) -> tuple``: ``g`` is dL/d(out), the gradient flowing in from above. It returns one
@@ -50,8 +52,9 @@ def unbroadcast(g, shape):
 
 
 def mean_all(x):
-    """The mean of every element (np.add.reduce skips np.mean's Python-level overhead)."""
-    return np.add.reduce(x, axis=None) / x.size
+    """The mean of every element (np.add.reduce skips np.mean's Python-level overhead); NaN if there
+    are none, as in torch."""
+    return np.add.reduce(x, axis=None) / x.size if x.size else x.dtype.type(np.nan)
 
 
 def _expand(g, shape, axis, keepdims):
@@ -93,11 +96,15 @@ def stable_sigmoid(x):
 
 
 def _logsumexp(x, axis, keepdims=True):
-    """log Σ e^x along ``axis``, stable: subtract the max m first, so the largest term is e^0 = 1."""
-    m = np.maximum.reduce(x, axis=axis, keepdims=True)
-    if not np.isfinite(m).all():  # all -inf (or inf) along the axis: shift by 0 instead
+    """log Σ e^x along ``axis``, stable: subtract the max m first, so the largest term is e^0 = 1.
+
+    Over an empty axis the sum is 0, so the value is log 0 = -inf (as in torch).
+    """
+    m = np.maximum.reduce(x, axis=axis, keepdims=True, initial=-np.inf)
+    if not np.isfinite(m).all():  # all -inf (or inf, or an empty axis): shift by 0 instead
         m = np.where(np.isfinite(m), m, 0.0)
-    out = m + np.log(np.add.reduce(np.exp(x - m), axis=axis, keepdims=True))
+    with np.errstate(divide="ignore"):
+        out = m + np.log(np.add.reduce(np.exp(x - m), axis=axis, keepdims=True))
     if not keepdims:
         out = np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
     return out
@@ -109,6 +116,9 @@ def log_softmax(x, axis):
     NOTE: both forms are the same maths, but in float32 m + log Σ… rounds to the spacing of m (about
     1e-5 at m = 100) before x is subtracted; shifting first keeps the small differences exact.
     """
+    if x.size == 0:  # an empty axis or an empty batch: nothing to normalise, an empty result
+        np.add.reduce(x, axis=axis)  # (but an axis that does not exist is still refused)
+        return x.copy()
     m = np.maximum.reduce(x, axis=axis, keepdims=True)
     if not np.isfinite(m).all():  # all -inf (or inf) along the axis: shift by 0 instead
         m = np.where(np.isfinite(m), m, 0.0)
@@ -120,6 +130,7 @@ class Op:
     """Base class: see the module docstring for the contract."""
 
     name = "op"
+    elementwise = False
 
     @staticmethod
     def forward(*arrays, **params):
@@ -138,6 +149,7 @@ class Op:
 class Add(Op):
     # z = a + b            dz/da = 1            dz/db = 1
     name = "add"
+    elementwise = True
 
     @staticmethod
     def forward(a, b):
@@ -153,6 +165,7 @@ class Add(Op):
 class Sub(Op):
     # z = a - b            dz/da = 1            dz/db = -1
     name = "sub"
+    elementwise = True
 
     @staticmethod
     def forward(a, b):
@@ -168,6 +181,7 @@ class Sub(Op):
 class Mul(Op):
     # z = a * b            dz/da = b            dz/db = a
     name = "mul"
+    elementwise = True
 
     @staticmethod
     def forward(a, b):
@@ -183,6 +197,7 @@ class Mul(Op):
 class Div(Op):
     # z = a / b            dz/da = 1/b          dz/db = -a/b² = -z/b
     name = "div"
+    elementwise = True
 
     @staticmethod
     def forward(a, b):
@@ -201,6 +216,7 @@ class Pow(Op):
     # (the limit of a^b·ln a as a -> 0+), and let a < 0 give nan, which is the honest answer.
     # NOTE: where b == 0, z = 1 is constant in a, so dz/da = 0 (b·a^(b-1) would be 0·∞ = nan at a = 0).
     name = "pow"
+    elementwise = True
 
     @staticmethod
     def forward(a, b):
@@ -227,6 +243,7 @@ class PowScalar(Op):
     # z = a ** c  (c a Python number)      dz/da = c·a^(c-1)
     # NOTE: c == 0 gives z = 1, so dz/da = 0 everywhere (not 0·a^-1, which is nan at a = 0).
     name = "pow"
+    elementwise = True
 
     @staticmethod
     def forward(a, c):
@@ -284,6 +301,7 @@ class Maximum(Op):
     # z = max(a, b)        dz/da = 1 where a > b, ½ where a == b, 0 where a < b      (dz/db: mirrored)
     # NOTE: at a tie neither input wins, so each gets half the gradient, as torch.maximum does.
     name = "maximum"
+    elementwise = True
 
     @staticmethod
     def forward(a, b):
@@ -298,6 +316,7 @@ class Maximum(Op):
 class Minimum(Op):
     # z = min(a, b)        dz/da = 1 where a < b, ½ where a == b, 0 where a > b      (dz/db: mirrored)
     name = "minimum"
+    elementwise = True
 
     @staticmethod
     def forward(a, b):
@@ -320,6 +339,7 @@ class Where(Op):
     # z = a where c else b       dz/da = 1 where c, else 0        dz/db = 0 where c, else 1
     # (c is a boolean array, a constant: it gets no gradient)
     name = "where"
+    elementwise = True
 
     @staticmethod
     def forward(a, b, condition):
@@ -341,6 +361,7 @@ class Where(Op):
 class Neg(Op):
     # z = -a               dz/da = -1
     name = "neg"
+    elementwise = True
 
     @staticmethod
     def forward(a):
@@ -354,6 +375,7 @@ class Neg(Op):
 class Exp(Op):
     # z = e^a              dz/da = e^a = z      (we reuse the saved output)
     name = "exp"
+    elementwise = True
 
     @staticmethod
     def forward(a):
@@ -367,6 +389,7 @@ class Exp(Op):
 class Log(Op):
     # z = ln a             dz/da = 1/a
     name = "log"
+    elementwise = True
 
     @staticmethod
     def forward(a):
@@ -380,6 +403,7 @@ class Log(Op):
 class Log1p(Op):
     # z = ln(1 + a)        dz/da = 1/(1 + a)         (accurate for tiny a, where 1 + a rounds to 1)
     name = "log1p"
+    elementwise = True
 
     @staticmethod
     def forward(a):
@@ -393,6 +417,7 @@ class Log1p(Op):
 class Expm1(Op):
     # z = e^a - 1          dz/da = e^a = z + 1       (accurate for tiny a)
     name = "expm1"
+    elementwise = True
 
     @staticmethod
     def forward(a):
@@ -406,6 +431,7 @@ class Expm1(Op):
 class Sqrt(Op):
     # z = √a               dz/da = 1/(2√a) = 1/(2z)
     name = "sqrt"
+    elementwise = True
 
     @staticmethod
     def forward(a):
@@ -419,6 +445,7 @@ class Sqrt(Op):
 class Abs(Op):
     # z = |a|              dz/da = sign(a)      NOTE: sign(0) = 0, as in PyTorch
     name = "abs"
+    elementwise = True
 
     @staticmethod
     def forward(a):
@@ -432,6 +459,7 @@ class Abs(Op):
 class Sin(Op):
     # z = sin a            dz/da = cos a
     name = "sin"
+    elementwise = True
 
     @staticmethod
     def forward(a):
@@ -445,6 +473,7 @@ class Sin(Op):
 class Cos(Op):
     # z = cos a            dz/da = -sin a
     name = "cos"
+    elementwise = True
 
     @staticmethod
     def forward(a):
@@ -458,6 +487,7 @@ class Cos(Op):
 class Tan(Op):
     # z = tan a            dz/da = 1 + tan² a = 1 + z²
     name = "tan"
+    elementwise = True
 
     @staticmethod
     def forward(a):
@@ -472,6 +502,7 @@ class Tan(Op):
 class Tanh(Op):
     # z = tanh a           dz/da = 1 - tanh² a = 1 - z²
     name = "tanh"
+    elementwise = True
 
     @staticmethod
     def forward(a):
@@ -487,6 +518,7 @@ class Sigmoid(Op):
     # z = σ(a) = 1/(1+e^-a)      dz/da = σ(a)(1 - σ(a)) = z(1 - z)
     # NOTE: computed by stable_sigmoid, which never overflows (σ(±1000) is exactly 1 or 0).
     name = "sigmoid"
+    elementwise = True
 
     @staticmethod
     def forward(a):
@@ -503,6 +535,7 @@ class Relu(Op):
     # NOTE: at exactly a = 0 the derivative does not exist; we use 0 (the same choice as PyTorch),
     # so a neuron sitting exactly at 0 is treated as off.
     name = "relu"
+    elementwise = True
 
     @staticmethod
     def forward(a):
@@ -516,6 +549,7 @@ class Relu(Op):
 class LeakyRelu(Op):
     # z = a if a > 0 else s·a      dz/da = 1 if a > 0 else s      (NOTE: s at exactly 0, as PyTorch)
     name = "leaky_relu"
+    elementwise = True
 
     @staticmethod
     def forward(a, slope):
@@ -530,6 +564,7 @@ class Softplus(Op):
     # z = ln(1 + e^a)      dz/da = e^a/(1+e^a) = σ(a)
     # NOTE: computed as logaddexp(0, a), which is stable for large |a|.
     name = "softplus"
+    elementwise = True
 
     @staticmethod
     def forward(a):
@@ -544,6 +579,7 @@ class Clip(Op):
     # z = min(max(a, lo), hi)      dz/da = 1 if lo <= a <= hi else 0
     # NOTE: the bounds themselves count as inside (gradient 1), as torch.clamp does.
     name = "clip"
+    elementwise = True
 
     @staticmethod
     def forward(a, lo, hi):
@@ -588,7 +624,9 @@ class Mean(Op):
     def forward(a, axis, keepdims):
         if axis is None and not keepdims:
             return mean_all(a), (None, False)
-        return np.add.reduce(a, axis=axis, keepdims=keepdims) / _count(a.shape, axis), (axis, keepdims)
+        n = _count(a.shape, axis)
+        total = np.add.reduce(a, axis=axis, keepdims=keepdims)
+        return (total / n if n else total * np.nan), (axis, keepdims)  # (an empty axis: NaN, as in torch)
 
     @staticmethod
     def backward(node, g):
@@ -596,9 +634,11 @@ class Mean(Op):
         shape = node._parents[0].data.shape
         if axis is None:  # NOTE (speed): one number to spread; dividing a Python float skips 0-d array maths
             out = np.empty(shape, g.dtype)
-            out.fill(g.item() / _count(shape, None))
+            if out.size:  # (an empty input has an empty gradient, and nothing to divide by)
+                out.fill(g.item() / out.size)
             return (out,)
-        return (_expand(g / _count(shape, axis), shape, axis, keepdims),)
+        n = _count(shape, axis)
+        return (_expand(g / n if n else g, shape, axis, keepdims),)  # (n = 0: the gradient is empty)
 
 
 class Max(Op):
@@ -613,6 +653,9 @@ class Max(Op):
 
     @classmethod
     def forward(cls, a, axis, keepdims):
+        if a.size == 0 and _count(a.shape, axis) == 0:
+            raise ValueError(f"the {cls.name} of an empty axis has no value (torch raises too); check the "
+                             f"shape, or use logsumexp, whose value there is -inf")
         return cls.reduce(a, axis=axis, keepdims=keepdims), (axis, keepdims)
 
     @staticmethod
@@ -653,6 +696,8 @@ class Prod(Op):
 
 def _prod_of_others(a, axis):
     """For every element, the product of the other elements it was reduced with."""
+    if a.size == 0:  # no elements, so no products (and the reshapes below cannot infer a -1)
+        return np.ones_like(a)
     axes = tuple(range(a.ndim)) if axis is None else tuple(
         ax % a.ndim for ax in ((axis,) if isinstance(axis, int) else axis))
     ends = tuple(range(a.ndim - len(axes), a.ndim))
@@ -667,21 +712,51 @@ def _prod_of_others(a, axis):
 class Var(Op):
     # z = Σ_axis (a - ā)² / (n - c)       (ā the mean, c the correction: 1 for the unbiased estimate)
     #   dz/da_i = 2(a_i - ā) / (n - c)    (the terms through ā cancel, since Σ (a_j - ā) = 0)
+    # NOTE: when c >= n there is no estimate. As torch, the divisor is then max(n - c, 0) = 0, so z is
+    # NaN (0/0) or inf; and the gradient is torch's too: 2(a_i - ā)/(n - c) when an axis is given (inf
+    # or even negative), and for the whole tensor NaN where a_i = ā, inf elsewhere.
     name = "var"
 
     @staticmethod
     def forward(a, axis, keepdims, correction):
-        d = a - np.mean(a, axis=axis, keepdims=True)
-        dof = _count(a.shape, axis) - correction
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.sum(d * d, axis=axis, keepdims=keepdims) / dof
-        return z, (axis, keepdims, d, dof)
+        n = _count(a.shape, axis)
+        with np.errstate(divide="ignore", invalid="ignore"):  # an empty axis: 0/0 is NaN, as in torch
+            d = a - np.add.reduce(a, axis=axis, keepdims=True) / n
+            z = np.add.reduce(d * d, axis=axis, keepdims=keepdims) / max(n - correction, 0)
+        return z, (axis, keepdims, d, n - correction)
 
     @staticmethod
     def backward(node, g):
-        axis, keepdims, d, dof = node._ctx
+        return (_var_grad(node._ctx, g),)
+
+
+def _var_grad(ctx, g):
+    """dL/da of the variance, given dL/dz = g (see Var's NOTE for n - c <= 0)."""
+    axis, keepdims, d, dof = ctx
+    g = _expand(g, d.shape, axis, keepdims)
+    with np.errstate(invalid="ignore"):
+        if axis is None and dof <= 0:
+            return g * (np.abs(d) * np.inf)  # |d|·∞: inf where a_i ≠ ā, NaN (0·∞) where a_i = ā
+        return g * d * (2.0 / dof if dof else math.inf)
+
+
+class Std(Op):
+    # z = √var(a)          dz/da = dvar/da / (2z)
+    # NOTE: where z = 0 (one element with correction 0, or all elements equal) 1/(2z) is infinite and
+    # dvar/da is 0. As torch, we take the product to be 0 there, so a constant input gets gradient 0.
+    name = "std"
+
+    @staticmethod
+    def forward(a, axis, keepdims, correction):
+        v, ctx = Var.forward(a, axis, keepdims, correction)
+        return np.sqrt(v), ctx
+
+    @staticmethod
+    def backward(node, g):
+        z = node.data
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (_expand(g, d.shape, axis, keepdims) * d * (2.0 / dof),)
+            g = np.where(z == 0, 0.0, g / (2.0 * z))
+        return (_var_grad(node._ctx, g),)
 
 
 class LogSumExp(Op):
@@ -841,6 +916,20 @@ class GetItem(Op):
         return (out,)
 
 
+class PadEdges(Op):
+    # z = a[i₀, i₁, ...]: along each axis an index i that runs past a's ends and comes back (reflect),
+    #   stays at the end (replicate) or wraps around (circular); `index` is np.ix_ of those indices.
+    #   dL/da = zeros with g added back where each element was copied from: an edge element copied
+    #   several times receives every copy's gradient (np.add.at), as in GetItem.
+    name = "pad"
+
+    @staticmethod
+    def forward(a, index):
+        return a[index], index
+
+    backward = staticmethod(GetItem.backward)
+
+
 class Concatenate(Op):
     # z = [a | b | ...] along axis     dL/da = the slice of g that a filled
     name = "concatenate"
@@ -995,6 +1084,7 @@ class BinaryCrossEntropy(Op):
     # NOTE: as PyTorch, each log is clamped at -100 (so p = 0 or 1 gives a finite loss), and p(1-p) at
     # 1e-12 in dL/dp, so a saturated p gives a large finite gradient instead of inf.
     name = "binary_cross_entropy"
+    elementwise = True
 
     @staticmethod
     def forward(p, y):

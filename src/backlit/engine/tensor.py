@@ -358,9 +358,10 @@ class Tensor:
         return apply(ops.Var, self, correction=correction, **_reduction(self, axis, keepdims, dim, keepdim))
 
     def std(self, axis=None, keepdims=False, *, correction=1, unbiased=None, dim=None, keepdim=None):
-        """√var (same arguments as ``var``)."""
-        v = self.var(axis, keepdims, correction=correction, unbiased=unbiased, dim=dim, keepdim=keepdim)
-        return v.sqrt()
+        """√var (same arguments as ``var``), as one node: its gradient is 0 where the result is 0, as torch."""
+        if unbiased is not None:
+            correction = int(bool(unbiased))
+        return apply(ops.Std, self, correction=correction, **_reduction(self, axis, keepdims, dim, keepdim))
 
     def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         return apply(ops.LogSumExp, self, **_reduction(self, axis, keepdims, dim, keepdim))
@@ -379,8 +380,17 @@ class Tensor:
         if axis is None:
             raise TypeError("cumsum: give the axis (dim) to sum along")
         if self.data.ndim == 0:
+            _axis(self, axis, "cumsum")
             return self.reshape(1).cumsum(0).reshape(())
         return apply(ops.Cumsum, self, axis=axis)
+
+    def softmax(self, axis=-1, *, dim=None):
+        """e^x / Σ e^x along ``axis`` (torch: ``dim``), as one node computed as e^(x - logsumexp(x))."""
+        return apply(ops.Softmax, self, axis=_axis(self, axis if dim is None else dim, "softmax"))
+
+    def log_softmax(self, axis=-1, *, dim=None):
+        """x - logsumexp(x) along ``axis`` (torch: ``dim``): finite even for logits like 3000."""
+        return apply(ops.LogSoftmax, self, axis=_axis(self, axis if dim is None else dim, "log_softmax"))
 
     # ---- shape ------------------------------------------------------------------------------------
     def reshape(self, *shape):
@@ -661,10 +671,20 @@ def _reduction(t, axis, keepdims, dim, keepdim):
     if isinstance(axis, list):
         axis = tuple(axis)
     if t.data.ndim == 0 and axis is not None:
-        if any(a not in (0, -1) for a in (axis if isinstance(axis, tuple) else (axis,))):
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        if len(axes) > 1 or any(a not in (0, -1) for a in axes):
             raise IndexError(f"axis {axis} is out of range for a 0-d tensor (use 0, -1 or None)")
         axis = None
     return {"axis": axis, "keepdims": bool(keepdims)}
+
+
+def _axis(t, axis, where):
+    """One axis to work along; on a 0-d tensor only 0 or -1 (which mean the whole tensor, None), as torch."""
+    if t.data.ndim == 0:
+        if axis not in (0, -1):
+            raise IndexError(f"{where}: axis {axis} is out of range for a 0-d tensor (use 0 or -1)")
+        return None
+    return axis
 
 
 def _int_index(index, where):

@@ -43,12 +43,6 @@ NODE_W, NODE_H = 168, 78
 """A node's box in layout pixels (the page scales the whole drawing with the SVG viewBox)."""
 GAP_X, GAP_Y = 64, 22
 
-# Ops whose Jacobian is diagonal when the input and output shapes agree: the local derivative is then
-# the op's vector-Jacobian product applied to a gradient of ones, and product = local * upstream.
-ELEMENTWISE = frozenset({
-    "add", "sub", "mul", "div", "neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid",
-    "relu", "leaky_relu", "softplus", "clip", "pow",
-})
 
 
 def _vjp(node: Tensor, g: np.ndarray) -> tuple:
@@ -466,10 +460,12 @@ def _topological(root: Tensor) -> list[Tensor]:
 
 def _has_local(t: Tensor) -> bool:
     """A local derivative per element exists when the op is elementwise without broadcasting, or
-    when everything is a single number."""
+    when everything is a single number. An op is elementwise when its row in the op table says so
+    (``Op.elementwise``): its Jacobian is then diagonal, so the local derivative is the op's
+    vector-Jacobian product applied to a gradient of ones, and product = local * upstream."""
     if t.data.size == 1 and all(p.data.size == 1 for p in t.parents):
         return True
-    return t.op in ELEMENTWISE and all(p.shape == t.shape for p in t.parents)
+    return getattr(t._op, "elementwise", False) and all(p.shape == t.shape for p in t.parents)
 
 
 def _name_below(top: Tensor, stop: Tensor, groups: dict, group: str) -> None:

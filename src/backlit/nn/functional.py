@@ -8,7 +8,9 @@ input neuron j to output neuron i, so ``linear(x, W, b) = x @ W.T + b``.
 
 Every loss takes ``reduction=`` as in PyTorch: "mean" (the default) returns the mean over its elements
 as a 0-d Tensor, "sum" the sum, and "none" the per-element losses. The default "mean" runs the fused
-node; the other two are written with plain Tensor ops (the same maths, one node per op).
+node; the other two, and torch's options (``weight=``, ``ignore_index=``, ``label_smoothing=``,
+class-probability targets, ``pos_weight=``), are written with plain Tensor ops around the stable
+``log_softmax`` and ``softplus`` (the same maths, one node per op, so no second derivative rule).
 """
 
 from __future__ import annotations
@@ -56,27 +58,30 @@ ACTIVATIONS = activations.ACTIVATIONS  # the live registry: name -> Activation
 # ---- softmax family ---------------------------------------------------------------------------------
 
 
-def softmax(x, axis=-1):
-    """e^x / Σ e^x along ``axis``, computed as e^(x - logsumexp(x)) so it never overflows."""
-    return apply(ops.Softmax, _t(x), axis=axis)
+def softmax(x, axis=-1, *, dim=None):
+    """e^x / Σ e^x along ``axis`` (torch: ``dim``), computed as e^(x - logsumexp(x)) so it never
+    overflows; the same as ``x.softmax(axis)``."""
+    return _t(x).softmax(axis, dim=dim)
 
 
-def log_softmax(x, axis=-1):
-    """x - logsumexp(x) along ``axis``: finite even for logits like 3000."""
-    return apply(ops.LogSoftmax, _t(x), axis=axis)
+def log_softmax(x, axis=-1, *, dim=None):
+    """x - logsumexp(x) along ``axis`` (torch: ``dim``): finite even for logits like 3000; the same as
+    ``x.log_softmax(axis)``."""
+    return _t(x).log_softmax(axis, dim=dim)
 
 
 # ---- losses (reduction= "mean" by default, "sum" or "none", as in PyTorch) ------------------------------
 
 
-def _targets_int(targets):
+def _targets_int(name, targets):
     t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
     if t.dtype.kind == "f":
         if not np.all(t == np.round(t)):
-            raise TypeError("cross_entropy: targets must be integer class indices")
+            raise TypeError(f"{name}: targets must be integer class indices (or, for cross_entropy, class "
+                            f"probabilities of the same shape as the input)")
         t = t.astype(np.int64)
     elif t.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype {t.dtype}")
+        raise TypeError(f"{name}: targets must be integer class indices, got dtype {t.dtype}")
     return t
 
 
@@ -92,41 +97,128 @@ def _reduce(loss, reduction):
     return loss.sum() if reduction == "sum" else loss.mean()
 
 
-def _class_targets(name, logits, targets):
-    """(N, C) scores and (N,) integer classes checked against each other; (C,) with a scalar is one sample."""
-    logits = _t(logits)
-    t = _targets_int(targets)
-    if logits.data.ndim == 1:
-        logits = logits.reshape(1, -1)
-        t = t.reshape(1)
-    if logits.data.ndim != 2 or t.shape != (logits.data.shape[0],):
+def _class_targets(name, scores, targets, ignore_index, what="logits"):
+    """Scores (N, C), (N, C, d1, ...) or one sample (C,), and integer classes (N,), (N, d1, ...) or (),
+    checked against each other. Returns the scores, the classes (0 where ignored), the mask of the
+    targets that count (those not equal to ``ignore_index``) and whether they all do."""
+    scores = _t(scores)
+    shape = scores.data.shape
+    t = _targets_int(name, targets)
+    want = shape[:1] + shape[2:] if len(shape) > 1 else ()
+    if not shape or t.shape != want:
         raise ValueError(
-            f"{name}: logits shape {logits.data.shape} and targets shape {t.shape} do not fit; expected "
-            f"(N, C) and (N,)")
-    c = logits.data.shape[1]
-    if t.size and (t.min() < 0 or t.max() >= c):
-        raise IndexError(f"{name}: targets must be in 0..{c - 1}, got values {t.min()}..{t.max()}")
-    return logits, t
+            f"{name}: {what} shape {shape} and targets shape {t.shape} do not fit; expected (N, C) and (N,), "
+            f"(N, C, d1, ...) and (N, d1, ...), or (C,) and ()")
+    keep = t != ignore_index
+    every = np.count_nonzero(keep) == keep.size
+    counted = t if every else t[keep]
+    c = shape[1] if len(shape) > 1 else shape[0]
+    if counted.size and (counted.min() < 0 or counted.max() >= c):
+        raise IndexError(f"{name}: targets must be in 0..{c - 1} (or ignore_index={ignore_index}), got values "
+                         f"{counted.min()}..{counted.max()}")
+    return scores, (t if every else np.where(keep, t, 0)), keep, every
 
 
-def cross_entropy(logits, targets, reduction="mean"):
-    """-log softmax(logits)[target] per sample: logits (N, C), targets (N,) integers in 0..C-1.
+def _class_weights(name, weight, c, like):
+    """The per-class weights as a constant array of shape (C,) in ``like``'s dtype, or None."""
+    if weight is None:
+        return None
+    if isinstance(weight, Tensor):
+        if weight.requires_grad:
+            raise ValueError(f"{name}: weight is a constant (torch does not differentiate it either); pass "
+                             f"weight.detach()")
+        weight = weight.data
+    w = np.asarray(weight, dtype=like.data.dtype)
+    if w.shape != (c,):
+        raise ValueError(f"{name}: weight needs one number per class, shape ({c},), got shape {w.shape}")
+    return w
 
-    A single sample may be given as logits (C,) with a scalar target.
+
+def _nll(logp, t, keep, w, reduction, smoothing=0.0):
+    """torch's negative log-likelihood of log-probabilities ``logp`` (N, C, d...) at the classes ``t``
+    (N, d...): -w[t]·logp[n, t] per target, 0 where ``keep`` is False. The mean divides by the
+    weight of the targets that count (their number, without weights).
+
+    With label smoothing ε the target is (1 - ε) on the class and ε/C spread over every class, so the
+    per-target loss becomes (1 - ε)·nll + (ε/C)·Σ_c -w[c]·logp[n, c]."""
+    dtype = logp.data.dtype
+    w_t = keep.astype(dtype) if w is None else w[t] * keep
+    loss = -(logp.gather(1, t[:, None]).reshape(t.shape) * w_t)
+    if smoothing:
+        c = logp.data.shape[1]
+        w_c = 1.0 if w is None else w.reshape((1, c) + (1,) * (logp.data.ndim - 2))
+        smooth = -(logp * w_c).sum(axis=1) * keep.astype(dtype)
+        loss = (1.0 - smoothing) * loss + (smoothing / c) * smooth
+    if reduction != "mean":
+        return _reduce(loss, reduction)
+    total = w_t.sum()
+    if total == 0:  # no target counts: as torch, the mean is NaN (0/0) and the gradient 0
+        return loss.sum() * 0.0 + np.nan
+    return loss.sum() / total
+
+
+def cross_entropy(logits, targets, reduction="mean", *, weight=None, ignore_index=-100, label_smoothing=0.0):
+    """-log softmax(logits)[target] per sample, as torch's ``F.cross_entropy``.
+
+    ``logits`` are (N, C), (N, C, d1, ...) (classes on axis 1, e.g. one per pixel) or one sample (C,).
+    ``targets`` are either integer class indices, (N,), (N, d1, ...) or (), or class probabilities
+    of the same shape as ``logits`` (each sample's loss is then -Σ_c p_c·log softmax(logits)_c).
+
+    ``weight`` (C,) scales each class's loss (the mean is then divided by the targets' total weight);
+    targets equal to ``ignore_index`` count for nothing; ``label_smoothing`` ε mixes the target with the
+    uniform distribution: (1 - ε)·target + ε/C.
     """
     _check_reduction("cross_entropy", reduction)
-    logits, t = _class_targets("cross_entropy", logits, targets)
-    if reduction == "mean":
-        return apply(ops.CrossEntropy, logits, targets=t)
-    return _reduce(-log_softmax(logits)[np.arange(len(t)), t], reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    logits = _t(logits)
+    shape = logits.data.shape
+    if shape and np.shape(targets.data if isinstance(targets, Tensor) else targets) == shape:
+        return _soft_cross_entropy(logits, targets, weight, ignore_index, reduction, label_smoothing)
+    logits, t, keep, every = _class_targets("cross_entropy", logits, targets, ignore_index)
+    w = _class_weights("cross_entropy", weight, shape[1] if len(shape) > 1 else shape[0], logits)
+    one = logits.data.ndim == 1
+    if one:  # one sample: a batch of one (and a 0-d loss for reduction="none")
+        logits, t, keep = logits.reshape(1, -1), t.reshape(1), keep.reshape(1)
+    if reduction == "mean" and every and w is None and not label_smoothing and logits.data.ndim == 2:
+        return apply(ops.CrossEntropy, logits, targets=t)  # the plain case: one fused node
+    loss = _nll(logits.log_softmax(1), t, keep, w, reduction, label_smoothing)
+    return loss.reshape(()) if one and reduction == "none" else loss
 
 
-def nll_loss(log_probs, targets, reduction="mean"):
-    """-log_probs[n, target_n] per sample: the negative log-likelihood of log-probabilities (N, C),
-    such as log_softmax's output (``nll_loss(log_softmax(x), t)`` is ``cross_entropy(x, t)``)."""
+def _soft_cross_entropy(logits, probs, weight, ignore_index, reduction, smoothing):
+    """cross_entropy against class probabilities: -Σ_c q_c·log softmax(logits)_c per sample, with
+    q = (1 - ε)·p + ε/C smoothed and scaled by the class weights; the mean is over the samples."""
+    if ignore_index >= 0:
+        raise ValueError("cross_entropy: ignore_index is not supported with class-probability targets "
+                         "(as in torch); give the ignored samples probability 0 instead")
+    p = probs if isinstance(probs, Tensor) else np.asarray(probs)
+    if p.dtype.kind != "f":
+        raise TypeError(f"cross_entropy: targets of the same shape as the input are class probabilities and "
+                        f"must be floats, got dtype {p.dtype}")
+    axis = 1 if logits.data.ndim > 1 else 0
+    c = logits.data.shape[axis]
+    q = _t(probs, logits)
+    if smoothing:
+        q = q * (1.0 - smoothing) + smoothing / c
+    w = _class_weights("cross_entropy", weight, c, logits)
+    if w is not None:
+        q = q * w.reshape((c,) + (1,) * (logits.data.ndim - axis - 1))
+    return _reduce(-(logits.log_softmax(axis) * q).sum(axis=axis), reduction)
+
+
+def nll_loss(log_probs, targets, reduction="mean", *, weight=None, ignore_index=-100):
+    """-log_probs[n, target_n] per sample: the negative log-likelihood of log-probabilities (N, C) (or
+    (N, C, d1, ...), or one sample (C,)), such as log_softmax's output (``nll_loss(log_softmax(x), t)``
+    is ``cross_entropy(x, t)``). ``weight`` and ``ignore_index`` as in ``cross_entropy``."""
     _check_reduction("nll_loss", reduction)
-    log_probs, t = _class_targets("nll_loss", log_probs, targets)
-    return _reduce(-log_probs[np.arange(len(t)), t], reduction)
+    log_probs, t, keep, _ = _class_targets("nll_loss", log_probs, targets, ignore_index, "log_probs")
+    shape = log_probs.data.shape
+    w = _class_weights("nll_loss", weight, shape[1] if len(shape) > 1 else shape[0], log_probs)
+    if log_probs.data.ndim == 1:  # one sample: a batch of one (and a 0-d loss for reduction="none")
+        loss = _nll(log_probs.reshape(1, -1), t.reshape(1), keep.reshape(1), w, reduction)
+        return loss.reshape(()) if reduction == "none" else loss
+    return _nll(log_probs, t, keep, w, reduction)
 
 
 def _pair(name, a, b, what):
@@ -140,17 +232,46 @@ def _pair(name, a, b, what):
     return a, b
 
 
-def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
-    """Binary cross-entropy on raw scores, in the stable form max(x,0) - x·y + log(1 + e^-|x|)."""
+def binary_cross_entropy_with_logits(logits, target, reduction="mean", *, weight=None, pos_weight=None):
+    """Binary cross-entropy on raw scores, in the stable form max(x,0) - x·y + log(1 + e^-|x|).
+
+    ``pos_weight`` p (broadcast along the last axis: one per output, as in torch) weighs the positive
+    term: -[p·y·log σ(x) + (1 - y)·log(1 - σ(x))]; p > 1 raises recall, p < 1 precision. ``weight``
+    (broadcast to the logits' shape) scales each element's loss.
+    """
     x, y = _pair("binary_cross_entropy_with_logits", logits, target, ("logits", "target"))
-    if reduction == "mean":
+    if weight is None and pos_weight is None and reduction == "mean":
         return apply(ops.BCEWithLogits, x, y)
     _check_reduction("binary_cross_entropy_with_logits", reduction)
-    return _reduce(x.softplus() - x * y, reduction)  # softplus(x) = max(x,0) + log(1 + e^-|x|)
+    if pos_weight is None:
+        loss = x.softplus() - x * y  # softplus(x) = max(x,0) + log(1 + e^-|x|)
+    else:
+        p = _broadcasting("binary_cross_entropy_with_logits", "pos_weight", pos_weight, x)
+        # -log σ(x) = softplus(-x) and -log(1 - σ(x)) = x + softplus(-x), so the loss is
+        # (1 - y)·x + (1 + (p - 1)·y)·softplus(-x), stable for any x (softplus never overflows)
+        loss = (1.0 - y) * x + (1.0 + (p - 1.0) * y) * (-x).softplus()
+    if weight is not None:
+        loss = loss * _broadcasting("binary_cross_entropy_with_logits", "weight", weight, x)
+    return _reduce(loss, reduction)
 
 
-def binary_cross_entropy(probs, target, reduction="mean"):
-    """Binary cross-entropy on probabilities p in [0, 1]: -(y·ln p + (1-y)·ln(1-p)).
+def _broadcasting(name, what, value, x):
+    """``value`` as a Tensor that broadcasts to x's shape without enlarging it."""
+    v = _t(value, x)
+    try:
+        fits = np.broadcast_shapes(v.data.shape, x.data.shape) == x.data.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: {what} shape {v.data.shape} does not broadcast to the input's shape "
+                         f"{x.data.shape}" + ("; give one weight per output (the last axis)" if what ==
+                                                "pos_weight" else ""))
+    return v
+
+
+def binary_cross_entropy(probs, target, reduction="mean", *, weight=None):
+    """Binary cross-entropy on probabilities p in [0, 1]: -(y·ln p + (1-y)·ln(1-p)), each element's
+    loss scaled by ``weight`` (broadcast to p's shape) if given.
 
     As in PyTorch, each log is clamped at -100, so p = 0 or 1 gives a large finite loss, not inf.
     Prefer ``binary_cross_entropy_with_logits`` on raw scores: it is stable without a clamp.
@@ -160,7 +281,10 @@ def binary_cross_entropy(probs, target, reduction="mean"):
     if ((p.data < 0) | (p.data > 1)).any():
         raise ValueError("binary_cross_entropy: probs must be in [0, 1]; for raw scores use "
                          "binary_cross_entropy_with_logits")
-    return _reduce(apply(ops.BinaryCrossEntropy, p, y), reduction)
+    loss = apply(ops.BinaryCrossEntropy, p, y)
+    if weight is not None:
+        loss = loss * _broadcasting("binary_cross_entropy", "weight", weight, p)
+    return _reduce(loss, reduction)
 
 
 def mse_loss(pred, target, reduction="mean"):
@@ -221,9 +345,10 @@ def dropout(x, p=0.5, training=True, rng=None, seed=None):
     return x * (keep / (1.0 - p)).astype(x.data.dtype)
 
 
-def pad(x, pad, value=0.0):
-    """Constant padding with torch's ``F.pad`` spelling (pairs from the last axis): see engine.pad."""
-    return _pad(_t(x), pad, value)
+def pad(x, pad, mode="constant", value=None):
+    """Padding with torch's ``F.pad`` spelling (pairs from the last axis; a negative width crops), in
+    mode "constant", "reflect", "replicate" or "circular": see engine.pad."""
+    return _pad(_t(x), pad, mode, value)
 
 
 def l2_penalty(params):

@@ -1,11 +1,15 @@
 """Loss modules: thin wrappers over `backlit.functional`, so ``loss_fn = nn.MSELoss()`` reads as in PyTorch.
 
-Every loss returns the MEAN over the batch as a 0-d Tensor. The maths (and its stable forms) lives in
-`backlit.functional`; nothing is re-derived here. `loss_function(name)` gives the functional form by
-the short name the CLI, the step recorder and the playground use.
+Every loss returns the MEAN over the batch as a 0-d Tensor unless built with ``reduction="sum"`` or
+``"none"``; the options torch's module takes (``CrossEntropyLoss(label_smoothing=0.1)``,
+``BCEWithLogitsLoss(pos_weight=...)``) are listed in each row's ``options``. The maths (and its stable
+forms) lives in `backlit.functional`; nothing is re-derived here. `loss_function(name)` gives the
+functional form by the short name the CLI, the step recorder and the playground use.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,13 +18,27 @@ from ..engine import Tensor, no_grad
 from .module import Module
 
 
+@dataclass(frozen=True)
+class LossOption:
+    """A keyword a loss takes beyond (prediction, target, reduction), spelled and defaulted as in torch."""
+
+    name: str
+    default: object
+    label: str  # the words a control for it would show
+    doc: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "default": self.default, "label": self.label, "doc": self.doc}
+
+
 class _Loss(Module):
     """A loss module, and its row in the loss registry (``LOSSES``).
 
     ``kinds``: the dataset kinds it fits (the first loss listed for a kind is that kind's default);
     ``delta_text``: how the output neuron's δ = ∂L/∂z comes from it, as the inspector shows it;
     ``threshold``: where a binary score switches to class 1; ``index_targets``: whether it takes class
-    indices (else one float target per output).
+    indices (else one float target per output); ``options``: the keywords ``fn`` takes beyond
+    ``reduction`` (LossOption rows, torch's defaults), which the module's constructor accepts.
     """
 
     name = ""
@@ -31,9 +49,21 @@ class _Loss(Module):
     delta_text = ""
     threshold = 0.0
     index_targets = False
+    options: tuple = ()
+
+    def __init__(self, reduction: str = "mean", **options):
+        known = {o.name: o.default for o in self.options}
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            takes = ", ".join(f"{k}=" for k in known) or "no options"
+            raise TypeError(f"{type(self).__name__}: unknown option {', '.join(unknown)}; it takes {takes} "
+                            f"(and reduction=)")
+        F._check_reduction(type(self).__name__, reduction)
+        self.reduction = reduction
+        self._options = {**known, **options}  # (private: a weight Tensor here is not a parameter)
 
     def forward(self, pred, target):
-        return self.fn(pred, target)
+        return self.fn(pred, target, self.reduction, **self._options)
 
     @staticmethod
     def prediction(out: np.ndarray) -> np.ndarray:
@@ -43,7 +73,7 @@ class _Loss(Module):
     @classmethod
     def to_dict(cls) -> dict:
         return {"name": cls.name, "label": cls.label, "long_label": cls.long_label, "kinds": list(cls.kinds),
-                "delta": cls.delta_text}
+                "delta": cls.delta_text, "options": [o.to_dict() for o in cls.options]}
 
 
 class BCEWithLogitsLoss(_Loss):
@@ -53,6 +83,12 @@ class BCEWithLogitsLoss(_Loss):
     long_label = "binary cross-entropy"
     kinds = ("binary",)
     delta_text = "δ = σ(z) − y   (binary cross-entropy on the logit z)"
+    options = (
+        LossOption("weight", None, "Weights", "scales each element's loss (broadcast to the outputs' shape)"),
+        LossOption("pos_weight", None, "Positive weight",
+                   "weighs the loss of the positive examples (one number per output): above 1 favours "
+                   "recall, below 1 precision; then δ = (1 + (p − 1)·y)·σ(z) − p·y"),
+    )
 
     @staticmethod
     def prediction(out: np.ndarray) -> np.ndarray:
@@ -88,6 +124,14 @@ class CrossEntropyLoss(_Loss):
     kinds = ("multiclass",)
     delta_text = "δ = softmax(z) − onehot(y)   (cross-entropy)"
     index_targets = True
+    options = (
+        LossOption("weight", None, "Class weights",
+                   "one number per class, scaling that class's loss; the mean divides by the targets' total "
+                   "weight"),
+        LossOption("ignore_index", -100, "Ignored class", "targets with this value add nothing to the loss"),
+        LossOption("label_smoothing", 0.0, "Label smoothing",
+                   "ε in [0, 1]: the target becomes (1 − ε)·onehot(y) + ε/K, so δ = softmax(z) − that"),
+    )
 
     @staticmethod
     def prediction(out: np.ndarray) -> np.ndarray:

@@ -144,7 +144,10 @@ class Gate:
         except Exception:  # a malformed Cookie header proves nothing
             cookies = SimpleCookie()
         student = self.student_of(cookies[COOKIE].value if COOKIE in cookies else None)
+        root = scope.get("root_path", "")
         path = scope.get("path", "/")
+        if root and path.startswith(root):       # uvicorn puts the root path in front (as ASGI says)
+            path = path[len(root):] or "/"
         if path == OWN_GUARD or path.startswith(OWN_GUARD + "/"):
             return await self.app(scope, receive, send)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), max_num_fields=20)
@@ -159,7 +162,7 @@ class Gate:
                     self.on_join(student, query.get("name", [None])[0])
                 if scope["type"] == "http":       # drop the code from the address bar, set the cookie
                     rest = {k: v for k, v in query.items() if k not in ("code", "name")}
-                    location = path + (("?" + urlencode(rest, doseq=True)) if rest else "")
+                    location = root + path + (("?" + urlencode(rest, doseq=True)) if rest else "")
                     return await self._redirect(scope, send, location, self.cookie_value(student))
             elif scope["type"] == "http" and path == "/":
                 return await self._join_page(send, verdict, address)
@@ -174,7 +177,7 @@ class Gate:
             return await self.app(scope, receive, send)
         if path == "/":
             return await self._join_page(send, None, address)
-        await self._plain(send, 403, "This playground needs the class code: open / to join.")
+        await self._plain(send, 403, "This playground needs the class code: open the playground's first page to join.")
 
     async def _redirect(self, scope, send, location: str, cookie: str) -> None:
         secure = "; Secure" if scope.get("scheme") in ("https", "wss") else ""
@@ -207,7 +210,7 @@ class Gate:
 
 JOIN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Join the class · backlit</title><link rel="icon" href="/favicon.svg">
+<title>Join the class · backlit</title><link rel="icon" href="favicon.svg">
 <style>
 body {{ font: 16px/1.5 system-ui, sans-serif; color: #1d2330; background: #f6f7fb; margin: 0;
        display: grid; place-items: center; min-height: 100vh; }}
@@ -224,7 +227,7 @@ p.note {{ color: #a1262b; min-height: 1.5em; margin: .8rem 0 0; }}
 <body><main>
 <h1>Join the class</h1>
 <p>This backlit playground belongs to a class. Type the class code your teacher gave you.</p>
-<form method="get" action="/">
+<form method="get" action="">
 <label for="code">Class code</label>
 <input id="code" name="code" autocomplete="off" autocapitalize="characters" spellcheck="false" required
        maxlength="64">

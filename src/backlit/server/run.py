@@ -62,6 +62,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "not loopback; none on loopback unless given)")
     parser.add_argument("--open", action="store_true",
                         help="no class code even on a public address: anyone who can reach the port may join")
+    parser.add_argument("--root-path", default="", metavar="PATH",
+                        help="the path a reverse proxy serves the playground under, e.g. /backlit (uvicorn's)")
+    parser.add_argument("--proxy-headers", action="store_true",
+                        help="trust X-Forwarded-For / X-Forwarded-Proto from --forwarded-allow-ips (uvicorn's)")
+    parser.add_argument("--forwarded-allow-ips", default="127.0.0.1", metavar="IPS",
+                        help="the proxies whose forwarded headers count, comma-separated (default 127.0.0.1)")
     parser.add_argument("--store", default=None, metavar="URL",
                         help="where the class (roster, progress, pushed setups, live summaries) is kept: "
                              "sqlite:///path/class.db or redis://host:port/0 (default: with a class code, "
@@ -210,6 +216,16 @@ def uvicorn_config(app, **overrides):
     return uvicorn.Config(app, **settings)
 
 
+def proxy_options(args) -> dict:
+    """uvicorn's own settings for running behind a reverse proxy: the root path, and forwarded headers
+    trusted only from the allowed proxies (without --proxy-headers, from none)."""
+    root = (getattr(args, "root_path", "") or "").rstrip("/")
+    if root and not root.startswith("/"):
+        root = "/" + root
+    return {"root_path": root, "proxy_headers": bool(getattr(args, "proxy_headers", False)),
+            "forwarded_allow_ips": getattr(args, "forwarded_allow_ips", "127.0.0.1") or "127.0.0.1"}
+
+
 def run_serve(args) -> int:
     """Serve until Ctrl-C. Returns the exit code (0 after a clean stop)."""
     try:
@@ -299,7 +315,8 @@ def _serve(args) -> int:
         if store is not None:
             store.close()   # each worker opens its own
         os.environ[ENV_OPTIONS] = json.dumps(options)
-        config = uvicorn_config("backlit.server.app:create_app_from_env", factory=True, workers=workers)
+        config = uvicorn_config("backlit.server.app:create_app_from_env", factory=True, workers=workers,
+                                **proxy_options(args))
         announce()  # the socket already listens: connections wait until a worker takes them
         if open_browser:
             webbrowser.open(url)
@@ -314,7 +331,7 @@ def _serve(args) -> int:
 
     app = create_app(limits=limits, allowed_origins=args.allow_origin, allowed_hosts=hosts, class_code=code,
                      store=store, teacher_key=teacher_key, join_url=join_url)
-    config = uvicorn_config(app)
+    config = uvicorn_config(app, **proxy_options(args))
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None):

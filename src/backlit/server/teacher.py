@@ -212,8 +212,9 @@ def routes(store: Store, key: str, classroom_info: dict) -> list[Route]:
                 return PlainTextResponse("Too many wrong keys from this device; wait a minute.", status_code=429)
             if verdict == "ok":
                 secure = request.url.scheme == "https"
-                response = RedirectResponse("/teacher", status_code=303)
-                response.set_cookie(COOKIE, gate.cookie_value(), max_age=12 * 3600, path="/teacher",
+                here = request.scope.get("root_path", "") + "/teacher"
+                response = RedirectResponse(here, status_code=303)
+                response.set_cookie(COOKIE, gate.cookie_value(), max_age=12 * 3600, path=here,
                                     httponly=True, samesite="strict", secure=secure)
                 return response
         if not teacher(request):

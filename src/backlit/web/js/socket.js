@@ -170,8 +170,12 @@ export class Socket {
   }
 
   url() {
-    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    return `${proto}//${location.host}/ws`;
+    // beside the page, so that a server behind a reverse proxy at /some/path/ is reached at /some/path/ws
+    const url = new URL('ws', location.href);
+    url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    url.search = '';
+    url.hash = '';
+    return url.href;
   }
 
   connect() {

@@ -1,6 +1,6 @@
 // The projector's view of one student's tab, read-only: the network (links coloured by the weight's
 // sign, widths by its size) and the boundary, refreshed every second from the class store.
-import { command, thumb } from "./teacher.js";
+import { base, command, thumb } from "./teacher.js";
 
 const $ = (id) => document.getElementById(id);
 const tab = new URLSearchParams(location.search).get("tab");
@@ -43,7 +43,7 @@ function drawNetwork(svg, d, pal, label) {
 }
 
 async function refresh() {
-  const r = await fetch("/teacher/class", { cache: "no-store" });
+  const r = await fetch(`${base}/class`, { cache: "no-store" });
   if (!r.ok) { $("status").textContent = "The teacher's view needs its key again."; return; }
   const state = await r.json();
   const s = state.sessions.find((x) => x.tab === tab);

@@ -2,6 +2,8 @@
 // comes from the server (the store the workers report to); this page only draws and posts commands.
 
 const $ = (id) => document.getElementById(id);
+// the teacher's URLs, wherever the server is mounted (a reverse proxy may put it at /some/path/)
+export const base = location.pathname.replace(/\/teacher(\/[^/]*)?$/, "/teacher");
 let classColors = [];
 let chosen = null;
 
@@ -57,7 +59,7 @@ function card(s) {
     dl.append(dt, dd);
   }
   const spot = document.createElement("a");
-  spot.href = `/teacher/spotlight?tab=${encodeURIComponent(s.tab)}`;
+  spot.href = `${base}/spotlight?tab=${encodeURIComponent(s.tab)}`;
   spot.target = "_blank";
   spot.textContent = "Spotlight on the projector";
   spot.className = "spot";
@@ -76,7 +78,7 @@ function drawJoin(state) {
   link.href = state.join_url;
   link.textContent = state.join_url;
   const img = document.createElement("img");
-  img.src = "/teacher/qr.svg";
+  img.src = `${base}/qr.svg`;
   img.alt = `QR code of the join link ${state.join_url}`;
   join.append(img, "Join at ", link);
   if (state.code) {
@@ -91,7 +93,7 @@ let joinDrawn = false;
 async function refresh() {
   let state;
   try {
-    const r = await fetch("/teacher/class", { cache: "no-store" });
+    const r = await fetch(`${base}/class`, { cache: "no-store" });
     if (!r.ok) throw new Error(await r.text());
     state = await r.json();
   } catch (e) {
@@ -111,7 +113,7 @@ async function refresh() {
 }
 
 export async function command(body, done) {
-  const r = await fetch("/teacher/command", { method: "POST", headers: { "content-type": "application/json" },
+  const r = await fetch(`${base}/command`, { method: "POST", headers: { "content-type": "application/json" },
                                               body: JSON.stringify(body) });
   const reply = await r.json();
   if ($("status")) $("status").textContent = r.ok ? done : `Not sent: ${reply.error}`;
