@@ -167,8 +167,11 @@ def test_a_lesson_link_opens_its_step_and_free_play_shows_everything(app):
     # no answer reached the page: the selected sample's trace was withheld
     assert page.evaluate("() => window.__t.texts.includes('trace')") is False
     # skipping the exercise: the next step's Backward gets the sample's trace and animates it
-    app.button("Next step →").click()
+    page.locator("#lesson-next").focus()
+    page.keyboard.press("Enter")
     wait_step(page, "blame", 3)
+    # the keyboard's place: the new step's heading, ready to be read
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'lesson-step-h'")
     page.locator("#backward").click()
     expect(page.locator("#network")).to_have_attribute("data-phase", "backward-done")
     expect(page.locator(".lesson-step")).to_have_attribute("data-done", "true")

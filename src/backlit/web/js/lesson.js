@@ -244,14 +244,18 @@ export class LessonView {
     if (msg.progress) body.push(el('p', { class: 'lesson-progress', role: 'status' }, msg.progress));
     body.push(this.feedback(msg.feedback, done));
 
-    const prev = el('button', { type: 'button', class: 'ghost-btn small', disabled: k === 0 }, '← Previous');
+    const prev = el('button', { id: 'lesson-prev', type: 'button', class: 'ghost-btn small', disabled: k === 0 }, '← Previous');
     prev.addEventListener('click', () => this.open(lesson.name, k - 1));
     const last = k === n - 1;
     const nextLesson = this.course.lessons[index + 1];
-    const next = el('button', { type: 'button', class: `lesson-next${done ? ' ready' : ''}`, disabled: last && !nextLesson },
+    const next = el('button', { id: 'lesson-next', type: 'button', class: `lesson-next${done ? ' ready' : ''}`, disabled: last && !nextLesson },
       last ? (nextLesson ? 'Next lesson →' : 'End of the course') : 'Next step →');
     next.addEventListener('click', () => (last ? this.open(nextLesson.name, 0) : this.open(lesson.name, k + 1)));
 
+    // keyboard users keep their place: the same control after an answer, the new step's heading after a move
+    const active = document.activeElement;
+    const inside = this.root.contains(active);
+    const keepId = inside && active.id ? active.id : null;
     this.root.replaceChildren(
       el('div', { class: 'lesson-head' }, this.lessonPicker(lesson.name)),
       el('h2', { class: 'lesson-title', id: 'lesson-h' }, lesson.title),
@@ -261,7 +265,10 @@ export class LessonView {
         el('h3', { id: 'lesson-step-h' }, `Step ${k + 1} of ${n}`, done ? el('span', { class: 'lesson-done-mark' }, ' · done ✓') : null),
         ...body),
       el('div', { class: 'lesson-nav' }, prev, next));
-    if (moved) this.root.querySelector('h2').tabIndex = -1;
+    const heading = this.root.querySelector('#lesson-step-h');
+    heading.tabIndex = -1;
+    if (inside && moved && keepId !== 'lesson-pick') heading.focus({ preventScroll: true });
+    else if (keepId) document.getElementById(keepId)?.focus({ preventScroll: true });
   }
 
   /** The expression lab: the step's graph (values, tangents, adjoints from the engine; "?" where an
@@ -332,7 +339,7 @@ export class LessonView {
         return picked;
       };
     }
-    const submit = el('button', { type: 'submit', class: 'lesson-check' }, done ? 'Check again' : 'Check');
+    const submit = el('button', { id: 'lesson-check', type: 'submit', class: 'lesson-check' }, done ? 'Check again' : 'Check');
     const local = el('p', { class: 'lesson-local', role: 'alert' });
     form.append(el('div', { class: 'lesson-row' }, submit), local);
     form.addEventListener('submit', (ev) => {
