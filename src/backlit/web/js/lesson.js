@@ -211,6 +211,7 @@ export class LessonView {
         : 'Pick a lesson. Your progress stays in this browser, and in Save.'),
       el('div', { class: 'lesson-actions' }, start, close),
       el('ol', { class: 'lesson-list' }, ...items));
+    this.root.classList.add('lesson-menu');
     this.root.hidden = false;
     this.root.querySelector('h2').tabIndex = -1;
   }
@@ -252,6 +253,7 @@ export class LessonView {
       last ? (nextLesson ? 'Next lesson →' : 'End of the course') : 'Next step →');
     next.addEventListener('click', () => (last ? this.open(nextLesson.name, 0) : this.open(lesson.name, k + 1)));
 
+    this.root.classList.remove('lesson-menu');
     // keyboard users keep their place: the same control after an answer, the new step's heading after a move
     const active = document.activeElement;
     const inside = this.root.contains(active);
