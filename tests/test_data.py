@@ -260,7 +260,7 @@ def test_split_accepts_arrays_and_is_seeded():
 
 def test_feature_names_and_labels():
     assert list(data.FEATURES) == ["x1", "x2", "x1^2", "x2^2", "x1x2", "sin_x1", "sin_x2"]
-    assert data.FEATURES["x1^2"] == "X₁²"
+    assert data.FEATURES["x1^2"].label == "X₁²"
 
 
 def test_featurize_numpy_values_and_order():

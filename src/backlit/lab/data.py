@@ -284,16 +284,52 @@ def split(ds_or_X, y=None, train_ratio: float = 0.5, seed: int = 0):
 # Features
 # --------------------------------------------------------------------------------------------------
 
-FEATURES: dict[str, str] = {
-    "x1": "X₁",
-    "x2": "X₂",
-    "x1^2": "X₁²",
-    "x2^2": "X₂²",
-    "x1x2": "X₁X₂",
-    "sin_x1": "sin(X₁)",
-    "sin_x2": "sin(X₂)",
-}
-"""Feature name -> display label, in the playground's order. ``list(FEATURES)`` gives the names."""
+@dataclass(frozen=True)
+class Feature:
+    """One row of :data:`FEATURES`: an input feature computed from the raw point (x1, x2).
+
+    ``fn(x1, x2)`` computes it from the two columns, numpy arrays or backlit Tensors alike (use
+    :func:`sin` for a sine); ``label`` is the page's; ``tex`` the worked example's LaTeX; ``torch``
+    the same maths as a torch expression over the columns ``x1``, ``x2``; ``onnx`` the ONNX node
+    ``(op_type, *inputs)`` over the columns named ``x1``, ``x2`` (None: no ONNX spelling).
+    """
+
+    name: str
+    label: str
+    fn: Callable = field(repr=False)
+    tex: str = ""
+    torch: str = ""
+    onnx: tuple | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "label": self.label}
+
+
+def sin(t):
+    """sin of a numpy array or a backlit Tensor (an engine op, so gradients flow through it)."""
+    return t.sin() if isinstance(t, Tensor) else np.sin(t)
+
+
+FEATURES: dict[str, Feature] = {}
+"""Feature name -> its row, in the playground's order. ``list(FEATURES)`` gives the names."""
+
+
+def register_feature(feature: Feature) -> Feature:
+    """Add (or replace) an input feature; every menu, check and export sees it from then on."""
+    FEATURES[feature.name] = feature
+    return feature
+
+
+for _f in (
+    Feature("x1", "X₁", lambda x1, x2: x1, "X_1", "x1", ("Identity", "x1")),
+    Feature("x2", "X₂", lambda x1, x2: x2, "X_2", "x2", ("Identity", "x2")),
+    Feature("x1^2", "X₁²", lambda x1, x2: x1 * x1, "X_1^2", "x1 * x1", ("Mul", "x1", "x1")),
+    Feature("x2^2", "X₂²", lambda x1, x2: x2 * x2, "X_2^2", "x2 * x2", ("Mul", "x2", "x2")),
+    Feature("x1x2", "X₁X₂", lambda x1, x2: x1 * x2, "X_1 X_2", "x1 * x2", ("Mul", "x1", "x2")),
+    Feature("sin_x1", "sin(X₁)", lambda x1, x2: sin(x1), r"\sin X_1", "torch.sin(x1)", ("Sin", "x1")),
+    Feature("sin_x2", "sin(X₂)", lambda x1, x2: sin(x2), r"\sin X_2", "torch.sin(x2)", ("Sin", "x2")),
+):
+    register_feature(_f)
 
 DEFAULT_FEATURES = ["x1", "x2"]
 
@@ -313,22 +349,6 @@ def check_features(names) -> list[str]:
     return names
 
 
-def _feature(name: str, x1, x2, sin):
-    if name == "x1":
-        return x1
-    if name == "x2":
-        return x2
-    if name == "x1^2":
-        return x1 * x1
-    if name == "x2^2":
-        return x2 * x2
-    if name == "x1x2":
-        return x1 * x2
-    if name == "sin_x1":
-        return sin(x1)
-    return sin(x2)  # "sin_x2"
-
-
 def featurize(X, names=None):
     """Map raw points to the chosen features, one column per name (in the order given).
 
@@ -342,13 +362,13 @@ def featurize(X, names=None):
         X = np.asarray(X, dtype=np.float64)
         _check_points(X.shape)
         x1, x2 = X[..., 0:1], X[..., 1:2]
-        return np.concatenate([_feature(nm, x1, x2, np.sin) for nm in names], axis=-1)
+        return np.concatenate([FEATURES[nm].fn(x1, x2) for nm in names], axis=-1)
     _check_points(X.shape)
     if X.ndim == 1:
         x1, x2, axis = X[0:1], X[1:2], 0
     else:
         x1, x2, axis = X[:, 0:1], X[:, 1:2], 1
-    cols = [_feature(nm, x1, x2, lambda t: t.sin()) for nm in names]
+    cols = [FEATURES[nm].fn(x1, x2) for nm in names]
     return cols[0] if len(cols) == 1 else concatenate(cols, axis=axis)
 
 

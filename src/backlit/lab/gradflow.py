@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn import functional as F
+from ..nn import activations, functional as F
 from ..engine import Tensor, no_grad
 
 SATURATED_SLOPE = 0.01
-"""A tanh/sigmoid neuron is saturated on a sample when |f'(z)| is below this."""
+"""A neuron whose activation row has the "saturated" badge (tanh, sigmoid) is saturated on a sample
+when |f'(z)| is below this."""
 SATURATED_SHARE = 0.9
 """... and saturated, as a badge, when that happens on more than this share of the training samples."""
-SATURATING = ("tanh", "sigmoid")
 BADGES = {
     "saturated": "saturated: |f′(z)| < 0.01 on more than 90% of the training samples, so almost no "
                  "gradient passes through it",
@@ -80,9 +80,10 @@ def badges(zs, acts) -> list[list]:
     for z, act in zip(zs, acts):
         z = np.asarray(z).reshape(-1, np.shape(z)[-1])
         row = [None] * z.shape[-1]
-        if act == "relu":
+        badge = activations.get(act).badge  # the badge the activation's registry row says it can earn
+        if badge == "dead":
             row = ["dead" if dead else None for dead in np.all(z <= 0, axis=0)]
-        elif act in SATURATING:
+        elif badge == "saturated":
             slope = _slope(z, act)
             share = np.mean(np.abs(slope) < SATURATED_SLOPE, axis=0)
             row = ["saturated" if s > SATURATED_SHARE else None for s in share]

@@ -38,12 +38,12 @@ class Kind:
         return out[..., 0]
 
     def display(self, out: np.ndarray, loss: str | None = None) -> np.ndarray:
-        """Raw outputs (..., k) -> what the plane shows: P(class 1) for a binary score (the score
-        clipped to [0, 1] for mse, which regresses onto 0/1), class probabilities, or the value."""
+        """Raw outputs (..., k) -> what the plane shows: P(class 1) for a binary score (as the loss
+        row's ``shade`` reads it: mse regresses onto 0/1 and clips), class probabilities, or the value."""
         if self.name == "multiclass":
             return CrossEntropyLoss.prediction(out)
         if self.name == "binary":
-            return np.clip(out, 0.0, 1.0) if loss == "mse" else BCEWithLogitsLoss.prediction(out)
+            return (loss_class(loss) if loss else BCEWithLogitsLoss).shade(out)
         return out
 
     def to_dict(self) -> dict:

@@ -27,7 +27,7 @@ import numpy as np
 from . import data as _data
 from ..nn import functional as F
 from ..engine import Tensor, is_grad_enabled, no_grad
-from ..nn import loss_function, losses
+from ..nn import activations, loss_function, losses
 
 VERSION = 1
 
@@ -172,7 +172,7 @@ class Trace:
 
     def _target_rows(self) -> np.ndarray:
         t = np.asarray(self.target)
-        if self.loss_name == "cross_entropy":
+        if losses.loss_class(self.loss_name).index_targets:
             return t.reshape(self.n)
         return t.reshape(self.n, -1)
 
@@ -250,7 +250,7 @@ class Trace:
             if layer > 0:
                 src = f"a{layer - 1}[{j}]"
             elif self.features is not None:
-                src = _data.FEATURES[self.features[j]]
+                src = _data.FEATURES[self.features[j]].label
             else:
                 src = f"x[{j}]"
             head = f"∂L/∂W{layer}[{i},{j}] = {d} · {src}"
@@ -274,32 +274,20 @@ class Trace:
 
     def _loss_line(self, i, d, fp, grad_a, delta) -> str:
         """How the output delta comes from the loss, in words and (for one sample) numbers."""
-        name = losses.loss_class(self.loss_name).long_label
+        row = losses.loss_class(self.loss_name)
+        name = row.long_label
         act = self.layers[-1].activation
         if self.batched:
             return f"{d} comes from the {name} loss (the batch mean: each sample's share carries 1/{self.n})"
         z = float(self._rows(self.layers[-1].z)[0, i])
         t = self._target_rows()[0]
         k = self.layers[-1].z.shape[-1]
-        if act != "linear":
+        if not activations.get(act).identity:
             return (f"{d} = f′(z) · ∂L/∂a = {_fmt(fp[0])} · {_par(grad_a[0])} = {_fmt(delta[0])}, "
                     f"with ∂L/∂a from the {name} loss")
-        # the losses average over every output, except cross-entropy, which averages over samples
-        per = f" / {k}" if k > 1 and self.loss_name != "cross_entropy" else ""
-        value = _fmt(delta[0])
-        if self.loss_name == "bce":
-            p = float(self._rows(np.asarray(self.prediction))[0, i])
-            why = (f"(σ(z) − y){per} = ({_fmt(p)} − {_fmt(t[i])}){per}" if per else
-                   f"σ(z) − y = {_fmt(p)} − {_fmt(t[i])}") + f" = {value}"
-        elif self.loss_name == "cross_entropy":
-            p = float(self._rows(np.asarray(self.prediction))[0, i])
-            why = f"softmax(z)[{i}] − [y = {i}] = {_fmt(p)} − {int(t == i)} = {value}"
-        elif self.loss_name == "mse":
-            why = f"2 · (z − y){per} = 2 · ({_fmt(z)} − {_fmt(t[i])}){per} = {value}"
-        else:  # hinge: d/dz max(0, 1 - y z) is -y inside the margin, 0 outside
-            y = -1.0 if t[i] == 0 else float(t[i])
-            cond = f"y·z = {_fmt(y * z)} {'<' if y * z < 1 else '≥'} 1 (y = {_fmt(y)})"
-            why = f"−y{per} = {value}, since {cond}" if y * z < 1 else f"{value}, since {cond}"
+        per = f" / {k}" if k > 1 and row.averages_outputs else ""
+        p = float(np.reshape(self._rows(np.asarray(self.prediction))[0], -1)[i])
+        why = row.why(i, z, p, t if row.index_targets else t[i], per, _fmt(delta[0]), _fmt)
         return f"{d} = ∂L/∂z{len(self.layers) - 1}[{i}] comes from the {name} loss: {why}"
 
     def neuron(self, layer: int, i: int) -> dict:
@@ -515,7 +503,8 @@ class Trace:
                             + [getattr(lt, k) for lt in self.layers for k in per_layer]))
         d = {"version": VERSION, "sizes": list(self.model.sizes),
              "activations": list(self.model.activations), "features": self.features,
-             "loss_name": self.loss_name, "batch": self.n if self.batched else None}
+             "loss_name": self.loss_name, "batch": self.n if self.batched else None,
+             "loss_reads": losses.loss_class(self.loss_name).reads}
         d.update(zip(top, lists))
         d["loss"] = _jsonable(self.loss)
         d["target"] = _jsonable(self.target)

@@ -20,12 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-_FEATURE_TEX = {"x1": "X_1", "x2": "X_2", "x1^2": "X_1^2", "x2^2": "X_2^2", "x1x2": "X_1 X_2",
-                "sin_x1": r"\sin X_1", "sin_x2": r"\sin X_2"}
-_ACT_TEX = {"tanh": r"\tanh", "sigmoid": r"\sigma", "relu": r"\mathrm{ReLU}",
-            "leaky_relu": r"\mathrm{LeakyReLU}", "linear": ""}
-_LOSS_NAMES = {"bce": "binary cross-entropy on the logit", "mse": "mean squared error",
-               "cross_entropy": "softmax cross-entropy", "hinge": "hinge"}
+from . import data
+from ..nn import activations, losses
 
 
 def tex_number(v) -> str:
@@ -61,6 +57,34 @@ class _Doc:
         self.lines.extend(lines)
 
 
+class _Writer:
+    """What a loss row's ``worked_loss`` and ``worked_grad`` write with: the output's symbol ``o``,
+    its size ``k``, ``per`` (" / k" when the loss averages over the k outputs), the output values
+    ``a``, the predictions ``pred`` and the targets ``target``; and, numbered or blanked as the rest
+    of the example, ``out(i)`` (output i), ``p(i)`` (prediction i), ``loss()``, ``num(...)``."""
+
+    def __init__(self, doc: _Doc, trace, o: str):
+        self.doc, self.o = doc, o
+        self.layer = len(trace.layers) - 1
+        self.a = trace.layers[-1].a
+        self.k = self.a.shape[0]
+        self.per = f" / {self.k}" if self.k > 1 and losses.loss_class(trace.loss_name).averages_outputs else ""
+        self.pred = np.atleast_1d(trace.prediction)
+        self.target = np.atleast_1d(trace.target)
+        self._loss = trace.loss
+        self.num = doc.num
+        self.given = given
+
+    def out(self, i: int, factor: bool = True) -> str:
+        return self.doc.num(("a", self.layer, i), "", self.a[i], factor)
+
+    def p(self, i: int, factor: bool = False) -> str:
+        return self.doc.num(("p", i), f"p_{{{i}}}", self.pred[i], factor)
+
+    def loss(self) -> str:  # numbered where it is read, after the quantities it is made of
+        return self.doc.num(("loss",), "L", self._loss)
+
+
 def given(v) -> str:
     """A given number as a factor: in parentheses when negative."""
     s = tex_number(v)
@@ -83,9 +107,10 @@ def markdown(trace, blanks: bool = False) -> str:
     features = trace.features
     title = "Exercise" if blanks else "Worked example"
     acts = sorted({lt.activation for lt in layers[:-1]}) or ["none"]
+    row = losses.loss_class(trace.loss_name)
     doc.add(f"# {title}: one forward and one backward pass", "",
             f"Network {'-'.join(map(str, sizes))} (activation {', '.join(acts)}), loss: "
-            f"{_LOSS_NAMES[trace.loss_name]}, on one sample. Layers are numbered from 0, as in the "
+            f"{row.long_label}, on one sample. Layers are numbered from 0, as in the "
             f"playground: $z{_sup('l')} = W{_sup('l')} a{_sup('l-1')} + b{_sup('l')}$ and "
             f"$a{_sup('l')} = f(z{_sup('l')})$, where $W{_sup('l')}_{{i,j}}$ connects input $j$ to "
             f"neuron $i$ and $a{_sup(-1)}$ is the input $x$.", "")
@@ -98,11 +123,11 @@ def markdown(trace, blanks: bool = False) -> str:
     inputs = np.atleast_1d(trace.inputs)
     doc.add("## The sample", "")
     target = np.atleast_1d(trace.target)
-    if trace.loss_name == "cross_entropy":
+    if row.index_targets:
         tgt = f"class $y = {int(target[0])}$"
-    elif trace.loss_name == "hinge":
+    elif row.signed_targets:
         tgt = f"label $y = {given(target[0])}$ (read as ${'-1' if target[0] == 0 else given(target[0])}$ " \
-              f"by the hinge loss)"
+              f"by the {row.long_label} loss)"
     else:
         tgt = "target " + ", ".join(f"$y_{{{i}}} = {given(t)}$" for i, t in enumerate(target)) \
             if len(target) > 1 else f"target $y = {given(target[0])}$"
@@ -110,7 +135,7 @@ def markdown(trace, blanks: bool = False) -> str:
         doc.add(f"The point $(X_1, X_2) = ({tex_number(x[0])}, {tex_number(x[1])})$, {tgt}. "
                 f"The network's inputs are its features:", "")
         for j, name in enumerate(features):
-            doc.add(f"- $x_{{{j}}} = {_FEATURE_TEX[name]} = {tex_number(inputs[j])}$")
+            doc.add(f"- $x_{{{j}}} = {data.FEATURES[name].tex} = {tex_number(inputs[j])}$")
     else:
         doc.add(f"The input $x = ({', '.join(tex_number(v) for v in inputs)})$, {tgt}.")
     doc.add("")
@@ -127,52 +152,28 @@ def markdown(trace, blanks: bool = False) -> str:
     doc.add("## Forward pass", "")
     for l, lt in enumerate(layers):
         out_n, in_n = lt.weight.shape
-        f = lt.activation
-        doc.add(f"### Layer {l}: {in_n} → {out_n}, activation {f if f != 'linear' else 'none (linear)'}", "")
+        f = activations.get(lt.activation)
+        doc.add(f"### Layer {l}: {in_n} → {out_n}, activation "
+                f"{f.name if not f.identity else 'none (' + f.name + ')'}", "")
         for i in range(out_n):
             terms = " + ".join(f"{given(lt.weight[i, j])} \\cdot {a_prev(l, j)}" for j in range(in_n))
             z = doc.num(("z", l, i), f"z{_sup(l)}_{{{i}}}", lt.z[i])
             doc.add(f"- $z{_sup(l)}_{{{i}}} = \\sum_j W{_sup(l)}_{{{i},j}} {a_name(l, 'j')} + b{_sup(l)}_{{{i}}}"
                     f" = {terms} + {given(lt.bias[i])} = {z}$")
-            if f == "linear":
+            if f.identity:
                 doc.add(f"- $a{_sup(l)}_{{{i}}} = z{_sup(l)}_{{{i}}} = "
                         f"{doc.num(('a', l, i), f'a{_sup(l)}_{{{i}}}', lt.a[i])}$")
             else:
-                doc.add(f"- $a{_sup(l)}_{{{i}}} = {_ACT_TEX[f]}(z{_sup(l)}_{{{i}}}) = "
-                        f"{_ACT_TEX[f]}({doc.num(('z', l, i), '', lt.z[i])}) = "
+                tex = f.tex or rf"\mathrm{{{f.name}}}".replace("_", r"\_")
+                doc.add(f"- $a{_sup(l)}_{{{i}}} = {tex}(z{_sup(l)}_{{{i}}}) = "
+                        f"{tex}({doc.num(('z', l, i), '', lt.z[i])}) = "
                         f"{doc.num(('a', l, i), f'a{_sup(l)}_{{{i}}}', lt.a[i])}$")
         doc.add("")
 
     # ---- the loss ---------------------------------------------------------------------------------
-    out = layers[-1]
-    k = out.a.shape[0]
-    o = f"a{_sup(L - 1)}"
-    def loss():  # numbered where it is read, after the quantities it is made of
-        return doc.num(("loss",), "L", trace.loss)
-
+    w = _Writer(doc, trace, f"a{_sup(L - 1)}")
     doc.add("## The loss", "")
-    pred = np.atleast_1d(trace.prediction)
-    if trace.loss_name == "bce":
-        p = doc.num(("p", 0), r"\sigma(a)", pred[0])
-        doc.add(f"- $p = \\sigma({o}_{{0}}) = 1 / (1 + e^{{-{o}_{{0}}}}) = {p}$",
-                f"- $L = -[y \\log p + (1 - y) \\log(1 - p)] = {loss()}$")
-    elif trace.loss_name == "cross_entropy":
-        y = int(target[0])
-        for i in range(k):
-            doc.add(f"- $p_{{{i}}} = \\mathrm{{softmax}}({o})_{{{i}}} = e^{{{o}_{{{i}}}}} / \\sum_c e^{{{o}_c}} = "
-                    f"{doc.num(('p', i), f'p_{{{i}}}', pred[i])}$")
-        doc.add(f"- $L = -\\log p_{{y}} = -\\log {doc.num(('p', y), '', pred[y], True)} = {loss()}$")
-    elif trace.loss_name == "mse":
-        if k > 1:
-            doc.add(f"- $L = \\frac{{1}}{{{k}}} \\sum_i ({o}_i - y_i)^2 = {loss()}$")
-        else:
-            a = doc.num(("a", L - 1, 0), "", out.a[0], True)
-            doc.add(f"- $L = ({o}_{{0}} - y)^2 = ({a} - {given(target[0])})^2 = {loss()}$")
-    else:
-        yv = -1.0 if target[0] == 0 else float(target[0])
-        margin = doc.num(("margin",), f"y {o}_{{0}}", yv * float(out.a[0]))
-        doc.add(f"- $y \\, {o}_{{0}} = {given(yv)} \\cdot {doc.num(('a', L - 1, 0), '', out.a[0], True)} = {margin}$",
-                f"- $L = \\max(0, 1 - y \\, {o}_{{0}}) = {loss()}$")
+    doc.add(*row.worked_loss(w))
     doc.add("")
 
     # ---- backward ---------------------------------------------------------------------------------
@@ -195,7 +196,8 @@ def markdown(trace, blanks: bool = False) -> str:
             ga_name = f"\\frac{{\\partial L}}{{\\partial a{_sup(l)}_{{{i}}}}}"
             ga = doc.num(("grad_a", l, i), ga_name, lt.grad_a[i])
             if l == L - 1:
-                doc.add(f"- ${ga_name} = {_output_grad(trace, doc, i, k, target, o)} = {ga}$")
+                formula = row.worked_grad(w, i)
+                doc.add(f"- ${ga_name} = {formula + ' = ' if formula else ''}{ga}$")
             else:
                 nxt = layers[l + 1]
                 terms = " + ".join(
@@ -204,22 +206,17 @@ def markdown(trace, blanks: bool = False) -> str:
                     for m in range(nxt.weight.shape[0]))
                 doc.add(f"- ${ga_name} = \\sum_m W{_sup(l + 1)}_{{m,{i}}} \\delta{_sup(l + 1)}_{{m}} = "
                         f"{terms} = {ga}$")
-            f = lt.activation
+            f = activations.get(lt.activation)
             slope_name = f"f'(z{_sup(l)}_{{{i}}})"
             slope = doc.num(("slope", l, i), slope_name, fp[i])
-            a_sym = f"a{_sup(l)}_{{{i}}}"
-            if f in ("tanh", "sigmoid"):
-                a_val = doc.num(("a", l, i), "", lt.a[i], True)
-                rule, form = ((f"1 - ({a_sym})^2", f"1 - {a_val}^2") if f == "tanh" else
-                              (f"{a_sym} (1 - {a_sym})", f"{a_val} (1 - {a_val})"))
+            if f.slope_tex:  # f'(z) written with the output a = f(z)
+                rule = f.slope_tex.format(a=f"a{_sup(l)}_{{{i}}}")
+                form = f.slope_tex.format(a=doc.num(("a", l, i), "", lt.a[i]))
                 doc.add(f"- ${slope_name} = {rule} = {form} = {slope}$")
-            elif f in ("relu", "leaky_relu"):
-                low = "0" if f == "relu" else "0.01"
-                side = ">" if lt.z[i] > 0 else r"\leq"
-                doc.add(f"- ${slope_name} = {slope}$, since $z{_sup(l)}_{{{i}}} {side} 0$ "
-                        f"(the slope is 1 above 0, {low} below)")
             else:
-                doc.add(f"- ${slope_name} = {slope}$ (a linear layer)")
+                side = ">" if lt.z[i] > 0 else r"\leq"
+                note = f.slope_note.format(z=f"z{_sup(l)}_{{{i}}}", side=side) or f" ({f.fprime_text})"
+                doc.add(f"- ${slope_name} = {slope}${note}")
             delta = doc.num(("delta", l, i), f"\\delta{_sup(l)}_{{{i}}}", lt.delta[i])
             doc.add(f"- $\\delta{_sup(l)}_{{{i}}} = {slope_name} \\cdot {ga_name} = "
                     f"{doc.num(('slope', l, i), '', fp[i], True)} \\cdot "
@@ -257,29 +254,6 @@ def markdown(trace, blanks: bool = False) -> str:
             doc.add(f"- ({k_}) ${name} = {tex_number(value)}$")
         doc.add("")
     return "\n".join(doc.lines)
-
-
-def _output_grad(trace, doc, i: int, k: int, target, o: str) -> str:
-    """dL/da of output i as a formula with the numbers plugged in (the value is the trace's grad_a)."""
-    per = f" / {k}" if k > 1 and trace.loss_name != "cross_entropy" else ""
-    pred = np.atleast_1d(trace.prediction)
-    out = trace.layers[-1]
-    L = len(trace.layers)
-    if trace.loss_name == "bce":
-        p = doc.num(("p", i), "", pred[i], True)
-        if per:
-            return f"(p - y){per} = ({p} - {given(target[i])}){per}"
-        return f"p - y = {p} - {given(target[i])}"
-    if trace.loss_name == "cross_entropy":
-        return f"p_{{{i}}} - [y = {i}] = {doc.num(('p', i), '', pred[i], True)} - {int(int(target[0]) == i)}"
-    if trace.loss_name == "mse":
-        a = doc.num(("a", L - 1, i), "", out.a[i], True)
-        return f"2 ({o}_{{{i}}} - y){per} = 2 ({a} - {given(target[i])}){per}"
-    yv = -1.0 if target[i] == 0 else float(target[i])
-    margin = doc.num(("margin",), "", yv * float(out.a[i]), True)
-    inside = yv * float(out.a[i]) < 1
-    return (f"-y{per} \\;\\; (\\mathrm{{since}}\\; y \\, {o}_{{0}} = {margin} < 1)" if inside else
-            f"0 \\;\\; (\\mathrm{{since}}\\; y \\, {o}_{{0}} = {margin} \\geq 1)")
 
 
 __all__ = ["markdown", "tex_number", "blank"]

@@ -1,14 +1,16 @@
 """PyTorch interop: an ``nn.MLP`` as a ``torch.nn.Sequential`` and back.
 
 torch is imported only inside these functions (``pip install torch``): nn never needs it to import.
+Each activation's torch spelling is its row's (``Activation.torch_module``, or ``torch_expr`` for an
+activation torch has no module for).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-LEAKY_SLOPE = 0.01
-"""backlit's leaky ReLU slope (torch's ``LeakyReLU(0.01)``)."""
+from . import activations
+from .activations import LEAKY_SLOPE  # noqa: F401 (its old home)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -38,31 +40,53 @@ def to_torch(model):
             t.bias.copy_(torch.from_numpy(np.array(lin.bias.data, dtype=np.float64)))
         layers.append(t)
         last = k == len(model.linears) - 1
-        if not last or act != "linear":
-            layers.append(_torch_activation(torch, act))
+        if not last or not activations.get(act).identity:
+            layers.append(torch_activation(act))
     return torch.nn.Sequential(*layers)
 
 
-def _torch_activation(torch, name: str):
-    if name == "leaky_relu":
-        return torch.nn.LeakyReLU(LEAKY_SLOPE)
-    return {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid,
-            "linear": torch.nn.Identity}[name]()
+def _spelling(torch, text: str):
+    # NOTE: the text is a registry row's own torch spelling (the very code the generator writes),
+    # never anything from outside; evaluating it keeps the row the one place it is written.
+    return eval(text, {"__builtins__": {}, "torch": torch, "nn": torch.nn})  # noqa: S307
+
+
+def torch_activation(name: str):
+    """The torch module of an activation row: its ``torch_module``, or a small module applying its
+    ``torch_expr``. Raises ValueError when the row has neither."""
+    torch = _torch()
+    row = activations.get(name)
+    if row.torch_module:
+        return _spelling(torch, row.torch_module)
+    if not row.torch_expr:
+        raise ValueError(f"activation {row.name!r} has no PyTorch spelling: give its registry row a "
+                         f"torch_expr (a torch expression over z) or a torch_module")
+    fn = _spelling(torch, f"lambda z: {row.torch_expr}")
+
+    class Expression(torch.nn.Module):
+        def forward(self, z):
+            return fn(z)
+
+        def extra_repr(self):
+            return row.torch_expr
+
+    Expression.__name__ = Expression.__qualname__ = row.class_name
+    return Expression()
 
 
 def sequential_parts(module):
     """What an ``nn.MLP`` needs to hold a torch ``Sequential`` of ``Linear`` layers, each optionally
-    followed by one of ``Tanh``, ``ReLU``, ``Sigmoid``, ``LeakyReLU(0.01)``, ``Identity``: (sizes, the
+    followed by one activation module (``Tanh``, ``ReLU``, ``LeakyReLU(0.01)``, ...): (sizes, the
     hidden activations, the output activation or None, a float64 state dict). ``MLP.from_torch`` builds
-    the network from them.
+    the network from them. The activations it knows are the registry rows with a ``torch_module``.
 
     Anything else raises ``ValueError`` naming the module and its position: a backlit MLP has
     nothing else to hold it.
     """
     torch = _torch()
-    names = {torch.nn.Tanh: "tanh", torch.nn.ReLU: "relu", torch.nn.Sigmoid: "sigmoid",
-             torch.nn.LeakyReLU: "leaky_relu", torch.nn.Identity: "linear"}
-    allowed = "Linear, Tanh, ReLU, Sigmoid, LeakyReLU(0.01), Identity"
+    rows = {type(m): (row, m) for row in activations.ACTIVATIONS.values() if row.torch_module
+            for m in [_spelling(torch, row.torch_module)]}  # torch module type -> (row, its instance)
+    allowed = ", ".join(["Linear", *(repr(m) for _, m in rows.values())])
     if not isinstance(module, torch.nn.Sequential):
         raise ValueError(f"from_torch takes a torch.nn.Sequential of {allowed}; got {type(module).__name__}")
     linears, acts = [], []  # acts[k]: the activation after linears[k] ("linear" if none)
@@ -76,20 +100,19 @@ def sequential_parts(module):
             linears.append(m)
             acts.append("linear")
             continue
-        name = names.get(type(m))
-        if name is None:
+        row, ours = rows.get(type(m), (None, None))
+        if row is None:
             raise ValueError(f"layer {pos} is {type(m).__name__}; from_torch converts only {allowed}")
         if not linears:
             raise ValueError(f"layer {pos} ({type(m).__name__}) comes before any Linear layer")
-        if name == "leaky_relu" and m.negative_slope != LEAKY_SLOPE:
-            raise ValueError(f"layer {pos} is LeakyReLU({m.negative_slope}); backlit's slope is "
-                             f"{LEAKY_SLOPE}: use LeakyReLU({LEAKY_SLOPE})")
-        if name == "linear":
+        if repr(m) != repr(ours):  # same module, other settings (a LeakyReLU's slope)
+            raise ValueError(f"layer {pos} is {m!r}; backlit's {row.name} is {ours!r}: use {row.torch_module}")
+        if row.identity:
             continue
         if acts[-1] != "linear":
             raise ValueError(f"layer {pos} ({type(m).__name__}) follows another activation; "
                              f"give at most one activation after each Linear")
-        acts[-1] = name
+        acts[-1] = row.name
     if not linears:
         raise ValueError("from_torch found no Linear layer in the Sequential")
     sizes = [linears[0].in_features] + [m.out_features for m in linears]
@@ -104,9 +127,6 @@ def sequential_parts(module):
 # --------------------------------------------------------------------------------------------------
 # Any Sequential of the layers backlit has (CNNs included), to torch and to ONNX
 # --------------------------------------------------------------------------------------------------
-
-_ONNX_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "leaky_relu": "LeakyRelu"}
-
 
 def _kind(m) -> str:
     return type(m).__name__
@@ -137,8 +157,10 @@ def sequential_to_torch(model):
             t = torch.nn.Flatten(m.start_dim)
         elif kind == "Dropout":
             t = torch.nn.Dropout(m.p)
-        elif _activation(m) in ("tanh", "relu", "sigmoid", "leaky_relu", "linear"):
-            t = torch.nn.LeakyReLU(m.negative_slope) if m.name == "leaky_relu" else _torch_activation(torch, m.name)
+        elif _activation(m) is not None:  # its registry row's torch spelling
+            t = torch_activation(m.name)
+            if hasattr(m, "negative_slope"):  # a leaky ReLU module with a slope of its own
+                t.negative_slope = m.negative_slope
         else:
             raise ValueError(f"layer {pos} ({kind}) has no PyTorch counterpart here")
         if kind in ("Linear", "Conv2d"):
@@ -186,11 +208,19 @@ def sequential_to_onnx(model, input_shape, dtype=np.float32):
                                           name=f"pool{pos}", **extra))
         elif kind == "Flatten":
             nodes.append(helper.make_node("Flatten", [h], [out], axis=m.start_dim, name=f"flatten{pos}"))
-        elif kind == "Dropout" or _activation(m) == "linear":
+        elif kind == "Dropout" or (_activation(m) is not None and activations.get(m.name).onnx == ()):
             nodes.append(helper.make_node("Identity", [h], [out], name=f"identity{pos}"))
-        elif _activation(m) in _ONNX_ACTIVATIONS:
-            extra = {"alpha": m.negative_slope} if m.name == "leaky_relu" else {}
-            nodes.append(helper.make_node(_ONNX_ACTIVATIONS[m.name], [h], [out], name=f"{m.name}{pos}", **extra))
+        elif _activation(m) is not None:  # its registry row's ONNX nodes
+            steps = activations.get(m.name).onnx
+            if steps is None:
+                raise ValueError(f"layer {pos} ({kind}): activation {m.name!r} has no ONNX node in its "
+                                 f"registry row (Activation.onnx)")
+            for k, (op, attrs) in enumerate(steps):
+                if "alpha" in attrs and hasattr(m, "negative_slope"):  # the module's own slope
+                    attrs = {**attrs, "alpha": m.negative_slope}
+                name = out if k == len(steps) - 1 else f"{out}_{k}"
+                nodes.append(helper.make_node(op, [h], [name], name=f"{m.name}{pos}_{k}", **attrs))
+                h = name
         else:
             raise ValueError(f"layer {pos} ({kind}) has no ONNX counterpart here")
         h = out

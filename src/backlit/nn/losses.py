@@ -36,9 +36,20 @@ class _Loss(Module):
 
     ``kinds``: the dataset kinds it fits (the first loss listed for a kind is that kind's default);
     ``delta_text``: how the output neuron's δ = ∂L/∂z comes from it, as the inspector shows it;
-    ``threshold``: where a binary score switches to class 1; ``index_targets``: whether it takes class
-    indices (else one float target per output); ``options``: the keywords ``fn`` takes beyond
-    ``reduction`` (LossOption rows, torch's defaults), which the module's constructor accepts.
+    ``formula``: the loss of one sample, as the page shows it; ``tex``: the same in LaTeX (the worked
+    example); ``threshold``: where a binary score switches to class 1; ``index_targets``: whether it
+    takes class indices (else one float target per output); ``options``: the keywords ``fn`` takes
+    beyond ``reduction`` (LossOption rows, torch's defaults), which the module's constructor accepts;
+    ``signed_targets``: whether it reads 0/1 labels as y = −1/+1; ``averages_outputs``: whether the
+    mean runs over every output as well as every sample (so each output's δ carries a 1/k);
+    ``reads``: what ``prediction`` gives, for the page's words ("probability" of class 1, "classes"
+    probabilities, or the "value" itself); ``torch``: the same batch-mean loss, with the options at
+    their defaults, as a torch expression of the outputs ``{out}`` and targets ``y``; ``onnx``: the ONNX node that turns the raw output into its prediction, ``(op_type,
+    attributes, output name)``, or None when the raw output is the prediction.
+
+    The methods ``why``, ``worked_loss`` and ``worked_grad`` write its explanation lines with the
+    numbers plugged in (the inspector's and the worked example's); a loss without them still gets a
+    plain line.
     """
 
     name = ""
@@ -47,8 +58,15 @@ class _Loss(Module):
     fn = None  # the backlit.functional loss this module applies
     kinds: tuple = ()
     delta_text = ""
+    formula = ""
+    tex = ""
     threshold = 0.0
     index_targets = False
+    signed_targets = False
+    averages_outputs = True
+    reads = "value"
+    torch = ""
+    onnx: tuple | None = None
     options: tuple = ()
 
     def __init__(self, reduction: str = "mean", **options):
@@ -70,10 +88,40 @@ class _Loss(Module):
         """What this loss reads the raw output as (the inspector's ŷ): the output itself by default."""
         return out
 
+    @staticmethod
+    def shade(out: np.ndarray) -> np.ndarray:
+        """What the plane shows for a binary score: P(class 1) = σ(score) by default."""
+        with no_grad():
+            return Tensor(out).sigmoid().data
+
+    @classmethod
+    def target(cls, y):
+        """The targets as the loss reads them: a Tensor of floats, or the int class indices as they are."""
+        return y if cls.index_targets else Tensor(y)
+
+    @classmethod
+    def why(cls, i: int, z: float, p: float, y, per: str, value: str, fmt) -> str:
+        """Output i's δ for one sample with the numbers plugged in: ``z`` the raw output, ``p`` the
+        prediction, ``y`` the target (a class index for an index loss), ``per`` " / k" when the loss
+        averages over k outputs, ``value`` the δ as text, ``fmt`` the number format."""
+        return value
+
+    @classmethod
+    def worked_loss(cls, w) -> list[str]:
+        """The worked example's lines for the loss of its sample; ``w`` is the example's writer
+        (see ``backlit.lab.worked``): it numbers each quantity or blanks it."""
+        return [f"- $L = {cls.tex + ' = ' if cls.tex else ''}{w.loss()}$"]
+
+    @classmethod
+    def worked_grad(cls, w, i: int) -> str:
+        """∂L/∂a of output i as a formula with the numbers plugged in ("" when there is none)."""
+        return ""
+
     @classmethod
     def to_dict(cls) -> dict:
         return {"name": cls.name, "label": cls.label, "long_label": cls.long_label, "kinds": list(cls.kinds),
-                "delta": cls.delta_text, "options": [o.to_dict() for o in cls.options]}
+                "delta": cls.delta_text, "formula": cls.formula, "reads": cls.reads,
+                "signed_targets": cls.signed_targets, "options": [o.to_dict() for o in cls.options]}
 
 
 class BCEWithLogitsLoss(_Loss):
@@ -83,6 +131,11 @@ class BCEWithLogitsLoss(_Loss):
     long_label = "binary cross-entropy"
     kinds = ("binary",)
     delta_text = "δ = σ(z) − y   (binary cross-entropy on the logit z)"
+    formula = "L = −[y log σ(z) + (1 − y) log(1 − σ(z))]"
+    tex = r"-[y \log p + (1 - y) \log(1 - p)]"
+    reads = "probability"
+    torch = "nn.functional.binary_cross_entropy_with_logits({out}, y)"
+    onnx = ("Sigmoid", {}, "probability")
     options = (
         LossOption("weight", None, "Weights", "scales each element's loss (broadcast to the outputs' shape)"),
         LossOption("pos_weight", None, "Positive weight",
@@ -96,6 +149,22 @@ class BCEWithLogitsLoss(_Loss):
         with no_grad():
             return Tensor(out).sigmoid().data
 
+    @classmethod
+    def why(cls, i, z, p, y, per, value, fmt):
+        if per:
+            return f"(σ(z) − y){per} = ({fmt(p)} − {fmt(y)}){per} = {value}"
+        return f"σ(z) − y = {fmt(p)} − {fmt(y)} = {value}"
+
+    @classmethod
+    def worked_loss(cls, w):
+        return [f"- $p = \\sigma({w.o}_{{0}}) = 1 / (1 + e^{{-{w.o}_{{0}}}}) = {w.p(0)}$",
+                f"- $L = {cls.tex} = {w.loss()}$"]
+
+    @classmethod
+    def worked_grad(cls, w, i):
+        p, y = w.p(i, factor=True), w.given(w.target[i])
+        return f"(p - y){w.per} = ({p} - {y}){w.per}" if w.per else f"p - y = {p} - {y}"
+
 
 class HingeLoss(_Loss):
     """mean(max(0, 1 - y*s)) with y in {-1, +1} (0/1 targets are accepted: 0 means -1)."""
@@ -104,6 +173,39 @@ class HingeLoss(_Loss):
     long_label = "hinge"
     kinds = ("binary",)
     delta_text = "δ = −y if y·z < 1 else 0   (hinge; the 0/1 label is read as y = −1/+1)"
+    formula = "L = max(0, 1 − y·z)"
+    tex = r"\max(0, 1 - y \, a)"
+    signed_targets = True
+    torch = "torch.clamp(1 - (2 * y - 1) * {out}, min=0).mean()"  # 0/1 targets read as -1/+1
+
+    @staticmethod
+    def signed(y) -> float:
+        return -1.0 if y == 0 else float(y)
+
+    @classmethod
+    def why(cls, i, z, p, y, per, value, fmt):
+        # d/dz max(0, 1 - y z) is -y inside the margin, 0 outside
+        y = cls.signed(y)
+        cond = f"y·z = {fmt(y * z)} {'<' if y * z < 1 else '≥'} 1 (y = {fmt(y)})"
+        return f"−y{per} = {value}, since {cond}" if y * z < 1 else f"{value}, since {cond}"
+
+    @classmethod
+    def _margin(cls, w, i, factor=False):
+        yv = cls.signed(w.target[i])
+        return yv, w.num(("margin",), f"y {w.o}_{{0}}", yv * float(w.a[i]), factor)
+
+    @classmethod
+    def worked_loss(cls, w):
+        yv, margin = cls._margin(w, 0)
+        return [f"- $y \\, {w.o}_{{0}} = {w.given(yv)} \\cdot {w.out(0)} = {margin}$",
+                f"- $L = \\max(0, 1 - y \\, {w.o}_{{0}}) = {w.loss()}$"]
+
+    @classmethod
+    def worked_grad(cls, w, i):
+        yv, margin = cls._margin(w, i, factor=True)
+        if yv * float(w.a[i]) < 1:
+            return f"-y{w.per} \\;\\; (\\mathrm{{since}}\\; y \\, {w.o}_{{0}} = {margin} < 1)"
+        return f"0 \\;\\; (\\mathrm{{since}}\\; y \\, {w.o}_{{0}} = {margin} \\geq 1)"
 
 
 class MSELoss(_Loss):
@@ -113,7 +215,29 @@ class MSELoss(_Loss):
     long_label = "mean squared error"
     kinds = ("binary", "regression")
     delta_text = "δ = 2 (ŷ − y)   (squared error)"
+    formula = "L = (ŷ − y)²"
+    tex = "(a - y)^2"
     threshold = 0.5  # a score regressed onto 0/1 targets means class 1 above one half
+    torch = "nn.functional.mse_loss({out}, y)"
+
+    @staticmethod
+    def shade(out: np.ndarray) -> np.ndarray:
+        """A score regressed onto 0/1 targets, clipped to [0, 1]."""
+        return np.clip(out, 0.0, 1.0)
+
+    @classmethod
+    def why(cls, i, z, p, y, per, value, fmt):
+        return f"2 · (z − y){per} = 2 · ({fmt(z)} − {fmt(y)}){per} = {value}"
+
+    @classmethod
+    def worked_loss(cls, w):
+        if w.k > 1:
+            return [f"- $L = \\frac{{1}}{{{w.k}}} \\sum_i ({w.o}_i - y_i)^2 = {w.loss()}$"]
+        return [f"- $L = ({w.o}_{{0}} - y)^2 = ({w.out(0)} - {w.given(w.target[0])})^2 = {w.loss()}$"]
+
+    @classmethod
+    def worked_grad(cls, w, i):
+        return f"2 ({w.o}_{{{i}}} - y){w.per} = 2 ({w.out(i)} - {w.given(w.target[i])}){w.per}"
 
 
 class CrossEntropyLoss(_Loss):
@@ -123,7 +247,13 @@ class CrossEntropyLoss(_Loss):
     long_label = "cross-entropy"
     kinds = ("multiclass",)
     delta_text = "δ = softmax(z) − onehot(y)   (cross-entropy)"
+    formula = "L = −log softmax(z)ᵧ"
+    tex = r"-\log p_{y}"
     index_targets = True
+    averages_outputs = False  # the mean runs over the samples only
+    reads = "classes"
+    torch = "nn.functional.cross_entropy({out}, y)"
+    onnx = ("Softmax", {"axis": 1}, "probabilities")
     options = (
         LossOption("weight", None, "Class weights",
                    "one number per class, scaling that class's loss; the mean divides by the targets' total "
@@ -138,6 +268,23 @@ class CrossEntropyLoss(_Loss):
         """The class probabilities softmax(logits)."""
         with no_grad():
             return F.softmax(Tensor(out), axis=-1).data
+
+    shade = prediction
+
+    @classmethod
+    def why(cls, i, z, p, y, per, value, fmt):
+        return f"softmax(z)[{i}] − [y = {i}] = {fmt(p)} − {int(y == i)} = {value}"
+
+    @classmethod
+    def worked_loss(cls, w):
+        y = int(w.target[0])
+        lines = [f"- $p_{{{i}}} = \\mathrm{{softmax}}({w.o})_{{{i}}} = e^{{{w.o}_{{{i}}}}} / \\sum_c e^{{{w.o}_c}} = "
+                 f"{w.p(i)}$" for i in range(w.k)]
+        return lines + [f"- $L = -\\log p_{{y}} = -\\log {w.p(y, factor=True)} = {w.loss()}$"]
+
+    @classmethod
+    def worked_grad(cls, w, i):
+        return f"p_{{{i}}} - [y = {i}] = {w.p(i, factor=True)} - {int(int(w.target[0]) == i)}"
 
 
 LOSSES: dict[str, type] = {}

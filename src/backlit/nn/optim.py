@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from ..engine import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "StepLR", "CosineAnnealingLR", "OPTIMIZERS",
-           "make"]
+           "Choice", "make"]
 
 
 class Optimizer:
@@ -236,24 +238,60 @@ class RMSprop(Optimizer):
             w -= self.lr * (g / avg)
 
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+@dataclass(frozen=True)
+class Choice:
+    """One row of :data:`OPTIMIZERS`, an optimizer by short name as the playground and the CLI offer it.
+
+    ``build(params, lr, weight_decay)`` makes it; ``label`` is the menu's word and ``doc`` says what it
+    is; ``torch`` is the same optimizer in PyTorch, with ``{lr}`` where the learning rate goes.
+    """
+
+    name: str
+    label: str
+    build: Callable = field(repr=False)
+    torch: str
+    doc: str = ""
+
+    def torch_code(self, lr: float) -> str:
+        return self.torch.format(lr=repr(float(lr)))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "label": self.label, "doc": self.doc}
+
+
+OPTIMIZERS: dict[str, Choice] = {}
+
+
+def register(choice: Choice) -> Choice:
+    """Add (or replace) an optimizer choice; every menu and check sees it from then on."""
+    OPTIMIZERS[choice.name] = choice
+    return choice
+
+
+for _c in (
+    Choice("sgd", "SGD", lambda ps, lr, wd: SGD(ps, lr, weight_decay=wd),
+           "torch.optim.SGD(model.parameters(), lr={lr})", "plain SGD"),
+    Choice("momentum", "Momentum", lambda ps, lr, wd: SGD(ps, lr, momentum=0.9, weight_decay=wd),
+           "torch.optim.SGD(model.parameters(), lr={lr}, momentum=0.9)", "SGD with momentum 0.9"),
+    Choice("adam", "Adam", lambda ps, lr, wd: Adam(ps, lr, weight_decay=wd),
+           "torch.optim.Adam(model.parameters(), lr={lr})", "Adam with the default betas"),
+    Choice("rmsprop", "RMSprop", lambda ps, lr, wd: RMSprop(ps, lr, weight_decay=wd),
+           "torch.optim.RMSprop(model.parameters(), lr={lr})", "RMSprop with the default alpha"),
+):
+    register(_c)
+
+
+def get(name: str) -> Choice:
+    try:
+        return OPTIMIZERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}") from None
 
 
 def make(name: str, params, lr: float, weight_decay: float = 0.0) -> Optimizer:
-    """An optimizer by short name, as the playground and CLI offer them.
-
-    "sgd" plain SGD; "momentum" SGD with momentum 0.9; "adam" Adam with default betas;
-    "rmsprop" RMSprop with default alpha.
-    """
-    if name == "sgd":
-        return SGD(params, lr, weight_decay=weight_decay)
-    if name == "momentum":
-        return SGD(params, lr, momentum=0.9, weight_decay=weight_decay)
-    if name == "adam":
-        return Adam(params, lr, weight_decay=weight_decay)
-    if name == "rmsprop":
-        return RMSprop(params, lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    """An optimizer by short name (a row of :data:`OPTIMIZERS`): "sgd" plain SGD, "momentum" SGD with
+    momentum 0.9, "adam" Adam with default betas, "rmsprop" RMSprop with default alpha."""
+    return get(name).build(params, lr, weight_decay)
 
 
 # ---- learning-rate schedulers ---------------------------------------------------------------------

@@ -19,6 +19,11 @@ The conventions are backlit's (see ``backlit.cli.train``): float64, weights (out
 a binary problem (``bce`` reads it as a logit, ``hinge`` reads 0/1 targets as -1/+1, ``mse`` regresses
 it onto 0/1), one logit per class with ``cross_entropy``, and the penalty on the weights only
 (l1 = sum |w|, l2 = 0.5 sum w^2).
+
+Every activation, feature, loss and optimizer is spelt as its registry row says (``torch_module`` /
+``torch_expr`` and ``onnx`` of ``backlit.nn.activations``, ``torch`` and ``onnx`` of a feature in
+``backlit.lab.data.FEATURES``, of a loss class and of an optimizer choice): nothing here names one.
+A row without a PyTorch or ONNX spelling gets a ``ValueError`` saying which row lacks what.
 """
 
 from __future__ import annotations
@@ -29,42 +34,7 @@ import numpy as np
 
 from ..lab import data, kinds
 from .. import nn
-from ..nn.interop import LEAKY_SLOPE
-
-# activation name -> the torch.nn module that computes the same function (backlit's leaky slope is 0.01)
-TORCH_ACTIVATIONS = {
-    "tanh": "nn.Tanh()",
-    "relu": "nn.ReLU()",
-    "sigmoid": "nn.Sigmoid()",
-    "leaky_relu": "nn.LeakyReLU(0.01)",
-    "linear": "nn.Identity()",
-}
-
-# feature name -> torch expression over the columns x1, x2 (the same maths as data.featurize)
-TORCH_FEATURES = {
-    "x1": "x1",
-    "x2": "x2",
-    "x1^2": "x1 * x1",
-    "x2^2": "x2 * x2",
-    "x1x2": "x1 * x2",
-    "sin_x1": "torch.sin(x1)",
-    "sin_x2": "torch.sin(x2)",
-}
-
-# loss name -> torch expression of the batch-mean loss of outputs `out` against targets `y`
-TORCH_LOSSES = {
-    "bce": "nn.functional.binary_cross_entropy_with_logits({out}, y)",
-    "mse": "nn.functional.mse_loss({out}, y)",
-    "cross_entropy": "nn.functional.cross_entropy({out}, y)",
-    "hinge": "torch.clamp(1 - (2 * y - 1) * {out}, min=0).mean()",  # 0/1 targets read as -1/+1
-}
-
-TORCH_OPTIMIZERS = {
-    "sgd": "torch.optim.SGD(model.parameters(), lr={lr!r})",
-    "momentum": "torch.optim.SGD(model.parameters(), lr={lr!r}, momentum=0.9)",
-    "adam": "torch.optim.Adam(model.parameters(), lr={lr!r})",
-    "rmsprop": "torch.optim.RMSprop(model.parameters(), lr={lr!r})",
-}
+from ..nn import activations, optim
 
 SNIPPET_ROWS = 4
 """Rows of the batch written into the short code when no batch is given."""
@@ -97,12 +67,8 @@ def _setup(config: dict) -> dict:
         raise ValueError(f"loss {loss!r} does not fit a {kind} problem; choose one of: "
                          f"{', '.join(nn.losses_for(kind))}")
     features = data.check_features(c.get("features") or data.DEFAULT_FEATURES)
-    activation = c.get("activation", "tanh")
-    if activation not in TORCH_ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(TORCH_ACTIVATIONS)}")
-    optimizer = c.get("optimizer", "sgd")
-    if optimizer not in TORCH_OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(TORCH_OPTIMIZERS)}")
+    activation = activations.get(c.get("activation", "tanh")).name
+    optimizer = optim.get(c.get("optimizer", "sgd")).name
     reg = c.get("regularization") or "none"
     if reg not in ("none", "l1", "l2"):
         raise ValueError(f"unknown regularization {reg!r}; choose none, l1 or l2")
@@ -184,18 +150,22 @@ def pytorch_code(config: dict, model: nn.MLP | None = None, X=None, y=None, *,
             raise ValueError(f"the model's sizes {model.sizes} do not match the config's {sizes} "
                              f"(features {features}, hidden {c['hidden']})")
         sizes, acts = list(model.sizes), list(model.activations[:-1])
-    out_act = model.activations[-1] if model is not None else "linear"
+    out_act = model.activations[-1] if model is not None else None  # None: the output is the last Linear's
 
     script = evaluate  # the whole data set as literals: one row per line
     L = ["import torch", "from torch import nn"] + ([""] if script else [])
     L.append("torch.set_default_dtype(torch.float64)  # backlit computes in float64")
+    rows = [activations.get(a) for a in acts]
+    if out_act is not None and not activations.get(out_act).identity:
+        rows.append(activations.get(out_act))
+    for row in {r.name: r for r in rows if not r.torch_module}.values():  # torch has no module for it
+        L.append(f"class {row.class_name}(nn.Module):  # backlit's {row.name}: {row.formula}\n"
+                 f"    def forward(self, z):\n        return {_torch_expr(row)}")
     modules = []
     for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         modules.append(f"nn.Linear({a}, {b})")
-        if k < len(acts):
-            modules.append(TORCH_ACTIVATIONS[acts[k]])
-    if out_act != "linear":
-        modules.append(TORCH_ACTIVATIONS[out_act])
+        if k < len(rows):
+            modules.append(rows[k].torch_module or f"{rows[k].class_name}()")
     if model is None:
         L.append(f"torch.manual_seed({c['seed']})  # torch's own initialisation, not backlit's")
     if script:
@@ -215,16 +185,16 @@ def pytorch_code(config: dict, model: nn.MLP | None = None, X=None, y=None, *,
     what = f"{len(X)} points (x1, x2)" if script else f"a batch of {len(X)} points (x1, x2)"
     L.append(f"x = torch.tensor({_matrix(X, '' if script else None)})  # {what}")
     if features != ["x1", "x2"]:
-        cols = ", ".join(TORCH_FEATURES[f] for f in features)
+        cols = ", ".join(_torch_feature(f) for f in features)
         L.append(f"x1, x2 = x[:, :1], x[:, 1:]; x = torch.cat([{cols}], dim=1)  # the input features")
-    if loss == "cross_entropy":
+    if nn.loss_class(loss).index_targets:
         L.append(f"y = torch.tensor({[int(v) for v in y]!r})  # class indices")
     else:
         L.append(f"y = torch.tensor({_row(y)})[:, None]  # " +
                  ("targets" if kind == "regression" else "labels 0/1"))
     if evaluate:
         L += ["", "with torch.no_grad():", "    out = model(x)",
-              f"    loss = {TORCH_LOSSES[loss].format(out='out')}",
+              f"    loss = {_torch_loss(loss, 'out')}",
               'print("loss", loss.item())']
         if kind == "multiclass":
             L.append("pred = out.argmax(dim=1)")
@@ -238,8 +208,8 @@ def pytorch_code(config: dict, model: nn.MLP | None = None, X=None, y=None, *,
             L += [f'print("accuracy", (pred == {truth}).double().mean().item())',
                   'print("predictions", pred.tolist())']
         return "\n".join(L) + "\n"
-    L.append(f"opt = {TORCH_OPTIMIZERS[c['optimizer']].format(lr=c['lr'])}")
-    L.append(f"loss = {TORCH_LOSSES[loss].format(out='model(x)')}")
+    L.append(f"opt = {optim.get(c['optimizer']).torch_code(c['lr'])}")
+    L.append(f"loss = {_torch_loss(loss, 'model(x)')}")
     if c["regularization"] != "none" and c["reg_rate"] > 0:
         term = "m.weight.abs().sum()" if c["regularization"] == "l1" else "(m.weight ** 2).sum() / 2"
         L.append(f"loss = loss + {c['reg_rate']!r} * sum({term} for m in model if isinstance(m, nn.Linear))"
@@ -247,6 +217,29 @@ def pytorch_code(config: dict, model: nn.MLP | None = None, X=None, y=None, *,
     L += ["opt.zero_grad()", "loss.backward()  # every p.grad is now dloss/dp", "opt.step()",
           'print("loss", loss.item())']
     return "\n".join(L) + "\n"
+
+
+def _torch_expr(row) -> str:
+    if not row.torch_expr:
+        raise ValueError(f"activation {row.name!r} has no PyTorch spelling: give its registry row a torch_expr "
+                         f"(a torch expression over z) or a torch_module")
+    return row.torch_expr
+
+
+def _torch_feature(name: str) -> str:
+    row = data.FEATURES[name]
+    if not row.torch:
+        raise ValueError(f"feature {name!r} has no PyTorch spelling: give its registry row a torch "
+                         f"expression over x1 and x2")
+    return row.torch
+
+
+def _torch_loss(name: str, out: str) -> str:
+    row = nn.loss_class(name)
+    if not row.torch:
+        raise ValueError(f"loss {name!r} has no PyTorch spelling: give its registry class a torch "
+                         f"expression of the outputs {{out}} and the targets y")
+    return row.torch.format(out=out)
 
 
 def pytorch_script(config: dict, model: nn.MLP, X, y) -> str:
@@ -267,7 +260,6 @@ def pytorch_script(config: dict, model: nn.MLP, X, y) -> str:
 # --------------------------------------------------------------------------------------------------
 
 ONNX_OPSET = 17
-_ONNX_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "leaky_relu": "LeakyRelu"}
 
 
 def onnx_model(model: nn.MLP, features=None, loss: str | None = None, dtype=np.float32):
@@ -278,8 +270,11 @@ def onnx_model(model: nn.MLP, features=None, loss: str | None = None, dtype=np.f
     activation. Outputs: ``output`` (n, k), the raw network output, and for ``bce`` also
     ``probability`` (sigmoid) and for ``cross_entropy`` ``probabilities`` (softmax). Without
     ``features`` the input is the model's own input, named ``input``. The weights are stored in
-    ``dtype`` (float32 by default, what every ONNX runtime supports).
+    ``dtype`` (float32 by default, what every ONNX runtime supports). Every node is the one its
+    registry row names (``onnx`` of the feature, the activation, the loss); a row without one raises
+    ValueError saying so, before the onnx package is needed.
     """
+    _check_onnx_rows(model, features)
     try:
         import onnx
         from onnx import TensorProto, helper, numpy_helper
@@ -295,16 +290,10 @@ def onnx_model(model: nn.MLP, features=None, loss: str | None = None, dtype=np.f
         inputs = [helper.make_tensor_value_info("point", elem, ["n", 2])]
         nodes.append(helper.make_node("Split", ["point"], ["x1", "x2"], axis=1, name="split_x1_x2"))
         cols = []
-        for f in features:
-            if f in ("x1", "x2"):
-                cols.append(f)
-                continue
-            out = f"f_{f.replace('^', 'sq')}"
-            if f.startswith("sin_"):
-                nodes.append(helper.make_node("Sin", [f[4:]], [out], name=out))
-            else:
-                a, b = {"x1^2": ("x1", "x1"), "x2^2": ("x2", "x2"), "x1x2": ("x1", "x2")}[f]
-                nodes.append(helper.make_node("Mul", [a, b], [out], name=out))
+        for k, f in enumerate(features):
+            op, *args = data.FEATURES[f].onnx
+            out = f"feature{k}"
+            nodes.append(helper.make_node(op, list(args), [out], name=out))
             cols.append(out)
         nodes.append(helper.make_node("Concat", cols, ["features"], axis=1, name="features"))
         h = "features"
@@ -316,21 +305,19 @@ def onnx_model(model: nn.MLP, features=None, loss: str | None = None, dtype=np.f
         W, b = f"W{k}", f"b{k}"
         inits += [numpy_helper.from_array(np.asarray(lin.weight.data, dtype=dtype), W),
                   numpy_helper.from_array(np.asarray(lin.bias.data, dtype=dtype), b)]
-        z = "output" if k == last and act == "linear" else f"z{k}"
+        steps = activations.get(act).onnx  # () for the identity
+        z = "output" if k == last and not steps else f"z{k}"
         nodes.append(helper.make_node("Gemm", [h, W, b], [z], transB=1, name=f"linear{k}"))
         h = z
-        if act != "linear":
-            a = "output" if k == last else f"a{k}"
-            extra = {"alpha": LEAKY_SLOPE} if act == "leaky_relu" else {}
-            nodes.append(helper.make_node(_ONNX_ACTIVATIONS[act], [z], [a], name=f"{act}{k}", **extra))
+        for s, (op, attrs) in enumerate(steps):
+            a = "output" if k == last and s == len(steps) - 1 else f"{act}{k}_{s}"
+            nodes.append(helper.make_node(op, [h], [a], name=f"{act}{k}_{s}", **attrs))
             h = a
     outputs = [helper.make_tensor_value_info("output", elem, ["n", model.sizes[-1]])]
-    if loss == "bce":
-        nodes.append(helper.make_node("Sigmoid", ["output"], ["probability"], name="probability"))
-        outputs.append(helper.make_tensor_value_info("probability", elem, ["n", model.sizes[-1]]))
-    elif loss == "cross_entropy":
-        nodes.append(helper.make_node("Softmax", ["output"], ["probabilities"], axis=1, name="probabilities"))
-        outputs.append(helper.make_tensor_value_info("probabilities", elem, ["n", model.sizes[-1]]))
+    if loss and nn.loss_class(loss).onnx:  # the node that reads the output as the loss does
+        op, attrs, name = nn.loss_class(loss).onnx
+        nodes.append(helper.make_node(op, ["output"], [name], name=name, **attrs))
+        outputs.append(helper.make_tensor_value_info(name, elem, ["n", model.sizes[-1]]))
     graph = helper.make_graph(nodes, "backlit_mlp", inputs, outputs, inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
                               producer_name="backlit", doc_string=f"backlit MLP {model.sizes}")
@@ -343,10 +330,20 @@ def onnx_model(model: nn.MLP, features=None, loss: str | None = None, dtype=np.f
     return proto
 
 
+def _check_onnx_rows(model, features) -> None:
+    for act in model.activations:
+        if activations.get(act).onnx is None:
+            raise ValueError(f"ONNX export: activation {act!r} has no ONNX node in its registry row "
+                             f"(Activation.onnx); export to PyTorch instead, or give the row its nodes")
+    for f in data.check_features(features) if features is not None else ():
+        if data.FEATURES[f].onnx is None:
+            raise ValueError(f"ONNX export: feature {f!r} has no ONNX node in its registry row "
+                             f"(Feature.onnx); export to PyTorch instead, or give the row its node")
+
+
 def onnx_bytes(model: nn.MLP, features=None, loss: str | None = None, dtype=np.float32) -> bytes:
     """The ``.onnx`` file of :func:`onnx_model`, as bytes (what "Export -> ONNX" downloads)."""
     return onnx_model(model, features, loss, dtype).SerializeToString()
 
 
-__all__ = ["pytorch_code", "pytorch_script", "sample_batch", "onnx_model",
-           "onnx_bytes", "TORCH_ACTIVATIONS", "TORCH_FEATURES", "TORCH_LOSSES"]
+__all__ = ["pytorch_code", "pytorch_script", "sample_batch", "onnx_model", "onnx_bytes"]

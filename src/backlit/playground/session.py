@@ -147,7 +147,7 @@ class Playground:
         self._pos += len(xb)
         if self._pos >= self.n_train:
             self._new_epoch_order()
-        loss = self._loss(self.model(Tensor(xb)), tb if self.loss_name == "cross_entropy" else Tensor(tb))
+        loss = self._loss(self.model(Tensor(xb)), nn.loss_class(self.loss_name).target(tb))
         if c["regularization"] != "none" and c["reg_rate"] > 0:
             loss = loss + c["reg_rate"] * nn.penalty(self.model, c["regularization"])
         value = float(loss.data)
@@ -225,7 +225,7 @@ class Playground:
             return None, None
         with no_grad(), np.errstate(all="ignore"):
             out = self._forward(Xf)
-            loss = _float(self._loss(out, T if self.loss_name == "cross_entropy" else Tensor(T)).data)
+            loss = _float(self._loss(out, nn.loss_class(self.loss_name).target(T)).data)
             acc = None
             if self.kind != "regression":
                 acc = float(np.mean(self._predict_class(out.data) == y))
@@ -677,6 +677,8 @@ class Playground:
             except ImportError:
                 raise ProtocolError("format", "ONNX export needs the onnx package on the server: "
                                     "pip install 'backlit[export]'") from None
+            except ValueError as e:  # a registry row with no ONNX spelling says so
+                raise ProtocolError("format", str(e)) from None
             return [{"type": "export", "format": format, "filename": f"{stem}.onnx",
                      "mime": "application/octet-stream", "base64": base64.b64encode(blob).decode("ascii")}]
         elif format in ("worked", "worked_blanks"):

@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 
-from ..nn import activations
+from ..nn import activations, optim
 from ..lab import data, gradflow, kinds
 from .. import nn
 from . import pacing, palette, presets
@@ -79,7 +79,7 @@ class Limits:
 
 ACTIVATIONS = activations.ACTIVATIONS  # live registries: an entry added there is a valid choice here
 LOSSES = nn.LOSSES
-OPTIMIZERS = {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam"}
+OPTIMIZERS = optim.OPTIMIZERS
 REGULARIZATIONS = {"none": "None", "l1": "L1", "l2": "L2"}
 PROBLEMS = {"classification": "Classification", "regression": "Regression"}
 INITS = {"uniform": "Uniform (TF Playground)", "xavier": "Xavier", "he": "He"}
@@ -145,13 +145,13 @@ CONFIG: tuple[Setting, ...] = (
     Setting("problem", "str", "classification", "p", "network", options=PROBLEMS,
             doc="derived from the dataset; a mismatch is an error", label="Problem type"),
     Setting("loss", "str", "bce", "l", "network", options=LOSSES,
-            doc="bce | hinge | mse (binary), cross_entropy (multiclass), mse (regression)", label="Loss"),
+            doc="a loss of backlit.nn.LOSSES that fits the dataset's kind (the kind's first is its default)", label="Loss"),
     Setting("lr", "float", 0.03, "lr", "training", 1e-5, 10.0, doc="learning rate", label="Learning rate",
             stops=(0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10)),
     Setting("batch_size", "int", 10, "bs", "training", 1, 500, doc="samples per step", label="Batch size",
             stops=(1, 100)),
     Setting("optimizer", "str", "sgd", "o", "training", options=OPTIMIZERS,
-            doc="sgd, momentum (SGD with momentum 0.9) or adam", label="Optimizer"),
+            doc="a row of backlit.nn.optim.OPTIMIZERS (sgd, momentum, ...)", label="Optimizer"),
     Setting("regularization", "str", "none", "r", "training", options=REGULARIZATIONS,
             doc="penalty added to the training loss: l1 = sum |w|, l2 = 0.5 sum w^2 (weights only)",
             label="Regularization"),
@@ -187,7 +187,7 @@ def bounds(s: Setting, limits: Limits) -> tuple:
 
 def schema(limits: Limits | None = None) -> dict:
     """Everything the page builds itself from, as JSON (sent in the first `state` message): the
-    settings table, and the registries of activations, losses, problem kinds, datasets (with the
+    settings table, and the registries of activations, losses, optimizers, problem kinds, datasets (with the
     settings of a network that solves each), input features, training paces and colours, and the
     plane's extent. The page holds no copy of any of these."""
     limits = limits or Limits()
@@ -195,11 +195,12 @@ def schema(limits: Limits | None = None) -> dict:
         "settings": [s.to_dict(limits) for s in CONFIG],
         "activations": [a.to_dict() for a in activations.ACTIVATIONS.values()],
         "losses": [cls.to_dict() for cls in nn.LOSSES.values()],
+        "optimizers": [o.to_dict() for o in optim.OPTIMIZERS.values()],
         "kinds": [k.to_dict() for k in kinds.KINDS.values()],
         "datasets": [{"name": d.name, "kind": d.kind, "label": d.label, "description": d.description,
                       "problem": d.problem, "solver": d.solver, "preview": _preview(d.name)}
                      for d in data.DATASETS.values()],
-        "features": [{"name": name, "label": label} for name, label in data.FEATURES.items()],
+        "features": [f.to_dict() for f in data.FEATURES.values()],
         "presets": [p.to_dict() for p in presets.PRESETS.values()],
         "badges": gradflow.BADGES,
         "paces": [{"level": p.level, "steps_per_second": p.steps_per_second, "label": p.label}

@@ -18,9 +18,10 @@ export class Inspector {
     this.handlers = handlers;
     this.mode = null;
     this.target = null;
-    this.lossName = 'bce';
+    this.lossName = null;
     this.fprime = {};
     this.lossDelta = {};
+    this.signedTargets = new Set();
     this.root.innerHTML = '';
     this.head = el('div', { class: 'insp-head' });
     this.main = el('div', { class: 'insp-main' });
@@ -33,10 +34,11 @@ export class Inspector {
 
   setLossName(name) { if (name) this.lossName = name; }
 
-  /** The activations' f′ and the losses' δ formulas come from the schema's registries. */
+  /** The activations' f′, the losses' δ formulas and how each reads its targets come from the schema's registries. */
   setSchema(schema) {
     this.fprime = Object.fromEntries(schema.activations.map((a) => [a.name, a.fprime]));
     this.lossDelta = Object.fromEntries(schema.losses.map((l) => [l.name, l.delta]));
+    this.signedTargets = new Set(schema.losses.filter((l) => l.signed_targets).map((l) => l.name));
   }
 
   heading(title, sub) {
@@ -157,8 +159,8 @@ export class Inspector {
       const detail = el('div', { class: 'kv' });
       if (z !== undefined) detail.append('z = ', num('z', z), '   ');
       if (ctx.prediction !== undefined) detail.append('prediction = ', num('prediction', ctx.prediction), '   ');
-      // hinge reads the 0/1 label as y = −1/+1 (its registry entry says so): show the y it uses
-      if (ctx.target !== undefined && this.lossName === 'hinge') {
+      // a loss whose registry row has signed_targets (hinge) reads the 0/1 label as y = −1/+1: show that y
+      if (ctx.target !== undefined && this.signedTargets.has(this.lossName)) {
         detail.append(`target: class ${ctx.target}, read as y = `, num('target', ctx.target >= 0.5 ? 1 : -1));
       } else if (ctx.target !== undefined) detail.append('target y = ', num('target', ctx.target));
       if (detail.childNodes.length) why.append(detail);

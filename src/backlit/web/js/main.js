@@ -634,7 +634,7 @@ function showNeuronOnPlane(t) {
   if (!t || !maps || !maps.shape) { plane.setOverlay(null); return; }
   const nr = maps.shape[1];
   const index = network.sizes.slice(0, t.c).reduce((a, b) => a + b, 0) + t.i;
-  const act = t.c === 0 ? 'input' : (app.state && app.state.activations ? app.state.activations[t.c - 1] : 'linear');
+  const act = t.c === 0 ? 'input' : (app.state && app.state.activations ? app.state.activations[t.c - 1] : '');
   plane.setOverlay({ canvas: neuronMapCanvas(maps.data, index * nr * nr, nr, act), label: `neuron ${network.neuronName(t.c, t.i)}` });
 }
 

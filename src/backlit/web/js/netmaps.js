@@ -74,7 +74,7 @@ export class MapPainter {
     const rowStride = nr * total;
     let idx = 0;
     for (let c = 0; c < v.sizes.length; c++) {
-      const act = c === 0 ? 'input' : v.activations[c - 1] || 'linear';
+      const act = c === 0 ? 'input' : v.activations[c - 1] || '';
       for (let i = 0; i < v.sizes[c]; i++, idx++) {
         const base = idx * nr * nr;
         let scale = 1;

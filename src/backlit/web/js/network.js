@@ -662,12 +662,12 @@ export class NetworkView {
     const flatArr = (v) => (Array.isArray(v) && Array.isArray(v[0]) ? v[0] : v);
     const loss = `loss ${fmt(first(t.loss), 4)}`;
     const target = first(t.target);
-    if (t.loss_name === 'cross_entropy' && Array.isArray(t.prediction)) {
+    if (t.loss_reads === 'classes' && Array.isArray(t.prediction)) {
       const p = flatArr(t.prediction);
       let k = 0; p.forEach((v, q) => { if (v > p[k]) k = q; });
       return [`predicts class ${k} (p ${fmt(p[k], 3)})`, `true class ${fmt(target)}`, loss];
     }
-    if (t.loss_name === 'bce') return [`P(class 1) = ${fmt(first(t.prediction), 3)}`, `true class ${fmt(target)}`, loss];
+    if (t.loss_reads === 'probability') return [`P(class 1) = ${fmt(first(t.prediction), 3)}`, `true class ${fmt(target)}`, loss];
     return [`output ${fmt(first(t.prediction), 4)}`, `target ${fmt(target, 4)}`, loss];
   }
 
@@ -792,7 +792,7 @@ export class NetworkView {
       text = `bias of ${this.neuronName(t.l + 1, t.i)}\n${fmt(b, 5)}\nclick to edit`;
     } else {
       text = this.neuronName(t.c, t.i);
-      if (t.c > 0) text += ` (${this.activations[t.c - 1] || 'linear'})`;
+      if (t.c > 0 && this.activations[t.c - 1]) text += ` (${this.activations[t.c - 1]})`;
       const v = this.sampleValue(t.c, t.i);
       if (this.sample && v !== null && v !== undefined) {
         const layer = t.c > 0 && this.sample.layers ? this.sample.layers[t.c - 1] : null;
