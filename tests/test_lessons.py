@@ -430,3 +430,11 @@ def test_the_lab_belongs_to_a_lesson_that_has_one():
     with pytest.raises(ProtocolError, match="expression lab"):
         send(pg, "lesson_expr", text="f = x", values={"x": 1})
     assert pg.course.message(pg)["graph"] is None
+
+
+@pytest.mark.parametrize("name", list(LESSONS))
+def test_every_steps_message_is_json_for_the_page(name):
+    for k in range(len(LESSONS[name].steps)):
+        pg = opened(name, k)
+        text = json.dumps(pg.course.message(pg), allow_nan=False)
+        assert json.loads(text)["step"] == k

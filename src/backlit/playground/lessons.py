@@ -287,7 +287,7 @@ def _neuron_names(s) -> list[list[str]]:
     """Column by column, the page's names: the features, h1.1 ..., then "output"."""
     from ..lab import data
 
-    cols = [[data.FEATURES[f] for f in s.config["features"]]]
+    cols = [[data.FEATURES[f].label for f in s.config["features"]]]
     for c, n in enumerate(s.sizes[1:-1], start=1):
         cols.append([f"h{c}.{i + 1}" for i in range(n)])
     cols.append(["output"] if s.sizes[-1] == 1 else [f"out {i}" for i in range(s.sizes[-1])])
