@@ -828,6 +828,9 @@ LESSONS_LIST = (
                     worked=lambda s: f"2P = 2 · {_trace(s).parameter_count()} = {2 * _trace(s).parameter_count()}",
                     scale=lambda s: 1.0),
              NET + ("inspector",), Setup(config={"dataset": "circle", "hidden": [8, 8]}, select=0), ()),
+        Step("The cost meter in the inspector times both on this very network: one forward plus one backward "
+             "pass, against the 2P forward passes finite differences need.", "Press Forward and read the cost meter.",
+             Do("forward"), NET + ("forward", "inspector"), None, (("forward", {}),)),
         Step("A network with a billion parameters would need two billion forward passes per step by finite "
              "differences; backprop still needs two passes.", "Answer the question.",
              Choice("Why does one backward pass give the gradient of every weight?",
