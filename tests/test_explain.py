@@ -272,7 +272,7 @@ def test_blame_product_is_grad_W_and_the_chain_rule_holds(case):
         else:
             assert b.downstream == [] and b.sum is None
             assert "loss" in b.formula
-        assert isinstance(b.formula, str) and f"[{i}" in b.formula
+        assert isinstance(b.formula, str) and f"[{i + 1}" in b.formula   # counted from 1
         json.dumps(b.to_dict(), allow_nan=False)
 
 
@@ -280,9 +280,9 @@ def test_blame_formula_shows_the_real_numbers():
     model = nn.MLP([2, 4, 2, 1], seed=7)
     tr = explain.trace(model, [1.5, -2.0], [1], loss="bce", features=["x1", "x2"])
     b = tr.blame(1, 1, 2)
-    assert b.formula.startswith("∂L/∂W1[1,2] = δ1[1] · a0[2] = ")
+    assert b.formula.startswith("∂L/∂W2[2,3] = δ2[2] · a1[3] = ")   # counted from 1, as the page does
     assert b.activation == "tanh" and b.z == tr.layers[1].z[1] and b.loss_explanation is None
-    assert tr.blame(0, 3, 1).formula.startswith("∂L/∂W0[3,1] = δ0[3] · X₂ = ")
+    assert tr.blame(0, 3, 1).formula.startswith("∂L/∂W1[4,2] = δ1[4] · X₂ = ")
     assert f"{b.product:.6g}" in b.formula and f"{abs(b.delta):.6g}" in b.formula
     assert f"{b.f_prime:.6g}" in b.formula
     out = tr.blame(2, 0, 0)

@@ -8,7 +8,8 @@ import pytest
 
 import backlit as bl
 import backlit.nn.functional as F
-from backlit.lab import trace as explain, graph as G
+from backlit.lab import trace as explain
+from backlit.lab.graph import _topological, neuron_graph, step_graph
 from backlit import nn
 
 torch = pytest.importorskip("torch")
@@ -48,7 +49,7 @@ def torch_step(model, x, y):
 
 def test_step_graph_of_2_2_1_matches_engine_and_torch():
     model = net()
-    g = G.step_graph(model, X, 1, loss="bce")
+    g = step_graph(model, X, 1, loss="bce")
     # x, W1, b1, z1, a1, W2, b2, z2, y, loss: one node per tensor the engine recorded
     assert len(g.nodes) == 10 and len(g.edges) == 9
     ops = sorted(n.op for n in g.nodes if n.role == "op")
@@ -57,8 +58,8 @@ def test_step_graph_of_2_2_1_matches_engine_and_torch():
     xt = bl.tensor(X.reshape(1, -1), requires_grad=True)
     (z1, a1), (z2, _) = model.forward_layers(xt)
     loss = F.binary_cross_entropy_with_logits(z2, bl.tensor([[1.0]]))
-    assert len(G._topological(loss)) == len(g.nodes)
-    assert sum(len(t.parents) for t in G._topological(loss)) == len(g.edges)
+    assert len(_topological(loss)) == len(g.nodes)
+    assert sum(len(t.parents) for t in _topological(loss)) == len(g.edges)
 
     tl, seen = torch_step(model, X, 1)
     assert by_label(g, "loss (bce)").value == pytest.approx(tl.item(), abs=1e-12)
@@ -74,14 +75,14 @@ def test_step_graph_leaves_parameter_grads_alone():
     model = net()
     sentinel = np.full((2, 2), 7.0)
     model.linears[0].weight.grad = sentinel
-    G.step_graph(model, X, 0)
+    step_graph(model, X, 0)
     assert model.linears[0].weight.grad is sentinel
     assert model.linears[1].weight.grad is None
 
 
 def test_backward_steps_are_a_valid_reverse_topological_order():
     model = net((2, 3, 3, 1))
-    g = G.step_graph(model, X, 1)
+    g = step_graph(model, X, 1)
     order = g.backward
     assert len(order) == len(set(order))
     assert order[0] == g.root
@@ -99,7 +100,7 @@ def test_backward_steps_are_a_valid_reverse_topological_order():
 
 def test_arrivals_sum_to_the_engine_gradient_and_sends_are_the_op_vjp():
     model = net((2, 3, 1))
-    g = G.step_graph(model, X, 1)
+    g = step_graph(model, X, 1)
     sent = {}
     for s in g.steps:
         node = g.nodes[s.node]
@@ -127,7 +128,7 @@ def test_fan_out_shows_two_contributions_that_sum_to_the_final_gradient():
     c = a * b
     d = c + c.tanh()
     L = d * d
-    g = G.graph(L, backward=True, names={a: "a", b: "b", c: "c"})
+    g = bl.graph(L, backward=True, names={a: "a", b: "b", c: "c"})
     node = by_label(g, "c")
     step = next(s for s in g.steps if s.node == node.id)
     assert len(step.arrivals) == 2
@@ -148,7 +149,7 @@ def test_fan_out_shows_two_contributions_that_sum_to_the_final_gradient():
 
 def test_l2_penalty_makes_each_weight_fan_out():
     model = net()
-    g = G.step_graph(model, X, 1, regularization="l2", reg_rate=0.1)
+    g = step_graph(model, X, 1, regularization="l2", reg_rate=0.1)
     W1 = by_label(g, "W1")
     step = next(s for s in g.steps if s.node == W1.id)
     assert len(step.arrivals) == 2
@@ -164,24 +165,53 @@ def test_l2_penalty_makes_each_weight_fan_out():
     assert any(np.allclose(v, 0.1 * W1.value) for v in contributions)
 
 
-def test_graph_without_backward_shows_what_the_engine_holds():
+def test_graph_shows_every_gradient_after_backward_and_leaves_the_grads_alone():
     x = bl.tensor([1.0, 2.0], requires_grad=True)
     y = (x * 3).sum()
-    g = G.graph(y)
-    assert g.steps == [] and by_label(g, "parameter").grad is None
+    g = bl.graph(y)
+    assert g.steps == [] and all(n.grad is None for n in g.nodes)   # before backward: "—", never 0
+    assert all(n["text"]["grad"] == "—" for n in g.to_dict()["nodes"])
     y.backward()
-    g = G.graph(y)
+    held = x.grad.copy()
+    g = bl.graph(y)
     np.testing.assert_allclose(by_label(g, "parameter").grad, [3.0, 3.0])
-    assert [n.grad for n in g.nodes if n.role == "op"] == [None, None]   # not retained: "—", never 0
-    assert all(n["text"]["grad"] == "—" for n in g.to_dict()["nodes"] if n["role"] == "op")
+    # intermediate nodes too: d(sum)/d(x*3) = 1, and the root's own 1
+    assert [n.grad.tolist() for n in g.nodes if n.role == "op"] == [[1.0, 1.0], 1.0]
+    assert x.grad is not None and np.array_equal(x.grad, held)            # the caller's .grad untouched
 
 
-def test_backward_true_accumulates_leaves_like_backward():
+def test_backward_true_after_backward_doubles_nothing():
     x = bl.tensor([1.0, 2.0], requires_grad=True)
-    (x * 2).sum().backward()
-    g = G.graph((x * 3).sum(), backward=True)
-    np.testing.assert_allclose(x.grad, [5.0, 5.0])               # 2 + 3, as a second backward() gives
-    np.testing.assert_allclose(by_label(g, "parameter").grad, [3.0, 3.0])   # this pass alone
+    e = (x * 2).sum()
+    e.backward()
+    g = bl.graph(e, backward=True)
+    np.testing.assert_allclose(x.grad, [2.0, 2.0])                        # as the caller left it
+    np.testing.assert_allclose(by_label(g, "parameter").grad, [2.0, 2.0])  # this pass alone
+    g = bl.graph(e, backward=True)
+    np.testing.assert_allclose(x.grad, [2.0, 2.0])
+    assert sum(float(np.sum(v)) for _, v in g.steps[-1].arrivals) == pytest.approx(4.0)
+
+
+def test_an_earlier_backward_left_in_grad_does_not_show_in_the_graph():
+    """The graph's gradients are its root's alone, even when the caller forgot to zero .grad."""
+    model = nn.MLP([2, 3, 1], activation="tanh", seed=0)
+    lf = nn.loss_function("bce")
+    X, Y = np.array([[0.5, -1.0]]), np.array([[1.0]])
+    lf(model(X), bl.tensor(Y)).backward()           # a stale gradient left behind
+    loss = lf(model(X), bl.tensor(Y))
+    loss.backward()                                  # .grad now holds twice the true gradient
+    g = bl.graph(loss, model=model)
+    p = 1 / (1 + np.exp(-float(model(X).data.ravel()[0])))
+    assert by_label(g, "b2").grad.ravel()[0] == pytest.approx(p - 1.0)  # ∂L/∂b2 = p − y
+    assert model.linears[1].bias.grad.ravel()[0] == pytest.approx(2 * (p - 1.0))
+    labels = {n.label for n in g.nodes if n.role == "param"}
+    assert labels == {"W1", "b1", "W2", "b2"}
+    svg = g.to_svg()
+    root = ET.fromstring(svg)
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    for text in root.iterfind(".//s:text", ns):       # every label fits inside its 168 px box
+        size = float(text.get("font-size"))
+        assert len(text.text) * 0.6 * size <= 168 - 16 + 1e-9, text.text
 
 
 # ---- the neuron zoom --------------------------------------------------------------------------------
@@ -192,11 +222,12 @@ def test_neuron_zoom_gradients_equal_the_trace(activation):
     tr = explain.trace(model, X, 1, loss="bce")
     for layer, lt in enumerate(tr.layers):
         for i in range(lt.weight.shape[0]):
-            g = G.neuron_graph(tr, layer, i)
-            ws = sorted((n for n in g.nodes if n.label.startswith("w") and n.role == "param"),
-                        key=lambda n: n.label)
+            g = neuron_graph(tr, layer, i)
+            # the playground's names: W{l}[i,j] and b{l}[i], counted from 1
+            ws = sorted((n for n in g.nodes if n.label.startswith(f"W{layer + 1}[{i + 1},") and n.role == "param"),
+                        key=lambda n: int(n.label.split(",")[1].rstrip("]")))
             np.testing.assert_allclose([float(n.grad) for n in ws], lt.grad_W[i], atol=1e-12)
-            b = next(n for n in g.nodes if n.label.startswith("b ("))
+            b = by_label(g, f"b{layer + 1}[{i + 1}]")
             assert float(b.grad) == pytest.approx(float(lt.grad_b[i]), abs=1e-12)
             z = by_label(g, "z = Σ + b")
             assert float(z.value) == pytest.approx(float(lt.z[i]), abs=1e-12)
@@ -212,14 +243,14 @@ def test_neuron_zoom_needs_one_sample():
     model = net()
     tr = explain.trace(model, np.array([X, -X]), [1, 0], loss="bce")
     with pytest.raises(ValueError, match="one sample"):
-        G.neuron_graph(tr, 0, 0)
+        neuron_graph(tr, 0, 0)
 
 
 # ---- output -------------------------------------------------------------------------------------------
 
 def test_svg_parses_and_has_a_node_per_tensor(tmp_path):
     model = net()
-    g = G.step_graph(model, X, 1)
+    g = step_graph(model, X, 1)
     svg = g._repr_svg_()
     root = ET.fromstring(svg)
     ns = "{http://www.w3.org/2000/svg}"
@@ -239,7 +270,7 @@ def test_svg_parses_and_has_a_node_per_tensor(tmp_path):
 
 def test_to_dict_is_json_and_laid_out_without_overlap():
     model = net((2, 8, 8, 8, 1))
-    d = G.step_graph(model, X, 1).to_dict()
+    d = step_graph(model, X, 1).to_dict()
     json.dumps(d, allow_nan=False)
     w, h = d["node_size"]
     boxes = [(n["x"], n["y"]) for n in d["nodes"]]
@@ -258,6 +289,6 @@ def test_long_chain_is_iterative():
     y = x
     for _ in range(3000):
         y = y * 1.0001
-    g = G.graph(y, backward=True)
+    g = bl.graph(y, backward=True)
     assert len(g.nodes) == 3000 * 2 + 1 and len(g.steps) == 3001
     assert float(g.nodes[0].grad) == pytest.approx(1.0001 ** 3000)

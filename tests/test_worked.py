@@ -47,7 +47,8 @@ def answer_key(text: str) -> dict[int, tuple[str, str]]:
 
 
 def trace_value(t, name: str) -> float:
-    """The trace's number for an answer-key name such as z^{(1)}_{0} or \\frac{\\partial L}{\\partial W^{(0)}_{1,2}}."""
+    """The trace's number for an answer-key name such as z^{(2)}_{1} or \\frac{\\partial L}{\\partial W^{(1)}_{2,3}}
+    (counted from 1, as the playground counts)."""
     lay = r"\^\{\((\d+)\)\}_\{(\d+)\}"
     rules = [
         (rf"z{lay}", lambda l, i: t.layers[l].z[i]),
@@ -62,12 +63,12 @@ def trace_value(t, name: str) -> float:
         (r"L", lambda: t.loss),
         (r"\\sigma\(a\)", lambda: t.prediction[0]),
         (r"p_\{(\d+)\}", lambda i: t.prediction[i]),
-        (r"y a\^\{\((\d+)\)\}_\{0\}", lambda l: (1.0 if t.target[0] == 1 else -1.0) * t.layers[l].a[0]),
+        (r"y a\^\{\((\d+)\)\}_\{1\}", lambda l: (1.0 if t.target[0] == 1 else -1.0) * t.layers[l].a[0]),
     ]
     for pattern, get in rules:
         m = re.fullmatch(pattern, name)
-        if m:
-            return float(get(*map(int, m.groups())))
+        if m:   # the playground's names count layers and neurons from 1
+            return float(get(*(int(g) - 1 for g in m.groups())))
     raise AssertionError(f"answer key entry {name!r} is not a quantity the test knows")
 
 
@@ -101,7 +102,7 @@ def test_numbers_are_the_traces_and_blanks_sit_exactly_where_the_key_has_numbers
     assert used == set(key)
     # and the chain-rule line of each layer is written out
     for layer in range(len(t.layers)):
-        assert f"\\delta^{{({layer})}} = f'(z^{{({layer})}}) \\odot" in full
+        assert f"\\delta^{{({layer + 1})}} = f'(z^{{({layer + 1})}}) \\odot" in full
 
 
 # small networks, one per loss and activation: mathtext takes about 0.1 s a span

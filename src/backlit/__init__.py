@@ -35,6 +35,7 @@ from .engine import (
     concatenate,
     stack,
     matmul,
+    compile,
 )
 
 __version__ = "0.1.0"
@@ -43,12 +44,14 @@ import sys as _sys  # noqa: E402
 
 from . import nn  # noqa: E402  (it builds on the engine above)
 from .nn import functional, optim  # noqa: E402
-from .lab import data, graph  # noqa: E402  (callable: backlit.graph(tensor) draws its computation graph)
+from .lab import data  # noqa: E402
+from .lab import graph as _graph_module  # noqa: E402
+from .lab.graph import graph  # noqa: E402  (a plain function: backlit.graph(tensor) draws its computation graph)
 
-# ``import backlit.optim`` / ``backlit.functional`` / ``backlit.graph`` / ``backlit.data`` keep working:
-# they are backlit.nn.optim, backlit.nn.functional, backlit.lab.graph and backlit.lab.data, under their
-# old names.
-for _name, _module in {"functional": functional, "optim": optim, "graph": graph, "data": data}.items():
+# ``import backlit.optim`` / ``backlit.functional`` / ``backlit.data`` keep working, and so does
+# ``from backlit.graph import step_graph``: they are backlit.nn.optim, backlit.nn.functional,
+# backlit.lab.data and backlit.lab.graph, under their old names.
+for _name, _module in {"functional": functional, "optim": optim, "graph": _graph_module, "data": data}.items():
     _sys.modules.setdefault(f"{__name__}.{_name}", _module)
 del _name, _module
 

@@ -21,6 +21,18 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 PROBE = (Path(__file__).parent / "probe.js").read_text(encoding="utf-8")
 
+COLOUR_CHANGES = """(ms) => new Promise((resolve) => {
+    const links = [...document.querySelectorAll('#network .link')];
+    let changes = 0;
+    const obs = new MutationObserver((records) => {
+        for (const r of records) if (r.oldValue !== r.target.getAttribute('data-grad-sign')) changes++;
+    });
+    for (const l of links) obs.observe(l, {attributes: true, attributeFilter: ['data-grad-sign'], attributeOldValue: true});
+    const steps0 = window.backlitDebug.lastFrameHeader.step;
+    setTimeout(() => { obs.disconnect();
+        resolve({changes, links: links.length, steps: window.backlitDebug.lastFrameHeader.step - steps0}); }, ms);
+})"""
+
 # Waits are on DOM conditions; this only bounds them on a loaded 2-core machine.
 expect.set_options(timeout=20_000)
 
@@ -194,6 +206,10 @@ class App:
             }""",
             arg=expected,
         )
+
+    def colour_changes(self, ms: int) -> dict:
+        """How many times links changed colour (data-grad-sign) over ``ms``, out of how many links."""
+        return self.page.evaluate(COLOUR_CHANGES, ms)
 
     def blur(self) -> None:
         self.page.evaluate("() => { if (document.activeElement) document.activeElement.blur(); }")

@@ -193,7 +193,7 @@ def test_touch_taps_on_a_link_a_neuron_a_bias_and_a_point(browser, base_url):
         return {x: sp.x, y: sp.y};
     }""")
     page.touchscreen.tap(pt["x"], pt["y"])
-    expect(page.locator("#inspector h3")).to_contain_text("Weight h1.2 → h2.1")
+    expect(page.locator("#inspector h3")).to_contain_text("Weight W2[1,2] h1.2 → h2.1")
     # a bias (a moment later: two taps within 300 ms are one double tap)
     page.wait_for_timeout(400)
     page.locator('#network .bias[data-layer="0"][data-i="1"]').scroll_into_view_if_needed()

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backlit.lab import trace as explain, gradflow, graph
+from backlit.lab import trace as explain, gradflow
+from backlit.lab.graph import neuron_graph, step_graph
 from backlit import nn
 from backlit.cli import train
 
@@ -60,7 +61,7 @@ def current(page):
 
 def test_open_the_graph_and_step_backward_no_gradient_before_its_node(gv):
     model = nn.MLP([2, 3, 1], activation="tanh", seed=0)
-    d = graph.step_graph(model, X, 1).to_dict()
+    d = step_graph(model, X, 1).to_dict()
     gv.evaluate("d => window.gvTest.view.show(d)", d)
     assert gv.locator(".gv-node").count() == len(d["nodes"])
     assert gv.locator(".gv-edge").count() == len(d["edges"])
@@ -96,7 +97,7 @@ def test_open_the_graph_and_step_backward_no_gradient_before_its_node(gv):
 
 def test_fan_out_shows_the_contributions_arriving(gv):
     model = nn.MLP([2, 2, 1], activation="tanh", seed=0)
-    d = graph.step_graph(model, X, 1, regularization="l2", reg_rate=0.1).to_dict()
+    d = step_graph(model, X, 1, regularization="l2", reg_rate=0.1).to_dict()
     gv.evaluate("d => window.gvTest.view.show(d)", d)
     W1 = next(n for n in d["nodes"] if n["label"] == "W1")
     step = next(s for s in d["backward"] if s["node"] == W1["id"])
@@ -115,7 +116,7 @@ def test_fan_out_shows_the_contributions_arriving(gv):
 
 
 def test_forward_steps_reveal_values_in_order(gv):
-    d = graph.step_graph(nn.MLP([2, 2, 1], seed=0), X, 1).to_dict()
+    d = step_graph(nn.MLP([2, 2, 1], seed=0), X, 1).to_dict()
     gv.evaluate("d => window.gvTest.view.show(d)", d)
     gv.get_by_role("button", name="Reset").click()
     value = lambda i: gv.locator(f".gv-node[data-id='{i}'] .gv-value").text_content()   # noqa: E731
@@ -128,20 +129,20 @@ def test_forward_steps_reveal_values_in_order(gv):
 
 def test_zoom_into_a_neuron(gv):
     model = nn.MLP([2, 3, 1], activation="sigmoid", seed=1)
-    d = graph.step_graph(model, X, 1).to_dict()
+    d = step_graph(model, X, 1).to_dict()
     gv.evaluate("d => window.gvTest.view.show(d)", d)
     a1 = next(n for n in d["nodes"] if n["label"] == "a1 = sigmoid")
     node = gv.locator(f".gv-node[data-id='{a1['id']}']")
     node.focus()
     gv.keyboard.press("Enter")
-    gv.get_by_role("button", name="Zoom into neuron 2 of layer 1").click()
+    gv.get_by_role("button", name="Zoom into neuron h1.2").click()
     assert gv.evaluate("() => window.gvTest.zooms") == [{"layer": 0, "neuron": 1}]
     # the owner answers with the neuron's scalar graph (what the playground does)
     tr = explain.trace(model, X, 1)
-    nd = graph.neuron_graph(tr, 0, 1).to_dict()
+    nd = neuron_graph(tr, 0, 1).to_dict()
     gv.evaluate("d => window.gvTest.view.zoom(d)", nd)
     assert gv.locator(".gv-node").count() == len(nd["nodes"])
-    expect(gv.locator(".gv-title")).to_contain_text("neuron 2 of layer 1")
+    expect(gv.locator(".gv-title")).to_contain_text("neuron h1.2")
     assert all(t == "grad —" for t in shown_grads(gv).values())
     gv.get_by_role("button", name="Show all").click()
     grads = shown_grads(gv)
@@ -155,7 +156,7 @@ def test_zoom_into_a_neuron(gv):
 
 
 def test_reduced_motion_turns_transitions_off(gv):
-    d = graph.step_graph(nn.MLP([2, 2, 1], seed=0), X, 1).to_dict()
+    d = step_graph(nn.MLP([2, 2, 1], seed=0), X, 1).to_dict()
     gv.evaluate("d => window.gvTest.view.show(d)", d)
     css = "() => getComputedStyle(document.querySelector('.gv-edge')).transitionDuration"
     assert gv.evaluate(css) != "0s"

@@ -293,7 +293,7 @@ def test_tour_four_steps_each_advanced_by_its_control(first_visit, size):
     expect(c).to_be_hidden()
     assert page.locator(".tour-target").count() == 0
     assert page.evaluate("() => localStorage.getItem('backlit.tour')") == "done"
-    page.locator("#play").click()   # pause the training the tour started
+    # Next sample paused the training the tour started, to play that sample's own blame
     expect(page.locator("#play")).to_have_attribute("aria-label", "Train")
 
 

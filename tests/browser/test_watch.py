@@ -62,19 +62,6 @@ def test_the_default_pace_is_one_a_person_can_follow_and_the_slider_changes_it(o
     app.button("Pause").click()
 
 
-COLOUR_CHANGES = """(ms) => new Promise((resolve) => {
-    const links = [...document.querySelectorAll('#network .link')];
-    let changes = 0;
-    const obs = new MutationObserver((records) => {
-        for (const r of records) if (r.oldValue !== r.target.getAttribute('data-grad-sign')) changes++;
-    });
-    for (const l of links) obs.observe(l, {attributes: true, attributeFilter: ['data-grad-sign'], attributeOldValue: true});
-    const steps0 = window.backlitDebug.lastFrameHeader.step;
-    setTimeout(() => { obs.disconnect();
-        resolve({changes, links: links.length, steps: window.backlitDebug.lastFrameHeader.step - steps0}); }, ms);
-})"""
-
-
 def test_links_change_colour_rarely_while_training(opened):
     """Over 5 s of training on circle at the default pace, at most 20% of links change colour per second
     (to another colour or to grey): the links show the training set's gradient, not one batch's. And
@@ -82,14 +69,14 @@ def test_links_change_colour_rarely_while_training(opened):
     app = opened
     app.button("Train").click()
     app.page.wait_for_function("() => window.backlitDebug.lastFrameHeader.step > 10")
-    early = app.page.evaluate(COLOUR_CHANGES, 5000)
+    early = app.colour_changes(5000)
     assert early["steps"] > 20, early
     assert early["changes"] / early["links"] / 5.0 <= 0.20, early
     set_speed(app, 9)
     app.page.wait_for_function("() => window.backlitDebug.lastFrameHeader.test_acc >= 0.97", timeout=60_000)
     set_speed(app, 5)
     app.page.wait_for_timeout(1000)
-    learned = app.page.evaluate(COLOUR_CHANGES, 5000)
+    learned = app.colour_changes(5000)
     app.button("Pause").click()
     assert learned["steps"] > 20, learned
     assert learned["changes"] / learned["links"] / 5.0 <= 0.20, learned

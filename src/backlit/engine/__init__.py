@@ -10,6 +10,7 @@ To add an op, write an ``ops.Op`` subclass (a forward and its vector-Jacobian pr
 import numpy as _np
 
 from . import ops
+from .compile import Compiled, CompileError, compile  # noqa: A004 (torch's name)
 from .func import grad, value_and_grad
 from .gradcheck import GradcheckResult, gradcheck
 from .ops import Op, unbroadcast
@@ -147,5 +148,6 @@ __all__ = [
     "leaky_relu", "softplus", "clip", "softmax", "log_softmax", "maximum", "minimum", "where",
     "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "argmax", "argmin", "cumsum",
     "reshape", "transpose", "permute", "squeeze", "unsqueeze", "flatten", "expand", "flip", "gather",
-    "split", "chunk", "pad", "matmul", "concatenate", "cat", "stack",
+    "split", "chunk", "pad", "matmul", "concatenate", "cat", "stack", "Compiled", "CompileError",
+    # compile is left out of __all__: `from backlit import *` must not hide Python's builtin compile
 ]

@@ -1147,7 +1147,7 @@ class L2Penalty(Op):
         total = 0.0
         for w in ws:
             total = total + np.vdot(w, w)  # Σ w² of every element, in one BLAS call
-        return 0.5 * np.asarray(total, dtype=ws[0].dtype), None
+        return 0.5 * np.asanyarray(total, dtype=ws[0].dtype), None
 
     @staticmethod
     def backward(node, g):
@@ -1163,7 +1163,7 @@ class L1Penalty(Op):
         total = 0.0
         for w in ws:
             total = total + np.add.reduce(np.abs(w), axis=None)
-        return np.asarray(total, dtype=ws[0].dtype), None
+        return np.asanyarray(total, dtype=ws[0].dtype), None
 
     @staticmethod
     def backward(node, g):

@@ -547,9 +547,9 @@ def _accumulate(t, g):
     if t.grad is not None:
         t.grad += g
     elif g.shape == t.data.shape:
-        t.grad = np.array(g, dtype=t.data.dtype)
+        t.grad = g.astype(t.data.dtype)  # a copy (astype copies), as backlit.compile can follow it
     else:
-        t.grad = np.array(np.broadcast_to(g, t.data.shape), dtype=t.data.dtype)
+        t.grad = np.broadcast_to(g, t.data.shape).astype(t.data.dtype)
 
 
 # ---- building nodes -------------------------------------------------------------------------------
@@ -605,7 +605,7 @@ def _record(op, parents, out, ctx):
     copies its input; an op's output is already a fresh float array.
     """
     t = _new(Tensor)
-    t.data = out if out.__class__ is np.ndarray else np.asarray(out)
+    t.data = out if out.__class__ is np.ndarray else np.asanyarray(out)
     t.grad = None
     t._retain = False
     if _mode.enabled:

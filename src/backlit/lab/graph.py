@@ -1,12 +1,16 @@
 """The computation graph the engine records, as a picture and as data for the playground's graph view.
 
 ``graph(t)`` walks ``t.parents`` back to the leaves and keeps, for every tensor it meets, the op that
-made it (``t.op``), its shape, its value and its gradient (``t.grad``; "—" when there is none, never 0).
-The result renders as SVG in a notebook (``_repr_svg_``), saves ``.svg`` or ``.png`` (matplotlib, no
-Graphviz), and turns into the JSON the page draws (``to_dict``).
+made it (``t.op``), its shape, its value and its gradient. Once a backward pass has run through ``t``
+(a leaf holds a ``.grad``), every node's gradient is shown, intermediate ones too: the graph runs a
+backward pass of its own from ``t`` (keeping every intermediate gradient) and then puts every ``.grad``
+back as it found it, so what it shows is the gradient of ``t`` alone, and the caller's ``.grad`` values
+are untouched. Before any backward pass, gradients show as "—" (never 0). The result renders as SVG in a
+notebook (``_repr_svg_``), saves ``.svg`` or ``.png`` (matplotlib, no Graphviz), and turns into the
+JSON the page draws (``to_dict``). ``model=`` names the leaves by their parameter names.
 
-With ``backward=True`` it also runs the backward pass itself, keeping every intermediate gradient
-(``retain_grad``), and records it as *steps*, one node at a time in reverse topological order: the
+With ``backward=True`` it also records that backward pass as *steps*, one node at a time in reverse
+topological order: the
 gradient arriving at the node from each of its consumers (these add up where a value fans out), and
 what the node sends to each of its inputs. What it sends is the op's own vector-Jacobian product (the
 derivative rule in ``engine/ops.py``) applied to the node's gradient; for elementwise and scalar ops the
@@ -32,8 +36,9 @@ from html import escape
 
 import numpy as np
 
-from ..nn import functional as F
 from ..engine import Tensor, is_grad_enabled
+from ..engine.keep import kept_grads
+from ..nn import functional as F
 
 VERSION = 1
 MAX_CELLS = 64
@@ -43,6 +48,25 @@ NODE_W, NODE_H = 168, 78
 """A node's box in layout pixels (the page scales the whole drawing with the SVG viewBox)."""
 GAP_X, GAP_Y = 64, 22
 
+
+
+# Where a send has no per-element local derivative (the op mixes elements), the graph view shows the
+# rule instead: what the op multiplies the upstream gradient g by, for each input slot.
+LOCAL_RULES = {
+    ("linear", 0): "∂z/∂x = W: sends g · W",
+    ("linear", 1): "∂z/∂W = x: sends gᵀ · x (row i of g times x)",
+    ("linear", 2): "∂z/∂b = 1: sends g, summed over the batch",
+    ("matmul", 0): "sends g · Bᵀ", ("matmul", 1): "sends Aᵀ · g",
+    ("sum", 0): "1 for every element: g copied", ("mean", 0): "1/n for every element: g / n",
+    ("cross_entropy", 0): "softmax(z) − onehot(y), over the batch",
+    ("l2_penalty", None): "∂(Σw²)/∂W = 2W", ("l1_penalty", None): "∂(Σ|w|)/∂W = sign(W)",
+}
+
+
+def _local_rule(op: str, slot: int) -> str:
+    """The rule text for input ``slot`` of ``op`` (see LOCAL_RULES), or a plain sentence."""
+    rule = LOCAL_RULES.get((op, slot)) or LOCAL_RULES.get((op, None))
+    return rule or "no single number: the op mixes elements, the product is its vector-Jacobian product"
 
 
 def _vjp(node: Tensor, g: np.ndarray) -> tuple:
@@ -218,7 +242,8 @@ class Graph:
                 "arrivals": [{"from": c, "value": _cells(v), "text": _short(v)} for c, v in s.arrivals],
                 "sends": [{"to": p, "slot": slot, "local": None if loc is None else _cells(loc),
                            "upstream": _cells(s.grad), "product": _cells(prod),
-                           "text": {"local": "—" if loc is None else _short(loc), "upstream": _short(s.grad),
+                           "text": {"local": _local_rule(self.nodes[s.node].op, slot) if loc is None else _short(loc),
+                                    "upstream": _short(s.grad),
                                     "product": _short(prod)}}
                           for p, slot, loc, prod in s.sends],
             } for s in self.steps],
@@ -250,8 +275,9 @@ class Graph:
                        f'fill="{fill}" stroke="#445" stroke-width="1"/>')
             for i, line in enumerate(lines):
                 weight = ' font-weight="bold"' if i == 0 else ""
-                out.append(f'<text x="{x + 8:.1f}" y="{y + 17 + 18 * i:.1f}" font-size="12"{weight}>'
-                           f'{escape(line)}</text>')
+                text, size = _fit(line)
+                out.append(f'<text x="{x + 8:.1f}" y="{y + 17 + 18 * i:.1f}" font-size="{size:.1f}"{weight}>'
+                           f'{escape(text)}</text>')
             out.append("</g>")
         out.append("</svg>")
         return "\n".join(out)
@@ -288,7 +314,8 @@ class Graph:
             ax.add_patch(FancyBboxPatch((n.x - NODE_W / 2, n.y - NODE_H / 2), NODE_W, NODE_H,
                                         boxstyle="round,pad=0,rounding_size=6", fc=fill, ec="#445", lw=0.8))
             for i, line in enumerate(_lines(n)):
-                ax.text(n.x - NODE_W / 2 + 8, n.y - NODE_H / 2 + 14 + 18 * i, line, fontsize=8.5,
+                text, size = _fit(line)
+                ax.text(n.x - NODE_W / 2 + 8, n.y - NODE_H / 2 + 14 + 18 * i, text, fontsize=size * 0.72,
                         va="center", fontweight="bold" if i == 0 else "normal")
         fig.savefig(path)
 
@@ -300,41 +327,53 @@ class Graph:
 # Building graphs
 # --------------------------------------------------------------------------------------------------
 
-def graph(t: Tensor, backward: bool = False, names: dict | None = None, title: str | None = None) -> Graph:
-    """The graph the engine recorded below ``t``: each node's op, shape, value and grad.
+def graph(t: Tensor, backward: bool = False, names: dict | None = None, title: str | None = None,
+          model=None) -> Graph:
+    """The graph the engine recorded below ``t``: each node's op, shape, value and gradient.
 
-    With ``backward=True``, runs ``t.backward()`` keeping every intermediate gradient (leaves accumulate
-    as they always do) and records the sweep (``Graph.steps``). ``names`` maps tensors to labels, e.g.
-    ``{W: "W1", x: "x"}``.
+    Gradients appear once a backward pass has run through ``t`` (or with ``backward=True``): the graph
+    runs its own pass from ``t``, for every node, and leaves each ``.grad`` as it found it, so calling
+    it twice, or after ``t.backward()``, never adds anything up. ``backward=True`` also records the
+    sweep (``Graph.steps``). ``names`` maps tensors to labels, e.g. ``{W: "W1", x: "x"}``; ``model`` (an
+    ``nn.Module``) names its parameters: ``W1``, ``b1``, ... for an ``nn.MLP`` (as the playground does),
+    else their dotted names (``linears.0.weight``).
     """
-    names = {id(k): (v, None) for k, v in (names or {}).items()}
-    if not backward:
-        return Graph(t, names, title=title)
-    return _with_backward(t, names, {}, title)
+    labels = _model_names(model) if model is not None else {}
+    labels.update({id(k): (v, None) for k, v in (names or {}).items()})
+    order = _topological(t)
+    ran = any(p.grad is not None for p in order if not p.parents and p.requires_grad)
+    if not backward and not (ran and t.data.size == 1 and is_grad_enabled()):
+        return Graph(t, labels, title=title)
+    return _with_backward(t, labels, {}, title, steps=backward)
 
 
-def _with_backward(root: Tensor, names: dict, groups: dict, title, gradient=None, zoom=None) -> Graph:
-    """Run root.backward(gradient) with every intermediate gradient retained, and record the sweep.
+def _model_names(model) -> dict:
+    """id(parameter) -> its name: W1, b1, ... for an MLP (the playground's names), else dotted paths."""
+    linears = getattr(model, "linears", None)
+    if linears is not None:
+        out = {}
+        for l, lin in enumerate(linears, start=1):
+            out[id(lin.weight)] = (f"W{l}", None)
+            out[id(lin.bias)] = (f"b{l}", None)
+        return out
+    return {id(p): (name, None) for name, p in model.named_parameters()}
 
-    The leaves' gradients are read from this pass alone (any earlier .grad is added back afterwards,
-    as a second backward() would have done), so the recorded arrivals sum to what is shown."""
+
+def _with_backward(root: Tensor, names: dict, groups: dict, title, gradient=None, zoom=None,
+                   steps: bool = True) -> Graph:
+    """Run root.backward(gradient) with every intermediate gradient retained, record the graph (and,
+    with ``steps``, the sweep), and leave every tensor's ``.grad`` as it was found."""
     if not is_grad_enabled():
         raise RuntimeError("graph(backward=True) runs a backward pass: call it outside no_grad()")
     order = _topological(root)
-    before = {}
-    for t in order:
-        if t.parents:
-            t.retain_grad()
-            t.grad = None
-        elif t.requires_grad:
-            before[id(t)] = t.grad
-            t.grad = None
-    root.backward(gradient)
-    g = Graph(root, names, groups, title=title, upstream=gradient, zoom=zoom)
-    g._record_steps(order)
-    for t in order:
-        if id(t) in before and before[id(t)] is not None:
-            t.grad = before[id(t)] + (0 if t.grad is None else t.grad)
+    with kept_grads(order):
+        for t in order:
+            if t.parents:
+                t.retain_grad()
+        root.backward(gradient)
+        g = Graph(root, names, groups, title=title, upstream=gradient, zoom=zoom)
+        if steps:
+            g._record_steps(order)
     return g
 
 
@@ -354,49 +393,44 @@ def step_graph(model, x, y, loss: str = "bce", features=None, regularization: st
     x_t = Tensor(X, requires_grad=True, dtype=dtype)
     names = {id(x_t): ("x (point)" if features else "x (input)", "input")}
     groups, zoom = {}, {}
-    params = [p for lin in model.linears for p in (lin.weight, lin.bias)]
-    saved = [p.grad for p in params]
-    for p in params:
-        p.grad = None
-    try:
-        plain = features is None or list(features) == ["x1", "x2"]
-        a = x_t if plain else _data.featurize(x_t, features)
-        if not plain:
-            names[id(a)] = ("features", None)
-            _name_below(a, x_t, groups, "features")
-        n_layers = len(model.linears)
-        for l, ((z, act), lin) in enumerate(zip(model.forward_layers(a), model.linears), start=1):
-            group = f"layer {l}" if l < n_layers else "output"
-            names[id(lin.weight)] = (f"W{l}", None)
-            names[id(lin.bias)] = (f"b{l}", None)
-            names[id(z)] = (f"z{l} = linear", None)
-            for t in (lin.weight, lin.bias, z):
-                groups[id(t)] = group
-            zoom[id(z)] = zoom[id(act)] = {"layer": l - 1, "neurons": lin.out_features}
-            if act is not z:
-                names[id(act)] = (f"a{l} = {act.op}", None)
-                groups[id(act)] = group
-            a = act
-        L = loss_function(loss)(a, losses.targets(y, loss, 1, model.sizes[-1]))
-        names[id(L)] = (f"loss ({loss})", None)
-        for p in L.parents:
-            if not p.requires_grad:
-                names[id(p)] = ("y (target)", None)
-        groups[id(L)] = "loss"
-        if regularization in ("l1", "l2") and reg_rate:
-            pen = penalty([lin.weight for lin in model.linears], regularization)
-            names[id(pen)] = (f"{regularization} penalty", None)
-            scaled = reg_rate * pen
-            total = L + scaled
-            for t, label in ((scaled, f"× {reg_rate:g}"), (total, "loss + penalty")):
-                names[id(t)] = (label, None)
-            for t in (pen, scaled, total):
-                groups[id(t)] = "loss"
-            L = total
-        g = _with_backward(L, names, groups, title="one training step, op by op", zoom=zoom)
-    finally:
-        for p, s in zip(params, saved):
-            p.grad = s
+    plain = features is None or list(features) == ["x1", "x2"]
+    a = x_t if plain else _data.featurize(x_t, features)
+    if not plain:
+        names[id(a)] = ("features", None)
+        _name_below(a, x_t, groups, "features")
+    n_layers = len(model.linears)
+    for l, ((z, act), lin) in enumerate(zip(model.forward_layers(a), model.linears), start=1):
+        group = f"layer {l}" if l < n_layers else "output"
+        names[id(lin.weight)] = (f"W{l}", None)
+        names[id(lin.bias)] = (f"b{l}", None)
+        names[id(z)] = (f"z{l} = linear", None)
+        for t in (lin.weight, lin.bias, z):
+            groups[id(t)] = group
+        # the playground's names of the neurons a zoom opens: h{l}.{k}, or out / out.{k}
+        who = ([f"h{l}.{k + 1}" for k in range(lin.out_features)] if l < n_layers else
+               ["out"] if lin.out_features == 1 else [f"out.{k + 1}" for k in range(lin.out_features)])
+        zoom[id(z)] = zoom[id(act)] = {"layer": l - 1, "neurons": lin.out_features, "names": who}
+        if act is not z:
+            names[id(act)] = (f"a{l} = {act.op}", None)
+            groups[id(act)] = group
+        a = act
+    L = loss_function(loss)(a, losses.targets(y, loss, 1, model.sizes[-1]))
+    names[id(L)] = (f"loss ({loss})", None)
+    for p in L.parents:
+        if not p.requires_grad:
+            names[id(p)] = ("y (target)", None)
+    groups[id(L)] = "loss"
+    if regularization in ("l1", "l2") and reg_rate:
+        pen = penalty([lin.weight for lin in model.linears], regularization)
+        names[id(pen)] = (f"{regularization} penalty", None)
+        scaled = reg_rate * pen
+        total = L + scaled
+        for t, label in ((scaled, f"× {reg_rate:g}"), (total, "loss + penalty")):
+            names[id(t)] = (label, None)
+        for t in (pen, scaled, total):
+            groups[id(t)] = "loss"
+        L = total
+    g = _with_backward(L, names, groups, title="one training step, op by op", zoom=zoom)
     return g
 
 
@@ -414,27 +448,34 @@ def neuron_graph(trace, layer: int, i: int) -> Graph:
     a_in = np.asarray(trace.a_in(layer), dtype=float).reshape(-1)
     W, b = lt.weight[i], lt.bias[i]
     names, groups = {}, {}
-    src = "x" if layer == 0 else f"a{layer}"
+    # the playground's names: h{layer}.{k} counts from 1, W{l}[i,j] runs from neuron j to neuron i
+    from .data import FEATURES
+
+    features = [FEATURES[f].label if f in FEATURES else f for f in (trace.features or ["x1", "x2"])]
+    source = [(features[j] if j < len(features) else f"x{j + 1}") if layer == 0 else f"h{layer}.{j + 1}"
+              for j in range(len(a_in))]
+    last = layer == len(trace.layers) - 1
+    me = ("out" if len(np.atleast_1d(lt.bias)) == 1 else f"out.{i + 1}") if last else f"h{layer + 1}.{i + 1}"
     total = None
     for j, (w_j, a_j) in enumerate(zip(W, a_in)):
         w = Tensor(w_j, requires_grad=True)
         a = Tensor(a_j, requires_grad=True)
-        names[id(w)] = (f"w{j + 1} (W{layer + 1}[{i + 1},{j + 1}])", None)
-        names[id(a)] = (f"{src}[{j + 1}]", "input")
+        names[id(w)] = (f"W{layer + 1}[{i + 1},{j + 1}]", None)
+        names[id(a)] = (f"a of {source[j]}", "input")
         prod = w * a
-        names[id(prod)] = (f"w{j + 1}·{src}[{j + 1}]", None)
+        names[id(prod)] = (f"W{layer + 1}[{i + 1},{j + 1}] · {source[j]}", None)
         total = prod if total is None else total + prod
         if j:
             names[id(total)] = ("Σ wⱼ·aⱼ" if j == len(W) - 1 else "running sum", None)
     bias = Tensor(b, requires_grad=True)
-    names[id(bias)] = (f"b (b{layer + 1}[{i + 1}])", None)
+    names[id(bias)] = (f"b{layer + 1}[{i + 1}]", None)
     z = total + bias
     names[id(z)] = ("z = Σ + b", None)
     out = F.activation(z, lt.activation)
     if out is not z:
         names[id(out)] = (f"a = {lt.activation}(z)", None)
     upstream = np.asarray(np.asarray(lt.grad_a, dtype=float).reshape(-1)[i])
-    title = f"neuron {i + 1} of layer {layer + 1}, on scalars; dL/da = {upstream.item():.4g} from the layers above"
+    title = f"neuron {me}, on scalars; dL/da = {upstream.item():.4g} from the layers above"
     return _with_backward(out, names, groups, title=title, gradient=upstream)
 
 
@@ -503,20 +544,20 @@ def _lines(n: Node) -> list[str]:
     """The four lines of a node's box: its name, op and shape, value, grad."""
     shape = "scalar" if not n.shape else "×".join(map(str, n.shape))
     kind = n.op if n.role == "op" else {"param": "parameter", "input": "input", "const": "constant"}[n.role]
-    kind = kind if len(kind) <= 18 else kind[:17] + "…"
     grad = "—" if n.grad is None else _short(n.grad)
     return [n.label, f"{kind} · {shape}", f"value {_short(n.value)}", f"grad {grad}"]
 
 
-# ``backlit.graph(t)`` reads as the function above, while ``backlit.graph.step_graph`` and
-# ``import backlit.graph`` keep working: the module itself is callable (module __class__ assignment,
-# supported since Python 3.5), rather than a function shadowing its own module.
-class _CallableModule(type(math)):
-    def __call__(self, t: Tensor, backward: bool = False, names: dict | None = None,
-                 title: str | None = None) -> Graph:
-        return graph(t, backward=backward, names=names, title=title)
+CHAR_W = 0.6
+"""A sans-serif character's width, as a fraction of its font size (a generous average)."""
 
 
-import sys as _sys  # noqa: E402
-
-_sys.modules[__name__].__class__ = _CallableModule
+def _fit(line: str, size: float = 12.0, smallest: float = 8.5) -> tuple[str, float]:
+    """The line and a font size at which it fits inside a node's box: smaller type first, then an
+    ellipsis (the box's <title> keeps the whole text)."""
+    room = NODE_W - 16
+    if len(line) * CHAR_W * size <= room:
+        return line, size
+    size = max(smallest, math.floor(10 * room / (len(line) * CHAR_W)) / 10)
+    most = int(room / (CHAR_W * size))
+    return (line if len(line) <= most else line[: most - 1] + "…"), size

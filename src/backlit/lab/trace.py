@@ -17,7 +17,9 @@ previous column to neuron i of layer l.
 
 from __future__ import annotations
 
+import copy
 import time
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -26,7 +28,8 @@ import numpy as np
 
 from . import data as _data
 from ..nn import functional as F
-from ..engine import Tensor, is_grad_enabled, no_grad
+from ..engine import Tensor, as_tensor, is_grad_enabled, no_grad
+from ..engine.keep import kept_grads
 from ..nn import activations, loss_function, losses
 
 VERSION = 1
@@ -243,23 +246,25 @@ class Trace:
     def _formula(self, layer, i, j, delta, a_in, product, fp, grad_a, terms, total):
         """(the formula, lines joined by newlines; for the output layer the loss line alone, else None)."""
         L = len(self.layers)
-        d = f"δ{layer}[{i}]"
+        # the playground's names: layers and neurons count from 1 (W2[3,1] feeds neuron 3 of layer 2)
+        n, m = layer + 1, i + 1
+        d = f"δ{n}[{m}]"
         if j == "bias":
-            head = f"∂L/∂b{layer}[{i}] = {d} · 1"
+            head = f"∂L/∂b{n}[{m}] = {d} · 1"
         else:
             if layer > 0:
-                src = f"a{layer - 1}[{j}]"
+                src = f"a{layer}[{j + 1}]"
             elif self.features is not None:
                 src = _data.FEATURES[self.features[j]].label
             else:
-                src = f"x[{j}]"
-            head = f"∂L/∂W{layer}[{i},{j}] = {d} · {src}"
+                src = f"x[{j + 1}]"
+            head = f"∂L/∂W{n}[{m},{j + 1}] = {d} · {src}"
         if self.batched:
             lines = [f"{head.replace(' = ', ' = Σₙ ', 1)} over {self.n} samples = {_fmt(product)}"]
         else:
             lines = [f"{head} = {_par(delta[0])} · {_par(a_in[0])} = {_fmt(product)}"]
         if layer < L - 1:
-            rule = f"{d} = f′(z{layer}[{i}]) · Σₖ W{layer + 1}[k,{i}] · δ{layer + 1}[k]"
+            rule = f"{d} = f′(z{n}[{m}]) · Σₖ W{n + 1}[k,{m}] · δ{n + 1}[k]"
             if self.batched:
                 lines.append(rule + "  (for each sample)")
             else:
@@ -451,8 +456,7 @@ class Trace:
             loss_fn(out, target).backward()
 
         with self._weights():
-            saved = [p.grad for p in params]
-            try:
+            with kept_grads(params):
                 fb = []
                 for _ in range(runs):
                     for p in params:
@@ -460,9 +464,6 @@ class Trace:
                     t0 = clock()
                     forward_backward()
                     fb.append(clock() - t0)
-            finally:
-                for p, g in zip(params, saved):
-                    p.grad = g
             fwd = []
             for _ in range(runs):
                 t0 = clock()
@@ -528,6 +529,25 @@ class Trace:
 _COST_TIMES: dict = {}
 
 
+def training_pass(model, x: Tensor, target, loss: str):
+    """One forward and backward pass of ``model`` over a batch, keeping only what the playground's frame
+    draws, as one flat tuple: ``(loss, output, *zs, *activations, *deltas, *grads_W, *grads_b)``, one
+    array per layer in each group (δ = dL/dz of the batch's mean loss). ``x`` is the model's input (already featurized),
+    ``target`` as the loss takes it. The same numbers as :func:`trace` (which records much more), in a
+    form ``backlit.compile`` can record and replay. The parameters' ``.grad`` are left as they were.
+    """
+    with kept_grads(_params(model)):
+        zas = model.forward_layers(x)
+        L = loss_function(loss)(zas[-1][1], target)
+        for z, _ in zas:
+            z.retain_grad()
+        L.backward()
+        result = (L.data, zas[-1][1].data, *[z.data for z, _ in zas], *[a.data for _, a in zas],
+                  *[z.grad for z, _ in zas], *[lin.weight.grad for lin in model.linears],
+                  *[lin.bias.grad for lin in model.linears])
+    return result
+
+
 def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=None) -> Trace:
     """Record one forward and one backward pass of ``model`` (an ``nn.MLP``) on ``x`` with target ``y``.
 
@@ -554,11 +574,7 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
     n, k = len(X2), model.sizes[-1]
     target = losses.targets(y, loss, n, k)
 
-    params = _params(model)
-    saved = [p.grad for p in params]
-    for p in params:
-        p.grad = None
-    try:
+    with kept_grads(_params(model)):
         t0 = time.perf_counter()
         x_t = Tensor(X2, requires_grad=True, dtype=dtype)
         # x1, x2 alone is the identity map: skip the three no-op graph nodes (same numbers, same grads)
@@ -576,9 +592,6 @@ def trace(model, x, y, loss: str = "bce", features=None, train_X=None, train_y=N
         # ours alone once the saved .grad values are put back below, so no copies
         grads_W = [_grad(lin.weight) for lin in model.linears]
         grads_b = [_grad(lin.bias) for lin in model.linears]
-    finally:
-        for p, g in zip(params, saved):
-            p.grad = g
 
     one = (lambda a: a) if batched else (lambda a: a[0])
     layers = [LayerTrace(act, lin.weight.data.copy(), lin.bias.data.copy(), one(z.data), one(a.data),
@@ -628,6 +641,33 @@ def _axes(lo: float, hi: float, res: int):
 
 
 @lru_cache(maxsize=16)
+def _grid_inputs_as(lo: float, hi: float, res: int, nr: int, features, dtype: str):
+    """:func:`_grid_inputs` in another dtype; read-only, cached."""
+    inputs = _grid_inputs(lo, hi, res, nr, features).astype(dtype)
+    inputs.setflags(write=False)
+    return inputs
+
+
+_shadows: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _shadow(model, dtype):
+    """A copy of ``model`` holding its weights in ``dtype``, kept per model and refreshed on each call
+    (in place: the weights are copied, nothing is allocated)."""
+    held = _shadows.get(model)
+    if held is None or held[0] != dtype:
+        twin = copy.deepcopy(model)
+        for p in twin.parameters():
+            p.data = p.data.astype(dtype)
+            p.grad = None
+        held = (np.dtype(dtype), twin, list(zip(model.parameters(), twin.parameters())))
+        _shadows[model] = held
+    for src, dst in held[2]:
+        np.copyto(dst.data, src.data, casting="same_kind")
+    return held[1]
+
+
+@lru_cache(maxsize=16)
 def _grid_inputs(lo: float, hi: float, res: int, nr: int, features):
     """The fine grid's points followed by the coarse grid's, featurized; read-only, cached."""
     pts = []
@@ -643,27 +683,31 @@ def _grid_inputs(lo: float, hi: float, res: int, nr: int, features):
 
 
 def grid(model, extent=(-6.0, 6.0), resolution: int = 100, neuron_resolution: int = 25,
-         features=None) -> Grid:
+         features=None, dtype=None) -> Grid:
     """Evaluate ``model`` over the plane: the fine output grid and every neuron's coarse map, in one
     batched evaluation under ``no_grad`` (the coarse points ride along after the fine ones).
 
-    ``features`` as in :func:`trace`; without it the model must take the raw 2-D point.
+    ``features`` as in :func:`trace`; without it the model must take the raw 2-D point. ``dtype``
+    (default: the model's) evaluates a copy of the model in that dtype: float32 is 2-5x cheaper than
+    float64 and plenty for maps drawn at 8 bits.
     """
+    if dtype is not None and np.dtype(dtype) != model.linears[0].weight.dtype:
+        model = _shadow(model, np.dtype(dtype))
     lo, hi = (float(-extent), float(extent)) if np.isscalar(extent) else map(float, extent)
     _check_width(model, features)
     res, nr = int(resolution), int(neuron_resolution)
     if res < 2 or nr < 2:
         raise ValueError(f"grid resolutions must be at least 2, got {res} and {nr}")
-    inputs = _grid_inputs(lo, hi, res, nr, None if features is None else tuple(features))
-    total, m, cn = len(inputs), res * res, nr * nr
     dtype = model.linears[0].weight.dtype
+    inputs = _grid_inputs_as(lo, hi, res, nr, None if features is None else tuple(features), dtype.str)
+    total, m, cn = len(inputs), res * res, nr * nr
     out = np.empty((total, model.sizes[-1]), dtype=dtype)
     hidden = [np.empty((cn, n), dtype=dtype) for n in model.sizes[1:-1]]
     rows = _chunk_rows(model.sizes)
     with no_grad():
         for s in range(0, total, rows):
             e = min(s + rows, total)
-            zas = model.forward_layers(Tensor(inputs[s:e], dtype=dtype))
+            zas = model.forward_layers(as_tensor(inputs[s:e], dtype))  # read-only points: no copy
             out[s:e] = zas[-1][1].data
             if e > m:                     # this chunk holds coarse points: keep every neuron there
                 c = max(s, m)

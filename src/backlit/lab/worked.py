@@ -10,8 +10,8 @@ a numbered blank, then an answer key listing each blank's quantity and value. Th
 point, the inputs, the weights, the target) stay. A quantity used again later (a in the next layer's
 sum, delta in its gradients) keeps its blank number, so a student carries their own result forward.
 
-Notation, as in the playground: layers are numbered from 0; W^{(l)}_{i,j} connects input j of layer l
-to its neuron i; z^{(l)} = W^{(l)} a^{(l-1)} + b^{(l)}, a^{(l)} = f(z^{(l)}); the network's inputs
+Notation, as in the playground: layers and neurons count from 1; W^{(l)}_{i,j} (the playground's
+Wl[i,j]) connects input j of layer l to its neuron i; z^{(l)} = W^{(l)} a^{(l-1)} + b^{(l)}, a^{(l)} = f(z^{(l)}); the network's inputs
 (the features of the point (X_1, X_2)) are x_j. Math is inline ``$...$`` only, in the subset of LaTeX
 that matplotlib's mathtext, KaTeX and MathJax all read.
 """
@@ -79,7 +79,7 @@ class _Writer:
         return self.doc.num(("a", self.layer, i), "", self.a[i], factor)
 
     def p(self, i: int, factor: bool = False) -> str:
-        return self.doc.num(("p", i), f"p_{{{i}}}", self.pred[i], factor)
+        return self.doc.num(("p", i), f"p_{{{_ix(i)}}}", self.pred[i], factor)
 
     def loss(self) -> str:  # numbered where it is read, after the quantities it is made of
         return self.doc.num(("loss",), "L", self._loss)
@@ -91,8 +91,14 @@ def given(v) -> str:
     return f"({s})" if s.startswith("-") else s
 
 
-def _sup(l: int) -> str:
-    return f"^{{({l})}}"
+def _sup(l) -> str:
+    """A layer's superscript: layers count from 1, as in the playground (a symbol stays as it is)."""
+    return f"^{{({_ix(l)})}}"
+
+
+def _ix(k):
+    """A neuron's (or layer's) number as the playground shows it: from 1 (a symbol stays as it is)."""
+    return k + 1 if isinstance(k, (int, np.integer)) else k
 
 
 def markdown(trace, blanks: bool = False) -> str:
@@ -110,10 +116,11 @@ def markdown(trace, blanks: bool = False) -> str:
     row = losses.loss_class(trace.loss_name)
     doc.add(f"# {title}: one forward and one backward pass", "",
             f"Network {'-'.join(map(str, sizes))} (activation {', '.join(acts)}), loss: "
-            f"{row.long_label}, on one sample. Layers are numbered from 0, as in the "
-            f"playground: $z{_sup('l')} = W{_sup('l')} a{_sup('l-1')} + b{_sup('l')}$ and "
-            f"$a{_sup('l')} = f(z{_sup('l')})$, where $W{_sup('l')}_{{i,j}}$ connects input $j$ to "
-            f"neuron $i$ and $a{_sup(-1)}$ is the input $x$.", "")
+            f"{row.long_label}, on one sample. Layers and neurons count from 1, as in the "
+            f"playground (where neuron $i$ of hidden layer $l$ is h$l$.$i$): $z{_sup('l')} = W{_sup('l')} "
+            f"a{_sup('l-1')} + b{_sup('l')}$ and $a{_sup('l')} = f(z{_sup('l')})$, where $W{_sup('l')}_{{i,j}}$ "
+            f"(the playground's W$l$[$i$,$j$]) runs from input $j$ to neuron $i$ and $a^{{(0)}}$ is the input $x$.",
+            "")
     if blanks:
         doc.add("Fill in each numbered blank. The same number means the same quantity: carry your "
                 "result forward. The answer key is at the end.", "")
@@ -129,13 +136,13 @@ def markdown(trace, blanks: bool = False) -> str:
         tgt = f"label $y = {given(target[0])}$ (read as ${'-1' if target[0] == 0 else given(target[0])}$ " \
               f"by the {row.long_label} loss)"
     else:
-        tgt = "target " + ", ".join(f"$y_{{{i}}} = {given(t)}$" for i, t in enumerate(target)) \
+        tgt = "target " + ", ".join(f"$y_{{{_ix(i)}}} = {given(t)}$" for i, t in enumerate(target)) \
             if len(target) > 1 else f"target $y = {given(target[0])}$"
     if features is not None:
         doc.add(f"The point $(X_1, X_2) = ({tex_number(x[0])}, {tex_number(x[1])})$, {tgt}. "
                 f"The network's inputs are its features:", "")
         for j, name in enumerate(features):
-            doc.add(f"- $x_{{{j}}} = {data.FEATURES[name].tex} = {tex_number(inputs[j])}$")
+            doc.add(f"- $x_{{{_ix(j)}}} = {data.FEATURES[name].tex} = {tex_number(inputs[j])}$")
     else:
         doc.add(f"The input $x = ({', '.join(tex_number(v) for v in inputs)})$, {tgt}.")
     doc.add("")
@@ -143,31 +150,31 @@ def markdown(trace, blanks: bool = False) -> str:
     def a_prev(l: int, j: int, factor: bool = True) -> str:
         if l == 0:
             return given(inputs[j]) if factor else tex_number(inputs[j])
-        return doc.num(("a", l - 1, j), f"a{_sup(l - 1)}_{{{j}}}", layers[l - 1].a[j], factor)
+        return doc.num(("a", l - 1, j), f"a{_sup(l - 1)}_{{{_ix(j)}}}", layers[l - 1].a[j], factor)
 
     def a_name(l: int, j: int) -> str:
-        return f"x_{{{j}}}" if l == 0 else f"a{_sup(l - 1)}_{{{j}}}"
+        return f"x_{{{_ix(j)}}}" if l == 0 else f"a{_sup(l - 1)}_{{{_ix(j)}}}"
 
     # ---- forward ----------------------------------------------------------------------------------
     doc.add("## Forward pass", "")
     for l, lt in enumerate(layers):
         out_n, in_n = lt.weight.shape
         f = activations.get(lt.activation)
-        doc.add(f"### Layer {l}: {in_n} → {out_n}, activation "
+        doc.add(f"### Layer {_ix(l)}: {in_n} → {out_n}, activation "
                 f"{f.name if not f.identity else 'none (' + f.name + ')'}", "")
         for i in range(out_n):
             terms = " + ".join(f"{given(lt.weight[i, j])} \\cdot {a_prev(l, j)}" for j in range(in_n))
-            z = doc.num(("z", l, i), f"z{_sup(l)}_{{{i}}}", lt.z[i])
-            doc.add(f"- $z{_sup(l)}_{{{i}}} = \\sum_j W{_sup(l)}_{{{i},j}} {a_name(l, 'j')} + b{_sup(l)}_{{{i}}}"
+            z = doc.num(("z", l, i), f"z{_sup(l)}_{{{_ix(i)}}}", lt.z[i])
+            doc.add(f"- $z{_sup(l)}_{{{_ix(i)}}} = \\sum_j W{_sup(l)}_{{{_ix(i)},j}} {a_name(l, 'j')} + b{_sup(l)}_{{{_ix(i)}}}"
                     f" = {terms} + {given(lt.bias[i])} = {z}$")
             if f.identity:
-                doc.add(f"- $a{_sup(l)}_{{{i}}} = z{_sup(l)}_{{{i}}} = "
-                        f"{doc.num(('a', l, i), f'a{_sup(l)}_{{{i}}}', lt.a[i])}$")
+                doc.add(f"- $a{_sup(l)}_{{{_ix(i)}}} = z{_sup(l)}_{{{_ix(i)}}} = "
+                        f"{doc.num(('a', l, i), f'a{_sup(l)}_{{{_ix(i)}}}', lt.a[i])}$")
             else:
                 tex = f.tex or rf"\mathrm{{{f.name}}}".replace("_", r"\_")
-                doc.add(f"- $a{_sup(l)}_{{{i}}} = {tex}(z{_sup(l)}_{{{i}}}) = "
+                doc.add(f"- $a{_sup(l)}_{{{_ix(i)}}} = {tex}(z{_sup(l)}_{{{_ix(i)}}}) = "
                         f"{tex}({doc.num(('z', l, i), '', lt.z[i])}) = "
-                        f"{doc.num(('a', l, i), f'a{_sup(l)}_{{{i}}}', lt.a[i])}$")
+                        f"{doc.num(('a', l, i), f'a{_sup(l)}_{{{_ix(i)}}}', lt.a[i])}$")
         doc.add("")
 
     # ---- the loss ---------------------------------------------------------------------------------
@@ -184,7 +191,7 @@ def markdown(trace, blanks: bool = False) -> str:
         lt = layers[l]
         out_n, in_n = lt.weight.shape
         fp = trace.f_prime(l)[0]
-        doc.add(f"### Layer {l}", "")
+        doc.add(f"### Layer {_ix(l)}", "")
         if l == L - 1:
             grad = f"\\frac{{\\partial L}}{{\\partial a{_sup(l)}}}"
             doc.add(f"Chain rule: $\\delta{_sup(l)} = f'(z{_sup(l)}) \\odot {grad}$, with "
@@ -193,7 +200,7 @@ def markdown(trace, blanks: bool = False) -> str:
             doc.add(f"Chain rule: $\\delta{_sup(l)} = f'(z{_sup(l)}) \\odot (W{_sup(l + 1)})^{{\\top}} "
                     f"\\delta{_sup(l + 1)}$.", "")
         for i in range(out_n):
-            ga_name = f"\\frac{{\\partial L}}{{\\partial a{_sup(l)}_{{{i}}}}}"
+            ga_name = f"\\frac{{\\partial L}}{{\\partial a{_sup(l)}_{{{_ix(i)}}}}}"
             ga = doc.num(("grad_a", l, i), ga_name, lt.grad_a[i])
             if l == L - 1:
                 formula = row.worked_grad(w, i)
@@ -204,33 +211,33 @@ def markdown(trace, blanks: bool = False) -> str:
                     f"{given(nxt.weight[m, i])} \\cdot "
                     f"{doc.num(('delta', l + 1, m), '', nxt.delta[m], True)}"
                     for m in range(nxt.weight.shape[0]))
-                doc.add(f"- ${ga_name} = \\sum_m W{_sup(l + 1)}_{{m,{i}}} \\delta{_sup(l + 1)}_{{m}} = "
+                doc.add(f"- ${ga_name} = \\sum_m W{_sup(l + 1)}_{{m,{_ix(i)}}} \\delta{_sup(l + 1)}_{{m}} = "
                         f"{terms} = {ga}$")
             f = activations.get(lt.activation)
-            slope_name = f"f'(z{_sup(l)}_{{{i}}})"
+            slope_name = f"f'(z{_sup(l)}_{{{_ix(i)}}})"
             slope = doc.num(("slope", l, i), slope_name, fp[i])
             if f.slope_tex:  # f'(z) written with the output a = f(z)
-                rule = f.slope_tex.format(a=f"a{_sup(l)}_{{{i}}}")
+                rule = f.slope_tex.format(a=f"a{_sup(l)}_{{{_ix(i)}}}")
                 form = f.slope_tex.format(a=doc.num(("a", l, i), "", lt.a[i]))
                 doc.add(f"- ${slope_name} = {rule} = {form} = {slope}$")
             else:
                 side = ">" if lt.z[i] > 0 else r"\leq"
-                note = f.slope_note.format(z=f"z{_sup(l)}_{{{i}}}", side=side) or f" ({f.fprime_text})"
+                note = f.slope_note.format(z=f"z{_sup(l)}_{{{_ix(i)}}}", side=side) or f" ({f.fprime_text})"
                 doc.add(f"- ${slope_name} = {slope}${note}")
-            delta = doc.num(("delta", l, i), f"\\delta{_sup(l)}_{{{i}}}", lt.delta[i])
-            doc.add(f"- $\\delta{_sup(l)}_{{{i}}} = {slope_name} \\cdot {ga_name} = "
+            delta = doc.num(("delta", l, i), f"\\delta{_sup(l)}_{{{_ix(i)}}}", lt.delta[i])
+            doc.add(f"- $\\delta{_sup(l)}_{{{_ix(i)}}} = {slope_name} \\cdot {ga_name} = "
                     f"{doc.num(('slope', l, i), '', fp[i], True)} \\cdot "
                     f"{doc.num(('grad_a', l, i), '', lt.grad_a[i], True)} = {delta}$")
         doc.add("", "Gradients of the weights and biases:", "")
         for i in range(out_n):
             d = doc.num(("delta", l, i), "", lt.delta[i], True)
             for j in range(in_n):
-                gw = doc.num(("grad_W", l, i, j), f"\\frac{{\\partial L}}{{\\partial W{_sup(l)}_{{{i},{j}}}}}",
+                gw = doc.num(("grad_W", l, i, j), f"\\frac{{\\partial L}}{{\\partial W{_sup(l)}_{{{_ix(i)},{_ix(j)}}}}}",
                              lt.grad_W[i, j])
-                doc.add(f"- $\\frac{{\\partial L}}{{\\partial W{_sup(l)}_{{{i},{j}}}}} = \\delta{_sup(l)}_{{{i}}}"
+                doc.add(f"- $\\frac{{\\partial L}}{{\\partial W{_sup(l)}_{{{_ix(i)},{_ix(j)}}}}} = \\delta{_sup(l)}_{{{_ix(i)}}}"
                         f" \\, {a_name(l, j)} = {d} \\cdot {a_prev(l, j)} = {gw}$")
-            gb = doc.num(("grad_b", l, i), f"\\frac{{\\partial L}}{{\\partial b{_sup(l)}_{{{i}}}}}", lt.grad_b[i])
-            doc.add(f"- $\\frac{{\\partial L}}{{\\partial b{_sup(l)}_{{{i}}}}} = \\delta{_sup(l)}_{{{i}}} "
+            gb = doc.num(("grad_b", l, i), f"\\frac{{\\partial L}}{{\\partial b{_sup(l)}_{{{_ix(i)}}}}}", lt.grad_b[i])
+            doc.add(f"- $\\frac{{\\partial L}}{{\\partial b{_sup(l)}_{{{_ix(i)}}}}} = \\delta{_sup(l)}_{{{_ix(i)}}} "
                     f"\\cdot 1 = {gb}$")
         doc.add("")
 
@@ -243,9 +250,9 @@ def markdown(trace, blanks: bool = False) -> str:
         terms = " + ".join(f"{given(first.weight[i, j])} \\cdot "
                            f"{doc.num(('delta', 0, i), '', first.delta[i], True)}"
                            for i in range(first.weight.shape[0]))
-        gx_name = f"\\frac{{\\partial L}}{{\\partial x_{{{j}}}}}"
+        gx_name = f"\\frac{{\\partial L}}{{\\partial x_{{{_ix(j)}}}}}"
         gx = doc.num(("grad_x", j), gx_name, fg[j])
-        doc.add(f"- ${gx_name} = \\sum_i W{_sup(0)}_{{i,{j}}} \\delta{_sup(0)}_{{i}} = {terms} = {gx}$")
+        doc.add(f"- ${gx_name} = \\sum_i W{_sup(0)}_{{i,{_ix(j)}}} \\delta{_sup(0)}_{{i}} = {terms} = {gx}$")
     doc.add("")
 
     if blanks:

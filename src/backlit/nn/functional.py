@@ -312,7 +312,7 @@ def hinge_loss(scores, target, reduction="mean"):
         raise ValueError(
             f"hinge_loss: scores shape {scores.data.shape} and target shape {y.shape} differ; reshape one "
             f"to match")
-    y = np.asarray(y, dtype=scores.data.dtype)
+    y = np.asanyarray(y, dtype=scores.data.dtype)
     if not (np.abs(y) == 1).all():  # not ±1: accept {0, 1} and map 0 -> -1
         if not ((y == 0) | (y == 1)).all():
             raise ValueError("hinge_loss: target must be in {-1, +1} or {0, 1}")

@@ -157,7 +157,7 @@ class BCEWithLogitsLoss(_Loss):
 
     @classmethod
     def worked_loss(cls, w):
-        return [f"- $p = \\sigma({w.o}_{{0}}) = 1 / (1 + e^{{-{w.o}_{{0}}}}) = {w.p(0)}$",
+        return [f"- $p = \\sigma({w.o}_{{1}}) = 1 / (1 + e^{{-{w.o}_{{1}}}}) = {w.p(0)}$",
                 f"- $L = {cls.tex} = {w.loss()}$"]
 
     @classmethod
@@ -192,20 +192,20 @@ class HingeLoss(_Loss):
     @classmethod
     def _margin(cls, w, i, factor=False):
         yv = cls.signed(w.target[i])
-        return yv, w.num(("margin",), f"y {w.o}_{{0}}", yv * float(w.a[i]), factor)
+        return yv, w.num(("margin",), f"y {w.o}_{{1}}", yv * float(w.a[i]), factor)
 
     @classmethod
     def worked_loss(cls, w):
         yv, margin = cls._margin(w, 0)
-        return [f"- $y \\, {w.o}_{{0}} = {w.given(yv)} \\cdot {w.out(0)} = {margin}$",
-                f"- $L = \\max(0, 1 - y \\, {w.o}_{{0}}) = {w.loss()}$"]
+        return [f"- $y \\, {w.o}_{{1}} = {w.given(yv)} \\cdot {w.out(0)} = {margin}$",
+                f"- $L = \\max(0, 1 - y \\, {w.o}_{{1}}) = {w.loss()}$"]
 
     @classmethod
     def worked_grad(cls, w, i):
         yv, margin = cls._margin(w, i, factor=True)
         if yv * float(w.a[i]) < 1:
-            return f"-y{w.per} \\;\\; (\\mathrm{{since}}\\; y \\, {w.o}_{{0}} = {margin} < 1)"
-        return f"0 \\;\\; (\\mathrm{{since}}\\; y \\, {w.o}_{{0}} = {margin} \\geq 1)"
+            return f"-y{w.per} \\;\\; (\\mathrm{{since}}\\; y \\, {w.o}_{{1}} = {margin} < 1)"
+        return f"0 \\;\\; (\\mathrm{{since}}\\; y \\, {w.o}_{{1}} = {margin} \\geq 1)"
 
 
 class MSELoss(_Loss):
@@ -233,11 +233,11 @@ class MSELoss(_Loss):
     def worked_loss(cls, w):
         if w.k > 1:
             return [f"- $L = \\frac{{1}}{{{w.k}}} \\sum_i ({w.o}_i - y_i)^2 = {w.loss()}$"]
-        return [f"- $L = ({w.o}_{{0}} - y)^2 = ({w.out(0)} - {w.given(w.target[0])})^2 = {w.loss()}$"]
+        return [f"- $L = ({w.o}_{{1}} - y)^2 = ({w.out(0)} - {w.given(w.target[0])})^2 = {w.loss()}$"]
 
     @classmethod
     def worked_grad(cls, w, i):
-        return f"2 ({w.o}_{{{i}}} - y){w.per} = 2 ({w.out(i)} - {w.given(w.target[i])}){w.per}"
+        return f"2 ({w.o}_{{{i + 1}}} - y){w.per} = 2 ({w.out(i)} - {w.given(w.target[i])}){w.per}"
 
 
 class CrossEntropyLoss(_Loss):
@@ -278,13 +278,14 @@ class CrossEntropyLoss(_Loss):
     @classmethod
     def worked_loss(cls, w):
         y = int(w.target[0])
-        lines = [f"- $p_{{{i}}} = \\mathrm{{softmax}}({w.o})_{{{i}}} = e^{{{w.o}_{{{i}}}}} / \\sum_c e^{{{w.o}_c}} = "
+        lines = [f"- $p_{{{i + 1}}} = \\mathrm{{softmax}}({w.o})_{{{i + 1}}} = e^{{{w.o}_{{{i + 1}}}}} / \\sum_c e^{{{w.o}_c}} = "
                  f"{w.p(i)}$" for i in range(w.k)]
-        return lines + [f"- $L = -\\log p_{{y}} = -\\log {w.p(y, factor=True)} = {w.loss()}$"]
+        return lines + [f"- $L = -\\log p_{{{y + 1}}}$ (class {y} is output neuron {y + 1}) $= "
+                        f"-\\log {w.p(y, factor=True)} = {w.loss()}$"]
 
     @classmethod
     def worked_grad(cls, w, i):
-        return f"p_{{{i}}} - [y = {i}] = {w.p(i, factor=True)} - {int(int(w.target[0]) == i)}"
+        return f"p_{{{i + 1}}} - [y = {i}] = {w.p(i, factor=True)} - {int(int(w.target[0]) == i)}"
 
 
 LOSSES: dict[str, type] = {}

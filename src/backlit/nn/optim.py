@@ -27,6 +27,9 @@ class Optimizer:
 
     hyper: tuple[str, ...] = ()  # names of the hyper-parameters besides lr, for state_dict()
     decoupled = False  # True: weight decay shrinks w directly (AdamW) instead of adding wd·w to g
+    # Python-side bookkeeping of a step (counters, and the numbers made from them): backlit.compile
+    # calls these again on every replay of a recorded step, and everything else is numpy on arrays.
+    _host_calls: tuple[str, ...] = ("_tick",)
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0):
         params = list(params)
@@ -50,17 +53,20 @@ class Optimizer:
 
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
-        self.steps += 1
+        self._tick()
         for p, state in zip(self.params, self.state):
             if p.grad is None:
                 continue
-            g = np.asarray(p.grad, dtype=p.data.dtype)
+            g = np.asanyarray(p.grad, dtype=p.data.dtype)
             if self.weight_decay:
                 if self.decoupled:
                     p.data *= 1 - self.lr * self.weight_decay
                 else:
                     g = g + self.weight_decay * p.data
             self._update(p.data, g, state)
+
+    def _tick(self) -> None:
+        self.steps += 1
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict) -> None:
         raise NotImplementedError
@@ -138,6 +144,7 @@ class Adam(Optimizer):
     """
 
     hyper = ("betas", "eps", "amsgrad")
+    _host_calls = ("_tick", "_corrections")
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False):
@@ -159,8 +166,7 @@ class Adam(Optimizer):
             state.update(step=0, exp_avg=np.zeros_like(w), exp_avg_sq=np.zeros_like(w))
             if self.amsgrad:
                 state["max_exp_avg_sq"] = np.zeros_like(w)
-        state["step"] += 1
-        t = state["step"]
+        step_size, correction2 = self._corrections(state)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= b1
         m += (1 - b1) * g
@@ -169,9 +175,15 @@ class Adam(Optimizer):
         if self.amsgrad:
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
-        step_size = self.lr / (1 - b1 ** t)
-        denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + self.eps
+        denom = np.sqrt(v) / correction2 + self.eps
         w -= step_size * (m / denom)
+
+    def _corrections(self, state):
+        """Count this parameter's step t; return lr / (1 - b1^t) and √(1 - b2^t)."""
+        state["step"] += 1
+        t = state["step"]
+        b1, b2 = self.betas
+        return self.lr / (1 - b1 ** t), math.sqrt(1 - b2 ** t)
 
 
 class AdamW(Adam):

@@ -26,8 +26,8 @@ from . import csvdata, export, lessons, settings
 from ..lab import data, trace as explain, gradflow, kinds
 from .. import nn
 from ..nn import optim
-from ..lab import graph as graph_module
-from ..engine import Tensor, no_grad
+from ..lab.graph import neuron_graph, step_graph
+from ..engine import Tensor, compile, no_grad  # noqa: A004 (backlit.compile)
 from .settings import Limits, ProtocolError
 
 SESSION_FORMAT = "backlit.session"
@@ -42,6 +42,17 @@ NUDGE_WRONG_STEPS = 12  # an already misclassified point walks this far deeper i
 EXPORTS = {"torch": "PyTorch script (.py)", "onnx": "ONNX model (.onnx)",
            "worked": "Worked example of this sample (.md)", "worked_blanks": "Exercise with answer key (.md)",
            "csv": "The data (.csv)"}
+
+
+def exports_menu() -> dict:
+    """The Export menu offers what this server can make: ONNX only with the onnx package installed;
+    without it the menu shows, unselectable, how to get it."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is not None:
+        return {"exports": EXPORTS, "exports_missing": {}}
+    return {"exports": {k: v for k, v in EXPORTS.items() if k != "onnx"},
+            "exports_missing": {EXPORTS["onnx"]: "pip install 'backlit[export]' where the server runs"}}
 
 
 class HistoryCursor:
@@ -123,6 +134,9 @@ class Playground:
 
     def _make_optimizer(self) -> None:
         self.optimizer = optim.make(self.config["optimizer"], self.model.parameters(), self.config["lr"])
+        # the step, recorded once per batch shape and replayed as flat numpy calls (same numbers)
+        self._step = compile(self._step_body)
+        self._pass = compile(explain.training_pass)
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
         """Targets in the layout the loss takes: class indices for cross-entropy, else (n, 1) floats."""
@@ -139,6 +153,18 @@ class Playground:
     def _loss(self, out: Tensor, target) -> Tensor:
         return nn.loss_function(self.loss_name)(out, target)
 
+    def _step_body(self, x: Tensor, target) -> Tensor:
+        """Forward, loss (with penalty), and, when the loss is finite, backward and the update."""
+        c = self.config
+        loss = self._loss(self.model(x), target)
+        if c["regularization"] != "none" and c["reg_rate"] > 0:
+            loss = loss + c["reg_rate"] * nn.penalty(self.model, c["regularization"])
+        if np.isfinite(loss.data):
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+        return loss
+
     def _train_step(self) -> float:
         """One optimizer step on the next batch; returns the batch's training loss (with penalty)."""
         c = self.config
@@ -147,15 +173,9 @@ class Playground:
         self._pos += len(xb)
         if self._pos >= self.n_train:
             self._new_epoch_order()
-        loss = self._loss(self.model(Tensor(xb)), nn.loss_class(self.loss_name).target(tb))
-        if c["regularization"] != "none" and c["reg_rate"] > 0:
-            loss = loss + c["reg_rate"] * nn.penalty(self.model, c["regularization"])
-        value = float(loss.data)
+        value = float(self._step(Tensor(xb), nn.loss_class(self.loss_name).target(tb)).data)
         if not np.isfinite(value):
             return value
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
         self.step_count += 1
         self.samples_seen += len(xb)
         self._version += 1
@@ -249,20 +269,23 @@ class Playground:
             self._pass_cache = (self._version, out)
             return out
         with np.errstate(all="ignore"):
-            tr = explain.trace(self.model, self.Xf_train, self.y_train, loss=self.loss_name)
+            # recorded once, then replayed as flat numpy calls (explain.trace's numbers, less of them)
+            loss, output, *rest = self._pass(self.model, Tensor(self.Xf_train), self.T_train, self.loss_name)
+            L = len(self.model.linears)
+            zs, acts, deltas, grads_W, grads_b = (rest[i * L:(i + 1) * L] for i in range(5))
             # the recorded δ are of the mean loss: one sample's own δ is n times larger
             n = self.n_train
-            per_w = n * max(float((np.abs(lt.delta).max(axis=1) * np.abs(tr.a_in(l)).max(axis=1)).max())
-                            for l, lt in enumerate(tr.layers))
-            per_delta = n * max(float(np.abs(lt.delta).max()) for lt in tr.layers)
-        acc = None if self.kind == "regression" else float(np.mean(self._predict_class(tr.output) == self.y_train))
+            a_in = [self.Xf_train, *acts[:-1]]
+            per_w = n * max(float((np.abs(d).max(axis=1) * np.abs(a).max(axis=1)).max()) for d, a in zip(deltas, a_in))
+            per_delta = n * max(float(np.abs(d).max()) for d in deltas)
+        acc = None if self.kind == "regression" else float(np.mean(self._predict_class(output) == self.y_train))
         with np.errstate(all="ignore"):
-            flow = gradflow.from_trace(tr)
-            badges = gradflow.badges([lt.z for lt in tr.layers[:-1]], self.model.activations[:-1])
+            flow = gradflow.layer_norms(deltas, grads_W)
+            badges = gradflow.badges(zs[:-1], self.model.activations[:-1])
         # badges: None when no neuron has one (the usual case: nothing to send)
-        out = {"train_loss": _float(tr.loss), "train_acc": acc, "gradflow": settings.json_safe(flow),
+        out = {"train_loss": _float(loss), "train_acc": acc, "gradflow": settings.json_safe(flow),
                "badges": badges if any(map(any, badges)) else None,
-               "train_grad": {"grad_W": [lt.grad_W for lt in tr.layers], "grad_b": [lt.grad_b for lt in tr.layers],
+               "train_grad": {"grad_W": grads_W, "grad_b": grads_b,
                               "scale": {"grad_W": _float(per_w), "delta": _float(per_delta)}}}
         self._pass_cache = (self._version, out)
         return out
@@ -313,7 +336,8 @@ class Playground:
         (:meth:`history_since`), so two viewers of one session never take history from each other."""
         with np.errstate(all="ignore"):
             g = explain.grid(self.model, extent=data.EXTENT, resolution=GRID_RES,
-                             neuron_resolution=NEURON_RES, features=self.config["features"])
+                             neuron_resolution=NEURON_RES, features=self.config["features"],
+                             dtype=np.float32)  # drawn at 8 bits: float32 is plenty, and cheaper
             fine = self._output_maps(g.output)  # (res, res, K)
             coarse = self._output_maps(np.moveaxis(g.output_neurons, 0, -1))  # (nr, nr, K)
             arrays: dict[str, np.ndarray] = {}
@@ -364,7 +388,7 @@ class Playground:
                "gradflow_layers": gradflow.layer_names(len(self.model.linears)),
                "custom_data": self.custom is not None}
         if schema:
-            msg["schema"] = {**settings.schema(self.limits), "exports": EXPORTS, "course": lessons.schema()}
+            msg["schema"] = {**settings.schema(self.limits), **exports_menu(), "course": lessons.schema()}
         return msg
 
     def points(self) -> dict:
@@ -645,7 +669,7 @@ class Playground:
         c = self.config
         self._require_points()
         with np.errstate(all="ignore"):
-            g = graph_module.step_graph(self.model, self.X_train[self.selected], self._target_of(self.selected),
+            g = step_graph(self.model, self.X_train[self.selected], self._target_of(self.selected),
                                         loss=self.loss_name, features=c["features"],
                                         regularization=c["regularization"], reg_rate=c["reg_rate"])
         return [{"type": "graph", "graph": g.to_dict()}]
@@ -655,7 +679,7 @@ class Playground:
         the activation, run through the engine on scalars."""
         self._check_index(layer, neuron)
         with np.errstate(all="ignore"):
-            g = graph_module.neuron_graph(self._trace(), layer, neuron)
+            g = neuron_graph(self._trace(), layer, neuron)
         return [{"type": "graph_zoom", "graph": g.to_dict()}]
 
     def code(self) -> list[dict]:
@@ -801,7 +825,9 @@ class Playground:
         row is reported by line; a bad file changes nothing."""
         kind = "regression" if self.kind == "regression" else "classification"
         try:
-            ds = csvdata.read_csv(text, kind=kind, max_rows=self.limits.max_points, rescale=bool(rescale))
+            # a point off the drawn plane would be an off-canvas sample: only [-6, 6]² (or rescale)
+            ds = csvdata.read_csv(text, kind=kind, max_rows=self.limits.max_points, rescale=bool(rescale),
+                                  limit=max(abs(v) for v in data.EXTENT))
         except csvdata.CSVError as e:
             raise CSVProblem(e) from None
         if ds.kind != self.kind:  # a multiclass file on a binary set, or the other way round

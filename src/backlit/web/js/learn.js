@@ -140,28 +140,35 @@ export class LearnPanel {
       el('p', { class: 'learn-lead' },
         'A network makes a guess, checks how wrong it was, and then asks every weight: how much of that ',
         'error was your doing? ', term('Backpropagation'), ' answers that question for all the weights at once. ',
-        'Hover over a paragraph below to see the part of the page it describes.'),
+        'Point at a paragraph below (hover over it, or tap it) to outline the part of the page it describes.'),
 
       section('forward', '1 · The forward pass: a guess',
         el('p', {}, 'Press ', el('b', {}, 'Forward'), '. The selected point enters on the left. Each neuron adds up ',
           'what arrives along its links, each input multiplied by that link\'s ', term('weight'), ', plus a ',
           term('bias'), '. Call that sum ', math('z'), '. The neuron then bends it with its ', term('activation function'),
           ' (tanh, ReLU, …) and passes the result, ', math('a'), ', to the right.'),
-        el('p', {}, 'The neurons light up column by column, left to right, and each one\'s fill is its ',
-          math('a'), '. The last column is the network\'s guess for this point.')),
+        el('p', {}, 'The neurons light up column by column, left to right, and the number under each one is its ',
+          math('a'), ' for this point (the bar beside it, its sign and size). A neuron\'s fill is its map: the ',
+          math('a'), ' it gives every point of the plane. The last column is the network\'s guess: the output ',
+          'has no activation of its own, so its number is ', math('z'), ', and the loss turns it into a prediction ',
+          '(the lines under it).')),
 
       section('loss', '2 · The loss: one number for "how wrong"',
         el('p', {}, 'The ', term('loss'), ' ', math('L'), ' compares the guess with the right answer and gives ',
           'one number: 0 for perfect, larger for worse. This network uses ', this.lossName, '. ',
-          'The Output panel shows the loss averaged over all the training and test points.')),
+          'The Output panel shows two averages: the training loss over the training points, and the test loss ',
+          'over the test points, which the network never trains on.')),
 
       section('backward', '3 · The backward pass and δ',
         el('p', {}, 'Press ', el('b', {}, 'Backward'), '. Now the network works right to left. For each neuron ',
           'it finds ', math('δ = ∂L/∂z'), ': how much the loss would change if that neuron\'s sum ', math('z'),
           ' moved up a tiny bit. (', math('∂L/∂z'), ' is read "the derivative of L with respect to z", ',
           'the slope of the loss along that one number.)'),
-        el('p', {}, 'The ', el('b', {}, 'halo'), ' around a neuron is ', math('|δ|'), ': a big halo means this ',
-          'neuron matters a lot for the error on this point. Each column\'s δ is built from the column to its right: ',
+        el('p', {}, 'The ', el('b', {}, 'halo'), ' around a neuron shows ', math('|δ|'), ': its ring grows as ',
+          math('√|δ|'), ', on one scale for every sample (a full ring is the largest ', math('|δ|'), ' any training ',
+          'sample has now), and a neuron under 1% of that has none. A wide ring means this neuron matters a lot ',
+          'for the error on this point; a saturated neuron, whose activation is flat, has almost none. ',
+          'Each column\'s δ is built from the column to its right: ',
           'send the δs back along the links, times their weights, then times the slope of the activation. ',
           'That is the ', term('chain rule'), ', and it is why a single sweep is enough.')),
 
@@ -171,8 +178,17 @@ export class LearnPanel {
           'Click any link to see those two numbers multiplied out.'),
         el('p', {}, 'A link\'s ', el('b', {}, 'colour'), ' is the sign of ', math('∂L/∂w'), '. ', inc(), ' (▲) means ',
           math('∂L/∂w < 0'), ': making the weight larger would lower the loss, so the loss wants it up. ',
-          dec(), ' (▼) means ', math('∂L/∂w > 0'), ': the loss wants it down. ',
-          'A thicker link carries more blame. The dashes and arrows say the same thing without colour.')),
+          dec(), ' (▼) means ', math('∂L/∂w > 0'), ': the loss wants it down. Grey means under 1% of full width: ',
+          'no real pull either way. ',
+          'A thicker link carries more blame. The dashes and arrows say the same thing without colour.'),
+        el('p', { 'data-naming': '' }, el('b', {}, 'Names. '), 'Layers and neurons count from 1, everywhere on this page ',
+          'and in what it exports. ', math('h2.3'), ' is neuron 3 of hidden layer 2; the inputs keep their feature ',
+          'names, as the Input column shows them, and the output is ', math('out'), ' (', math('out.2'), ' when there ',
+          'are several). ', math('W2'), ' and ', math('b2'), ' feed layer 2, and ', math('W2[3,1]'), ' is the weight from ',
+          'neuron 1 of the layer before (', math('h1.1'), ') into neuron 3 (', math('h2.3'), '): row = the neuron it ',
+          'feeds, column = the input it reads. ', math('δ(h2.3)'), ' is that neuron\'s ', math('∂L/∂z'), '. ',
+          '(PyTorch counts from 0: there ', math('W2[3,1]'), ' is ', el('code', {}, 'weight[2, 0]'), ' of the second ',
+          'layer\'s weights.)')),
 
       section('train', '5 · Learning: a small step downhill, many times',
         el('p', {}, 'Training moves every weight a little against its gradient: ',
@@ -208,7 +224,15 @@ export class LearnPanel {
           'the gradient of ', el('code', {}, 'f'), '. Here is this network, loss and optimizer in PyTorch:'),
         el('div', { class: 'learn-code' },
           el('div', { class: 'learn-code-bar' }, el('span', { class: 'learn-muted' }, 'Python · PyTorch'), this.copyNote, this.copyBtn),
-          el('pre', { tabIndex: 0, 'aria-label': 'PyTorch code for this network' }, this.code))),
+          el('pre', { tabIndex: 0, 'aria-label': 'PyTorch code for this network' }, this.code)),
+        el('p', {}, 'A step can also be ', term('recorded and replayed'), '. ', el('code', {}, 'backlit.compile(step)'),
+          ' runs one training step while it writes down every numpy call the forward pass, the backward pass ',
+          'and the update make; later steps replay that list into arrays made once, with no graph to build, and ',
+          'give the same numbers. The playground trains this way. ',
+          el('a', { href: 'https://docs.jax.dev/en/latest/automatic-differentiation.html', target: '_blank', rel: 'noopener' },
+            'JAX\'s grad() is the same idea'),
+          ': it traces your function once and returns a new function for its gradient, which ',
+          el('code', {}, 'jax.jit'), ' then compiles.')),
 
       section(null, 'Read more', refs),
     );
@@ -217,6 +241,7 @@ export class LearnPanel {
 
   renderColourWords() {
     const p = palette();
+    if (!p.incName) return;          // the palette has not arrived yet: keep the words there are
     for (const s of this.incWords) s.textContent = cap(p.incName);
     for (const s of this.decWords) s.textContent = cap(p.decName);
   }

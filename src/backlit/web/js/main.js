@@ -1,4 +1,6 @@
-// Wiring: socket <-> views. Holds the little page state there is; every number comes from the server.
+// Wiring: socket <-> views. The page's state is declared in store.js, messages are routed by router.js,
+// Predict, then reveal lives in predict.js; here the views are made and joined. Every number comes from
+// the server.
 
 import { openTransport } from './transport.js';
 import { readHash, writeHash, splitHash, encodeWeights, MAX_WEIGHT_CHARS } from './state.js';
@@ -22,28 +24,16 @@ import { el } from './format.js';
 import { Tour } from './tour.js';
 import { DataEditor } from './dataedit.js';
 import { Recorder } from './recorder.js';
+import { newStore } from './store.js';
+import { makeRouter } from './router.js';
+import { Predict } from './predict.js';
 import { LessonView, stripLessonHash } from './lesson.js';
 
 const $ = (id) => document.getElementById(id);
 const showTest = $('show-test');
 const discretize = $('discretize');
 
-const app = {
-  config: {},                    // the last validated config from the server
-  schema: null,                  // the settings table and registries, sent with the first state
-  state: null,
-  points: null,
-  header: null,
-  lastWeights: null,
-  selection: null,               // {index, point, label} of the selected sample, as the server sent it
-  playing: false,
-  diverged: false,
-  pending: new Map(),            // message id -> what to do with its reply (or its error)
-  drawCount: 0,                  // animation frames that drew something
-  drawMs: 0,                     // time spent drawing them
-  rafCount: 0,
-  framesReceived: 0,
-};
+const app = newStore();            // the page's declared state (store.js)
 
 window.backlitDebug = {
   get lastTrace() { return sample.trace; },
@@ -96,7 +86,7 @@ const socket = openTransport({
     banner.update(kind, info);
     if (kind !== 'connected') { app.pendingHidden = null; if (app.playing) setPlaying(false); }
   },
-  onMessage: handleMessage,
+  onMessage: (msg) => route(msg),
   onFrame: handleFrame,
 });
 
@@ -191,6 +181,9 @@ const inspector = new Inspector($('inspector'), {
     sample.invalidate();
   },
   neuronName: (c, i) => network.neuronName(c, i),
+  biasName: (l, i) => network.biasName(l, i),
+  // Predict, then reveal: nothing in the inspector gives a sign away before Backward has run
+  hiding: () => predicting() && network.phase !== 'backward-done',
   onOpenLink: (l, i, j) => openLink(l, i, j),
   onApplyUpdate: (scale) => withTrace(() => send('apply_update', { scale })),
   // values of neuron i in linear layer l from the current trace, for the inspector's explanation
@@ -243,42 +236,12 @@ function changeHidden(mutate) {
 }
 
 // ---- messages ------------------------------------------------------------------------------------
-function handleMessage(msg) {
-  const pending = msg.reply_to !== undefined ? app.pending.get(msg.reply_to) : undefined;
-  if (pending) app.pending.delete(msg.reply_to);
-  if (app.pendingHidden && msg.reply_to !== undefined && msg.reply_to >= app.pendingHidden.id) app.pendingHidden = null;
-  switch (msg.type) {
-    case 'state': onState(msg); if (pending && pending.onOk) pending.onOk(msg); break;
-    case 'points': onPoints(msg); break;
-    case 'selection': onSelection(msg); break;
-    case 'trace': onTrace(msg.trace || msg); break;
-    case 'blame': inspector.setBlame(msg.blame || msg); break;
-    case 'neuron': inspector.setNeuron(msg.neuron || msg); break;
-    case 'check': inspector.setCheck(msg); app.checkedAtStep = app.header ? app.header.step : null; break;
-    case 'nudge': plane.setNudge(msg); inspector.setNudge(msg); break;
-    case 'update':
-      inspector.clearCheck();
-      inspector.setUpdate(msg);
-      sample.invalidate();
-      sample.refresh();
-      break;
-    case 'session': download(msg.session); break;
-    case 'code': learn.onCode(msg); break;
-    case 'graph': graphView.show(msg.graph); break;
-    case 'graph_zoom': graphView.zoom(msg.graph); break;
-    case 'saliency': plane.setSaliency(msg.grad); app.saliencyStep = app.header ? app.header.step : null; break;
-    case 'export': saveExport(msg); break;
-    case 'lesson': course.onMessage(msg); writeHash(course.hash(app.urlState)); break;
-    case 'error': {
-      const m = (msg.message || 'error').split('\n')[0].replace(/:$/, '');   // a CSV's every bad line goes to its own list
-      const text = msg.field && !m.startsWith(msg.field) ? `${msg.field}: ${m}` : m;
-      flash(text, 'error');
-      if (pending && pending.onError) pending.onError(msg);
-      sample.failed();
-      break;
-    }
-    default: break;
-  }
+let route = () => {};                // the router, made once every view exists (see "wiring" below)
+
+function onErrorMessage(msg) {
+  const m = (msg.message || 'error').split('\n')[0].replace(/:$/, '');   // a CSV's every bad line goes to its own list
+  flash(msg.field && !m.startsWith(msg.field) ? `${msg.field}: ${m}` : m, 'error');
+  sample.failed();
 }
 
 function onPoints(msg) {
@@ -302,7 +265,9 @@ function adoptSchema(schema) {
   renderBadgeLegend($('badge-legend'), schema.badges);
   buildPresets(schema.presets);
   $('export').replaceChildren(el('option', { value: '' }, 'choose…'),
-    ...Object.entries(schema.exports || {}).map(([v, label]) => el('option', { value: v }, label)));
+    ...Object.entries(schema.exports || {}).map(([v, label]) => el('option', { value: v }, label)),
+    // what this server cannot make, and how to get it: shown, never selectable
+    ...Object.entries(schema.exports_missing || {}).map(([label, how]) => el('option', { disabled: true }, `${label}: ${how}`)));
   setColors(schema.palette);
   setExtent(schema.extent);
   setMapSchema(schema);
@@ -404,17 +369,20 @@ function onTrace(t) {
   plane.setInputGrad(t.input_grad || null);
   if (t.cost) inspector.setCost(t.cost);
   if (t.loss_name) inspector.setLossName(t.loss_name);
-  // keep the open inspector in step with the new trace
-  if (inspector.mode === 'link' && inspector.target) {
-    const { l, i, j } = inspector.target;
-    send('blame', { layer: l, i, j });
-  } else if (inspector.mode === 'bias' && inspector.target) {
-    send('blame', { layer: inspector.target.l, i: inspector.target.i, j: 'bias' });
-  } else if (inspector.mode === 'neuron' && inspector.target) {
-    send('neuron', { layer: inspector.target.c - 1, i: inspector.target.i });
-    inspector.updateIncoming(incomingOf(inspector.target.c, inspector.target.i));
-  }
+  refreshInspector();
   sample.received(t);
+}
+
+/** Keep the open inspector in step with the trace (or with Predict, then reveal). */
+function refreshInspector() {
+  const t = inspector.target;
+  if (!t) return;
+  if (inspector.mode === 'link') send('blame', { layer: t.l, i: t.i, j: t.j });
+  else if (inspector.mode === 'bias') send('blame', { layer: t.l, i: t.i, j: 'bias' });
+  else if (inspector.mode === 'neuron') {
+    send('neuron', { layer: t.c - 1, i: t.i });
+    inspector.updateIncoming(incomingOf(t.c, t.i));
+  }
 }
 
 /** Run fn once a current trace of the selected sample exists (selecting a sample first if needed). */
@@ -492,29 +460,51 @@ function doBackward() {
   if (current && (ph === 'forward-done' || ph === 'backward-done')) {
     stepper.cancel();
     network.setView({ phase: 'forward-done', fwdCol: network.nCols - 1, bwdCol: Infinity });
-    stepper.backward(current, () => gradeGuesses(current));
+    stepper.backward(current, () => revealed(current));
     return;
   }
   stepper.cancel();
   network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
   sample.invalidate();
-  withTrace((t) => stepper.forward(t, () => stepper.backward(t, () => gradeGuesses(t))));
+  withTrace((t) => stepper.forward(t, () => stepper.backward(t, () => revealed(t))));
 }
 
+/** Backward has run: grade the guesses, and let the inspector show what it held back. */
+function revealed(t) {
+  predict.grade(t);
+  if (predicting()) refreshInspector();
+}
+
+/**
+ * Next sample, whatever ran before (Train, Backward, nothing): the new sample's own forward and
+ * backward pass plays, so its pattern of blame lights up. With Predict, then reveal on, only its
+ * forward pass: the learner guesses, then presses Backward.
+ */
 function doNext() {
-  send('next_sample');
+  pauseIfPlaying();
+  stepper.cancel();
+  network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
+  sample.next((t) => stepper.forward(t, predicting() ? null : () => stepper.backward(t, () => revealed(t))));
 }
 
 function openLink(l, i, j) {
-  if (predicting()) { toggleGuess(l, i, j); return; }
+  if (predicting()) { predict.toggle(l, i, j); return; }
   network.select({ l, i, j }, null);
   const w = app.lastWeights?.weights?.[l]?.[i]?.[j] ?? null;
   inspector.showLink(l, i, j, {
     weight: w,
-    names: { from: network.neuronName(l, j), to: network.neuronName(l + 1, i) },
+    names: { from: network.neuronName(l, j), to: network.neuronName(l + 1, i), weight: network.weightName(l, i, j) },
     hasTrace: true,
   });
+  bringIntoView($('inspector'));
   withTrace(() => send('blame', { layer: l, i, j }));
+}
+
+/** An element that opens below the fold (or above it) scrolls just into view. */
+function bringIntoView(node) {
+  const r = node.getBoundingClientRect();
+  const vh = window.innerHeight || document.documentElement.clientHeight;
+  if (r.top < 0 || r.top > vh - 80) node.scrollIntoView({ block: 'nearest' });
 }
 
 /** The weights into neuron i of column c, with this sample's ∂L/∂w when the trace is current. */
@@ -536,6 +526,7 @@ function openNeuron(c, i) {
   inspector.showNeuron(c, i, network.neuronName(c, i), {
     isInput: c === 0, activation: (app.state && app.state.activations && app.state.activations[c - 1]) || '', incoming,
   });
+  bringIntoView($('inspector'));
   withTrace(() => send('neuron', { layer: c - 1, i }));
 }
 
@@ -543,6 +534,7 @@ function openBias(l, i) {
   network.select(null, { c: l + 1, i });
   const b = app.lastWeights?.biases?.[l]?.[i] ?? null;
   inspector.showBias(l, i, network.neuronName(l + 1, i), b);
+  bringIntoView($('inspector'));
   withTrace(() => send('blame', { layer: l, i, j: 'bias' }));
 }
 
@@ -638,38 +630,45 @@ function showNeuronOnPlane(t) {
   plane.setOverlay({ canvas: neuronMapCanvas(maps.data, index * nr * nr, nr, act), label: `neuron ${network.neuronName(t.c, t.i)}` });
 }
 
-// Predict, then reveal: before Backward the learner marks links ▲ (increase) or ▼ (decrease);
-// Backward then grades the guesses against the signs of the engine's own ∂L/∂w.
-const guesses = new Map();
-function predicting() { return $('predict-mode').checked; }
-function toggleGuess(l, i, j) {
-  const key = `${l},${i},${j}`;
-  const next = { undefined: 'increase', increase: 'decrease', decrease: undefined }[guesses.get(key)];
-  if (next) guesses.set(key, next); else guesses.delete(key);
-  network.setGuesses(guesses);
-  if (network.phase === 'backward-done') network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
-  predictStatus(`${guesses.size} guess${guesses.size === 1 ? '' : 'es'} marked: click a link again to flip it, then press Backward to reveal.`);
-}
-function predictStatus(text) { $('predict-status').hidden = !text; $('predict-status').textContent = text || ''; }
-function gradeGuesses(t) {
-  if (!guesses.size || !t || !t.layers) return;
-  let right = 0;
-  for (const [key, guess] of guesses) {
-    const [l, i, j] = key.split(',').map(Number);
-    const g = t.layers[l].grad_W[i][j];
-    if ((g < 0 ? 'increase' : 'decrease') === guess) right += 1;
-  }
-  $('predict-status').dataset.right = String(right);
-  $('predict-status').dataset.total = String(guesses.size);
-  predictStatus(`${right} of ${guesses.size} right. ✓ and ✗ mark your guesses; the colours are the true signs of ∂L/∂w.`);
-}
-$('predict-mode').addEventListener('change', (e) => {
-  guesses.clear();
-  network.setGuesses(guesses);
-  predictStatus(e.target.checked ? 'Click links to guess which way the loss wants each weight to move (▲ increase, ▼ decrease), then press Backward.' : '');
+// Predict, then reveal (predict.js): a blame already on screen would give the answers away, so ticking
+// it goes back to the forward pass that blame came from.
+const predict = new Predict({
+  checkbox: $('predict-mode'), status: $('predict-status'), network,
+  onToggle(on) {
+    if (on && (network.phase === 'backward' || network.phase === 'backward-done')) {
+      stepper.cancel();
+      network.setView(sample.trace ? { phase: 'forward-done', fwdCol: network.nCols - 1, bwdCol: Infinity }
+        : { phase: 'idle', fwdCol: -1, bwdCol: Infinity });
+    }
+    refreshInspector();
+  },
 });
+function predicting() { return predict.on; }
 
 // ---- wiring --------------------------------------------------------------------------------------
+route = makeRouter(app.pending, {
+  state: onState,
+  points: onPoints,
+  selection: onSelection,
+  trace: (m) => onTrace(m.trace || m),
+  blame: (m) => inspector.setBlame(m.blame || m),
+  neuron: (m) => inspector.setNeuron(m.neuron || m),
+  check: (m) => { inspector.setCheck(m); app.checkedAtStep = app.header ? app.header.step : null; },
+  nudge: (m) => { plane.setNudge(m); inspector.setNudge(m); },
+  update: (m) => { inspector.clearCheck(); inspector.setUpdate(m); sample.invalidate(); sample.refresh(); },
+  session: (m) => download(m.session),
+  code: (m) => learn.onCode(m),
+  graph: (m) => graphView.show(m.graph),
+  graph_zoom: (m) => graphView.zoom(m.graph),
+  saliency: (m) => { plane.setSaliency(m.grad); app.saliencyStep = app.header ? app.header.step : null; },
+  export: saveExport,
+  lesson: (m) => { course.onMessage(m); writeHash(course.hash(app.urlState)); },
+  error: onErrorMessage,
+}, {
+  beforeEach(msg) {   // a layer-size change is settled once any later reply arrives
+    if (app.pendingHidden && msg.reply_to !== undefined && msg.reply_to >= app.pendingHidden.id) app.pendingHidden = null;
+  },
+});
 $('play').addEventListener('click', togglePlay);
 $('step').addEventListener('click', () => { stepper.cancel(); network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity }); send('step'); });
 $('reset').addEventListener('click', () => { stepper.cancel(); network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity }); send('reset'); setPlaying(false); });
@@ -725,6 +724,7 @@ function applyPalette() {
   }
   try { localStorage.setItem('backlit.palette', $('cb-palette').checked ? 'cb' : 'default'); } catch { /* private mode */ }
   network.invalidate();
+  learn.renderColourWords();
 }
 try { $('cb-palette').checked = localStorage.getItem('backlit.palette') === 'cb'; } catch { /* ignore */ }
 $('cb-palette').addEventListener('change', applyPalette);
@@ -771,4 +771,4 @@ function frame() {
 requestAnimationFrame(frame);
 renderStatus();
 
-window.backlitViews = { network, plane, rail, inspector, dataEdit, recorder };
+window.backlitViews = { network, plane, rail, inspector, dataEdit, recorder, gradflow: gradflowStrip };

@@ -19,6 +19,9 @@ function at(a, ...idx) {
 }
 
 const NEUTRAL = '#5b6478';  // a link with no pull either way
+// A gradient under 1% of full width is no real pull: grey, with no halo and no arrow, in every view.
+export const GREY_BELOW = 0.01;
+const HOLD_MS = 6000;       // while training, a link keeps a colour at least this long
 
 function segmentDistance(x, y, [ax, ay], [bx, by]) {
   const dx = bx - ax; const dy = by - ay;
@@ -47,6 +50,7 @@ export class NetworkView {
     this.badges = null;          // frame.badges: per layer, per neuron: 'saturated' | 'dead' | null
     this.badgeGlyphs = {};
     this.guesses = new Map();    // Predict, then reveal: 'l,i,j' -> 'increase' | 'decrease'
+    this.predicting = false;     // Predict, then reveal is on: no gradient shows before Backward
     this.scale = null;           // {w, d}: the shared width scale (see observeScale)
     this.scaleTime = 0;
     this.phase = 'idle';
@@ -152,6 +156,7 @@ export class NetworkView {
   }
   setBadges(badges, glyphs) { this.badges = badges; if (glyphs) this.badgeGlyphs = glyphs; this.dirty = true; }
   setGuesses(guesses) { this.guesses = guesses; this.dirty = true; }
+  setPredicting(on) { this.predicting = !!on; this.dirty = true; }
 
   select(link, neuron) { this.selectedLink = link; this.selectedNeuron = neuron; this.dirty = true; }
   invalidate() { this.structDirty = true; this.dirty = true; this.mapsDirty = true; }
@@ -381,8 +386,10 @@ export class NetworkView {
 
   // ---- what each element shows ----------------------------------------------------------------
 
-  /** Gradients to show right now: {gradW, delta, inputDelta, source} or null. */
+  /** Gradients to show right now: {gradW, gradB, delta, inputDelta, source, fromCol} or null. */
   shownGradients() {
+    // Predict, then reveal: until Backward has run, no view gives the signs away
+    if (this.predicting && this.phase !== 'backward-done' && this.phase !== 'backward') return null;
     if ((this.phase === 'backward' || this.phase === 'backward-done') && this.sample && this.sample.layers) {
       const L = this.sample.layers;
       return {
@@ -400,6 +407,28 @@ export class NetworkView {
       };
     }
     return null;
+  }
+
+  /**
+   * What full width (and a full halo) stands for, {w, d}. Forward/Backward and Next sample share one
+   * scale: the largest |∂L/∂w| (|δ|) any single training sample has now, as the server measures it, so
+   * two samples can be compared by eye. The training view shows a mean, far smaller than any one
+   * sample's pull, and gets its own: the largest mean |∂L/∂w| (mean δ) it shows now.
+   */
+  widthScale(grads) {
+    if (!grads) return { w: 0, d: 0 };
+    const largest = (arrays, from) => {
+      let m = 0;
+      arrays.forEach((A, l) => {
+        if (l < from || !A) return;
+        for (const v of A.flat(2)) if (Number.isFinite(v)) m = Math.max(m, Math.abs(v));
+      });
+      return m;
+    };
+    if (grads.source === 'training') return { w: largest(grads.gradW, 0), d: largest(grads.delta, 0) };
+    if (this.scale) return { w: this.scale.w, d: this.scale.d };
+    // before the first frame has measured the shared scale: this view's own largest values
+    return { w: largest(grads.gradW, grads.fromCol), d: largest(grads.delta, grads.fromCol - 1) };
   }
 
   sampleValue(c, i) {
@@ -421,24 +450,31 @@ export class NetworkView {
   }
 
   /**
-   * While training, a link whose gradient is a sliver of full width draws grey ("no pull either way"),
-   * with hysteresis: it takes a colour above 2% of full width and loses it below 1%. Once a network has
-   * learned, its mean gradient hovers around 0 and its sign would flip every step; this keeps the
-   * picture still, and the colours meaningful.
+   * A gradient under GREY_BELOW of full width draws grey ("no pull either way") in every view. While
+   * training, with hysteresis: it takes a colour above twice that and loses it below; and a link keeps
+   * the colour it took for at least HOLD_MS. Once a network has learned, its mean gradient hovers
+   * around 0 and its sign would flip every step; this keeps the picture still (at most one change per
+   * link in HOLD_MS), and shows the trend.
    */
-  steadySign(sign, frac, prev) {
-    if (frac < 0.01) return 'none';
-    if (frac < 0.02) return prev === sign ? sign : 'none';
-    return sign;
+  steadySign(sign, frac, lk, now) {
+    let want = sign;
+    if (frac < GREY_BELOW) want = 'none';
+    else if (frac < 2 * GREY_BELOW && lk.trainSign !== sign) want = 'none';
+    const shown = lk.trainSign ?? 'none';
+    if (want === shown) return shown;
+    if (lk.trainSince !== undefined && now - lk.trainSince < HOLD_MS) return shown;
+    lk.trainSign = want; lk.trainSince = now;
+    return want;
   }
 
-  /** Say under the view what the links mean right now, and what full width stands for. */
-  drawKey(grads) {
+  /** Say under the view what the links and halos mean right now, and what full width stands for. */
+  drawKey(grads, scale) {
     if (!this.keyEl) return;
     const p = palette();
-    const mode = grads ? grads.source : 'weights';
-    const full = this.scale ? fmt(this.scale.w, 2) : '';
-    const text = `${mode}|${p.posName}|${p.incName}|${full}`;
+    const mode = grads ? grads.source : (this.predicting ? 'predict' : 'weights');
+    const full = scale.w > 0 ? fmt(scale.w, 2) : '';
+    const ring = scale.d > 0 ? fmt(scale.d, 2) : '…';
+    const text = `${mode}|${p.posName}|${p.incName}|${full}|${ring}`;
     if (text === this.keyText) return;
     this.keyText = text;
     const chip = (color, label) => {
@@ -447,193 +483,215 @@ export class NetworkView {
       c.append(e, label);
       return c;
     };
-    if (mode === 'weights') {
+    if (mode === 'weights' || mode === 'predict') {
       this.keyEl.replaceChildren('Links show the weights:', chip(p.pos, `${p.posName} +`), chip(p.neg, `${p.negName} −`),
-        '· thicker = larger |w| · click a link to inspect or edit it');
-    } else {
-      const whose = mode === 'sample' ? "this sample's ∂L/∂w"
-        : 'the whole training set\'s mean ∂L/∂w, recomputed every frame and smoothed over half a second (one batch alone would flicker)';
-      const scaleText = full ? ` · width grows as √|∂L/∂w|; full width = ${full}, the largest any one training sample has now` : '';
-      const grey = mode === 'training' ? ' · grey: under 2% of full width, no real pull' : '';
-      this.keyEl.replaceChildren(`Links show ${whose}${scaleText}${grey} · halo = |δ| of the neuron`);
+        '· thicker = larger |w| · ', mode === 'predict' ? 'the gradients stay hidden until Backward' : 'click a link to inspect or edit it');
+      return;
     }
+    const whose = mode === 'sample' ? "this sample's ∂L/∂w"
+      : "the whole training set's mean ∂L/∂w, recomputed every frame and smoothed over half a second (one batch alone would flicker); a link keeps a colour at least 6 s";
+    const fullIs = mode === 'sample' ? 'the largest any one training sample has now' : 'the largest mean |∂L/∂w| now';
+    const pct = `${Math.round(GREY_BELOW * 100)}%`;
+    const scaleText = full ? ` Width grows as √|∂L/∂w|: full width = ${full}, ${fullIs}.` : '';
+    this.keyEl.replaceChildren(
+      `Links show ${whose}:`, chip(p.increase, `${p.incName} ▲ increase`), chip(p.decrease, `${p.decName} ▼ decrease`),
+      chip(NEUTRAL, `grey: under ${pct} of full width, no real pull`),
+      `${scaleText} Halo = |δ| of the neuron: its ring grows as √|δ|, full ring = ${ring}; none under ${pct}.`);
   }
 
   drawSvg() {
     const grads = this.shownGradients();
-    this.drawKey(grads);
-    // the shared scale; before the first frame has measured it, this view's own largest value
-    let gmax = this.scale ? this.scale.w : 0;
-    let dmax = this.scale ? this.scale.d : 0;
-    if (grads && !this.scale) {
-      grads.gradW.forEach((W, l) => {
-        if (l < grads.fromCol || !W) return;
-        for (const row of W) for (const v of row) gmax = Math.max(gmax, Math.abs(v));
-      });
-      grads.delta.forEach((d, l) => {
-        if (l + 1 < grads.fromCol || !d) return;
-        for (const v of d) dmax = Math.max(dmax, Math.abs(v));
-      });
-    }
-    const manyLinks = this.links.length > 400;
-    let selected = null; let selWidth = 0;
+    const scale = this.widthScale(grads);
+    this.drawKey(grads, scale);
     // Thousands of changing SVG attributes cost more than a frame: with a big network, the live training
     // gradient is redrawn at 4 Hz (the heatmaps, plane and rail keep the full rate).
-    const now0 = performance.now();
-    const throttled = this.links.length > 300 && this.phase === 'idle' && now0 - this.linkTime < 250;
+    const now = performance.now();
+    const throttled = this.links.length > 300 && this.phase === 'idle' && now - this.linkTime < 250;
     this.linksPending = throttled;
-    if (!throttled) this.linkTime = now0;
-    for (const lk of (throttled ? [] : this.links)) {
+    if (throttled) { this.drawTitles(now); return; }
+    this.linkTime = now;
+    this.drawLinks(grads, scale.w);
+    this.drawTitles(now);
+    this.drawOutcome();
+    this.neurons.forEach((col, c) => col.forEach((nu, i) => this.drawNeuron(nu, c, i, grads, scale.d)));
+  }
+
+  /** One link: its gradient's sign and size when gradients are shown, else its weight's. */
+  linkLook(lk, grads, gmax, manyLinks) {
+    const w = at(this.weights, lk.l, lk.i, lk.j) ?? 0;
+    const g = grads && lk.l >= grads.fromCol ? at(grads.gradW, lk.l, lk.i, lk.j) : null;
+    if (g === null || g === undefined) {
+      // during Forward, links the signal has not crossed yet stay faint
+      return { w, g: null, sign: 'none', stroke: weightColor(w), width: 0.6 + 3.4 * Math.min(Math.abs(w), 2.5) / 2.5,
+        dash: null, glyph: '', opacity: this.isLayered && lk.l + 1 > this.fwdCol ? '0.18' : '0.7' };
+    }
+    const frac = gmax > 0 ? Math.abs(g) / gmax : 0;
+    let sign = g < 0 ? 'increase' : g > 0 ? 'decrease' : 'none';
+    sign = grads.source === 'training' ? this.steadySign(sign, frac, lk, performance.now())
+      : (frac < GREY_BELOW ? 'none' : sign);
+    return {
+      w, g, sign,
+      stroke: sign === 'none' ? NEUTRAL : gradientColor(g),
+      width: 0.8 + 7 * Math.sqrt(Math.min(1, frac)),   // √: small pulls stay visible
+      dash: sign === 'decrease' ? '7 4' : null,
+      glyph: sign !== 'none' && frac >= 0.2 && !manyLinks ? (g < 0 ? '▲' : '▼') : '',
+      opacity: '0.95',
+    };
+  }
+
+  drawLinks(grads, gmax) {
+    const manyLinks = this.links.length > 400;
+    let selected = null; let selWidth = 0;
+    for (const lk of this.links) {
       const c = lk.cache;
-      const w = at(this.weights, lk.l, lk.i, lk.j) ?? 0;
-      const g = grads && lk.l >= grads.fromCol ? at(grads.gradW, lk.l, lk.i, lk.j) : null;
-      let stroke; let width; let sign = 'none'; let dash = null; let glyph = ''; let opacity;
-      if (g !== null && g !== undefined) {
-        const frac = gmax > 0 ? Math.abs(g) / gmax : 0;
-        sign = g < 0 ? 'increase' : g > 0 ? 'decrease' : 'none';
-        if (grads.source === 'training') sign = lk.trainSign = this.steadySign(sign, frac, lk.trainSign);
-        stroke = sign === 'none' ? NEUTRAL : gradientColor(g);
-        width = 0.8 + 7 * Math.sqrt(Math.min(1, frac));   // √: small pulls stay visible
-        if (sign === 'decrease') dash = '7 4';
-        if (sign !== 'none' && frac >= 0.2 && !manyLinks) glyph = g < 0 ? '▲' : '▼';
-        opacity = '0.95';
-      } else {
-        stroke = weightColor(w);
-        width = 0.6 + 3.4 * Math.min(Math.abs(w), 2.5) / 2.5;
-        // during Forward, links the signal has not crossed yet stay faint
-        opacity = this.isLayered && lk.l + 1 > this.fwdCol ? '0.18' : '0.7';
-      }
-      if (this.selectedLink && this.selectedLink.l === lk.l && this.selectedLink.i === lk.i && this.selectedLink.j === lk.j) {
-        opacity = '1';
-        selected = lk;
-        selWidth = width;
-      }
+      const look = this.linkLook(lk, grads, gmax, manyLinks);
+      const sel = this.selectedLink;
+      if (sel && sel.l === lk.l && sel.i === lk.i && sel.j === lk.j) { look.opacity = '1'; selected = lk; selWidth = look.width; }
       // the layer the signal is crossing right now: marching dashes, forwards or backwards
       const flow = this.phase === 'forward' && lk.l === this.fwdCol - 1 ? 'link flow'
         : this.phase === 'backward' && lk.l === this.bwdCol ? 'link flow-back' : 'link';
       this.set(lk.path, c, 'class', flow);
-      this.set(lk.path, c, 'stroke', stroke);
-      this.set(lk.path, c, 'stroke-width', width.toFixed(2));
-      this.set(lk.path, c, 'stroke-dasharray', dash);
-      this.set(lk.path, c, 'stroke-opacity', opacity);
-      this.set(lk.path, c, 'data-grad-sign', sign);
-      lk.w = w; lk.g = g === undefined ? null : g;
-      const guess = this.guesses.get(`${lk.l},${lk.i},${lk.j}`);
-      let glyphFill = stroke;
-      if (guess) {
-        // a learner's guess: its arrow and "?" until Backward reveals the sign, then ✓ or ✗
-        const revealed = g !== null && g !== undefined && this.phase === 'backward-done';
-        glyph = revealed ? ((g < 0) === (guess === 'increase') ? '✓' : '✗') : (guess === 'increase' ? '▲?' : '▼?');
-        glyphFill = revealed ? (glyph === '✓' ? '#7ee2a8' : '#ff7b7b') : '#ffffff';
-      }
-      this.set(lk.path, c, 'data-guess', guess || null);
-      this.set(lk.glyph, c, 'text', glyph);
-      this.set(lk.glyph, c, 'fill', glyphFill);
+      this.set(lk.path, c, 'stroke', look.stroke);
+      this.set(lk.path, c, 'stroke-width', look.width.toFixed(2));
+      this.set(lk.path, c, 'stroke-dasharray', look.dash);
+      this.set(lk.path, c, 'stroke-opacity', look.opacity);
+      this.set(lk.path, c, 'data-grad-sign', look.sign);
+      lk.w = look.w; lk.g = look.g;
+      this.drawGuess(lk, look);
     }
-    if (throttled) { /* keep the last highlight */ } else if (selected) {
+    if (selected) {
       this.selPath.setAttribute('d', selected.path.getAttribute('d'));
       this.selPath.setAttribute('stroke-width', (selWidth + 7).toFixed(1));
       this.selPath.setAttribute('visibility', 'visible');
     } else this.selPath.setAttribute('visibility', 'hidden');
-    const now = performance.now();
+  }
+
+  /** A learner's guess on a link: its arrow and "?" until Backward reveals the sign, then ✓ or ✗. */
+  drawGuess(lk, look) {
+    const guess = this.guesses.get(`${lk.l},${lk.i},${lk.j}`);
+    let glyph = look.glyph; let fill = look.stroke;
+    if (guess) {
+      const revealed = look.g !== null && this.phase === 'backward-done';
+      glyph = revealed ? ((look.g < 0) === (guess === 'increase') ? '✓' : '✗') : (guess === 'increase' ? '▲?' : '▼?');
+      fill = revealed ? (glyph === '✓' ? '#7ee2a8' : '#ff7b7b') : '#ffffff';
+    }
+    this.set(lk.path, lk.cache, 'data-guess', guess || null);
+    this.set(lk.glyph, lk.cache, 'text', glyph);
+    this.set(lk.glyph, lk.cache, 'fill', fill);
+  }
+
+  /** Link and bias tooltips (their <title>s), a few times a second at most. */
+  drawTitles(now) {
     this.titleEvery = this.links.length > 300 ? 1000 : 200;
     this.titlePending = now - this.titleTime <= this.titleEvery;
-    if (!this.titlePending) {
-      this.titleTime = now;
-      for (const lk of this.links) {
-        const w = at(this.weights, lk.l, lk.i, lk.j);
-        const g = lk.g;
-        const text = `weight ${this.linkName(lk.l, lk.i, lk.j)} = ${fmt(w, 5)}` +
-          (g !== null && g !== undefined ? ` · ∂L/∂w = ${fmt(g, 4)}` : '') + ' · click to inspect or edit';
-        if (lk.cache.titleText !== text) { lk.title.textContent = text; lk.cache.titleText = text; }
-      }
-      this.neurons.forEach((col, c) => col.forEach((nu, i) => {
-        if (!nu.bias) return;
-        const b = at(this.biases, c - 1, i);
-        const t = `bias ${this.neuronName(c, i)} = ${fmt(b, 5)} · click to edit`;
-        if (nu.cache.btitle !== t) {
-          nu.bias.firstChild.textContent = t; nu.cache.btitle = t;
-        }
-      }));
+    if (this.titlePending) return;
+    this.titleTime = now;
+    for (const lk of this.links) {
+      const w = at(this.weights, lk.l, lk.i, lk.j);
+      const g = lk.g;
+      const text = `weight ${this.weightName(lk.l, lk.i, lk.j)} (${this.linkName(lk.l, lk.i, lk.j)}) = ${fmt(w, 5)}` +
+        (g !== null && g !== undefined ? ` · ∂L/∂w = ${fmt(g, 4)}` : '') + ' · click to inspect or edit';
+      if (lk.cache.titleText !== text) { lk.title.textContent = text; lk.cache.titleText = text; }
     }
-    if (throttled) return;
-    const layered = this.isLayered;
-    const s = this.s;
-    const lines = this.outcomeText(layered && this.fwdCol >= this.nCols - 1 ? this.sample : null);
+    this.neurons.forEach((col, c) => col.forEach((nu, i) => {
+      if (!nu.bias) return;
+      const t = `bias ${this.biasName(c - 1, i)} of ${this.neuronName(c, i)} = ${fmt(at(this.biases, c - 1, i), 5)} · click to edit`;
+      if (nu.cache.btitle !== t) { nu.bias.firstChild.textContent = t; nu.cache.btitle = t; }
+    }));
+  }
+
+  /** Under the output: what the network predicted for this sample, the truth, and the loss. */
+  drawOutcome() {
+    const lines = this.outcomeText(this.isLayered && this.fwdCol >= this.nCols - 1 ? this.sample : null);
     // centred under the output, but kept inside the view (monospace: about 6.7 px per character)
     const half = 3.4 * Math.max(0, ...lines.map((x) => x.length));
     const ox = Math.min(this.outcomeX || 0, (this.W || 0) - 4 - half);
     this.outcomeLines.forEach((t, k) => { this.set(t, null, 'text', lines[k] || ''); this.set(t, null, 'x', ox.toFixed(1)); });
-    this.neurons.forEach((col, c) => col.forEach((nu, i) => {
-      const cc = nu.cache;
-      const lit = layered && c <= this.fwdCol;
-      this.set(nu.g, cc, 'data-lit', lit ? '1' : null);
-      this.set(nu.dim, cc, 'visibility', layered && !lit ? 'visible' : 'hidden');
-      const v = lit ? this.sampleValue(c, i) : null;
-      // values under the boxes only where there is room for them (hover always shows them)
-      const vtext = v === null || v === undefined || this.pitch - s < 13 ? '' : fmt(v, 3);
-      this.set(nu.value, cc, 'text', vtext);
-      // a dark plate under the value, so a halo's edge behind it never reads as a minus sign
-      if (vtext) {
-        const vw = 6.1 * vtext.length + 4;
-        this.set(nu.vbg, cc, 'width', vw.toFixed(1));
-        this.set(nu.vbg, cc, 'x', (nu.x + s / 2 - vw / 2).toFixed(1));
-        this.set(nu.vbg, cc, 'visibility', 'visible');
-      } else this.set(nu.vbg, cc, 'visibility', 'hidden');
-      // activation bar on the box's right edge: up (blue) for a > 0, down (magenta) for a < 0
-      if (v !== null && v !== undefined && Number.isFinite(v)) {
-        const len = Math.max(1, (s / 2 - 2) * Math.min(1, Math.abs(v)));
-        this.set(nu.abar, cc, 'x', (nu.x + s + 2).toFixed(1));
-        this.set(nu.abar, cc, 'y', (v >= 0 ? nu.y + s / 2 - len : nu.y + s / 2).toFixed(1));
-        this.set(nu.abar, cc, 'height', len.toFixed(1));
-        this.set(nu.abar, cc, 'fill', classColor(v >= 0 ? 1 : 0));
-        this.set(nu.abar, cc, 'visibility', 'visible');
-      } else this.set(nu.abar, cc, 'visibility', 'hidden');
-      let d = null;
-      if (grads && c >= grads.fromCol) {
-        d = c === 0 ? at(grads.inputDelta, i) : at(grads.delta, c - 1, i);
-        // while training, a halo under 0.5% of full size is no halo (its sign would flip every step)
-        if (grads.source === 'training' && dmax > 0 && Math.abs(d) < 0.005 * dmax) d = null;
-      }
-      if (d !== null && d !== undefined && Number.isFinite(d)) {
-        // at most half the gap between two boxes, so neighbouring halos never merge
-        const pad = 2 + Math.max(2, Math.min(13, (this.pitch - s) / 2 - 3)) * Math.sqrt(dmax > 0 ? Math.min(1, Math.abs(d) / dmax) : 0);
-        const color = gradientColor(d);
-        this.set(nu.halo, cc, 'x', (nu.x - pad).toFixed(1));
-        this.set(nu.halo, cc, 'y', (nu.y - pad).toFixed(1));
-        this.set(nu.halo, cc, 'width', (s + 2 * pad).toFixed(1));
-        this.set(nu.halo, cc, 'height', (s + 2 * pad).toFixed(1));
-        this.set(nu.halo, cc, 'rx', (5 + pad).toFixed(1));
-        this.set(nu.halo, cc, 'fill', color);
-        this.set(nu.halo, cc, 'stroke', color);
-        this.set(nu.halo, cc, 'visibility', 'visible');
-        this.set(nu.g, cc, 'data-halo', d > 0 ? '+' : d < 0 ? '-' : null);
-        this.set(nu.g, cc, 'data-delta', String(d));
-        this.set(nu.mark, cc, 'text', d < 0 ? '▲' : d > 0 ? '▼' : '');
-        this.set(nu.mark, cc, 'fill', color);
-      } else {
-        this.set(nu.halo, cc, 'visibility', 'hidden');
-        this.set(nu.g, cc, 'data-halo', null);
-        this.set(nu.g, cc, 'data-delta', null);
-        this.set(nu.mark, cc, 'text', '');
-      }
-      const badge = c > 0 && this.badges ? at(this.badges, c - 1, i) : null;
-      this.set(nu.badge, cc, 'text', badge ? this.badgeGlyphs[badge] || '!' : '');
-      this.set(nu.badge, cc, 'x', (nu.x + 3).toFixed(1));
-      this.set(nu.badge, cc, 'y', (nu.y + 11).toFixed(1));
-      this.set(nu.g, cc, 'data-badge', badge || null);
-      // the accessible name holds every text drawn inside the group, in drawing order (WCAG 2.5.3)
-      const drawn = [vtext, nu.mark.textContent, nu.badge.textContent].filter(Boolean).join(' ');
-      const meaning = [v !== null && v !== undefined ? 'activation' : '', badge || ''].filter(Boolean).join(', ');
-      this.set(nu.g, cc, 'aria-label', `neuron ${this.neuronName(c, i)}${drawn ? ` ${drawn}` : ''}${meaning ? ` (${meaning})` : ''}`);
-      const selected = this.selectedNeuron && this.selectedNeuron.c === c && this.selectedNeuron.i === i;
-      this.set(nu.ring, cc, 'visibility', selected ? 'visible' : 'hidden');
-      if (nu.bias) {
-        const b = at(this.biases, c - 1, i) ?? 0;
-        const gb = grads && c - 1 >= grads.fromCol ? at(grads.gradB, c - 1, i) : null;
-        this.set(nu.bias, cc, 'fill', gb !== null && gb !== undefined ? gradientColor(gb) : weightColor(b));
-      }
-    }));
+  }
+
+  /** One neuron: lit or dim, its value and activation bar, its halo (|δ|), badge, ring and bias. */
+  drawNeuron(nu, c, i, grads, dmax) {
+    const cc = nu.cache;
+    const s = this.s;
+    const layered = this.isLayered;
+    const lit = layered && c <= this.fwdCol;
+    this.set(nu.g, cc, 'data-lit', lit ? '1' : null);
+    this.set(nu.dim, cc, 'visibility', layered && !lit ? 'visible' : 'hidden');
+    const v = lit ? this.sampleValue(c, i) : null;
+    // values under the boxes only where there is room for them (hover always shows them)
+    const vtext = v === null || v === undefined || this.pitch - s < 13 ? '' : fmt(v, 3);
+    this.set(nu.value, cc, 'text', vtext);
+    // a dark plate under the value, so a halo's edge behind it never reads as a minus sign
+    if (vtext) {
+      const vw = 6.1 * vtext.length + 4;
+      this.set(nu.vbg, cc, 'width', vw.toFixed(1));
+      this.set(nu.vbg, cc, 'x', (nu.x + s / 2 - vw / 2).toFixed(1));
+      this.set(nu.vbg, cc, 'visibility', 'visible');
+    } else this.set(nu.vbg, cc, 'visibility', 'hidden');
+    this.drawActivationBar(nu, v);
+    this.drawHalo(nu, c, i, grads, dmax);
+    const badge = c > 0 && this.badges ? at(this.badges, c - 1, i) : null;
+    this.set(nu.badge, cc, 'text', badge ? this.badgeGlyphs[badge] || '!' : '');
+    this.set(nu.badge, cc, 'x', (nu.x + 3).toFixed(1));
+    this.set(nu.badge, cc, 'y', (nu.y + 11).toFixed(1));
+    this.set(nu.g, cc, 'data-badge', badge || null);
+    // the accessible name holds every text drawn inside the group, in drawing order (WCAG 2.5.3)
+    const drawn = [vtext, nu.mark.textContent, nu.badge.textContent].filter(Boolean).join(' ');
+    const meaning = [v !== null && v !== undefined ? 'activation' : '', badge || ''].filter(Boolean).join(', ');
+    this.set(nu.g, cc, 'aria-label', `neuron ${this.neuronName(c, i)}${drawn ? ` ${drawn}` : ''}${meaning ? ` (${meaning})` : ''}`);
+    const selected = this.selectedNeuron && this.selectedNeuron.c === c && this.selectedNeuron.i === i;
+    this.set(nu.ring, cc, 'visibility', selected ? 'visible' : 'hidden');
+    if (nu.bias) {
+      const b = at(this.biases, c - 1, i) ?? 0;
+      const gb = grads && c - 1 >= grads.fromCol ? at(grads.gradB, c - 1, i) : null;
+      const shows = gb !== null && gb !== undefined && dmax > 0 && Math.abs(gb) >= GREY_BELOW * dmax;
+      this.set(nu.bias, cc, 'fill', shows ? gradientColor(gb) : gb !== null && gb !== undefined ? NEUTRAL : weightColor(b));
+    }
+  }
+
+  /** The activation bar on the box's right edge: up (blue) for a > 0, down (magenta) for a < 0. */
+  drawActivationBar(nu, v) {
+    const cc = nu.cache; const s = this.s;
+    if (v === null || v === undefined || !Number.isFinite(v)) { this.set(nu.abar, cc, 'visibility', 'hidden'); return; }
+    const len = Math.max(1, (s / 2 - 2) * Math.min(1, Math.abs(v)));
+    this.set(nu.abar, cc, 'x', (nu.x + s + 2).toFixed(1));
+    this.set(nu.abar, cc, 'y', (v >= 0 ? nu.y + s / 2 - len : nu.y + s / 2).toFixed(1));
+    this.set(nu.abar, cc, 'height', len.toFixed(1));
+    this.set(nu.abar, cc, 'fill', classColor(v >= 0 ? 1 : 0));
+    this.set(nu.abar, cc, 'visibility', 'visible');
+  }
+
+  /**
+   * The halo: a ring around the box whose width grows as √(|δ| / full), from 1 px to half the gap
+   * between two boxes (so neighbouring halos never merge). Under GREY_BELOW of full there is none.
+   */
+  drawHalo(nu, c, i, grads, dmax) {
+    const cc = nu.cache; const s = this.s;
+    let d = grads && c >= grads.fromCol ? (c === 0 ? at(grads.inputDelta, i) : at(grads.delta, c - 1, i)) : null;
+    const frac = d !== null && dmax > 0 ? Math.min(1, Math.abs(d) / dmax) : 0;
+    if (d !== null && (!Number.isFinite(d) || frac < GREY_BELOW)) d = null;
+    if (d === null) {
+      this.set(nu.halo, cc, 'visibility', 'hidden');
+      this.set(nu.g, cc, 'data-halo', null);
+      this.set(nu.g, cc, 'data-delta', null);
+      this.set(nu.mark, cc, 'text', '');
+      return;
+    }
+    const room = Math.max(4, Math.min(16, (this.pitch - s) / 2 - 1));
+    const pad = 1 + (room - 1) * Math.sqrt(frac);
+    const color = gradientColor(d);
+    this.set(nu.halo, cc, 'x', (nu.x - pad).toFixed(1));
+    this.set(nu.halo, cc, 'y', (nu.y - pad).toFixed(1));
+    this.set(nu.halo, cc, 'width', (s + 2 * pad).toFixed(1));
+    this.set(nu.halo, cc, 'height', (s + 2 * pad).toFixed(1));
+    this.set(nu.halo, cc, 'rx', (5 + pad).toFixed(1));
+    this.set(nu.halo, cc, 'fill', color);
+    this.set(nu.halo, cc, 'stroke', color);
+    this.set(nu.halo, cc, 'visibility', 'visible');
+    this.set(nu.g, cc, 'data-halo', d > 0 ? '+' : d < 0 ? '-' : null);
+    this.set(nu.g, cc, 'data-delta', String(d));
+    this.set(nu.mark, cc, 'text', d < 0 ? '▲' : d > 0 ? '▼' : '');
+    this.set(nu.mark, cc, 'fill', color);
   }
 
   /** Neuron heatmaps, and where the selected sample sits on every lit map. */
@@ -726,11 +784,16 @@ export class NetworkView {
 
   // ---- names, hover and click -----------------------------------------------------------------
 
+  // One naming scheme everywhere (the Learn panel states it): layers and neurons count from 1.
+  // Hidden neuron k of layer l is h{l}.{k}; the output is "out" (out.k when there are several);
+  // W{l} and b{l} feed layer l, and W{l}[i,j] runs from neuron j of the layer before to neuron i.
   neuronName(c, i) {
-    if (c === 0) return this.inputLabels[i] || `input ${i + 1}`;
-    if (c === this.nCols - 1) return this.sizes[c] > 1 ? `out ${i}` : 'output';
+    if (c === 0) return this.inputLabels[i] || `x${i + 1}`;
+    if (c === this.nCols - 1) return this.sizes[c] > 1 ? `out.${i + 1}` : 'out';
     return `h${c}.${i + 1}`;
   }
+  weightName(l, i, j) { return `W${l + 1}[${i + 1},${j + 1}]`; }
+  biasName(l, i) { return `b${l + 1}[${i + 1}]`; }
   linkName(l, i, j) { return `${this.neuronName(l, j)} → ${this.neuronName(l + 1, i)}`; }
 
   target(ev) {
@@ -763,6 +826,8 @@ export class NetworkView {
   }
 
   click(ev) {
+    // a tap leaves no pointer to move away: its tooltip would stay over the neurons
+    if (ev.pointerType && ev.pointerType !== 'mouse') this.tip.hidden = true;
     let t = this.target(ev);
     if (!t) return;
     if (t.kind === 'link') t = this.pickLink(ev, t);

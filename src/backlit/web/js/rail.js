@@ -144,17 +144,25 @@ export class Rail {
     }
     ctx.textAlign = 'left'; ctx.textBaseline = 'top';
     ctx.fillText('0', g.x0, g.y0 + g.h + 4);
+    // the axis title sits at the right end; a tick label that would run into it is left out
+    const title = this.epochs.length ? `epoch ${fmt(r.xmax, 3)}${r.log ? ' (log scale)' : ''}` : 'epoch';
+    const titleLeft = g.x0 + g.w - ctx.measureText(title).width;
+    const drawn = [{ text: '0', left: g.x0, right: g.x0 + ctx.measureText('0').width }];
     if (r.log) {
       ctx.textAlign = 'center';
-      for (let t = 1; t < r.xmax / 3; t *= 10) {
+      for (let t = 1; t < r.xmax; t *= 10) {
         const x = g.x0 + this.xFrac(t, r) * g.w;
-        if (x - g.x0 < 14) continue;   // no room beside the "0"
+        const half = ctx.measureText(String(t)).width / 2;
+        if (x - half < drawn[drawn.length - 1].right + 6 || x + half > titleLeft - 8) continue;
         ctx.fillText(String(t), x, g.y0 + g.h + 4);
         ctx.fillRect(x, g.y0 + g.h, 1, 3);
+        drawn.push({ text: String(t), left: x - half, right: x + half });
       }
     }
     ctx.textAlign = 'right';
-    ctx.fillText(this.epochs.length ? `epoch ${fmt(r.xmax, 3)}${r.log ? ' (log scale)' : ''}` : 'epoch', g.x0 + g.w, g.y0 + g.h + 4);
+    ctx.fillText(title, g.x0 + g.w, g.y0 + g.h + 4);
+    drawn.push({ text: title, left: titleLeft, right: g.x0 + g.w });
+    this.canvas.dataset.axisLabels = JSON.stringify(drawn.map((d) => [d.text, Math.round(d.left), Math.round(d.right)]));
     this.canvas.dataset.scale = r.log ? 'log' : 'linear';
     if (!this.epochs.length) {
       ctx.textAlign = 'center'; ctx.textBaseline = 'middle';

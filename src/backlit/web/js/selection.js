@@ -26,13 +26,25 @@ export class Selection {
   /** The server picked a sample (select, select_point or next_sample): its trace is on the way. */
   selected(index) {
     this.index = index;
+    if (this.nextWanted && this.nextIndex === undefined) this.nextIndex = index;
     if (this.state !== 'selecting') this.state = 'selecting';
+  }
+
+  /**
+   * Ask the server for the next sample and run fn(trace) with that sample's own trace: not with a
+   * trace of the sample before it that may still be on its way.
+   */
+  next(fn) {
+    this.waiters = [];
+    this.nextWanted = fn;
+    this.nextIndex = undefined;
+    if (this.send('next_sample') !== null) this.state = 'selecting'; else this.nextWanted = null;
   }
 
   /** New data: the old index now names another point. */
   reset() {
     this.state = 'empty'; this.index = null; this.trace = null;
-    this.waiters = [];
+    this.waiters = []; this.nextWanted = null;
   }
 
   /** The weights changed (a frame, an edit, an update): the trace no longer matches them. */
@@ -51,12 +63,16 @@ export class Selection {
     this.state = 'current';
     const waiting = this.waiters;
     this.waiters = [];
+    if (this.nextWanted && this.nextIndex !== undefined && trace.index === this.nextIndex) {
+      waiting.push(this.nextWanted);
+      this.nextWanted = null;
+    }
     for (const fn of waiting) fn(trace);
   }
 
   /** An error reply: whatever was in flight will not come. */
   failed() {
-    this.waiters = [];
+    this.waiters = []; this.nextWanted = null;
     if (this.state === 'selecting') this.state = this.trace ? 'stale' : 'empty';
     if (this.state === 'refreshing') this.state = 'stale';
   }

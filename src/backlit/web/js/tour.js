@@ -1,6 +1,8 @@
 // The guided first minute: Forward -> Backward -> Train -> Next sample.
 // Each step rings its control and says what to watch. Pressing that control (with the mouse, or its
-// key: F, B, Space, N) or the card's Next moves on; Esc or "Skip tour" ends it. It starts by itself on
+// key: F, B, Space, N) moves on once what it started has played (the forward or backward pass); the
+// card's Next moves on at once; Esc or "Skip tour" ends it. The card parks beside its control, where it
+// covers neither the control nor what the step asks you to watch. It starts by itself on
 // the first visit only: localStorage remembers "done" or "skipped", and `?notour` in the URL keeps it
 // away for one load.
 
@@ -10,32 +12,33 @@ const STORE = 'backlit.tour';
 
 const STEPS = [
   {
-    id: 'forward', target: '#forward', key: 'f', keyName: 'F',
+    id: 'forward', target: '#forward', key: 'f', keyName: 'F', waits: 'forward-done', watch: '#net-stage',
     title: 'Forward: the network makes a guess',
     text: 'Press Forward. Watch the neurons light up column by column, from left to right: the selected '
-      + 'point goes in on the left, each neuron\'s fill shows how strongly it fires, and the last column is '
-      + 'the network\'s guess.',
+      + 'point goes in on the left, the number under each neuron is its output a for this point, and the '
+      + 'last column is the network\'s guess.',
   },
   {
-    id: 'backward', target: '#backward', key: 'b', keyName: 'B',
+    id: 'backward', target: '#backward', key: 'b', keyName: 'B', waits: 'backward-done', watch: '#net-stage',
     title: 'Backward: the error is shared out',
-    text: 'Press Backward. Now it runs from right to left: a halo grows around each neuron, bigger where the '
-      + 'neuron mattered more for the error, and every link turns orange (the loss wants that weight larger) '
-      + 'or green (smaller).',
+    text: 'Press Backward. Now it runs from right to left: a halo grows around each neuron, wider where its '
+      + '|δ| is larger (where it mattered more for the error), and every link turns orange (the loss wants '
+      + 'that weight larger) or green (smaller); grey links have almost no pull.',
   },
   {
-    id: 'train', target: '#play', key: ' ', keyName: 'Space',
+    id: 'train', target: '#play', key: ' ', keyName: 'Space', watch: '.col-out',
     title: 'Train: many small steps',
     text: 'Press Train. The network repeats those two passes on batch after batch and moves every weight a '
       + 'little each time. Watch the coloured background of the plane reshape around the points, and the '
       + 'loss curve above it fall.',
   },
   {
-    id: 'next', target: '#next-sample', key: 'n', keyName: 'N',
+    id: 'next', target: '#next-sample', key: 'n', keyName: 'N', waits: 'backward-done', watch: '#net-stage',
+    avoid: ['#play'],   // its text asks for Pause first
     title: 'Next sample: each point blames differently',
-    text: 'Press Pause when you have seen enough, then Next sample a few times. Every point lights up its '
-      + 'own pattern of links: training follows the average of all that blame. The Learn button explains '
-      + 'each thing you saw.',
+    text: 'Press Pause when you have seen enough, then Next sample a few times. Each press plays that '
+      + 'point\'s own forward and backward pass, and it lights up its own pattern of links: training '
+      + 'follows the average of all that blame. The Learn button explains each thing you saw.',
   },
 ];
 
@@ -51,7 +54,10 @@ export class Tour {
     this.returnFocus = null;
     this.build();
     startButton.addEventListener('click', () => this.start({ auto: false }));
-    this.onTargetClick = () => this.advance();
+    this.onTargetClick = () => this.afterTarget();
+    this.onBeforeClick = () => requestAnimationFrame(() => {
+      if (this.target) this.target.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    });
     this.onKey = (ev) => this.key(ev);
     this.onMove = () => this.place();
     window.backlitTour = this;     // for tests and the console
@@ -117,19 +123,47 @@ export class Tour {
     this.stepNo.textContent = `Step ${i + 1} of ${STEPS.length}`;
     this.title.textContent = step.title;
     this.text.textContent = step.text;
-    this.hint.textContent = `Press the ringed button, or ${step.keyName === 'Space' ? 'the Space bar' : `the ${step.keyName} key`}.`;
+    this.hint.textContent = coarse()
+      ? 'Tap the ringed button.'
+      : `Press the ringed button, or ${step.keyName === 'Space' ? 'the Space bar' : `the ${step.keyName} key`}.`;
     this.nextBtn.textContent = i === STEPS.length - 1 ? 'Finish' : 'Next';
-    this.scrolled = false;
+    this.shownAt = performance.now();
     this.target = document.querySelector(step.target);
+    this.watch = step.watch ? document.querySelector(step.watch) : null;
     if (this.target) {
       this.target.classList.add('tour-target');
       this.target.addEventListener('click', this.onTargetClick);
       this.target.scrollIntoView({ block: 'nearest', inline: 'nearest' });
     }
+    // a control the text asks for first (Pause): once pressed, the step's own control comes back into view
+    this.before = (step.avoid || []).map((sel) => document.querySelector(sel)).filter(Boolean);
+    for (const e of this.before) e.addEventListener('click', this.onBeforeClick);
     this.place();
   }
 
+  /** The ringed control was pressed: move on once what it started has played out. */
+  afterTarget() {
+    const step = STEPS[this.index];
+    if (!step || !step.waits) { this.advance(); return; }
+    const net = document.getElementById('network');
+    const index = this.index;
+    let seen = false;
+    const done = () => { clearTimeout(this.waitTimer); if (this.phaseWatch) this.phaseWatch.disconnect(); this.phaseWatch = null; };
+    const check = () => {
+      const phase = net ? net.dataset.phase : step.waits;
+      if (phase !== step.waits) seen = true;          // the animation has begun
+      if (seen && phase === step.waits) { done(); if (this.index === index) this.advance(); }
+    };
+    done();
+    this.phaseWatch = new MutationObserver(check);
+    if (net) this.phaseWatch.observe(net, { attributes: true, attributeFilter: ['data-phase'] });
+    this.waitTimer = setTimeout(() => { done(); if (this.index === index) this.advance(); }, 15000);
+    check();
+  }
+
   untarget() {
+    for (const e of this.before || []) e.removeEventListener('click', this.onBeforeClick);
+    this.before = [];
     if (!this.target) return;
     this.target.classList.remove('tour-target');
     this.target.removeEventListener('click', this.onTargetClick);
@@ -148,6 +182,8 @@ export class Tour {
   end(how) {
     if (!this.running) return;
     const lastTarget = this.target;
+    clearTimeout(this.waitTimer);
+    if (this.phaseWatch) { this.phaseWatch.disconnect(); this.phaseWatch = null; }
     const cardHadFocus = this.card.contains(document.activeElement);
     this.untarget();
     this.index = -1;
@@ -180,10 +216,13 @@ export class Tour {
     if (tag === 'TEXTAREA' || tag === 'SELECT' || (t instanceof HTMLElement && t.isContentEditable)) return;
     if (tag === 'INPUT' && TEXT_TYPES.has((t.getAttribute('type') || 'text').toLowerCase())) return;
     if (step.key === ' ' && (tag === 'BUTTON' || tag === 'INPUT' || t.getAttribute('role') === 'button')) return;
-    this.advance();
+    this.afterTarget();
   }
 
-  /** Put the card next to the ringed control: below it if there is room, else above; inside the viewport. */
+  /**
+   * Park the card beside the ringed control: below, above, right or left of it, inside the viewport,
+   * wherever it covers the least of what the step asks you to watch (and never the control itself).
+   */
   place() {
     if (!this.running || this.card.hidden) return;
     const vw = document.documentElement.clientWidth;
@@ -192,31 +231,60 @@ export class Tour {
     const cw = card.offsetWidth;
     const ch = card.offsetHeight;
     const gap = 12;
-    let left = (vw - cw) / 2;
-    let top = vh - ch - gap;
-    let side = 'none';
+    const clampX = (x) => Math.min(Math.max(x, 8), Math.max(8, vw - cw - 8));
+    const clampY = (y) => Math.min(Math.max(y, 8), Math.max(8, vh - ch - 8));
+    let best = { left: (vw - cw) / 2, top: vh - ch - gap, side: 'none', cost: Infinity };
     if (this.target) {
       let r = this.target.getBoundingClientRect();
-      const short = r.bottom + gap + ch + 8 - vh;
-      if (short > 0 && !this.scrolled && r.top - short >= 8) {
-        // the card would cover what the step asks you to watch: scroll a little and put it below instead
-        this.scrolled = true;
-        window.scrollBy(0, Math.ceil(short) + 4);
+      // the page may still be laying itself out after the step began: keep its control in view
+      // (only for a moment, so that the learner can scroll away afterwards)
+      if ((r.top < 0 || r.bottom > vh) && performance.now() - this.shownAt < 2500) {
+        this.target.scrollIntoView({ block: 'nearest', inline: 'nearest' });
         r = this.target.getBoundingClientRect();
       }
-      left = r.left + r.width / 2 - cw / 2;
-      if (r.bottom + gap + ch <= vh - 8) { top = r.bottom + gap; side = 'below'; }
-      else if (r.top - gap - ch >= 8) { top = r.top - gap - ch; side = 'above'; }
-      const arrow = Math.min(Math.max(r.left + r.width / 2 - Math.min(Math.max(left, 8), Math.max(8, vw - cw - 8)), 18), cw - 18);
+      const w = this.watch ? this.watch.getBoundingClientRect() : null;
+      const step = STEPS[this.index];
+      const keep = [r, ...(step.avoid || []).map((sel) => document.querySelector(sel)).filter(Boolean)
+        .map((e) => e.getBoundingClientRect())];
+      const cx = r.left + r.width / 2 - cw / 2;
+      const cy = r.top + r.height / 2 - ch / 2;
+      const spots = [
+        { side: 'below', left: clampX(cx), top: r.bottom + gap },
+        { side: 'above', left: clampX(cx), top: r.top - gap - ch },
+        { side: 'right', left: r.right + gap, top: clampY(cy) },
+        { side: 'left', left: r.left - gap - cw, top: clampY(cy) },
+        // no room beside it: a corner of the screen, away from the control
+        { side: 'none', left: 8, top: vh - ch - 8 }, { side: 'none', left: vw - cw - 8, top: vh - ch - 8 },
+        { side: 'none', left: vw - cw - 8, top: 8 }, { side: 'none', left: 8, top: 8 },
+      ];
+      for (const sp of spots) {
+        const box = { left: sp.left, top: sp.top, right: sp.left + cw, bottom: sp.top + ch };
+        if (box.left < 4 || box.top < 4 || box.right > vw - 4 || box.bottom > vh - 4) continue;
+        if (keep.some((k) => overlap(box, k) > 0)) continue;
+        // the watched area, as far as it is on screen; beside the control beats a corner
+        const cost = (w ? overlap(box, clip(w, vw, vh)) : 0) + (sp.side === 'none' ? 1 : 0);
+        if (cost < best.cost) best = { ...sp, cost };
+      }
+      const arrow = Math.min(Math.max(r.left + r.width / 2 - best.left, 18), cw - 18);
       card.style.setProperty('--arrow-x', `${arrow}px`);
+      if (best.side === 'left' || best.side === 'right') best.side = 'none';
     }
-    left = Math.min(Math.max(left, 8), Math.max(8, vw - cw - 8));
-    top = Math.min(Math.max(top, 8), Math.max(8, vh - ch - 8));
-    card.dataset.side = side;
-    card.style.left = `${Math.round(left)}px`;
-    card.style.top = `${Math.round(top)}px`;
+    card.dataset.side = best.side;
+    card.style.left = `${Math.round(best.left)}px`;
+    card.style.top = `${Math.round(best.top)}px`;
   }
 }
+
+/** Area shared by two rectangles ({left, top, right, bottom}). */
+function overlap(a, b) {
+  return Math.max(0, Math.min(a.right, b.right) - Math.max(a.left, b.left))
+    * Math.max(0, Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top));
+}
+function clip(r, vw, vh) {
+  return { left: Math.max(0, r.left), top: Math.max(0, r.top), right: Math.min(vw, r.right), bottom: Math.min(vh, r.bottom) };
+}
+/** A touch screen without a mouse: no keys to name. */
+function coarse() { return !!(window.matchMedia && window.matchMedia('(hover: none) and (pointer: coarse)').matches); }
 
 function suppressed() {
   try {
