@@ -1,5 +1,8 @@
 """Shared test configuration. Keep this minimal: fixtures used by one test file belong in that file."""
 
+import json
+import types
+
 import pytest
 
 
@@ -32,3 +35,51 @@ def recording_comm(monkeypatch):
     comm_module = pytest.importorskip("comm")
     monkeypatch.setattr(comm_module, "create_comm", lambda **kw: RecordingComm(**kw))
     return RecordingComm
+
+
+# ---- the playground session's state (tests/test_session_state.py, tests/test_all_or_nothing.py) ----------
+
+def snapshot(pg) -> dict:
+    """Everything a refused action must leave as it was: config, data, weights, counters."""
+    return {"config": json.dumps(pg.config, sort_keys=True), "custom": pg.custom is not None,
+            "points": json.dumps(pg.points()), "step": pg.step_count, "samples_seen": pg.samples_seen,
+            "weights": [p.data.tolist() for p in pg.model.parameters()], "sizes": list(pg.sizes)}
+
+
+def reconnect_hello(pg) -> dict:
+    """The hello a page sends after a reconnect: config, last frame's weights, counters, own points."""
+    header, _ = pg.frame()
+    msg = {"type": "hello", "config": pg.config, "weights": header["weights"], "biases": header["biases"],
+           "step": header["step"], "samples_seen": header["samples_seen"]}
+    if pg.state()["custom_data"]:
+        msg["points"] = {k: v for k, v in pg.points().items() if k in ("train", "test")}
+    return msg
+
+
+def still_works(pg) -> None:
+    """Export, Save -> Load and a reconnect all work, and the last two give back the same session."""
+    from backlit.playground.session import Playground
+    from backlit.server import protocol as P
+
+    if pg.n_train:
+        assert "import torch" in pg.export("torch")[0]["text"]
+    else:  # an empty plane: nothing to export but the (empty) data, and it says so
+        with pytest.raises(P.ProtocolError, match="no training points"):
+            pg.export("torch")
+    assert pg.export("csv")[0]["type"] == "export"
+    want = snapshot(pg)
+
+    loaded = Playground()
+    loaded.handle(P.validate({"type": "load", "session": pg.save()[0]["session"]}))
+    assert snapshot(loaded) == want
+    back = Playground()
+    replies = back.handle(P.validate(json.loads(json.dumps(reconnect_hello(pg)))))
+    assert [m["type"] for m in replies] == ["state", "points", "frame"], replies[0]
+    assert snapshot(back) == want
+
+
+@pytest.fixture
+def check():
+    """snapshot(pg): what a refused action must leave as it was; reconnect_hello(pg): the hello a page
+    sends after a reconnect; still_works(pg): export, Save -> Load and a reconnect give the same session."""
+    return types.SimpleNamespace(snapshot=snapshot, reconnect_hello=reconnect_hello, still_works=still_works)

@@ -247,12 +247,13 @@ def test_the_playground_trains_with_the_compiled_step_to_the_same_bits(config):
     from backlit.playground.session import Playground
 
     compiled, eager = Playground(config), Playground(config)
-    eager._step = eager._step_body  # the same step, run eagerly
+    eager.learner.trainer._compiled = eager.learner.trainer._step_body  # the same step, run eagerly
     for _ in range(40):
         assert same_bits(compiled._train_step(), eager._train_step())
-    for a, b in zip(compiled._params(), eager._params()):
+    for a, b in zip(compiled.model.parameters(), eager.model.parameters()):
         assert same_bits(a.data, b.data)
-    assert compiled._step.stats["replays"] >= 30, compiled._step.reasons
+    step = compiled.learner.trainer._compiled
+    assert step.stats["replays"] >= 30, step.reasons
 
 
 @pytest.mark.parametrize("config", [{}, {"dataset": "spiral", "hidden": [8, 8], "activation": "relu"},
@@ -265,12 +266,12 @@ def test_the_playgrounds_training_set_pass_replayed_equals_the_trace(config):
     pg.playing = True
     for _ in range(6):
         pg.train_for(1.0, max_steps=1)
-        loss, output, *rest = pg._pass(pg.model, bl.tensor(pg.Xf_train), pg.T_train, pg.loss_name)
+        loss, output, *rest = pg.learner._pass(pg.model, bl.tensor(pg.Xf_train), pg.T_train, pg.loss_name)
         L = len(pg.model.linears)
         tr = explain.trace(pg.model, pg.Xf_train, pg.y_train, loss=pg.loss_name)
         assert same_bits(loss, np.asarray(tr.loss)) and same_bits(output, tr.output)
         for l, lt in enumerate(tr.layers):
             assert same_bits(rest[l], lt.z) and same_bits(rest[L + l], lt.a) and same_bits(rest[2 * L + l], lt.delta)
             assert same_bits(rest[3 * L + l], lt.grad_W) and same_bits(rest[4 * L + l], lt.grad_b)
-        assert all(p.grad is None or p.grad.shape == p.data.shape for p in pg._params())
-    assert pg._pass.stats["replays"] >= 3, pg._pass.reasons
+        assert all(p.grad is None or p.grad.shape == p.data.shape for p in pg.model.parameters())
+    assert pg.learner._pass.stats["replays"] >= 3, pg.learner._pass.reasons

@@ -151,7 +151,10 @@ NEAR = {"neuron": near_index, "frames": near_index, "scale": near_number, "label
         "value": near_number, "j": st.one_of(near_index, st.just("bias")), "config": configs,
         "session": sessions, "url_state": st.one_of(st.text(max_size=60), st.just("d=xor&h=3,3&lr=1e999")),
         "weights": json_values, "biases": json_values, "samples_seen": near_index, "step": near_index,
-        "frames": near_index}
+        "frames": near_index,
+        "points": st.one_of(json_values, st.fixed_dictionaries(
+            {"train": st.lists(st.lists(near_number, min_size=3, max_size=3), max_size=4),
+             "test": st.lists(st.lists(near_number, min_size=3, max_size=3), max_size=2)}))}
 typed = st.sampled_from([k for k in P.MESSAGE_TYPES if k not in ("play", "drawn")]).flatmap(
     lambda kind: st.fixed_dictionaries({"type": st.just(kind), **{f: NEAR[f] for f in P.SCHEMAS[kind]}},
                                        optional={"id": st.integers(-10, 10**6)}))

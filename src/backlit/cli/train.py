@@ -1,6 +1,7 @@
 """`backlit train`: train a network on a 2-D dataset in the terminal and write plots.
 
-The loop itself is :func:`backlit.lab.fit.fit`, shared with the tests.
+The loop itself is :func:`backlit.lab.fit.fit`, on the same :class:`backlit.lab.fit.Trainer` step
+the playground trains with.
 """
 
 from __future__ import annotations

@@ -1060,7 +1060,6 @@ class Course:
         self.expression = setup.expression
         out = []
         # the step's setup: a fresh session from its config, weights and sample (validated as hello's)
-        s.custom = None
         weights = {} if setup.weights is None else {"weights": setup.weights[0], "biases": setup.weights[1]}
         out += [m for m in s.hello(config={**setup.config}, **weights) if m["type"] == "error"]
         if setup.select is not None:

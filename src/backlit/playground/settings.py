@@ -28,7 +28,7 @@ from . import pacing, palette, presets
 
 MAX_MESSAGE_BYTES = 256 * 1024  # room for a CSV of the session's 5,000 points
 MAX_SEED = 2**31 - 1
-WEIGHT_LIMIT = 1e6  # |value| of a restored weight (hello, load); training past it is divergence
+from ..lab.fit import WEIGHT_LIMIT  # noqa: E402  |value| of a restored weight (hello, load); training past it is divergence
 TYPED_WEIGHT_LIMIT = 1e3  # |value| of a weight typed into the page (set_weight)
 PLANE_LIMIT = 10.0  # |x|, |y| of a clicked plane point (the plane is [-6, 6]^2, with some slack)
 

@@ -160,7 +160,8 @@ _NOARGS: dict = {}
 SCHEMAS: dict[str, dict] = {
     "hello": {"config": (_opt_dict, False), "url_state": (_short_str, False),
               "weights": (_any_list_or_dict, False), "biases": (_list, False),
-              "samples_seen": (_nonneg_int, False), "step": (_nonneg_int, False)},
+              "samples_seen": (_nonneg_int, False), "step": (_nonneg_int, False),
+              "points": (_opt_dict, False)},  # a reconnect's own points: {"train": [[x, y, label], ...], "test": [...]}
     "set": {"config": (_opt_dict, True)},
     "regenerate": _NOARGS,
     "reset": _NOARGS,

@@ -13,7 +13,7 @@ import { Stepper } from './stepper.js';
 import { setPalette, palette, setColors } from './colors.js';
 import { setMapSchema } from './netmaps.js';
 import { StatusLine, ConnectionBanner } from './status.js';
-import { downloadJson, readSessionFile, storeSession, restoredSession, helloFrom } from './session.js';
+import { downloadJson, readSessionFile, storeSession, restoredSession, helloFrom, packPoints } from './session.js';
 import { bindKeys } from './keys.js';
 import { LearnPanel } from './learn.js';
 import { Selection } from './selection.js';
@@ -73,6 +73,7 @@ const socket = openTransport({
       return;
     }
     const payload = { config: { ...app.config } };
+    if (app.state.custom_data && app.points) payload.points = packPoints(app.points);
     if (app.lastWeights) {
       payload.weights = app.lastWeights.weights;
       payload.biases = app.lastWeights.biases;
@@ -107,6 +108,7 @@ function persist(now = false) {
     persistTimer = null;
     if (!app.state || typeof app.urlState !== 'string') return;
     const snap = { urlState: app.urlState, config: app.config };
+    if (app.state.custom_data && app.points) snap.points = packPoints(app.points);
     if (app.lastWeights) {
       Object.assign(snap, app.lastWeights);
       if (app.header) { snap.samples_seen = app.header.samples_seen; snap.step = app.header.step; }

@@ -55,9 +55,21 @@ export function restoredSession(hash) {
   return s;
 }
 
+/** Points of the user's own as hello takes them: each part base64 of float64 (x, y, label) triples. */
+export function packPoints(points) {
+  const pack = (rows) => {
+    const bytes = new Uint8Array(new Float64Array(rows.flat()).buffer);
+    let text = '';
+    for (let i = 0; i < bytes.length; i += 8192) text += String.fromCharCode(...bytes.subarray(i, i + 8192));
+    return btoa(text);
+  };
+  return { train: pack(points.train), test: pack(points.test) };
+}
+
 /** The hello payload that puts a session back as it was: the same path as a reconnect. */
 export function helloFrom(s) {
   const payload = { config: { ...s.config } };
+  if (s.points) payload.points = s.points;
   if (s.weights) {
     payload.weights = s.weights;
     payload.biases = s.biases;
