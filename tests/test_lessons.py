@@ -63,7 +63,9 @@ def test_every_region_is_marked_on_the_page():
 def test_the_schema_carries_no_answer():
     """The page gets words, prompts and choices; no key, no worked line, no reason why."""
     pg = Playground()
-    sent = json.dumps(pg.state(schema=True)["schema"]["course"], ensure_ascii=False)
+    first = send(pg, "hello")[0]          # what a page gets first: the state, with the schema
+    assert [les["name"] for les in first["schema"]["course"]["lessons"]] == list(LESSONS)
+    sent = json.dumps(first["schema"]["course"], ensure_ascii=False)
     for name, k in steps_of(Choice):
         check = LESSONS[name].steps[k].check
         assert "correct" not in sent

@@ -165,10 +165,7 @@ class Playground(SampleActions):
         return replies.frame_msg(self)
 
     def state(self, schema: bool = False) -> dict:
-        msg = replies.state(self, schema)
-        if schema:
-            msg["schema"]["course"] = lessons.schema()
-        return msg
+        return replies.state(self, schema)
 
     def points(self) -> dict:
         return replies.points(self)
