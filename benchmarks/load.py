@@ -21,6 +21,16 @@ growth < 50 MB. Issue 12 adds two abuse scenarios:
     python benchmarks/load.py --find-max --probe-seconds 15 [--workers 2]
     python benchmarks/load.py --scenario burst
     python benchmarks/load.py --scenario flood --seconds 20
+
+Issue 22 adds four more, each with a bystander tab whose longest gap between frames must stay under
+150 ms: ``csv`` (clients flood bad CSVs of 65,000 rows), ``nonreading`` (one client's 32 connections
+that never read: < 200 MB in all, each dropped with a log line), ``export`` (a fresh server's first
+ONNX export), and ``big`` (8 sessions of the largest network: control p99 < 500 ms, >= 3 frames/s).
+
+    python benchmarks/load.py --scenario csv
+    python benchmarks/load.py --scenario nonreading
+    python benchmarks/load.py --scenario export
+    python benchmarks/load.py --scenario big --seconds 20
 """
 
 from __future__ import annotations
@@ -119,7 +129,7 @@ class Server:
 
 
 async def session(url: str, seconds: float, warmup: float, result: dict, start_at: float,
-                  phase: float = 0.0) -> None:
+                  phase: float = 0.0, config: dict | None = None) -> None:
     """One tab: hello, play, then a learning-rate change every second (at its own phase within the
     second, as independent users would); count frames and latencies."""
     frames = 0
@@ -131,7 +141,7 @@ async def session(url: str, seconds: float, warmup: float, result: dict, start_a
     try:
         async with websockets.connect(url, max_size=2**24, compression=None, open_timeout=30,
                                       origin=url.replace("ws://", "http://").rsplit("/", 1)[0]) as ws:
-            await ws.send(json.dumps({"type": "hello", "id": 0}))
+            await ws.send(json.dumps({"type": "hello", "id": 0, **({"config": config} if config else {})}))
             await ws.send(json.dumps({"type": "play", "id": 1}))
             next_id = 2
             t_begin = start_at + warmup
@@ -234,11 +244,12 @@ async def flooder(url: str, seconds: float, warmup: float, result: dict, start_a
     result.update(sent=sent, served=served, dropped=dropped, latencies=latencies)
 
 
-async def run_load(url: str, n: int, seconds: float, warmup: float, flooders: int = 0) -> tuple[list, list]:
+async def run_load(url: str, n: int, seconds: float, warmup: float, flooders: int = 0,
+                   config: dict | None = None) -> tuple[list, list]:
     results = [dict() for _ in range(n)]
     floods = [dict() for _ in range(flooders)]
     start_at = time.monotonic()
-    await asyncio.gather(*(session(url, seconds, warmup, r, start_at, phase=i / n) for i, r in enumerate(results)),
+    await asyncio.gather(*(session(url, seconds, warmup, r, start_at, phase=i / n, config=config) for i, r in enumerate(results)),
                          *(flooder(url, seconds, warmup, f, start_at) for f in floods))
     return results, floods
 
@@ -252,13 +263,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def measure(n: int, seconds: float, warmup: float = 3.0, verbose: bool = True, workers: int = 1,
-            flooders: int = 0) -> dict:
+            flooders: int = 0, config: dict | None = None) -> dict:
     server = Server(max_sessions=max(n + flooders, 1) + 4, workers=workers)
     try:
         time.sleep(0.5)
         mem_before = server.rss()
         cpu0, own0, t0 = server.cpu(), time.process_time(), time.monotonic()
-        results, floods = asyncio.run(run_load(server.url, n, seconds, warmup, flooders))
+        results, floods = asyncio.run(run_load(server.url, n, seconds, warmup, flooders, config))
         wall = time.monotonic() - t0
         server_cpu = (server.cpu() - cpu0) / wall
         client_cpu = (time.process_time() - own0) / wall
@@ -443,6 +454,202 @@ def flood_scenario(seconds: float, workers: int = 1) -> None:
           f"{flooded['latency_p99_ms']:.0f} ms | {'meets' if ok else 'MISSES'} targets", flush=True)
 
 
+# ---- issue 22: bad CSVs, readers that stop reading, the first export, the largest network ----------
+
+BAD_CSV = "x1,x2,label\n" + ",,\n" * 65_000  # 195 KB, every row bad
+
+
+async def _bystanded(url: str, attack, seconds: float = 6.0) -> dict:
+    """A bystander (a process of its own) trains for 14 s; after 4 s, ``attack(url, seconds)`` runs.
+    Returns the bystander's longest frame gap before and during the attack, and what attack returned."""
+    watcher = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--bystander", url, "--bystander-seconds", str(seconds + 8.0),
+        stdout=asyncio.subprocess.PIPE)
+    await asyncio.sleep(4.0)
+    t0 = time.monotonic()
+    out = await attack(url, seconds)
+    t1 = time.monotonic()
+    got, _ = await watcher.communicate()
+    times = json.loads(got)
+    return {"gap_ms": 1e3 * _longest_gap(times, t0, t1), "baseline_gap_ms": 1e3 * _longest_gap(times, t0 - 2.0, t0),
+            "attack": out}
+
+
+async def _csv_flood(url: str, seconds: float, clients: int) -> dict:
+    """``clients`` tabs each send the bad CSV again as soon as its reply came."""
+    sizes: list[int] = []
+    t_end = time.monotonic() + seconds
+
+    async def one():
+        async with websockets.connect(url, max_size=2**24, compression=None, origin=_origin(url)) as ws:
+            await ws.send(json.dumps({"type": "hello"}))
+            for _ in range(3):
+                await ws.recv()
+            i = 0
+            while time.monotonic() < t_end:
+                i += 1
+                await ws.send(json.dumps({"type": "load_csv", "text": BAD_CSV, "id": i}))
+                while True:
+                    msg = await asyncio.wait_for(ws.recv(), 60)
+                    if isinstance(msg, str) and json.loads(msg).get("reply_to") == i:
+                        sizes.append(len(msg))
+                        break
+
+    await asyncio.gather(*(one() for _ in range(clients)))
+    return {"replies": len(sizes), "reply_bytes": max(sizes, default=0)}
+
+
+def csv_scenario(workers: int = 1) -> None:
+    question = len(json.dumps({"type": "load_csv", "text": BAD_CSV, "id": 1}))
+    print(f"bad-CSV flood: clients send a {question / 1e3:.0f} KB CSV of 65,000 bad rows again and again while a "
+          f"bystander trains; target: bystander's longest frame gap < {TARGET_GAP_MS:g} ms", flush=True)
+    for clients in (1, 4):
+        server = Server(max_sessions=8, workers=workers)
+        try:
+            time.sleep(0.5)
+            before = server.rss()
+            r = asyncio.run(_bystanded(server.url, lambda url, sec: _csv_flood(url, sec, clients)))
+            peak = server.rss()
+        finally:
+            server.stop()
+        a = r["attack"]
+        print(f"  {clients} client(s): {a['replies']} error replies of at most {a['reply_bytes']:,} bytes "
+              f"({a['reply_bytes'] / question:.3f} of the question); bystander's longest gap {r['gap_ms']:.0f} ms "
+              f"(before: {r['baseline_gap_ms']:.0f} ms); server RSS {before:.0f} -> {peak:.0f} MB | "
+              f"{'meets' if r['gap_ms'] < TARGET_GAP_MS else 'MISSES'} target (load average "
+              f"{os.getloadavg()[0]:.1f})", flush=True)
+
+
+def _raw_ws(port: int, body: list[bytes]):
+    """A client that says hello and sends ``body`` (text frames), then never reads."""
+    import base64
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    s.recv(1000)
+    s.setblocking(False)
+    for payload in body:
+        n = len(payload)
+        size = bytes([0x80 | n]) if n < 126 else (bytes([0x80 | 126]) + struct.pack(">H", n) if n < 65536
+                                                  else bytes([0x80 | 127]) + struct.pack(">Q", n))
+        frame = bytes([0x81]) + size + b"\0\0\0\0" + payload  # a zero mask: the payload as it is
+        try:
+            s.sendall(frame)
+        except (BlockingIOError, OSError):
+            break
+    return s
+
+
+def nonreading_scenario(workers: int = 1, n: int = 32) -> None:
+    print(f"non-reading clients: one client opens {n} connections that each ask for the largest network, "
+          f"send bad CSVs and exports, and never read; target: < 200 MB for all of them, each dropped "
+          f"with a log line, bystander's longest frame gap < {TARGET_GAP_MS:g} ms", flush=True)
+    big = json.dumps({"type": "hello", "config": BIG}).encode()
+    body = [big] + [json.dumps({"type": "load_csv", "text": BAD_CSV}).encode()] * 4 + \
+        [json.dumps({"type": "export", "format": "csv"}).encode()] * 30  # 6 MB of replies: more than the socket holds
+    server = Server(max_sessions=n + 4, workers=workers)
+    socks = []
+    try:
+        time.sleep(0.5)
+        before = server.rss()
+        peak = [before]
+
+        async def attack(url, seconds):
+            for _ in range(n):
+                socks.append(_raw_ws(server.port, body))
+                peak[0] = max(peak[0], server.rss())
+            t_end = time.monotonic() + seconds
+            while time.monotonic() < t_end:
+                peak[0] = max(peak[0], server.rss())
+                await asyncio.sleep(0.2)
+            return {}
+
+        r = asyncio.run(_bystanded(server.url, attack, seconds=12.0))
+        t_drop = time.monotonic()
+        while time.monotonic() - t_drop < 14:  # the server's send timeout is 10 s (its pings time out at 40 s)
+            peak[0] = max(peak[0], server.rss())
+            time.sleep(0.5)
+        after = server.rss()
+        dropped = sum(_closed_by_server(s) for s in socks)
+    finally:
+        for s in socks:
+            s.close()
+        stderr = server.stop()
+    logged = stderr.count("stopped reading")
+    if os.environ.get("LOAD_DEBUG"):
+        print(stderr[-3000:])
+    print(f"  server RSS {before:.0f} MB before, {peak[0]:.0f} MB at the peak (+{peak[0] - before:.0f} MB for {n} "
+          f"connections), {after:.0f} MB after; {dropped} of {n} dropped by the server, {logged} log lines about "
+          f"them (the first 3 per peer, then one a minute); bystander's longest gap {r['gap_ms']:.0f} ms (before: "
+          f"{r['baseline_gap_ms']:.0f} ms) | {'meets' if peak[0] - before < 200 and r['gap_ms'] < TARGET_GAP_MS else 'MISSES'} "
+          f"targets (load average {os.getloadavg()[0]:.1f})", flush=True)
+
+
+def _closed_by_server(s) -> bool:
+    """Read what the server sent until the end of the stream: True if the server closed it."""
+    s.setblocking(True)
+    s.settimeout(0.2)
+    try:
+        while s.recv(1 << 20):
+            pass
+        return True
+    except OSError:  # a reset is a close too; a timeout is not
+        return not isinstance(sys.exc_info()[1], TimeoutError)
+
+
+async def _first_export(url: str, seconds: float) -> dict:
+    async with websockets.connect(url, max_size=2**24, compression=None, origin=_origin(url)) as ws:
+        await ws.send(json.dumps({"type": "hello"}))
+        for _ in range(3):
+            await ws.recv()
+        t0 = time.monotonic()
+        await ws.send(json.dumps({"type": "export", "format": "onnx", "id": 9}))
+        while True:
+            msg = await asyncio.wait_for(ws.recv(), 60)
+            if isinstance(msg, str) and json.loads(msg).get("reply_to") == 9:
+                break
+        took = time.monotonic() - t0
+        await asyncio.sleep(max(0.0, seconds - took))
+    return {"export_ms": 1e3 * took, "type": json.loads(msg)["type"]}
+
+
+def export_scenario(workers: int = 1, runs: int = 3) -> None:
+    print(f"first export: a fresh server's first ONNX export while a bystander trains; target: bystander's "
+          f"longest frame gap < {TARGET_GAP_MS:g} ms", flush=True)
+    for k in range(runs):
+        server = Server(max_sessions=8, workers=workers)
+        try:
+            r = asyncio.run(_bystanded(server.url, _first_export, seconds=3.0))
+        finally:
+            server.stop()
+        a = r["attack"]
+        print(f"  run {k + 1}: the export ({a['type']}) took {a['export_ms']:.0f} ms; bystander's longest gap "
+              f"{r['gap_ms']:.0f} ms (before: {r['baseline_gap_ms']:.0f} ms) | "
+              f"{'meets' if r['gap_ms'] < TARGET_GAP_MS else 'MISSES'} target (load average "
+              f"{os.getloadavg()[0]:.1f})", flush=True)
+
+
+def big_scenario(seconds: float, workers: int = 1, n: int = 8) -> None:
+    print(f"largest network: {n} sessions of 8 x 16 with 7 features and 5,000 points, training, a control "
+          f"each second; target: control p99 < {TARGET_P99_MS:g} ms, every session >= {TARGET_BIG_FPS:g} "
+          f"frames/s", flush=True)
+    r = measure(n, seconds, workers=workers, config=BIG, verbose=False)
+    ok = r["latency_p99_ms"] < TARGET_P99_MS and r["fps_min"] >= TARGET_BIG_FPS and r["errors"] == 0
+    print(f"  frames/s per session min {r['fps_min']:.1f}, median {r['fps_median']:.1f}; control reply p50 "
+          f"{r['latency_p50_ms']:.0f} ms, p99 {r['latency_p99_ms']:.0f} ms ({r['controls']} changes); errors "
+          f"{r['errors']}; server {100 * r['server_cpu']:.0f}% of a core | {'meets' if ok else 'MISSES'} targets "
+          f"(load average {r['load_avg']:.1f})", flush=True)
+    for e in r["error_samples"]:
+        print("   error:", e)
+
+
+TARGET_GAP_MS = 150.0
+TARGET_BIG_FPS = 3.0
 TARGET_BURST_GAP_MS = 100.0
 TARGET_FLOOD_SHARE = 0.5
 TARGET_FLOOD_P99_MS = 250.0
@@ -453,18 +660,28 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--workers", type=int, default=1, help="server worker processes (backlit serve --workers)")
-    ap.add_argument("--scenario", choices=("load", "burst", "flood"), default="load")
+    ap.add_argument("--scenario", choices=("load", "burst", "flood", "csv", "nonreading", "export", "big"),
+                    default="load")
     ap.add_argument("--find-max", action="store_true", help="then search for the largest passing session count")
     ap.add_argument("--probe-seconds", type=float, default=15.0, help="length of each --find-max run")
     ap.add_argument("--bystander", metavar="URL", help=argparse.SUPPRESS)
+    ap.add_argument("--bystander-seconds", type=float, default=14.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.bystander:
-        return _bystander_process(args.bystander, 14.0)
+        return _bystander_process(args.bystander, args.bystander_seconds)
     print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at the start")
     if args.scenario == "burst":
         return burst_scenario(args.workers)
     if args.scenario == "flood":
         return flood_scenario(args.seconds, args.workers)
+    if args.scenario == "csv":
+        return csv_scenario(args.workers)
+    if args.scenario == "nonreading":
+        return nonreading_scenario(args.workers)
+    if args.scenario == "export":
+        return export_scenario(args.workers)
+    if args.scenario == "big":
+        return big_scenario(args.seconds, args.workers)
     print(f"targets: 0 errors, >= {TARGET_FPS:g} frames/s per session, p99 control reply < {TARGET_P99_MS:g} ms, "
           f"memory growth < {TARGET_MEM_MB:g} MB")
     main_run = measure(args.sessions, args.seconds, workers=args.workers)

@@ -1,6 +1,9 @@
-"""Shared test configuration. Keep this minimal: fixtures used by one test file belong in that file."""
+"""Shared test configuration. Keep this minimal: fixtures used by one test file belong in that file
+(the loopback server serves tests/test_server_abuse.py and tests/test_server_limits.py)."""
 
 import json
+import threading
+import time
 import types
 
 import pytest
@@ -36,6 +39,60 @@ def recording_comm(monkeypatch):
     monkeypatch.setattr(comm_module, "create_comm", lambda **kw: RecordingComm(**kw))
     return RecordingComm
 
+
+class LoopbackServer:
+    """The app (``create_app(**options)``) served by uvicorn with `backlit serve`'s settings, in a
+    thread, on a free loopback port."""
+
+    def __init__(self, **options):
+        import uvicorn
+
+        from backlit.cli.headless import free_port
+        from backlit.server.app import create_app
+        from backlit.server.run import bind, uvicorn_config
+
+        self.app = create_app(**options)
+        self.sock, self.port = bind("127.0.0.1", free_port())
+        self.server = uvicorn.Server(uvicorn_config(self.app))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        for _ in range(500):
+            if self.server.started:
+                break
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+    @property
+    def hub(self):
+        return self.app.state.hub
+
+    def connect(self):
+        from websockets.sync.client import connect
+
+        return connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=10, max_size=None)
+
+    @staticmethod
+    def hello(ws, **fields):
+        """Send hello; return its three replies (state, points, frame)."""
+        ws.send(json.dumps({"type": "hello", "id": 1, **fields}))
+        got = []
+        while len(got) < 3:
+            m = ws.recv(timeout=60)
+            got.append(m if isinstance(m, bytes) else json.loads(m))
+        return got
+
+
+@pytest.fixture
+def loopback():
+    """``with loopback(**options) as served``: the app on a real socket (server tests)."""
+    return LoopbackServer
 
 # ---- the playground session's state (tests/test_session_state.py, tests/test_all_or_nothing.py) ----------
 

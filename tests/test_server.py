@@ -114,7 +114,8 @@ def _hello(ws):
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "http://testserver.evil.example", "null",
-                                    "http://127.0.0.1:8000", "file://", "http://testserver:81"])
+                                    "http://127.0.0.1:8000", "file://", "http://testserver:81",
+                                    "https://testserver"])
 def test_foreign_origin_is_refused(client, origin):
     with pytest.raises(WebSocketDisconnect) as e:
         with client.websocket_connect("/ws", headers={"origin": origin}) as ws:
@@ -122,7 +123,7 @@ def test_foreign_origin_is_refused(client, origin):
     assert e.value.code == 1008
 
 
-@pytest.mark.parametrize("origin", ["http://testserver", "https://testserver"])
+@pytest.mark.parametrize("origin", ["http://testserver", "http://testserver:80", "HTTP://TestServer/"])
 def test_same_origin_is_accepted(client, origin):
     with client.websocket_connect("/ws", headers={"origin": origin}) as ws:
         assert _hello(ws)["type"] == "state"

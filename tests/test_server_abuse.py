@@ -13,58 +13,19 @@ import threading
 import time
 
 import pytest
-import uvicorn
 from websockets.sync.client import connect
 
 from backlit.server import protocol as P
-from backlit.server.app import RepeatFilter, create_app
-from backlit.server.run import bind, uvicorn_config
+from backlit.server.app import RepeatFilter
 
 BIG = {"features": list(P.SETTINGS["features"].choices), "hidden": [16] * 8, "n_points": 5000,
        "dataset": "spiral_multi", "classes": 5}
 
 
-class Served:
-    def __init__(self, limits=None):
-        self.app = create_app(limits=limits)
-        self.sock, self.port = bind("127.0.0.1", 8750)
-        self.server = uvicorn.Server(uvicorn_config(self.app))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        for _ in range(500):
-            if self.server.started:
-                break
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
-
-    @property
-    def hub(self):
-        return self.app.state.hub
-
-    def connect(self):
-        return connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=10, max_size=None)
-
-
 @pytest.fixture
-def served():
-    with Served() as s:
+def served(loopback):
+    with loopback() as s:
         yield s
-
-
-def hello(ws, **fields):
-    ws.send(json.dumps({"type": "hello", "id": 1, **fields}))
-    got = []
-    while len(got) < 3:
-        m = ws.recv(timeout=30)
-        got.append(m if isinstance(m, bytes) else json.loads(m))
-    return got
 
 
 class Watcher(threading.Thread):
@@ -73,7 +34,7 @@ class Watcher(threading.Thread):
     def __init__(self, served, config=None):
         super().__init__(daemon=True)
         self.ws = served.connect()
-        hello(self.ws, config=config or {})
+        served.hello(self.ws, config=config or {})
         self.ws.send(json.dumps({"type": "set", "config": {"speed": 9}}))
         self.ws.send(json.dumps({"type": "play"}))
         self.frames: list[float] = []
@@ -104,7 +65,7 @@ def test_a_burst_from_one_client_does_not_freeze_the_others(served):
     bystander.start()
     time.sleep(0.5)
     with served.connect() as flooder:
-        hello(flooder)
+        served.hello(flooder)
         t0 = time.monotonic()
         for i in range(2000):
             flooder.send(json.dumps({"type": "step", "id": 100 + i}))
@@ -125,7 +86,7 @@ def test_a_burst_from_one_client_does_not_freeze_the_others(served):
         t1 = time.monotonic()
         # a new connection (and GET /) is served during the burst's processing too
         with served.connect() as newcomer:
-            assert hello(newcomer)[0]["type"] == "state"
+            assert served.hello(newcomer)[0]["type"] == "state"
     got = bystander.between(t0, t1)
     bystander.close()
     assert dropped > 0 and replies < 2000  # the excess was dropped (with errors saying so), not queued
@@ -163,17 +124,22 @@ def test_a_peer_that_resets_after_its_burst_is_not_served(served, caplog):
     s = _raw_ws(served.port)
     s.sendall(b"".join(_frame(b'{"type":"regenerate"}') for _ in range(1000)))
     _reset(s)
-    for _ in range(200):  # the server notices the reset
+    for _ in range(200):  # the server notices the reset: only the bystander's session is left
         if served.hub.sessions == 1:
             break
         time.sleep(0.05)
+    assert served.hub.sessions == 1, f"{served.hub.sessions} sessions 10 s after the reset"
     time.sleep(1.0)
     handled = served.hub.handled - before
     n = len(bystander.frames)
     time.sleep(0.5)
     assert len(bystander.frames) > n  # the bystander still trains and gets frames
     bystander.close()
-    assert served.hub.sessions == 0 or served.hub.sessions == 1
+    for _ in range(200):  # and once the bystander has gone too, none
+        if served.hub.sessions == 0:
+            break
+        time.sleep(0.05)
+    assert served.hub.sessions == 0 and served.hub.playing == 0
     assert handled < 200, f"{handled} of the dead peer's 1000 messages were run"
     assert not [r for r in caplog.records if "socket.send() raised" in r.getMessage()]
 
@@ -186,7 +152,7 @@ def test_flooders_of_expensive_controls_only_slow_themselves(served):
 
     def flood(k):
         with served.connect() as ws:
-            hello(ws, config=BIG)
+            served.hello(ws, config=BIG)
             while not stop.is_set():
                 ws.send(json.dumps({"type": "regenerate"}))
                 sent[k] += 1
@@ -248,7 +214,7 @@ def test_the_log_stays_quiet_under_repeated_bad_frames(served):
 
 def test_frames_are_compact(served):
     with served.connect() as ws:
-        got = hello(ws)
+        got = served.hello(ws)
         assert len(got[2]) <= 16_000  # default network
         ws.send(json.dumps({"type": "set", "config": BIG, "id": 2}))
         while not isinstance(m := ws.recv(timeout=30), bytes):
@@ -284,7 +250,7 @@ def test_frames_are_compact(served):
 def test_frames_wait_for_the_page_to_draw_them(served):
     """Once a page acknowledges frames ("drawn"), training frames stop while it is behind."""
     with served.connect() as ws:
-        hello(ws)
+        served.hello(ws)
         ws.send(json.dumps({"type": "drawn", "frames": 1}))
         ws.send(json.dumps({"type": "set", "config": {"speed": 9}}))
         ws.send(json.dumps({"type": "play"}))

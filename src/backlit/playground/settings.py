@@ -65,6 +65,9 @@ class Limits:
     cpu_burst: float = 0.05  # seconds a session may spend at once before its budget holds it back
     max_queued: int = 32  # messages one connection may have waiting; more are dropped with an error
     frames_in_flight: int = 3  # training frames sent ahead of the page's "drawn" acknowledgements
+    max_tabs_per_student: int = 4  # open tabs one student (one class cookie) may have on a worker
+    hello_seconds: float = 30.0  # a connection that says nothing this long after opening is closed
+    idle_seconds: float = 900.0  # a tab that sends nothing (no control, no frame acknowledged) this long
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dc_fields(self)}

@@ -5,11 +5,11 @@ page itself: the same ES modules (src/backlit/web/js), the same DOM (index.html'
 (scoped to the widget). Only the transport differs: the page's views talk over the widget's custom
 messages (JSON content, frames as one binary buffer) instead of a WebSocket (web/js/widget.js).
 
-The Python side mirrors app.py's ``Session`` without the asyncio and the CPU budget (one kernel is one
-person): incoming messages are validated with ``protocol.validate`` and run with ``pg.handle``; frames
-are packed by a per-widget ``FrameEncoder`` with the loss-curve rows of a per-widget ``HistoryCursor``;
-training runs in a background thread paced by a per-widget ``Pacer``. Two threads use the Playground
-(the kernel's, for messages and ``refresh``, and the trainer), so every call holds ``self.lock``.
+The Python side is the same :class:`~backlit.server.viewer.Viewer` as app.py's, without the asyncio and
+the CPU budget (one kernel is one person): the viewer checks and runs messages, packs frames, paces
+training and decides when a frame is due; this module keeps the thread that trains, the lock and the
+comm. Two threads use the Playground (the kernel's, for messages and ``refresh``, and the trainer), so
+every call holds ``self.lock``.
 
 With a model of the user's own, the widget trains and shows *that* ``nn.MLP`` object (``pg.use_model``):
 after training in the widget, ``model`` in the next cell has the trained weights; a model changed in code
@@ -36,10 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from ..lab import data as data_module
-from ..playground.pacing import Pacer
-from ..playground.session import HistoryCursor, Playground
-from . import protocol as P
-from .protocol import ProtocolError
+from ..playground.session import Playground
+from ..playground.settings import ProtocolError
+from .viewer import Viewer
 
 try:
     import anywidget
@@ -212,15 +211,8 @@ class PlaygroundWidget(anywidget.AnyWidget):
         self.lock = threading.RLock()
         self.pg = playground or Playground()
         self.limits = self.pg.limits
-        self.history = HistoryCursor()
-        self.pacer = Pacer()
-        self.encoder = P.FrameEncoder(compact=True)
+        self.viewer = Viewer(self.pg, self.limits)
         self.user_model = None
-        self.in_flight = 0
-        self.acks = False
-        self.sent_step = -1
-        self.last_frame = 0.0
-        self.errors = 0
         self.closed = False
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -295,19 +287,16 @@ class PlaygroundWidget(anywidget.AnyWidget):
         """One reply or frame to the front end (the caller holds the lock: frames go out in order)."""
         if self.closed or self.comm is None:
             return
-        if msg.get("type") == "frame":
-            header = {**msg["header"], **self.pg.history_since(self.history)}
-            self.sent_step = header.get("step")
-            if reply_to is not None:
-                header["reply_to"] = reply_to
-            blob = self.encoder.encode(header, msg["arrays"])
-            self.in_flight += 1
-            self.last_frame = time.monotonic()
-            self.send({"type": "frame"}, buffers=[blob])
+        data = self.viewer.pack(msg, reply_to)
+        if isinstance(data, bytes):
+            self.send({"type": "frame"}, buffers=[data])
         else:
-            if reply_to is not None:
-                msg = {**msg, "reply_to": reply_to}
-            self.send(json.loads(P.encode(msg)))  # plain JSON: NaN -> null, as the server sends it
+            self.send(json.loads(data))  # plain JSON: NaN -> null, as the server sends it
+
+    @property
+    def errors(self) -> int:
+        """Internal errors so far (bugs, not bad input)."""
+        return self.viewer.errors
 
     # ---- receiving ---------------------------------------------------------------------------------
     def _on_custom(self, _widget, content, buffers) -> None:
@@ -315,47 +304,26 @@ class PlaygroundWidget(anywidget.AnyWidget):
 
     def handle(self, content) -> None:
         """Run one message from the front end; always answers (an error at worst)."""
-        reply_to = None
         with self.lock:
-            try:
-                reply_to = P.message_id(content)
-                valid = P.validate(content)
-                if valid["type"] == "drawn":
-                    self.acks = True
-                    self.in_flight = max(0, self.in_flight - valid.get("frames", 1))
-                    return
-                if valid["type"] == "hello":
-                    replies = self._hello()
-                else:
-                    replies = self.pg.handle(valid)
-                    replies += self._rebind()
-            except ProtocolError as e:
-                replies = [e.reply()]
-            except Exception as e:  # a bug, not bad input: keep the widget alive and say so
-                self.errors += 1
-                log.exception("internal error while handling a message")
-                replies = [{"type": "error", "field": None,
-                            "message": f"internal error ({type(e).__name__}); the session goes on"}]
-            errors = [r for r in replies if r.get("type") == "error"]
-            if len(errors) > 1:
-                replies = [P.merge_errors(errors)] + [r for r in replies if r.get("type") != "error"]
+            replies, reply_to = self.viewer.handle(content, action=self._act)
             for msg in replies:
                 self._emit(msg, reply_to)
             self._checksum = self._weights_checksum()
             if self.pg.playing:
                 self._start_training()
 
+    def _act(self, valid: dict) -> list[dict]:
+        if valid["type"] == "hello":
+            return self._hello()
+        return self.pg.handle(valid) + self._rebind()
+
     def _hello(self) -> list[dict]:
         """A view opened (or re-rendered): the kernel's session is the truth, so send it as it is, in
         full (a new view holds no earlier frame and no loss curve). The page's URL hash and weights
         are not the notebook's: hello's fields are ignored."""
-        self.encoder = P.FrameEncoder(compact=True)
-        self.history = HistoryCursor()
-        self.in_flight = 0
-        header, arrays = self.pg.frame()
+        self.viewer.restart()
         lesson = [self.pg.course.message(self.pg)] if self.pg.course.lesson else []  # backlit.show(lesson=...)
-        return [self.pg.state(schema=True), self.pg.points(), {"type": "frame", "header": header, "arrays": arrays}] \
-            + lesson
+        return [self.pg.state(schema=True), self.pg.points(), self.viewer.frame()] + lesson
 
     # ---- training ----------------------------------------------------------------------------------
     def _start_training(self) -> None:
@@ -371,54 +339,41 @@ class PlaygroundWidget(anywidget.AnyWidget):
                 for msg in self.pg.pause():
                     self._emit(msg)
 
-    def _frame_wanted(self) -> bool:
-        return not self.acks or self.in_flight < self.limits.frames_in_flight
-
     def _train_loop(self) -> None:
         """While playing: train in short ticks (the lock is let go between them, so the kernel's
-        messages get in), at the session's pace, and send a frame every frame_interval."""
-        lim = self.limits
+        messages get in), at the viewer's pace, and send a frame when the viewer says one is due."""
+        lim, viewer = self.limits, self.viewer
         while not self.closed:
             if not self.pg.playing:
                 self._wake.wait()
                 self._wake.clear()
-                self.pacer.reset()
+                viewer.pacer.reset()
                 continue
             start = time.monotonic()
             interval = lim.frame_interval
             diverged: list[dict] = []
-            try:
+            with self.lock:
+                due = viewer.due(start)
+            while (due is None or due > 0) and time.monotonic() - start < lim.train_seconds_per_frame:
                 with self.lock:
-                    due = self.pacer.due(self.pg.config["speed"], start)
-                while (due is None or due > 0) and time.monotonic() - start < lim.train_seconds_per_frame:
-                    with self.lock:
-                        if not self.pg.playing or self.closed:
-                            break
-                        before = self.pg.step_count
-                        diverged = self.pg.train_for(lim.tick_seconds, max_steps=10**9 if due is None else due)
-                        if due is not None:
-                            ran = max(self.pg.step_count - before, 1)
-                            self.pacer.spend(ran)
-                            due -= ran
-                    if diverged:
+                    if not self.pg.playing or self.closed:
                         break
-                    time.sleep(0)  # let the kernel's thread take the lock
-                with self.lock:
+                    diverged, due = viewer.tick(lim.tick_seconds, due)
+                if diverged:
+                    break
+                time.sleep(0)  # let the kernel's thread take the lock
+            with self.lock:
+                try:
                     for msg in diverged:
                         self._emit(msg)
-                    if (diverged or self.pg.step_count != self.sent_step) and \
-                            (diverged or (time.monotonic() - self.last_frame >= interval * 0.5 and self._frame_wanted())):
-                        header, arrays = self.pg.frame()
-                        self._emit({"type": "frame", "header": header, "arrays": arrays})
+                    if viewer.frame_due(diverged, interval):
+                        self._emit(viewer.frame())
                         for msg in self.pg.lesson_poll():  # a lesson's live goal
                             self._emit(msg)
                     self._checksum = self._weights_checksum()
-            except Exception:
-                self.errors += 1
-                log.exception("internal error while training; pausing the session")
-                with self.lock:
+                except Exception as e:  # the comm failed under us: pause rather than spin
+                    viewer.internal_error("sending a frame; pausing the session", e)
                     self.pg.playing = False
-                    self._emit(self.pg.state())
             time.sleep(max(0.0, interval - (time.monotonic() - start)))
 
     def close(self) -> None:

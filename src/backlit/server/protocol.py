@@ -1,7 +1,9 @@
 """The playground's wire protocol: message schemas, validation and frame packing.
 
 This module is pure (no sockets, no asyncio). The settings table and the value checks it builds on live
-in `backlit.playground.settings` (re-exported here); docs/protocol.md describes the messages for the page.
+in `backlit.playground.settings` (the names re-exported here); docs/protocol.md describes the messages
+for the page. What a field means for the session (which export formats exist, which points) is the
+session's to check.
 
 Every check raises :class:`ProtocolError` naming the offending field and what is allowed; the server
 turns it into an ``{"type": "error", "field": ..., "message": ...}`` reply and the session goes on.
@@ -15,8 +17,13 @@ import zlib
 
 import numpy as np
 
-from ..playground.settings import *  # noqa: F401,F403  (the settings table and checks, re-exported)
-from ..playground.settings import MAX_MESSAGE_BYTES, PLANE_LIMIT, TYPED_WEIGHT_LIMIT, ProtocolError, _describe, check_float, check_int, json_safe
+from ..playground.settings import (MAX_MESSAGE_BYTES, PLANE_LIMIT, TYPED_WEIGHT_LIMIT, ProtocolError, _describe,
+                                   check_bool, check_float, check_int, json_safe)
+# The settings table and its checks, re-exported by name: the wire's users find them here too.
+from ..playground.settings import (ACTIVATIONS, CONFIG, INITS, LOSSES, MAX_SEED, OPTIMIZERS, PROBLEMS,  # noqa: F401
+                                   REGULARIZATIONS, SETTINGS, WEIGHT_LIMIT, Limits, Setting, check_choice,
+                                   check_config, check_setting, check_weights, default_config, from_url_state,
+                                   resolve_config, schema, to_url_state)
 
 MAX_ID = 2**53 - 1  # the largest integer a JS number holds exactly
 
@@ -99,10 +106,10 @@ def _plane(name, v):
     return check_float(name, v, -PLANE_LIMIT, PLANE_LIMIT)
 
 
-def _export_format(name, v):
-    from ..playground.session import EXPORTS  # the playground's table of formats
-
-    return check_choice(name, v, tuple(EXPORTS))
+def _name(name, v):
+    if not isinstance(v, str) or not v or len(v) > 40 or not v.replace("_", "").isalnum():
+        raise ProtocolError(name, f"{name} must be a name (letters, digits and _), got {_describe(v)}")
+    return v
 
 
 def _scale(name, v):
@@ -185,7 +192,7 @@ SCHEMAS: dict[str, dict] = {
     "graph": _NOARGS,
     "graph_zoom": {"layer": (_layer, True), "neuron": (_index, True)},
     "code": _NOARGS,
-    "export": {"format": (_export_format, True)},
+    "export": {"format": (_name, True)},  # which formats exist is the session's
     "drawn": {"frames": (_frame_count, False)},
     "add_point": {"x": (_plane, True), "y": (_plane, True), "label": (_any, True)},
     "remove_point": {"x": (_plane, True), "y": (_plane, True)},

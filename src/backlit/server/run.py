@@ -238,7 +238,7 @@ def run_serve(args) -> int:
 def _serve(args) -> int:
     import uvicorn
 
-    from .app import ENV_OPTIONS, create_app
+    from .app import ENV_OPTIONS, create_app, import_optional, one_blas_thread
     from .protocol import Limits
 
     limits = Limits(max_sessions=args.max_sessions, max_points=args.max_points)
@@ -289,6 +289,9 @@ def _serve(args) -> int:
     hosts = allowed_hosts(args.host, args.allow_host)
     workers = getattr(args, "workers", 1)
     open_browser = not args.no_browser
+    one_blas_thread()
+    if workers == 1:
+        import_optional()  # before it listens for tabs (each worker process does the same)
 
     def announce() -> None:
         from .classroom import join_url as with_code

@@ -6,7 +6,7 @@ class cookie is of the class code. A student's class cookie opens nothing here, 
 is sent contains the key.
 
 Every worker process keeps a :class:`Classroom`: once a second it writes a summary of each of its
-sessions (name, status, epoch, losses, accuracy, a 16×16 thumbnail of the boundary) to the store, and
+sessions (read on the event loop, never while the session's own work runs in a thread) (name, status, epoch, losses, accuracy, a 16×16 thumbnail of the boundary) to the store, and
 applies the teacher's new commands to its sessions. The commands are ordinary protocol messages put in
 a session's queue (``pause``, ``play``, ``load`` with a saved session file), so they are validated and
 charged exactly as the student's own messages are. With ``--workers N`` (and with Redis, with several
@@ -77,6 +77,7 @@ class Classroom:
         self._thumbs: dict[tuple[str, int], tuple[int, dict]] = {}
         self.spotlight: str | None = None     # the tab the projector shows: its summary carries the network
         self._reported = -1e9
+        self._last: dict[str, dict] = {}
 
     # -- sessions come and go ---------------------------------------------------------------------
 
@@ -96,6 +97,7 @@ class Classroom:
         if tab in self.sessions:
             del self.sessions[tab]
             self.students.pop(tab, None)
+            self._last.pop(tab, None)
             for side in (THUMB, SPOTLIGHT):
                 self._thumbs.pop((tab, side), None)
             try:
@@ -113,25 +115,44 @@ class Classroom:
     # -- the loop ---------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while self.sessions:
             try:
-                await asyncio.get_running_loop().run_in_executor(None, self.tick)
+                for command in await loop.run_in_executor(None, self.store.commands_since, self._seen):
+                    self._seen = command["version"]
+                    self.apply(command)
+                if self.clock() - self._reported >= REPORT_EVERY:
+                    self._reported = self.clock()
+                    roster = await loop.run_in_executor(None, self.store.roster)
+                    reports = [(tab, self._summary_now(tab, session, roster))
+                               for tab, session in list(self.sessions.items())]
+                    await loop.run_in_executor(None, self._report, reports)
             except Exception:
                 log.warning("the class store did not answer", exc_info=True)
             await asyncio.sleep(POLL_EVERY)
 
+    def _summary_now(self, tab: str, session, roster: dict) -> dict:
+        """A fresh summary, or the last one while the session is busy (its message or frame is running
+        in a pool thread: its state is not to be read half-changed)."""
+        lock = getattr(session, "lock", None)
+        if lock is not None and lock.locked() and tab in self._last:
+            return self._last[tab]
+        self._last[tab] = self.summary(tab, session, roster)
+        return self._last[tab]
+
+    def _report(self, reports) -> None:
+        for tab, summary in reports:
+            if tab in self.sessions:
+                self.store.report(tab, summary, ttl=LIVE_TTL)
+
     def tick(self) -> None:
-        """Apply new commands; once a second also report every session (off the event loop)."""
+        """Apply new commands and report every session at once (for callers without an event loop)."""
         for command in self.store.commands_since(self._seen):
             self._seen = command["version"]
             self.apply(command)
-        now = self.clock()
-        if now - self._reported < REPORT_EVERY:
-            return
-        self._reported = now
+        self._reported = self.clock()
         roster = self.store.roster()
-        for tab, session in list(self.sessions.items()):
-            self.store.report(tab, self.summary(tab, session, roster), ttl=LIVE_TTL)
+        self._report([(tab, self._summary_now(tab, session, roster)) for tab, session in list(self.sessions.items())])
 
     def summary(self, tab: str, session, roster: dict) -> dict:
         pg = session.pg
