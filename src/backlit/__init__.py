@@ -59,7 +59,8 @@ del _name, _module
 def show(model=None, data=None, **config):
     """The playground as a notebook widget, on ``model`` (an ``nn.MLP``, trained live in the kernel) and
     ``data`` (a dataset name such as ``"xor"``, or arrays ``(X, y)``); ``config``: any playground setting,
-    e.g. ``lr=0.1``. Needs the notebook extra (anywidget); see backlit.server.notebook."""
+    e.g. ``lr=0.1``; ``lesson``: open a lesson of the course, e.g. ``backlit.show(lesson="chain-rule")``
+    (names in ``backlit.playground.lessons.LESSONS``). Needs the notebook extra (anywidget); see backlit.server.notebook."""
     try:
         from .server.notebook import show as _show
     except ImportError as e:

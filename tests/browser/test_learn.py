@@ -50,6 +50,9 @@ def first_visit(browser, base_url):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{base_url}/{query}")
         page.wait_for_function(READY)
+        # the first visit offers the course; choosing free play starts the tour
+        if "notour" not in query:
+            page.get_by_role("button", name="Free play", exact=True).click()
         return page
 
     yield open_page
@@ -361,6 +364,7 @@ def test_reduced_motion_turns_the_tour_animations_off(browser, base_url):
         page = ctx.new_page()
         page.goto(f"{base_url}/")
         page.wait_for_function(READY)
+        page.get_by_role("button", name="Free play", exact=True).click()   # the first visit's course offer
         expect(card(page)).to_be_visible()
         names = page.evaluate("""() => [getComputedStyle(document.querySelector('#tour .tour-card')).animationName,
                                         getComputedStyle(document.querySelector('.tour-target')).animationName]""")

@@ -11,7 +11,7 @@ import json
 import numpy as np
 
 from ..lab import data, gradflow, kinds, trace as explain
-from . import images, settings
+from . import images, lessons, settings
 from .settings import ProtocolError
 
 SESSION_FORMAT = "backlit.session"
@@ -75,7 +75,8 @@ def state(pg, schema: bool = False) -> dict:
            "gradflow_layers": gradflow.layer_names(len(model.linears)),
            "custom_data": p.custom}
     if schema:
-        msg["schema"] = {**settings.schema(pg.limits), **exports_menu(), "views": [images.VIEW]}  # the images view, chosen like a dataset
+        msg["schema"] = {**settings.schema(pg.limits), **exports_menu(), "views": [images.VIEW],  # the images view
+                         "course": lessons.schema()}
     return msg
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import csvdata, problem as problems, replies, settings
+from . import csvdata, lessons, problem as problems, replies, settings
 from .learner import Learner
 from .sample import NUDGE_MAX_STEPS, NUDGE_STEP, NUDGE_WRONG_STEPS, SampleActions  # noqa: F401
 from .problem import Points
@@ -52,6 +52,7 @@ class Playground(SampleActions):
         self.limits = Limits(**limits) if isinstance(limits, dict) else (limits or Limits())
         self.history_generation = 0
         self.playing = self.diverged = False
+        self.course = lessons.Course()  # the learner's place in the course (backlit.playground.lessons)
         self._rebuild(fresh_config(settings.check_config(config or {}, self.limits)), None)
 
     # ---- the one place state is replaced ----------------------------------------------------------
@@ -173,13 +174,38 @@ class Playground(SampleActions):
         return settings.to_url_state(self.config)
 
     def session(self) -> dict:
-        return replies.saved(self)
+        return {**replies.saved(self), "course": self.course.progress()}
 
     # ---- dispatch -------------------------------------------------------------------------------
     def handle(self, msg: dict) -> list[dict]:
         """Run one validated message (``protocol.validate``'s output) and return the replies."""
         args = {k: v for k, v in msg.items() if k not in ("type", "id")}
-        return getattr(self, msg["type"])(**args)
+        self.course.guard(msg["type"])
+        replies_ = getattr(self, msg["type"])(**args)
+        return self.course.withhold(replies_ + self.course.observe(self, msg["type"], replies_))
+
+    # ---- actions: the course (backlit.playground.lessons) ---------------------------------------
+    def lesson_open(self, lesson, step=0) -> list[dict]:
+        return self.course.open(self, lesson, step)
+
+    def lesson_answer(self, answer) -> list[dict]:
+        return self.course.answer(self, answer)
+
+    def lesson_event(self, event) -> list[dict]:
+        return self.course.event(self, event)
+
+    def lesson_leave(self) -> list[dict]:
+        return self.course.leave(self)
+
+    def lesson_progress(self, done) -> list[dict]:
+        return self.course.restore(self, done)
+
+    def lesson_expr(self, text, values, wrt=None) -> list[dict]:
+        return self.course.draw(self, text, values, wrt)
+
+    def lesson_poll(self) -> list[dict]:
+        """While training: the open lesson's live goal, when it is met or its progress changed."""
+        return self.course.poll(self)
 
     # ---- actions: session -----------------------------------------------------------------------
     def hello(self, config=None, url_state=None, weights=None, biases=None, samples_seen=None,
@@ -404,6 +430,13 @@ class Playground(SampleActions):
         seen = settings.check_int("session.samples_seen", session.get("samples_seen", 0), 0, fit.MAX_COUNT)
         Ws, bs = settings.check_weights(session.get("weights"), session.get("biases"), problems.sizes(new),
                                         name="session.weights")
+        course = None
+        if session.get("course") is not None:
+            progress = session["course"]
+            if not isinstance(progress, dict) or progress.get("format") != lessons.PROGRESS_FORMAT:
+                raise ProtocolError("session.course", f"session.course must be {{'format': {lessons.PROGRESS_FORMAT}, "
+                                    "'done': {lesson: [step, ...]}}")
+            course = lessons.check_progress(progress.get("done"), "session.course.done")
         custom = None
         if session.get("points") is not None:
             custom = problems.check_rows(session["points"], *problems.kind_and_classes(new), self.limits,
@@ -411,7 +444,9 @@ class Playground(SampleActions):
         self._rebuild(new, custom)
         self.learner.set_weights(Ws, bs, new)
         self.learner.set_counters(step, seen)
-        return replies.after(self, SCHEMA, DATA)
+        if course:
+            self.course.merge(course)
+        return replies.after(self, SCHEMA, DATA) + ([self.course.message(self)] if course else [])
 
     # ---- a model object of the caller's own (the notebook widget) ------------------------------------
     def use_model(self, model) -> list[dict]:

@@ -686,6 +686,8 @@ class Session:
                     self.frame_cost = cost if not self.frame_cost else 0.7 * self.frame_cost + 0.3 * cost
                     self.budget.charge(cost)
                     await self.send(frame)
+                    for msg in self.pg.lesson_poll():  # a lesson's live goal
+                        await self.send(msg)
             self._sync_playing()
             # A little jitter keeps sessions that started together from drawing their frames in the
             # same instant (a burst that would delay everyone's control replies).

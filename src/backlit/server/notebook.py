@@ -50,7 +50,7 @@ log = logging.getLogger("backlit.notebook")
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 JS_ROOT = WEB_ROOT / "js"
-PAGE_CSS = ("style.css", "learn.css", "graph.css")
+PAGE_CSS = ("style.css", "learn.css", "graph.css", "lesson.css", "exprlab.css")
 WRAPPER = "backlit-widget"
 
 # ---- the page's modules, loadable from a string ------------------------------------------------------
@@ -101,8 +101,14 @@ _urls: dict[str, str] = {}
 
 
 def rewrite(text: str, _chain: tuple = ()) -> str:
-    """``text`` with every relative specifier replaced by the data: URL of that module."""
-    return _SPECIFIER.sub(lambda m: f"{m.group(1)}{m.group(2)}{module_url(m.group(3), _chain)}{m.group(2)}", text)
+    """``text`` with every relative specifier replaced by the data: URL of that module. A module that
+    names itself (its usage note, ``import { f } from './self.js'`` in a comment) keeps the bare name."""
+    def url(m) -> str:
+        name = m.group(3)
+        target = name if _chain and name == _chain[-1] else module_url(name, _chain)
+        return f"{m.group(1)}{m.group(2)}{target}{m.group(2)}"
+
+    return _SPECIFIER.sub(url, text)
 
 
 def module_url(name: str, _chain: tuple = ()) -> str:
@@ -316,7 +322,8 @@ class PlaygroundWidget(anywidget.AnyWidget):
         full (a new view holds no earlier frame and no loss curve). The page's URL hash and weights
         are not the notebook's: hello's fields are ignored."""
         self.viewer.restart()
-        return [self.pg.state(schema=True), self.pg.points(), self.viewer.frame()]
+        lesson = [self.pg.course.message(self.pg)] if self.pg.course.lesson else []  # backlit.show(lesson=...)
+        return [self.pg.state(schema=True), self.pg.points(), self.viewer.frame()] + lesson
 
     # ---- training ----------------------------------------------------------------------------------
     def _start_training(self) -> None:
@@ -361,6 +368,8 @@ class PlaygroundWidget(anywidget.AnyWidget):
                         self._emit(msg)
                     if viewer.frame_due(diverged, interval):
                         self._emit(viewer.frame())
+                        for msg in self.pg.lesson_poll():  # a lesson's live goal
+                            self._emit(msg)
                     self._checksum = self._weights_checksum()
                 except Exception as e:  # the comm failed under us: pause rather than spin
                     viewer.internal_error("sending a frame; pausing the session", e)
@@ -542,7 +551,10 @@ _current: "weakref.ref[PlaygroundWidget] | None" = None
 def show(model=None, data=None, **config) -> PlaygroundWidget:
     """The playground as a notebook widget (see ``backlit.show``)."""
     global _current
+    lesson = config.pop("lesson", None)
     pg = build_playground(model, data, **config)
+    if lesson is not None:
+        pg.lesson_open(lesson)  # an unknown name raises, naming the lessons
     previous = _current() if _current is not None else None
     if previous is not None and not previous.closed:
         previous.close()  # one widget per page: the page's modules find their elements by id

@@ -165,6 +165,53 @@ def _pixels(name, v):
     return v
 
 
+def _lesson(name, v):
+    if not isinstance(v, str) or len(v) > 64:
+        raise ProtocolError(name, f"{name} must be a lesson's name")
+    return v  # the course checks it against its lessons
+
+
+def _answer(name, v):
+    """A number, a choice's index, or a list of up to 64 short strings (links picked)."""
+    if isinstance(v, bool):
+        raise ProtocolError(name, f"{name} must be a number, a choice or a list of links")
+    if isinstance(v, int):
+        return check_int(name, v, -2**53, 2**53)
+    if isinstance(v, float):
+        return check_float(name, v, -1e12, 1e12)
+    if isinstance(v, list) and len(v) <= 64 and all(isinstance(a, str) and len(a) <= 16 for a in v):
+        return list(v)
+    raise ProtocolError(name, f"{name} must be a number, a choice or a list of links")
+
+
+def _expr_text(name, v):
+    if not isinstance(v, str) or len(v) > 400:
+        raise ProtocolError(name, f"{name} must be an expression of at most 400 characters, e.g. e = (a + b)*(b + 1)")
+    return v  # parsed by backlit.lab.expr, which names what it refuses
+
+
+def _expr_values(name, v):
+    if not isinstance(v, dict) or len(v) > 16:
+        raise ProtocolError(name, f"{name} must be an object of at most 16 {{variable: number}}")
+    for k, x in v.items():
+        if not isinstance(k, str) or not 0 < len(k) <= 32:
+            raise ProtocolError(name, f"{name}: a variable's name has 1 to 32 characters")
+        check_float(f"{name}.{k}", x, -1e6, 1e6)
+    return dict(v)
+
+
+def _expr_name(name, v):
+    if not isinstance(v, str) or not 0 < len(v) <= 32:
+        raise ProtocolError(name, f"{name} must be the name of one of the expression's variables")
+    return v
+
+
+def _event(name, v):
+    from ..playground.lessons import PAGE_EVENTS
+
+    return check_choice(name, v, PAGE_EVENTS)
+
+
 _NOARGS: dict = {}
 SCHEMAS: dict[str, dict] = {
     "hello": {"config": (_opt_dict, False), "url_state": (_short_str, False),
@@ -199,7 +246,7 @@ SCHEMAS: dict[str, dict] = {
     "add_point": {"x": (_plane, True), "y": (_plane, True), "label": (_any, True)},
     "remove_point": {"x": (_plane, True), "y": (_plane, True)},
     "clear_points": _NOARGS,
-    "load_csv": {"text": (_text, True), "rescale": (_bool, False)},  # the page painted this many frames (flow control)
+    "load_csv": {"text": (_text, True), "rescale": (_bool, False)},
     # the images view (backlit.playground.images): its own session, opened like a dataset
     "images_open": {"network": (_network, False)},
     "images_close": _NOARGS,
@@ -216,6 +263,13 @@ SCHEMAS: dict[str, dict] = {
     "images_attack": {"eps": (_eps, True), "steps": (_attack_steps, False), "target": (_digit_or_none, False)},
     "images_draw": {"width": (_side, True), "height": (_side, True), "pixels": (_pixels, True),
                     "label": (_digit_or_none, False)},
+    # the course (backlit.playground.lessons)
+    "lesson_open": {"lesson": (_lesson, True), "step": (_nonneg_int, False)},
+    "lesson_answer": {"answer": (_answer, True)},
+    "lesson_event": {"event": (_event, True)},
+    "lesson_leave": _NOARGS,
+    "lesson_progress": {"done": (_opt_dict, True)},
+    "lesson_expr": {"text": (_expr_text, True), "values": (_expr_values, True), "wrt": (_expr_name, False)},
 }
 MESSAGE_TYPES = tuple(SCHEMAS)
 

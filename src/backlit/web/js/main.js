@@ -28,6 +28,7 @@ import { newStore } from './store.js';
 import { makeRouter } from './router.js';
 import { Predict } from './predict.js';
 import { ImagesView } from './images.js';
+import { LessonView, stripLessonHash } from './lesson.js';
 
 const $ = (id) => document.getElementById(id);
 const showTest = $('show-test');
@@ -64,6 +65,7 @@ const socket = openTransport({
     // First visit: the hash is the configuration. Reconnect: the config we had, and the last weights.
     app.selection = null;
     sample.reset();
+    app.courseHello = true;          // the first state of this connection restores the course
     if (!reconnect || !app.state) {
       // a reload of this tab: its stored session (configuration and weights), as a reconnect would
       const saved = restoredSession(readHash());
@@ -94,7 +96,7 @@ const banner = new ConnectionBanner($('offline-banner'), { onRetry: () => socket
 
 /** hello for a link: its url_state, and the weights when it carries a w= fragment. */
 function helloFromHash(hash) {
-  const { urlState, weights } = splitHash(hash);
+  const { urlState, weights } = splitHash(stripLessonHash(hash));
   const payload = urlState ? { url_state: urlState } : {};
   if (weights) { payload.weights = weights.weights; payload.biases = weights.biases; }
   return payload;
@@ -205,6 +207,13 @@ const inspector = new Inspector($('inspector'), {
 
 const learn = new LearnPanel($('learn'), $('learn-toggle'), { send: (type, payload, onReply) => send(type, payload, onReply) });
 const tour = new Tour($('tour'), $('tour-start'));
+const course = new LessonView($('lesson'), $('course-toggle'), {
+  send: (type, payload) => send(type, payload),
+  onSetup() { stopAnimation(); },
+  onDecline() { tour.maybeStart(); },   // the first visit chose free play: the tour shows it round
+  // an exercise answered: the selected sample's trace (withheld until now) may come again
+  onUnlock() { sample.reset(); if (app.state && Number.isInteger(app.state.selected)) sample.select(app.state.selected); },
+});
 
 const stepper = new Stepper(network, {
   speed: () => Number($('anim-speed').value),
@@ -269,6 +278,7 @@ function adoptSchema(schema) {
   controls.setSchema(schema);
   imagesView.addEntry($('dataset-thumbs'), schema.views);
   inspector.setSchema(schema);
+  course.setSchema(schema.course);
   applyPalette();
 }
 
@@ -302,11 +312,12 @@ function onState(s) {
   discretize.checked = !!app.config.discretize;
   plane.setOptions({ showTest: showTest.checked, discretize: discretize.checked });
   app.urlState = s.url_state;
-  writeHash(app.urlState);
+  writeHash(course.hash(app.urlState));
   persist();
   renderStatus();
   learn.onState(s);
-  tour.maybeStart();
+  if (s.schema && app.courseHello) { app.courseHello = false; course.connected(); }
+  if (!course.maybeOffer()) tour.maybeStart();
 }
 
 /** The epoch counter counts fractions (one Step is one batch), and the step counter below it steps. */
@@ -444,10 +455,12 @@ function doForward() {
   network.setView({ phase: 'idle', fwdCol: -1, bwdCol: Infinity });
   sample.invalidate();               // Forward always traces the sample afresh
   withTrace((t) => stepper.forward(t));
+  course.pageEvent('forward');
 }
 
 function doBackward() {
   pauseIfPlaying();
+  course.pageEvent('backward');
   const ph = network.phase;
   const current = sample.current;
   if (current && (ph === 'forward-done' || ph === 'backward-done')) {
@@ -655,6 +668,7 @@ route = makeRouter(app.pending, {
   graph_zoom: (m) => graphView.zoom(m.graph),
   saliency: (m) => { plane.setSaliency(m.grad); app.saliencyStep = app.header ? app.header.step : null; },
   export: saveExport,
+  lesson: (m) => { course.onMessage(m); writeHash(course.hash(app.urlState)); },
   error: onErrorMessage,
 }, {
   beforeEach(msg) {   // a layer-size change is settled once any later reply arrives
@@ -742,7 +756,8 @@ bindKeys({
 // the session starts again from it, as a fresh tab opening the link would (the server validates it).
 window.addEventListener('hashchange', () => {
   const hash = readHash();
-  if (hash === app.urlState) return;
+  if (hash === app.urlState || hash === course.hash(app.urlState)) return;
+  if (course.handleHash(hash)) return;
   stopAnimation();
   send('hello', helloFromHash(hash));
 });
