@@ -198,3 +198,34 @@ def test_the_class_survives_a_restart(state_dir):
             ws.send(json.dumps({"type": "hello", "id": 1}))
             assert json.loads(ws.recv(timeout=20))["type"] == "state"
         assert class_state(again, teacher)["students"] == 1
+
+
+def test_start_a_lesson_for_everyone_and_see_their_progress(state_dir):
+    with served(None, "--code", "K7P3QX", env=state_dir) as server:
+        teacher, _ = teacher_cookie(server)
+        ada, grace = Student(server.port, "K7P3QX", "Ada"), Student(server.port, "K7P3QX", "Grace")
+        try:
+            assert request(server.port, "POST", "/teacher/command", teacher,
+                           {"action": "lesson", "lesson": "no-such-lesson"})[0] == 400
+            status, _, body = request(server.port, "POST", "/teacher/command", teacher,
+                                      {"action": "lesson", "lesson": "first-look"})
+            assert status == 200, body
+            for s in (ada, grace):
+                got = s.wait(lambda m: m.get("type") == "lesson" and m.get("lesson") == "first-look")
+                assert got["step"] == 0
+            state = class_state(server, teacher, lambda st: all(s["lesson"] for s in st["sessions"]))
+            assert {s["lesson"] for s in state["sessions"]} == {"A first look · step 1 of 4"}
+            ada.send({"type": "lesson_event", "id": 5, "event": "forward"})     # the page's Forward, done
+            ada.wait(lambda m: m.get("type") == "lesson" and 0 in (m.get("done") or {}).get("first-look", []))
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                rows = list(csv.reader(io.StringIO(request(server.port, "GET", "/teacher/progress.csv",
+                                                           cookie=teacher)[2])))
+                done = [r for r in rows[1:] if r[3] == "first-look"]
+                if done:
+                    break
+                time.sleep(0.3)
+            assert [(r[1], r[3], r[4], r[5]) for r in done] == [("Ada", "first-look", "0", "True")]
+        finally:
+            ada.close()
+            grace.close()

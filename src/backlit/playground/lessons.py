@@ -632,12 +632,14 @@ SLOPE = Number(
 
 LESSONS_LIST = (
     Lesson("first-look", "A first look", "See the forward pass, the backward pass and training, once each.", (
-        Step("The network makes a guess: the selected point goes in on the left, each neuron's fill shows how "
-             "strongly it fires, and the last column is the network's guess.",
+        Step("The network makes a guess: the selected point goes in on the left, the number under each neuron "
+             "is its output a for this point (its fill is its map over the whole plane), and the last column "
+             "is the network's guess.",
              "Press Forward.", Do("forward"), SAMPLE, Setup(config={"dataset": "circle"}, select=0),
              (("forward", {}),)),
-        Step("Backward runs from right to left: a halo grows around each neuron, and each link turns orange "
-             "(the loss wants that weight larger) or green (smaller).", "Press Backward.", Do("backward"), SAMPLE,
+        Step("Backward runs from right to left: a halo grows around each neuron, wider where its |δ| is larger, "
+             "and each link turns orange (the loss wants that weight larger) or green (smaller); grey links have "
+             "almost no pull.", "Press Backward.", Do("backward"), SAMPLE,
              None, (("backward", {}),)),
         Step("Training repeats the two passes on batch after batch and moves every weight a little each time. "
              "Watch the plane's background reshape around the points and the loss curve fall.",

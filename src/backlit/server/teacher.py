@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from ..lab import data as data_module
 from ..lab import trace
-from ..playground import palette
+from ..playground import lessons, palette
 from .classroom import CODE_ALPHABET, Gate
 from .store import LIVE_TTL, Store
 
@@ -45,7 +45,7 @@ POLL_EVERY = 0.25         # seconds between its looks for new commands (a push l
 THUMB = 16                # the boundary thumbnail: THUMB × THUMB cells
 SPOTLIGHT = 48            # the spotlit tab's boundary: SPOTLIGHT × SPOTLIGHT cells
 MAX_COMMAND_BYTES = 300 * 1024
-ACTIONS = ("pause_all", "resume_all", "push", "spotlight")
+ACTIONS = ("pause_all", "resume_all", "push", "spotlight", "lesson")
 WEB = Path(__file__).resolve().parents[1] / "web" / "teacher"
 FILES = {"teacher.js": "text/javascript", "teacher.css": "text/css", "spotlight.js": "text/javascript"}
 
@@ -53,6 +53,15 @@ FILES = {"teacher.js": "text/javascript", "teacher.css": "text/css", "spotlight.
 def new_key() -> str:
     """A fresh teacher key: 20 characters, far beyond guessing (and rate-limited all the same)."""
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(KEY_LENGTH))
+
+
+def lesson_label(pg) -> str | None:
+    """Where a tab is in the course ("The chain rule · step 2 of 4"), or None in free play."""
+    course = getattr(pg, "course", None)
+    if course is None or not course.lesson:
+        return None
+    lesson = lessons.LESSONS[course.lesson]
+    return f"{lesson.title} · step {course.step + 1} of {len(lesson.steps)}"
 
 
 def csv_cell(value) -> str:
@@ -78,6 +87,8 @@ class Classroom:
         self.spotlight: str | None = None     # the tab the projector shows: its summary carries the network
         self._reported = -1e9
         self._last: dict[str, dict] = {}
+        self._done: dict[str, dict[str, set]] = {}     # tab -> the course steps already recorded
+        self._progress: list[tuple] = []               # (student, lesson, step) to record
 
     # -- sessions come and go ---------------------------------------------------------------------
 
@@ -98,6 +109,7 @@ class Classroom:
             del self.sessions[tab]
             self.students.pop(tab, None)
             self._last.pop(tab, None)
+            self._done.pop(tab, None)
             for side in (THUMB, SPOTLIGHT):
                 self._thumbs.pop((tab, side), None)
             try:
@@ -138,9 +150,26 @@ class Classroom:
         if lock is not None and lock.locked() and tab in self._last:
             return self._last[tab]
         self._last[tab] = self.summary(tab, session, roster)
+        self._progress.extend(self._newly_done(tab, session))
         return self._last[tab]
 
+    def _newly_done(self, tab: str, session) -> list[tuple]:
+        """(student, lesson, step) for each course step this tab finished since the last report."""
+        pg = getattr(session.pg, "parent", None) or session.pg
+        course, student = getattr(pg, "course", None), self.students.get(tab)
+        if course is None or student is None:
+            return []
+        seen = self._done.setdefault(tab, {k: set(v) for k, v in course.done.items()})
+        new = [(student, lesson, step) for lesson, steps in course.done.items()
+               for step in sorted(steps) if step not in seen.get(lesson, set())]
+        for _, lesson, step in new:
+            seen.setdefault(lesson, set()).add(step)
+        return new
+
     def _report(self, reports) -> None:
+        progress, self._progress = self._progress, []
+        for student, lesson, step in progress:
+            self.store.record_progress(student, lesson, step, True)
         for tab, summary in reports:
             if tab in self.sessions:
                 self.store.report(tab, summary, ttl=LIVE_TTL)
@@ -164,7 +193,7 @@ class Classroom:
                 "epoch": round(float(pg.epoch), 3), "train_loss": finite(m["train_loss"]),
                 "test_loss": finite(m["test_loss"]), "test_acc": finite(m["test_acc"]),
                 "dataset": pg.config.get("dataset"), "hidden": list(pg.config.get("hidden", [])),
-                "lesson": getattr(pg, "lesson_summary", lambda: None)(),
+                "lesson": lesson_label(pg),
                 "thumb": self.thumbnail(tab, pg, THUMB),
                 **({"detail": self.detail(tab, pg)} if tab == self.spotlight else {})}
 
@@ -203,7 +232,8 @@ class Classroom:
             self._reported = -1e9       # report at once: the projector is waiting
             return
         message = {"pause_all": {"type": "pause"}, "resume_all": {"type": "play"},
-                   "push": {"type": "load", "session": command["payload"].get("session")}}.get(command["action"])
+                   "push": {"type": "load", "session": command["payload"].get("session")},
+                   "lesson": {"type": "lesson_open", "lesson": command["payload"].get("lesson")}}.get(command["action"])
         if message is None:
             return
         raw = json.dumps(message)
@@ -272,7 +302,8 @@ def routes(store: Store, key: str, classroom_info: dict) -> list[Route]:
             s["label"] = s.get("name") or f"tab {n}"
         return JSONResponse({"join_url": classroom_info.get("join_url"), "code": classroom_info.get("code"),
                              "sessions": sessions, "students": len(roster),
-                             "palette": palette.to_dict()})
+                             "palette": palette.to_dict(),
+                             "lessons": [{"name": le.name, "title": le.title} for le in lessons.LESSONS.values()]})
 
     async def command(request: Request):
         if not teacher(request):
@@ -299,6 +330,10 @@ def routes(store: Store, key: str, classroom_info: dict) -> list[Route]:
                 return JSONResponse({"error": "push takes a session file saved from the playground "
                                               "(Save), as {\"session\": {...}}"}, status_code=400)
             payload = {"session": session}
+        elif msg["action"] == "lesson":
+            if msg.get("lesson") not in lessons.LESSONS:
+                return JSONResponse({"error": "lesson must be one of the course's lessons"}, status_code=400)
+            payload = {"lesson": msg["lesson"]}
         elif msg["action"] == "spotlight":
             tab = msg.get("tab")
             if tab is not None and not (isinstance(tab, str) and len(tab) <= 40):

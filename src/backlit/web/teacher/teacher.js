@@ -101,7 +101,11 @@ async function refresh() {
     return;
   }
   classColors = state.palette.classes;
-  if (!joinDrawn) { drawJoin(state); joinDrawn = true; }
+  if (!joinDrawn) {
+    drawJoin(state);
+    $("lesson").replaceChildren(...state.lessons.map((l, i) => new Option(`${i + 1}. ${l.title}`, l.name)));
+    joinDrawn = true;
+  }
   const grid = $("grid");
   grid.replaceChildren(...state.sessions.map(card));
   $("count").textContent = `(${state.sessions.length})`;
@@ -134,6 +138,10 @@ if ($("grid")) {
     } catch {
       $("status").textContent = `${file.name} is not a session file (save one with the playground's Save).`;
     }
+  });
+  $("start-lesson").addEventListener("click", () => {
+    const choice = $("lesson").selectedOptions[0];
+    command({ action: "lesson", lesson: choice.value }, `Started “${choice.textContent}” for everyone.`);
   });
   $("push").addEventListener("click", () => {
     const student = $("push-to").value || null;
