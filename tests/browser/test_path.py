@@ -5,6 +5,8 @@ Real Chromium against the real server."""
 
 from __future__ import annotations
 
+import re
+
 import math
 
 import pytest
@@ -98,10 +100,14 @@ def test_predict_then_reveal_gives_nothing_away_before_backward(opened):
     expect(app.page.locator("#inspector [data-hidden-blame]")).to_be_visible()
     expect(app.page.locator("#inspector")).not_to_contain_text("the loss wants")
     assert {k["sign"] for k in app.page.evaluate(LINKS)} == {"none"}
+    # Check it prints backprop's ∂L/∂w: it waits for Backward too
+    expect(app.page.locator("#check-it")).to_be_disabled()
+    expect(app.page.locator("#check-it")).to_have_attribute("title", re.compile("Press Backward first"))
     app.button("Backward").click()
     wait_phase(app, "backward-done")
     expect(app.page.locator('#inspector [data-value="grad_w"]')).to_be_visible()
     expect(app.page.locator("#inspector")).to_contain_text("the loss wants")
+    expect(app.page.locator("#check-it")).to_be_enabled()
 
 
 def strip_values(app, metric: int) -> list[float]:

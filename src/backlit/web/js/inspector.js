@@ -46,10 +46,13 @@ export class Inspector {
   }
 
   checkButton(enabled) {
-    const title = enabled ? 'Nudge this weight by ±ε and compare the slope with backprop'
+    // Predict, then reveal: Check it prints backprop's ∂L/∂w, so it waits for Backward too
+    const hidden = enabled && this.hiding();
+    const title = hidden ? 'Press Backward first: Check it would show the sign you are predicting'
+      : enabled ? 'Nudge this weight by ±ε and compare the slope with backprop'
       : 'Click a connection (a weight) first: Check it compares its backprop gradient with finite differences';
     const b = el('button', { type: 'button', class: 'step-btn', id: 'check-it', title }, 'Check it');
-    b.disabled = !enabled;
+    b.disabled = !enabled || hidden;
     b.addEventListener('click', () => this.handlers.onCheck());
     return b;
   }
@@ -134,7 +137,14 @@ export class Inspector {
       'Predict, then reveal is on: ∂L/∂w and its sign stay hidden until you press Backward.');
   }
 
+  /** Check it waits for Backward while predicting; it comes back with the blame. */
+  syncCheck() {
+    const b = this.main.querySelector('#check-it');
+    if (b && (this.mode === 'link' || this.mode === 'bias')) b.replaceWith(this.checkButton(true));
+  }
+
   setBlame(b) {
+    this.syncCheck();
     if (b.j === 'bias') { this.setBiasBlame(b); return; }
     const box = this.main.querySelector('#blame');
     if (!box || this.mode !== 'link') return;
