@@ -20,7 +20,7 @@ from backlit.server.run import bind, uvicorn_config
 
 REPLY_TYPES = {"state", "points", "frame", "selection", "trace", "blame", "neuron", "check", "nudge",
                "update", "session", "error", "saliency", "graph", "graph_zoom", "code", "export",
-               "images_state", "images_trace", "images_tile", "images_saliency", "images_attack"}
+               "images_state", "images_trace", "images_tile", "images_saliency", "images_attack", "lesson"}
 SENTINEL_BASE = 10**15  # ids the fuzzer never uses
 
 
@@ -158,6 +158,12 @@ NEAR = {"neuron": near_index, "frames": near_index, "scale": near_number, "label
         "unit": near_index, "eps": near_number, "steps": near_index, "target": st.one_of(st.none(), near_index),
         "width": near_index, "height": near_index,
         "pixels": st.one_of(st.just("AAAAAA=="), st.text(max_size=40), json_values),
+        # the course's fields
+        "lesson": st.one_of(st.sampled_from(["first-look", "chain-rule", "slope"]), json_values),
+        "answer": st.one_of(near_number, st.lists(st.text(max_size=6), max_size=4), json_values),
+        "event": st.one_of(st.sampled_from(["forward", "backward"]), json_values),
+        "done": st.one_of(st.just({"first-look": [0, 1]}), json_values),
+        "values": st.one_of(st.just({"a": 2.0, "b": 1.0}), json_values), "wrt": st.one_of(st.just("b"), json_values),
         "points": st.one_of(json_values, st.fixed_dictionaries(
             {"train": st.lists(st.lists(near_number, min_size=3, max_size=3), max_size=4),
              "test": st.lists(st.lists(near_number, min_size=3, max_size=3), max_size=2)}))}
@@ -202,6 +208,7 @@ def test_well_formed_sequences_never_error_internally(harness):
     big = {"features": list(P.SETTINGS["features"].choices), "hidden": [16] * 8, "n_points": 5000,
            "dataset": "spiral_multi", "classes": 5}
     harness.exchange(text_frame({"type": "images_close"}))   # the fuzzing may have left it in the images view
+    harness.exchange(text_frame({"type": "lesson_leave"}))   # or in a lesson, whose exercise refuses some
     for msg in ({"type": "set", "config": big}, {"type": "step"}, {"type": "next_sample"},
                 {"type": "nudge"}, {"type": "check", "layer": 8, "i": 4, "j": 15}, {"type": "apply_update"},
                 {"type": "save"}):

@@ -1104,7 +1104,7 @@ class Course:
 
     def event(self, s, event) -> list[dict]:
         event = check_choice("event", event, PAGE_EVENTS)
-        return self.observe(s, event, [])
+        return self.observe(s, event, []) or [self.message(s)]   # every message gets its answer
 
     def leave(self, s) -> list[dict]:
         self.lesson, self.step, self.attempts = None, 0, 0
