@@ -247,3 +247,14 @@ def app(page, base_url, request):
     # An uncaught exception in the page is a defect even when the test's own checks passed.
     if application.page_errors and not failed:
         pytest.fail(f"uncaught errors in the page: {application.page_errors}", pytrace=False)
+
+
+def axe_serious(page, name_rule: bool = True) -> list:
+    """axe-core's serious and critical violations on the page; ``name_rule`` also turns on
+    label-content-name-mismatch (off by default in axe: the expression lab's nodes do not pass it yet)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    options = {"rules": {"label-content-name-mismatch": {"enabled": True}}} if name_rule else None
+    result = Axe().run(page, options=options) if options else Axe().run(page)
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]])
+            for v in result.response["violations"] if v["impact"] in ("serious", "critical")]

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 from playwright.sync_api import expect
+from .conftest import axe_serious
 
 
 
@@ -215,13 +216,6 @@ def test_touch_taps_on_a_link_a_neuron_a_bias_and_a_point(browser, base_url):
 
 
 # ---- accessible -------------------------------------------------------------------------------------
-
-def axe_serious(page) -> list:
-    from axe_playwright_python.sync_playwright import Axe
-
-    result = Axe().run(page, options={"rules": {"label-content-name-mismatch": {"enabled": True}}})
-    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]])
-            for v in result.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
 @pytest.mark.parametrize("width,height", [(1440, 900), (390, 844)])

@@ -5,6 +5,7 @@ walk until the class flips, a drawing predicted on the server, the CNN's filters
 from __future__ import annotations
 
 import pytest
+from .conftest import axe_serious
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -110,13 +111,6 @@ def test_the_images_view_end_to_end(app):
     app.wait_ready()
     assert app.config() == plane
 
-
-def axe_serious(page) -> list:
-    from axe_playwright_python.sync_playwright import Axe
-
-    result = Axe().run(page, options={"rules": {"label-content-name-mismatch": {"enabled": True}}})
-    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]])
-            for v in result.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
 @pytest.mark.parametrize("width,height", [(1440, 900), (390, 844)])

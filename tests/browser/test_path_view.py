@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from .conftest import axe_serious
+
 READY = ("() => window.backlitDebug && window.backlitDebug.state && window.backlitDebug.lastFrameHeader"
          " && document.querySelectorAll('#network .neuron').length > 0")
 RECT = "(sel) => { const r = document.querySelector(sel).getBoundingClientRect(); return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; }"
@@ -213,14 +215,6 @@ def test_the_graph_view_fits_and_says_each_ops_rule(fresh):
     cur = rect(page, "#graph-view .gv-node[data-state='current']")
     sc = rect(page, "#graph-view .gv-scroll")
     assert cur["left"] >= sc["left"] - 1 and cur["right"] <= sc["right"] + 1
-
-
-def axe_serious(page) -> list:
-    from axe_playwright_python.sync_playwright import Axe
-
-    result = Axe().run(page, options={"rules": {"label-content-name-mismatch": {"enabled": True}}})
-    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]])
-            for v in result.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
 @pytest.mark.parametrize("size", [(1440, 900, False), (390, 844, True)], ids=["desktop", "phone"])

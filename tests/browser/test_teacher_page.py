@@ -13,8 +13,7 @@ from websockets.sync.client import connect
 
 from backlit.cli.headless import served
 
-from .conftest import App
-from .test_everywhere import axe_serious
+from .conftest import App, axe_serious
 
 pytestmark = pytest.mark.browser
 CODE = "K7P3QX"
