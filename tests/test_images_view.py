@@ -264,3 +264,12 @@ def test_an_images_message_before_the_view_is_open_is_refused_by_name():
         with pytest.raises(P.ProtocolError, match="open it first"):
             send(plane, kind)
     assert not plane.playing and plane.step_count == 0
+
+
+def test_the_server_loop_can_train_an_images_session():
+    """The training loop asks every session for its lesson goals while it trains: the images session
+    answers too (it has none), so Train in the images view keeps running."""
+    from backlit.playground import images
+
+    pg = images.ImagesSession() if hasattr(images, "ImagesSession") else None
+    assert pg is not None and pg.lesson_poll() == []

@@ -251,6 +251,10 @@ class ImagesSession:
         cursor.generation, cursor.sent = self.history_generation, len(self.history)
         return {"history": rows, "history_reset": reset}
 
+    def lesson_poll(self) -> list[dict]:
+        """The course's live goals belong to the plane's session: none while the images view is open."""
+        return []
+
     def metrics(self) -> dict:
         return self.evaluate()
 
@@ -373,10 +377,11 @@ class ImagesSession:
                            lo=PIXEL_RANGE[0], hi=PIXEL_RANGE[1])
         frames, flipped = [], None
         flat0 = x0.reshape(-1)
+        before = int(self._predict(x0.reshape(1, -1))[0][0])   # what the network said before the attack
         for i, xa in enumerate(path):
             cls, probs = self._predict(xa.reshape(1, -1))
             c = int(cls[0])
-            done = c == target if target is not None else c != start
+            done = c == target if target is not None else c != before
             if done and flipped is None and i > 0:
                 flipped = i
             delta = xa.reshape(-1) - flat0
@@ -388,8 +393,11 @@ class ImagesSession:
                   f"iterated FGSM: {steps} steps of {size:.3g}, each kept within ε of the original")
         if target is not None:
             method += f", targeted: each step goes down the loss of class {target}"
+        elif before != start:
+            method += (f"; the network already said {before}, not {start}, before the attack: a flip is a "
+                       f"change from {before}")
         return {"type": "images_attack", "step": self.step_count, "eps": eps, "steps": steps, "target": target,
-                "start": start, "flipped_at": flipped, "frames": frames, "method": method,
+                "start": before, "label": start, "flipped_at": flipped, "frames": frames, "method": method,
                 "budget": f"ε = {eps:g} is {100 * eps / (hi - lo):.3g}% of the pixel range [{lo:g}, {hi:g}]; "
                           f"no pixel moves by more than ε"}
 

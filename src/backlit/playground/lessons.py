@@ -632,9 +632,9 @@ SLOPE = Number(
 
 LESSONS_LIST = (
     Lesson("first-look", "A first look", "See the forward pass, the backward pass and training, once each.", (
-        Step("The network makes a guess: the selected point goes in on the left, the number under each neuron "
-             "is its output a for this point (its fill is its map over the whole plane), and the last column "
-             "is the network's guess.",
+        Step("The network makes a guess: the selected point goes in on the left, the number under each hidden "
+             "neuron is its output a for this point (its fill is its map over the whole plane), and the last "
+             "column is the network's guess: its number is z, which the line below turns into a prediction.",
              "Press Forward.", Do("forward"), SAMPLE, Setup(config={"dataset": "circle"}, select=0),
              (("forward", {}),)),
         Step("Backward runs from right to left: a halo grows around each neuron, wider where its |δ| is larger, "

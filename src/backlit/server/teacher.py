@@ -298,8 +298,11 @@ def routes(store: Store, key: str, classroom_info: dict) -> list[Route]:
         loop = asyncio.get_running_loop()
         live, roster = await loop.run_in_executor(None, lambda: (store.live(), store.roster()))
         sessions = sorted(live.values(), key=lambda s: (s.get("name") or "~", s.get("tab") or ""))
+        seen: dict[str, int] = {}
         for n, s in enumerate(sessions, 1):
-            s["label"] = s.get("name") or f"tab {n}"
+            label = s.get("name") or f"tab {n}"
+            seen[label] = seen.get(label, 0) + 1
+            s["label"] = label if seen[label] == 1 else f"{label} ({seen[label]})"   # two Adas apart
         return JSONResponse({"join_url": classroom_info.get("join_url"), "code": classroom_info.get("code"),
                              "sessions": sessions, "students": len(roster),
                              "palette": palette.to_dict(),

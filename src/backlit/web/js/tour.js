@@ -15,8 +15,8 @@ const STEPS = [
     id: 'forward', target: '#forward', key: 'f', keyName: 'F', waits: 'forward-done', watch: '#net-stage',
     title: 'Forward: the network makes a guess',
     text: 'Press Forward. Watch the neurons light up column by column, from left to right: the selected '
-      + 'point goes in on the left, the number under each neuron is its output a for this point, and the '
-      + 'last column is the network\'s guess.',
+      + 'point goes in on the left, the number under each hidden neuron is its output a for this point, and '
+      + 'the last column is the network\'s guess: its number is z, which the line below turns into a prediction.',
   },
   {
     id: 'backward', target: '#backward', key: 'b', keyName: 'B', waits: 'backward-done', watch: '#net-stage',
