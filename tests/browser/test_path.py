@@ -100,6 +100,8 @@ def test_predict_then_reveal_gives_nothing_away_before_backward(opened):
     expect(app.page.locator("#inspector [data-hidden-blame]")).to_be_visible()
     expect(app.page.locator("#inspector")).not_to_contain_text("the loss wants")
     assert {k["sign"] for k in app.page.evaluate(LINKS)} == {"none"}
+    # the −∂L/∂x arrow is a backward-pass result too
+    assert app.page.evaluate("() => window.backlitViews.plane.inputGrad") is None
     # Check it prints backprop's ∂L/∂w: it waits for Backward too
     expect(app.page.locator("#check-it")).to_be_disabled()
     expect(app.page.locator("#check-it")).to_have_attribute("title", re.compile("Press Backward first"))
@@ -108,6 +110,7 @@ def test_predict_then_reveal_gives_nothing_away_before_backward(opened):
     expect(app.page.locator('#inspector [data-value="grad_w"]')).to_be_visible()
     expect(app.page.locator("#inspector")).to_contain_text("the loss wants")
     expect(app.page.locator("#check-it")).to_be_enabled()
+    assert app.page.evaluate("() => window.backlitViews.plane.inputGrad") is not None
 
 
 def strip_values(app, metric: int) -> list[float]:

@@ -293,7 +293,7 @@ class Trace:
         per = f" / {k}" if k > 1 and row.averages_outputs else ""
         p = float(np.reshape(self._rows(np.asarray(self.prediction))[0], -1)[i])
         why = row.why(i, z, p, t if row.index_targets else t[i], per, _fmt(delta[0]), _fmt)
-        return f"{d} = ∂L/∂z{len(self.layers) - 1}[{i}] comes from the {name} loss: {why}"
+        return f"{d} = ∂L/∂z{len(self.layers)}[{i + 1}] comes from the {name} loss: {why}"  # counted from 1
 
     def neuron(self, layer: int, i: int) -> dict:
         """z, a, grad_a and delta of neuron i of ``layer``; layer -1 is the inputs (only a and grad_a)."""

@@ -371,7 +371,8 @@ function onTrace(t) {
   network.setSample(t);
   learn.onTrace(t);
   if (graphOpen() && app.graphIndex !== t.index) { app.graphIndex = t.index; send('graph'); }
-  plane.setInputGrad(t.input_grad || null);
+  // −∂L/∂x is a backward-pass result: with Predict, then reveal on it waits for Backward too
+  plane.setInputGrad(predicting() && network.phase !== 'backward-done' ? null : (t.input_grad || null));
   if (t.cost) inspector.setCost(t.cost);
   if (t.loss_name) inspector.setLossName(t.loss_name);
   refreshInspector();
@@ -478,7 +479,7 @@ function doBackward() {
 /** Backward has run: grade the guesses, and let the inspector show what it held back. */
 function revealed(t) {
   predict.grade(t);
-  if (predicting()) refreshInspector();
+  if (predicting()) { refreshInspector(); plane.setInputGrad((t && t.input_grad) || null); }
 }
 
 /**
@@ -646,6 +647,8 @@ const predict = new Predict({
       network.setView(sample.trace ? { phase: 'forward-done', fwdCol: network.nCols - 1, bwdCol: Infinity }
         : { phase: 'idle', fwdCol: -1, bwdCol: Infinity });
     }
+    const t = sample.trace;
+    plane.setInputGrad(on || !t ? null : (t.input_grad || null));
     refreshInspector();
   },
 });
