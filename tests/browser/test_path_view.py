@@ -19,7 +19,7 @@ RECT = "(sel) => { const r = document.querySelector(sel).getBoundingClientRect()
 
 @pytest.fixture
 def fresh(browser, base_url):
-    """A new context per page: first visit (the tour runs) unless returning=True."""
+    """A new context per page: first visit (free play chosen, so the tour runs) unless returning=True."""
     contexts = []
 
     def open_page(width=1440, height=900, touch=False, returning=False):
@@ -31,6 +31,8 @@ def fresh(browser, base_url):
             page.add_init_script("try { localStorage.setItem('backlit.tour', 'skipped'); } catch (e) {}")
         page.goto(f"{base_url}/")
         page.wait_for_function(READY)
+        if not returning:   # the first visit offers the course; choosing free play starts the tour
+            page.get_by_role("button", name="Free play", exact=True).click()
         return page
 
     yield open_page
