@@ -194,23 +194,6 @@ def test_the_first_visit_offers_lesson_1_and_free_play_starts_the_tour(browser, 
     ctx.close()
 
 
-def test_a_learner_who_comes_back_is_back_in_their_lesson(browser, base_url):
-    """Leave mid-course (close the tab), open the playground again: the same lesson and step, no tour."""
-    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = ctx.new_page()
-    page.goto(base_url + "/")
-    page.get_by_role("button", name="Start lesson 1").click()
-    expect(page.locator(".lesson-title")).to_have_text(LESSONS["first-look"].title)
-    page.select_option("#lesson-pick", "slope")
-    expect(page.locator(".lesson-title")).to_have_text(LESSONS["slope"].title)
-    page.close()
-    again = ctx.new_page()
-    again.goto(base_url + "/")                 # the bare address, as a bookmark would open it
-    expect(again.locator(".lesson-title")).to_have_text(LESSONS["slope"].title)
-    expect(again.locator("#tour .tour-card")).to_be_hidden()
-    ctx.close()
-
-
 def test_the_first_visit_offers_lesson_1(page, base_url):
     page.goto(base_url + "/")
     expect(page.get_by_role("heading", name="Welcome to backlit")).to_be_visible()

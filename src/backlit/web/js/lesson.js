@@ -93,12 +93,6 @@ export class LessonView {
       return true;
     }
     if (this.active) { this.open(this.msg.lesson, this.msg.step); return true; }   // a reconnect
-    // coming back: the lesson and step this browser was last on (kept in localStorage)
-    const last = stored && stored.last;
-    if (last && !this.root.closest('.backlit-widget') && this.course.lessons.some((l) => l.name === last.lesson)) {
-      this.open(last.lesson, last.step || 0);
-      return true;
-    }
     return false;
   }
 

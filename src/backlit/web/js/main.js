@@ -316,9 +316,8 @@ function onState(s) {
   persist();
   renderStatus();
   learn.onState(s);
-  let resumed = false;
-  if (s.schema && app.courseHello) { app.courseHello = false; resumed = course.connected(); }
-  if (!resumed && !course.maybeOffer()) tour.maybeStart();   // no tour over a lesson the learner came back to
+  if (s.schema && app.courseHello) { app.courseHello = false; course.connected(); }
+  if (!course.maybeOffer()) tour.maybeStart();
 }
 
 /** The epoch counter counts fractions (one Step is one batch), and the step counter below it steps. */
